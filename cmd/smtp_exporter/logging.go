@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	sloggokit "github.com/tjhop/slog-gokit"
+)
+
+type logFlags struct {
+	level  *string
+	format *string
+}
+
+func addLogFlags(app *kingpin.Application) *logFlags {
+	return &logFlags{
+		level:  app.Flag("log.level", "Only log messages with the given severity or above.").Default("info").Enum("debug", "info", "warn", "error"),
+		format: app.Flag("log.format", "Output format of log messages.").Default("logfmt").Enum("logfmt", "json"),
+	}
+}
+
+// logger builds the one go-kit logger everything writes through. It has no
+// ts or caller: see withTimestamp and slogLogger.
+func (f *logFlags) logger(w io.Writer) (log.Logger, error) {
+	var l log.Logger
+	sw := log.NewSyncWriter(w)
+	switch *f.format {
+	case "json":
+		l = log.NewJSONLogger(sw)
+	case "logfmt":
+		l = log.NewLogfmtLogger(sw)
+	default:
+		return nil, fmt.Errorf("unknown log format %q", *f.format)
+	}
+	l = level.NewFilter(l, level.Allow(level.ParseDefault(*f.level, level.InfoValue())))
+	return l, nil
+}
+
+// slogLogger hands exporter-toolkit a *slog.Logger that writes through the
+// same go-kit logger, so there is one log stream in one format. slog records
+// carry their own time and source, so base must not add ts or caller.
+func slogLogger(base log.Logger, lvl string) *slog.Logger {
+	var sl slog.Level
+	switch lvl {
+	case "debug":
+		sl = slog.LevelDebug
+	case "warn":
+		sl = slog.LevelWarn
+	case "error":
+		sl = slog.LevelError
+	default:
+		sl = slog.LevelInfo
+	}
+	return slog.New(sloggokit.NewGoKitHandler(base, sl))
+}
+
+// withTimestamp is the logger for the exporter's own messages.
+func withTimestamp(base log.Logger) log.Logger {
+	return log.With(base, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller)
+}

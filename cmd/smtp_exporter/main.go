@@ -1,0 +1,54 @@
+// Command smtp_exporter probes SMTP servers and exports the results to
+// Prometheus. `smtp_exporter probe` runs a single probe and prints it.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/version"
+)
+
+const appName = "smtp_exporter"
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run parses the command line and runs the chosen command; it returns the
+// process exit status, so that tests can run the whole program in process.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := kingpin.New(appName, "A Prometheus exporter for synthetic SMTP monitoring.")
+	app.Version(version.Print(appName))
+	app.HelpFlag.Short('h')
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+	app.Terminate(nil)
+
+	logFlags := addLogFlags(app)
+	configFile := app.Flag("config.file", "Configuration file (modules and targets).").Default("smtp_exporter.yml").String()
+
+	serve := newServeCommand(app)
+	probe := newProbeCommand(app)
+
+	cmd, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", appName, err)
+		return 2
+	}
+	if cmd == "" {
+		// --help or --version was handled by kingpin.
+		return 0
+	}
+	logger, err := logFlags.logger(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", appName, err)
+		return 2
+	}
+	switch cmd {
+	case probe.name:
+		return probe.run(*configFile, logger, stdout, stderr)
+	default:
+		return serve.run(*configFile, logger, *logFlags.level)
+	}
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/smtp-exporter/smtp_exporter/collector"
+	"github.com/smtp-exporter/smtp_exporter/probes"
+)
+
+// probeCommand runs one probe from the command line: the quickest way to
+// see what a server answers and why a probe fails.
+type probeCommand struct {
+	name   string
+	target *string
+	module *string
+	output *string
+
+	// Quick settings: applied over the module (or the defaults when no
+	// module is named) only when given.
+	tls, ehlo, mailFrom, caFile, serverName, prober *string
+	rcptTo                                          *[]string
+	send, insecure                                  *bool
+	timeout                                         *time.Duration
+	set                                             map[string]*bool
+}
+
+func newProbeCommand(app *kingpin.Application) *probeCommand {
+	c := &probeCommand{name: "probe", set: map[string]*bool{}}
+	cmd := app.Command(c.name, "Run one probe against host:port, print the transcript and the verdict; exit 0 on success, 1 on failure.")
+	c.target = cmd.Arg("target", "host:port to probe (port defaults to 25, 465 with --tls=implicit, 24 for LMTP).").Required().String()
+	c.module = cmd.Flag("module", "Module from --config.file to use. Without it the defaults and the flags below make the module.").String()
+	c.output = cmd.Flag("output", "Output format.").Default("text").Enum("text", "json")
+	flag := func(name, help string) *kingpin.FlagClause {
+		b := new(bool)
+		c.set[name] = b
+		return cmd.Flag(name, help).IsSetByUser(b)
+	}
+	c.tls = flag("tls", "TLS mode: none, starttls or implicit.").Enum(probes.TLSNone, probes.TLSStartTLS, probes.TLSImplicit)
+	c.ehlo = flag("ehlo", "Name to send in EHLO.").String()
+	c.mailFrom = flag("mail-from", "Envelope sender.").String()
+	c.rcptTo = flag("rcpt-to", "Envelope recipient (repeatable).").Strings()
+	c.send = flag("send", "Send a test message after RCPT (otherwise RSET).").Bool()
+	c.insecure = flag("insecure-skip-verify", "Do not fail on an unverified certificate (its facts are still shown).").Bool()
+	c.caFile = flag("ca-file", "CA certificate file to verify the server against.").String()
+	c.serverName = flag("server-name", "Name to verify the server certificate against.").String()
+	c.timeout = flag("timeout", "Timeout of the whole probe.").Duration()
+	c.prober = flag("prober", "Protocol: smtp or lmtp.").Enum(probes.ProberSMTP, probes.ProberLMTP)
+	return c
+}
+
+func (c *probeCommand) run(configFile string, logger log.Logger, stdout, stderr io.Writer) int {
+	m, name, err := c.buildModule(configFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", appName, err)
+		return 2
+	}
+	if err := m.Validate(); err != nil {
+		fmt.Fprintf(stderr, "%s: invalid module: %v\n", appName, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res := probes.Run(ctx, *c.target, *m, log.With(logger, "target", *c.target, "module", name))
+	res.Module = name
+	if *c.output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", appName, err)
+			return 2
+		}
+	} else {
+		writeText(stdout, res)
+	}
+	if !res.Success {
+		return 1
+	}
+	return 0
+}
+
+// buildModule takes the named module from the config file, or a default
+// module when none is named, and lays the flags given over it.
+func (c *probeCommand) buildModule(configFile string) (*probes.Module, string, error) {
+	m := &probes.Module{}
+	name := "cli"
+	if *c.module != "" {
+		cfg, err := collector.LoadFile(configFile)
+		if err != nil {
+			return nil, "", err
+		}
+		mod, ok := cfg.Modules[*c.module]
+		if !ok {
+			return nil, "", fmt.Errorf("module %q not found in %s (have: %s)", *c.module, configFile, strings.Join(moduleNames(cfg), ", "))
+		}
+		m, name = mod, *c.module
+	}
+	s := &m.SMTP
+	if *c.set["tls"] {
+		s.TLS = *c.tls
+	}
+	if *c.set["ehlo"] {
+		s.EHLO = *c.ehlo
+	}
+	if *c.set["mail-from"] {
+		s.MailFrom = *c.mailFrom
+	}
+	if *c.set["rcpt-to"] {
+		s.RcptTo = *c.rcptTo
+	}
+	if *c.set["send"] {
+		s.Send = *c.send
+	}
+	if *c.set["insecure-skip-verify"] {
+		s.TLSConfig.InsecureSkipVerify = *c.insecure
+	}
+	if *c.set["ca-file"] {
+		s.TLSConfig.CAFile = *c.caFile
+	}
+	if *c.set["server-name"] {
+		s.TLSConfig.ServerName = *c.serverName
+	}
+	if *c.set["timeout"] {
+		m.Timeout = *c.timeout
+	}
+	if *c.set["prober"] {
+		m.Prober = *c.prober
+	}
+	m.SetDefaults()
+	return m, name, nil
+}
+
+func moduleNames(cfg *collector.Config) []string {
+	var names []string
+	for n := range cfg.Modules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// writeText prints the transcript, the phases, the TLS facts and the
+// verdict, in the order one reads them when debugging.
+func writeText(w io.Writer, r *probes.Result) {
+	fmt.Fprintf(w, "Transcript of %s (module %s):\n", r.Target, r.Module)
+	for _, l := range r.Transcript {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
+	fmt.Fprintf(w, "\nPhases:\n")
+	for _, p := range r.Phases {
+		fmt.Fprintf(w, "  %-9s %9.1fms", p.Phase, p.Duration.Seconds()*1000)
+		if rep := p.LastReply(); rep != nil {
+			fmt.Fprintf(w, "  %d", rep.Code)
+			if rep.EnhancedCode != "" {
+				fmt.Fprintf(w, " %s", rep.EnhancedCode)
+			}
+			fmt.Fprintf(w, " %s", truncate(rep.Text(), 80))
+		}
+		if p.Reason != probes.ReasonOK {
+			fmt.Fprintf(w, "  [%s]", p.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+	if t := r.TLS; t != nil {
+		fmt.Fprintf(w, "\nTLS: %s, %s, server name %q, verified: %t", t.Version, t.Cipher, t.ServerName, t.Verified)
+		if t.VerifyError != nil {
+			fmt.Fprintf(w, " (%v)", t.VerifyError)
+		}
+		fmt.Fprintln(w)
+		for i, c := range t.Certificates {
+			days := time.Until(c.NotAfter).Hours() / 24
+			fmt.Fprintf(w, "  [%d] %s\n      issuer %s\n      valid %s to %s (%.0f days left), SANs %s\n      sha256 %s\n",
+				i, c.Subject, c.Issuer, c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), days,
+				strings.Join(append(append([]string{}, c.DNSNames...), c.IPAddresses...), ","), c.SHA256)
+		}
+	}
+	if r.QueueID != "" || r.MessageID != "" {
+		fmt.Fprintf(w, "\nMessage %s queued as %s\n", r.MessageID, r.QueueID)
+	}
+	fmt.Fprintln(w)
+	if r.Success {
+		verdict := "SUCCESS"
+		if r.ExpectationMet {
+			verdict += " (expected reply received)"
+		}
+		fmt.Fprintf(w, "Result: %s in %.3fs\n", verdict, r.Duration.Seconds())
+		return
+	}
+	kind := "permanent"
+	if r.Temporary {
+		kind = "temporary"
+	}
+	fmt.Fprintf(w, "Result: FAILED in phase %s after %.3fs: reason=%s (%s)", r.FailedPhase, r.Duration.Seconds(), r.Reason, kind)
+	if r.Code != 0 {
+		fmt.Fprintf(w, " code=%d", r.Code)
+		if r.EnhancedCode != "" {
+			fmt.Fprintf(w, " enhanced_code=%s", r.EnhancedCode)
+		}
+		fmt.Fprintf(w, "\n  server said: %s", r.ReplyText)
+	}
+	if r.Err != nil {
+		fmt.Fprintf(w, "\n  error: %v", r.Err)
+	}
+	fmt.Fprintln(w)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

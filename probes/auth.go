@@ -1,0 +1,136 @@
+package probes
+
+import (
+	"crypto/hmac"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-sasl"
+)
+
+// auth runs the SASL exchange (RFC 4954). Every client response is a
+// credential or derived from one, so the transcript shows none of them,
+// nor the server's 334 challenges.
+func (s *session) auth(pr *PhaseResult) error {
+	a := s.m.SMTP.Auth
+	if !s.tlsOn && !s.m.SMTP.AllowInsecureAuth {
+		return &stepError{ReasonAuthFailed, "refusing AUTH over a connection without TLS (set allow_insecure_auth to permit it)"}
+	}
+	offered := strings.Fields(strings.ToUpper(s.ext["AUTH"]))
+	if !slices.Contains(offered, a.Mechanism) {
+		return &stepError{ReasonAuthFailed, fmt.Sprintf("server does not offer AUTH %s (offers: %s)", a.Mechanism, strings.Join(offered, " "))}
+	}
+	secret, err := a.secret()
+	if err != nil {
+		return &stepError{ReasonOther, "reading credential: " + err.Error()}
+	}
+	s.secrets = append(s.secrets, secret, base64.StdEncoding.EncodeToString([]byte(secret)))
+	client := saslClient(a.Mechanism, a.Username, secret)
+	mech, ir, err := client.Start()
+	if err != nil {
+		return &stepError{ReasonAuthFailed, err.Error()}
+	}
+	line := "AUTH " + mech
+	if ir != nil {
+		enc := "="
+		if len(ir) > 0 {
+			enc = base64.StdEncoding.EncodeToString(ir)
+		}
+		s.secrets = append(s.secrets, enc)
+		if err := s.cmd(line+" "+enc, line+" "+redacted); err != nil {
+			return err
+		}
+	} else if err := s.cmd(line, ""); err != nil {
+		return err
+	}
+	for {
+		rep, err := s.read(pr, true)
+		if err != nil {
+			return err
+		}
+		if rep.Code != 334 {
+			return s.judge(PhaseAuth, "AUTH "+mech, rep, 235)
+		}
+		challenge, err := base64.StdEncoding.DecodeString(strings.TrimSpace(rep.Text()))
+		if err != nil {
+			// RFC 4954 §4: "*" cancels the exchange; the server then
+			// answers 501.
+			s.cmd("*", "")
+			return &ProtocolError{Msg: "AUTH challenge is not base64"}
+		}
+		resp, err := client.Next(challenge)
+		if err != nil {
+			// The server's challenge was an error report (XOAUTH2,
+			// OAUTHBEARER): answer empty to get the final reply.
+			if err := s.cmd("", redacted); err != nil {
+				return err
+			}
+			continue
+		}
+		enc := base64.StdEncoding.EncodeToString(resp)
+		s.secrets = append(s.secrets, enc)
+		if err := s.cmd(enc, redacted); err != nil {
+			return err
+		}
+	}
+}
+
+func saslClient(mech, user, secret string) sasl.Client {
+	switch mech {
+	case "LOGIN":
+		return &loginClient{user: user, pass: secret}
+	case "CRAM-MD5":
+		return &cramMD5Client{user: user, pass: secret}
+	case "XOAUTH2":
+		return &xoauth2Client{user: user, token: secret}
+	case "OAUTHBEARER":
+		return sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: user, Token: secret})
+	}
+	return sasl.NewPlainClient("", user, secret)
+}
+
+// loginClient answers the LOGIN mechanism's prompts by their meaning:
+// go-sasl's client only knows "Password:", but servers without initial
+// response support prompt "Username:" first.
+type loginClient struct{ user, pass string }
+
+func (c *loginClient) Start() (string, []byte, error) { return "LOGIN", nil, nil }
+
+func (c *loginClient) Next(ch []byte) ([]byte, error) {
+	prompt := strings.ToLower(string(ch))
+	switch {
+	case strings.HasPrefix(prompt, "user"):
+		return []byte(c.user), nil
+	case strings.HasPrefix(prompt, "pass"):
+		return []byte(c.pass), nil
+	}
+	return nil, sasl.ErrUnexpectedServerChallenge
+}
+
+// cramMD5Client implements RFC 2195, which go-sasl does not.
+type cramMD5Client struct{ user, pass string }
+
+func (c *cramMD5Client) Start() (string, []byte, error) { return "CRAM-MD5", nil, nil }
+
+func (c *cramMD5Client) Next(ch []byte) ([]byte, error) {
+	mac := hmac.New(md5.New, []byte(c.pass))
+	mac.Write(ch)
+	return []byte(c.user + " " + hex.EncodeToString(mac.Sum(nil))), nil
+}
+
+// xoauth2Client implements Google's and Microsoft's XOAUTH2, which go-sasl
+// does not. A 334 after the initial response carries a JSON error.
+type xoauth2Client struct{ user, token string }
+
+func (c *xoauth2Client) Start() (string, []byte, error) {
+	return "XOAUTH2", []byte("user=" + c.user + "\x01auth=Bearer " + c.token + "\x01\x01"), nil
+}
+
+func (c *xoauth2Client) Next(ch []byte) ([]byte, error) {
+	return nil, errors.New("XOAUTH2 error: " + string(ch))
+}

@@ -1,0 +1,273 @@
+package probes
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/config"
+)
+
+// Defaults for module settings; README.md documents each of them.
+const (
+	DefaultTimeout         = 15 * time.Second
+	DefaultMinSendInterval = 5 * time.Minute
+	DefaultIPProtocol      = "ip4"
+	DefaultAuthMechanism   = "PLAIN"
+)
+
+// TLS modes.
+const (
+	TLSNone     = "none"
+	TLSStartTLS = "starttls"
+	TLSImplicit = "implicit"
+)
+
+// Probers.
+const (
+	ProberSMTP = "smtp"
+	ProberLMTP = "lmtp"
+)
+
+// Module is one probe configuration: what dialog to run against a target.
+// Zero values mean "use the default"; call SetDefaults then Validate after
+// decoding.
+type Module struct {
+	Prober  string        `yaml:"prober,omitempty" json:"prober,omitempty"`
+	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// IPProtocol is the preferred address family; IPProtocolFallback (default
+	// true) allows the other one when the name has no address of this one.
+	IPProtocol         string     `yaml:"ip_protocol,omitempty" json:"ip_protocol,omitempty"`
+	IPProtocolFallback *bool      `yaml:"ip_protocol_fallback,omitempty" json:"ip_protocol_fallback,omitempty"`
+	SMTP               SMTPModule `yaml:"smtp,omitempty" json:"smtp"`
+}
+
+// SMTPModule holds the dialog settings shared by the smtp and lmtp probers.
+type SMTPModule struct {
+	TLS string `yaml:"tls,omitempty" json:"tls,omitempty"`
+	// EHLO is the name the probe greets with; empty means the machine's
+	// fully qualified name, else the connection's address literal.
+	EHLO      string           `yaml:"ehlo,omitempty" json:"ehlo,omitempty"`
+	TLSConfig config.TLSConfig `yaml:"tls_config,omitempty" json:"tls_config"`
+	Auth      *AuthConfig      `yaml:"auth,omitempty" json:"auth,omitempty"`
+	// AllowInsecureAuth permits AUTH over a connection without TLS, which
+	// exposes the credentials to anyone on the path.
+	AllowInsecureAuth bool     `yaml:"allow_insecure_auth,omitempty" json:"allow_insecure_auth,omitempty"`
+	MailFrom          string   `yaml:"mail_from,omitempty" json:"mail_from,omitempty"`
+	RcptTo            []string `yaml:"rcpt_to,omitempty" json:"rcpt_to,omitempty"`
+	// Send makes the probe deliver a generated test message (DATA); without
+	// it the transaction is reset after RCPT.
+	Send bool `yaml:"send,omitempty" json:"send,omitempty"`
+	// MinSendInterval limits how often the scheduler lets this module send a
+	// real message to one target; runs in between stop after RCPT.
+	MinSendInterval time.Duration `yaml:"min_send_interval,omitempty" json:"min_send_interval,omitempty"`
+	// ExpectCodes turns a phase into a negative test: the probe succeeds
+	// when the server answers that phase with one of these codes.
+	ExpectCodes map[Phase][]int `yaml:"expect_codes,omitempty" json:"expect_codes,omitempty"`
+}
+
+// AuthConfig selects a SASL mechanism and its credentials. Secrets are
+// config.Secret so that they marshal as "<secret>" wherever a module is shown.
+type AuthConfig struct {
+	Mechanism    string        `yaml:"mechanism,omitempty" json:"mechanism,omitempty"`
+	Username     string        `yaml:"username,omitempty" json:"username,omitempty"`
+	Password     config.Secret `yaml:"password,omitempty" json:"password,omitempty"`
+	PasswordFile string        `yaml:"password_file,omitempty" json:"password_file,omitempty"`
+	// Token and TokenFile carry the bearer token for XOAUTH2 and OAUTHBEARER.
+	Token     config.Secret `yaml:"token,omitempty" json:"token,omitempty"`
+	TokenFile string        `yaml:"token_file,omitempty" json:"token_file,omitempty"`
+}
+
+// FieldError is a validation failure of one setting. Field is the dotted
+// YAML path below the module (e.g. "smtp.tls"), so that a config loader can
+// prefix the module's path and find the line.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// SetDefaults fills every unset setting with its default.
+func (m *Module) SetDefaults() {
+	if m.Prober == "" {
+		m.Prober = ProberSMTP
+	}
+	if m.Timeout == 0 {
+		m.Timeout = DefaultTimeout
+	}
+	if m.IPProtocol == "" {
+		m.IPProtocol = DefaultIPProtocol
+	}
+	if m.IPProtocolFallback == nil {
+		t := true
+		m.IPProtocolFallback = &t
+	}
+	s := &m.SMTP
+	if s.TLS == "" {
+		s.TLS = TLSStartTLS
+	}
+	if s.MinSendInterval == 0 {
+		s.MinSendInterval = DefaultMinSendInterval
+	}
+	if s.Auth != nil && s.Auth.Mechanism == "" {
+		s.Auth.Mechanism = DefaultAuthMechanism
+	}
+	if s.Auth != nil {
+		s.Auth.Mechanism = strings.ToUpper(s.Auth.Mechanism)
+	}
+}
+
+var authMechanisms = []string{"PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"}
+
+// phasesWithReplies are the phases in which a server answers a command, so
+// the only ones expect_codes can name.
+var phasesWithReplies = []Phase{PhaseBanner, PhaseEHLO, PhaseLHLO, PhaseSTARTTLS, PhaseAuth, PhaseMail, PhaseRcpt, PhaseData}
+
+// Validate checks a module after SetDefaults and names the field at fault.
+func (m *Module) Validate() error {
+	if m.Prober != ProberSMTP && m.Prober != ProberLMTP {
+		return fieldErr("prober", "unknown prober %q (want smtp or lmtp)", m.Prober)
+	}
+	if m.Timeout < 0 {
+		return fieldErr("timeout", "must be positive, got %s", m.Timeout)
+	}
+	if m.IPProtocol != "ip4" && m.IPProtocol != "ip6" {
+		return fieldErr("ip_protocol", "unknown value %q (want ip4 or ip6)", m.IPProtocol)
+	}
+	s := &m.SMTP
+	switch s.TLS {
+	case TLSNone, TLSStartTLS, TLSImplicit:
+	default:
+		return fieldErr("smtp.tls", "unknown value %q (want none, starttls or implicit)", s.TLS)
+	}
+	if strings.ContainsAny(s.EHLO, " \t\r\n") {
+		return fieldErr("smtp.ehlo", "must be a single domain name or address literal, got %q", s.EHLO)
+	}
+	if err := s.TLSConfig.Validate(); err != nil {
+		return fieldErr("smtp.tls_config", "%v", err)
+	}
+	if s.TLSConfig.CAFile != "" {
+		if _, err := os.Stat(s.TLSConfig.CAFile); err != nil {
+			return fieldErr("smtp.tls_config.ca_file", "%v", err)
+		}
+	}
+	if err := s.validateAuth(); err != nil {
+		return err
+	}
+	for _, addr := range append([]string{s.MailFrom}, s.RcptTo...) {
+		if strings.ContainsAny(addr, "<>\r\n \t") {
+			return fieldErr("smtp.mail_from/rcpt_to", "address %q must be bare (no angle brackets or spaces)", addr)
+		}
+	}
+	if len(s.RcptTo) > 0 && s.MailFrom == "" {
+		return fieldErr("smtp.mail_from", "required when rcpt_to is set (the probe never sends with the null sender)")
+	}
+	if s.Send && len(s.RcptTo) == 0 {
+		return fieldErr("smtp.send", "needs at least one rcpt_to")
+	}
+	if s.MinSendInterval < 0 {
+		return fieldErr("smtp.min_send_interval", "must not be negative, got %s", s.MinSendInterval)
+	}
+	for p, codes := range s.ExpectCodes {
+		if !slices.Contains(phasesWithReplies, p) {
+			return fieldErr("smtp.expect_codes", "unknown phase %q (want one of %s)", p, joinPhases(phasesWithReplies))
+		}
+		for _, c := range codes {
+			if c < 200 || c > 599 {
+				return fieldErr("smtp.expect_codes."+string(p), "code %d is not an SMTP reply code (200-599)", c)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *SMTPModule) validateAuth() error {
+	a := s.Auth
+	if a == nil {
+		return nil
+	}
+	if !slices.Contains(authMechanisms, a.Mechanism) {
+		return fieldErr("smtp.auth.mechanism", "unsupported mechanism %q (want one of %s)", a.Mechanism, strings.Join(authMechanisms, ", "))
+	}
+	if a.Username == "" {
+		return fieldErr("smtp.auth.username", "required")
+	}
+	bearer := a.Mechanism == "XOAUTH2" || a.Mechanism == "OAUTHBEARER"
+	if bearer {
+		if (a.Token == "") == (a.TokenFile == "") {
+			return fieldErr("smtp.auth", "%s needs exactly one of token and token_file", a.Mechanism)
+		}
+		if a.Password != "" || a.PasswordFile != "" {
+			return fieldErr("smtp.auth", "%s takes a token, not a password", a.Mechanism)
+		}
+	} else {
+		if (a.Password == "") == (a.PasswordFile == "") {
+			return fieldErr("smtp.auth", "%s needs exactly one of password and password_file", a.Mechanism)
+		}
+		if a.Token != "" || a.TokenFile != "" {
+			return fieldErr("smtp.auth", "%s takes a password, not a token", a.Mechanism)
+		}
+	}
+	for field, file := range map[string]string{"password_file": a.PasswordFile, "token_file": a.TokenFile} {
+		if file == "" {
+			continue
+		}
+		if _, err := os.Stat(file); err != nil {
+			return fieldErr("smtp.auth."+field, "%v", err)
+		}
+	}
+	if s.TLS == TLSNone && !s.AllowInsecureAuth {
+		return fieldErr("smtp.auth", "AUTH without TLS sends credentials in clear text: use tls: starttls or implicit, or set allow_insecure_auth: true")
+	}
+	return nil
+}
+
+func joinPhases(ps []Phase) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = string(p)
+	}
+	return strings.Join(s, ", ")
+}
+
+// secret returns the password or token, reading the file at probe time so
+// that a rotated credential is picked up without a reload.
+func (a *AuthConfig) secret() (string, error) {
+	switch {
+	case a.Password != "":
+		return string(a.Password), nil
+	case a.Token != "":
+		return string(a.Token), nil
+	}
+	file := a.PasswordFile
+	if file == "" {
+		file = a.TokenFile
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// DefaultEHLOName is the machine's fully qualified name. It returns "" when
+// only a bare or "localhost" name is known: the probe then greets with its
+// connection's address literal, which servers accept and "localhost" many
+// reject as a forged greeting.
+func DefaultEHLOName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	if strings.Contains(host, ".") && !strings.HasPrefix(host, "localhost") {
+		return host
+	}
+	return ""
+}

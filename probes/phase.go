@@ -1,0 +1,28 @@
+package probes
+
+// Phase names a step of the SMTP dialog. The values are metric label values
+// (ARCHITECTURE.md §3), so they are a fixed set and never change casually.
+type Phase string
+
+// Phases in dialog order.
+const (
+	PhaseResolve  Phase = "resolve"
+	PhaseConnect  Phase = "connect"
+	PhaseTLS      Phase = "tls" // implicit TLS handshake (port 465)
+	PhaseBanner   Phase = "banner"
+	PhaseEHLO     Phase = "ehlo"
+	PhaseLHLO     Phase = "lhlo" // LMTP's EHLO
+	PhaseSTARTTLS Phase = "starttls"
+	PhaseAuth     Phase = "auth"
+	PhaseMail     Phase = "mail"
+	PhaseRcpt     Phase = "rcpt"
+	PhaseData     Phase = "data"
+	PhaseQuit     Phase = "quit"
+)
+
+// AllPhases lists every phase in dialog order, so that consumers can report
+// zero for the phases a probe never reached.
+var AllPhases = []Phase{
+	PhaseResolve, PhaseConnect, PhaseTLS, PhaseBanner, PhaseEHLO, PhaseLHLO,
+	PhaseSTARTTLS, PhaseAuth, PhaseMail, PhaseRcpt, PhaseData, PhaseQuit,
+}

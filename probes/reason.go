@@ -1,0 +1,71 @@
+package probes
+
+// Reason says why a reply or a probe failed. The values are metric label
+// values (ARCHITECTURE.md §4): a fixed set, never free text.
+type Reason string
+
+// Reasons, in the order of the taxonomy.
+const (
+	ReasonOK                  Reason = "ok"
+	ReasonDNS                 Reason = "dns"
+	ReasonConnect             Reason = "connect"
+	ReasonTimeout             Reason = "timeout"
+	ReasonConnectionLost      Reason = "connection_lost"
+	ReasonProtocol            Reason = "protocol"
+	ReasonSTARTTLSUnavailable Reason = "starttls_unavailable"
+	ReasonTLSHandshake        Reason = "tls_handshake"
+	ReasonCertExpired         Reason = "cert_expired"
+	ReasonCertUntrusted       Reason = "cert_untrusted"
+	ReasonCertHostname        Reason = "cert_hostname"
+	ReasonTLSRequired         Reason = "tls_required"
+	ReasonAuthRequired        Reason = "auth_required"
+	ReasonAuthFailed          Reason = "auth_failed"
+	ReasonServiceUnavailable  Reason = "service_unavailable"
+	ReasonThrottled           Reason = "throttled"
+	ReasonGreylisted          Reason = "greylisted"
+	ReasonMailboxBusy         Reason = "mailbox_busy"
+	ReasonLocalError          Reason = "local_error"
+	ReasonInsufficientStorage Reason = "insufficient_storage"
+	ReasonMailboxUnavailable  Reason = "mailbox_unavailable"
+	ReasonMailboxFull         Reason = "mailbox_full"
+	ReasonMessageTooLarge     Reason = "message_too_large"
+	ReasonRelayDenied         Reason = "relay_denied"
+	ReasonSPF                 Reason = "spf"
+	ReasonDKIM                Reason = "dkim"
+	ReasonDMARC               Reason = "dmarc"
+	ReasonReputation          Reason = "reputation"
+	ReasonPolicy              Reason = "policy"
+	// ReasonUnexpectedReply: the server answered with a code the module did
+	// not expect (expect_codes), e.g. 250 where an open-relay check wants 550.
+	// It extends the taxonomy of ARCHITECTURE.md §4 for negative tests.
+	ReasonUnexpectedReply Reason = "unexpected_reply"
+	ReasonOther           Reason = "other"
+)
+
+// AllReasons lists every reason, so that consumers can pre-declare series and
+// tests can check that label values stay within this set.
+var AllReasons = []Reason{
+	ReasonOK, ReasonDNS, ReasonConnect, ReasonTimeout, ReasonConnectionLost,
+	ReasonProtocol, ReasonSTARTTLSUnavailable, ReasonTLSHandshake,
+	ReasonCertExpired, ReasonCertUntrusted, ReasonCertHostname,
+	ReasonTLSRequired, ReasonAuthRequired, ReasonAuthFailed,
+	ReasonServiceUnavailable, ReasonThrottled, ReasonGreylisted,
+	ReasonMailboxBusy, ReasonLocalError, ReasonInsufficientStorage,
+	ReasonMailboxUnavailable, ReasonMailboxFull, ReasonMessageTooLarge,
+	ReasonRelayDenied, ReasonSPF, ReasonDKIM, ReasonDMARC, ReasonReputation,
+	ReasonPolicy, ReasonUnexpectedReply, ReasonOther,
+}
+
+// transientReasons are failures not tied to a reply code that are worth
+// retrying: the network or the server's load, not its configuration.
+var transientReasons = map[Reason]bool{
+	ReasonDNS: true, ReasonConnect: true, ReasonTimeout: true,
+	ReasonConnectionLost: true, ReasonServiceUnavailable: true,
+	ReasonThrottled: true, ReasonGreylisted: true, ReasonMailboxBusy: true,
+	ReasonLocalError: true, ReasonInsufficientStorage: true,
+}
+
+// Temporary reports whether a failure with this reason and no reply code is
+// worth retrying. When a reply exists its class decides instead (4xx
+// temporary, 5xx permanent); see Reply.Temporary.
+func (r Reason) Temporary() bool { return transientReasons[r] }

@@ -1,0 +1,154 @@
+package probes
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Result is everything one probe learned. It holds no Prometheus types: the
+// collector maps it to metrics, the probe command prints it.
+type Result struct {
+	Target string
+	Module string
+	Start  time.Time
+	// Duration covers the whole probe, QUIT included.
+	Duration time.Duration
+	Success  bool
+
+	// On failure: where, why, and the server's own words when a reply
+	// caused it. Temporary says whether a retry may help (4xx, timeouts).
+	FailedPhase  Phase
+	Reason       Reason
+	Temporary    bool
+	Code         int
+	EnhancedCode string
+	ReplyText    string
+	Err          error
+
+	// Phases in the order they ran, each with its replies.
+	Phases []*PhaseResult
+
+	// What the server advertised after the last EHLO/LHLO (upper-case
+	// keyword → parameters), and whether it offered STARTTLS on the first.
+	Extensions      map[string]string
+	STARTTLSOffered bool
+	HELOFallback    bool
+	TLS             *TLSInfo
+	MessageID       string
+	QueueID         string
+	RemoteAddr      string
+	ExpectationMet  bool
+	Transcript      []TranscriptLine
+}
+
+// PhaseResult is one phase: its duration, every reply it received, and its
+// outcome.
+type PhaseResult struct {
+	Phase    Phase
+	Duration time.Duration
+	Replies  []Reply
+	Reason   Reason
+	Err      error
+}
+
+// LastReply is the reply that decided the phase (the last one received), or
+// nil when the phase got none.
+func (p *PhaseResult) LastReply() *Reply {
+	if len(p.Replies) == 0 {
+		return nil
+	}
+	return &p.Replies[len(p.Replies)-1]
+}
+
+// Phase returns the result of phase p, or nil when the probe never ran it.
+func (r *Result) Phase(p Phase) *PhaseResult {
+	for _, pr := range r.Phases {
+		if pr.Phase == p {
+			return pr
+		}
+	}
+	return nil
+}
+
+// Replies returns every reply the probe received, in order, with its phase.
+func (r *Result) Replies() []PhaseReply {
+	var out []PhaseReply
+	for _, pr := range r.Phases {
+		for _, rep := range pr.Replies {
+			out = append(out, PhaseReply{Phase: pr.Phase, Reply: rep})
+		}
+	}
+	return out
+}
+
+// PhaseReply is a reply with the phase it belongs to.
+type PhaseReply struct {
+	Phase Phase
+	Reply Reply
+}
+
+type jsonPhase struct {
+	Name         Phase   `json:"name"`
+	Duration     float64 `json:"duration_seconds"`
+	Code         int     `json:"code"`
+	EnhancedCode string  `json:"enhanced_code"`
+	Reason       Reason  `json:"reason"`
+	Text         string  `json:"text"`
+	Error        string  `json:"error,omitempty"`
+	Replies      []Reply `json:"replies"`
+}
+
+// MarshalJSON writes the result in the shape documented in README.md: the
+// verdict first, durations in seconds, times in RFC 3339.
+func (r *Result) MarshalJSON() ([]byte, error) {
+	phases := make([]jsonPhase, 0, len(r.Phases))
+	for _, p := range r.Phases {
+		jp := jsonPhase{Name: p.Phase, Duration: p.Duration.Seconds(), Reason: p.Reason, Replies: p.Replies}
+		if jp.Replies == nil {
+			jp.Replies = []Reply{}
+		}
+		if last := p.LastReply(); last != nil {
+			jp.Code, jp.EnhancedCode, jp.Text = last.Code, last.EnhancedCode, last.Text()
+		}
+		if p.Err != nil {
+			jp.Error = p.Err.Error()
+		}
+		phases = append(phases, jp)
+	}
+	var errText string
+	if r.Err != nil {
+		errText = r.Err.Error()
+	}
+	return json.Marshal(struct {
+		Target          string            `json:"target"`
+		Module          string            `json:"module,omitempty"`
+		Success         bool              `json:"success"`
+		Phase           Phase             `json:"phase"`
+		Reason          Reason            `json:"reason"`
+		Temporary       bool              `json:"temporary"`
+		Code            int               `json:"code"`
+		EnhancedCode    string            `json:"enhanced_code"`
+		ReplyText       string            `json:"reply_text"`
+		Error           string            `json:"error,omitempty"`
+		Start           string            `json:"start"`
+		Duration        float64           `json:"duration_seconds"`
+		RemoteAddr      string            `json:"remote_addr,omitempty"`
+		Phases          []jsonPhase       `json:"phases"`
+		Extensions      map[string]string `json:"extensions"`
+		STARTTLSOffered bool              `json:"starttls_offered"`
+		HELOFallback    bool              `json:"helo_fallback,omitempty"`
+		ExpectationMet  bool              `json:"expectation_met,omitempty"`
+		TLS             *TLSInfo          `json:"tls"`
+		MessageID       string            `json:"message_id,omitempty"`
+		QueueID         string            `json:"queue_id,omitempty"`
+		Transcript      []TranscriptLine  `json:"transcript"`
+	}{
+		Target: r.Target, Module: r.Module, Success: r.Success, Phase: r.FailedPhase,
+		Reason: r.Reason, Temporary: r.Temporary, Code: r.Code, EnhancedCode: r.EnhancedCode,
+		ReplyText: r.ReplyText, Error: errText, Start: r.Start.Format(time.RFC3339Nano),
+		Duration: r.Duration.Seconds(), RemoteAddr: r.RemoteAddr, Phases: phases,
+		Extensions: r.Extensions, STARTTLSOffered: r.STARTTLSOffered, HELOFallback: r.HELOFallback,
+		ExpectationMet: r.ExpectationMet, TLS: r.TLS, MessageID: r.MessageID, QueueID: r.QueueID,
+		Transcript: r.Transcript,
+	})
+}

@@ -1,0 +1,782 @@
+package probes
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/common/config"
+)
+
+// Run probes target ("host:port"; the port defaults to 25, 465 for implicit
+// TLS, 24 for LMTP) with module m and returns what it learned. It never
+// returns nil, never panics on server input and returns within m.Timeout
+// (or ctx's deadline, if sooner). logger may be nil.
+func Run(ctx context.Context, target string, m Module, logger log.Logger) *Result {
+	m.SetDefaults()
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.Timeout)
+	defer cancel()
+	s := &session{
+		m:      &m,
+		logger: logger,
+		res:    &Result{Target: target, Start: time.Now(), Success: true, Reason: ReasonOK},
+	}
+	s.deadline, _ = ctx.Deadline()
+	s.run(ctx, target)
+	s.res.Duration = time.Since(s.res.Start)
+	return s.res
+}
+
+// session is one probe's dialog state.
+type session struct {
+	m        *Module
+	logger   log.Logger
+	res      *Result
+	deadline time.Time
+
+	conn net.Conn
+	br   *bufio.Reader
+	tw   *textproto.Writer
+	// broken is set after an I/O error or a half-read reply: the stream is
+	// no longer in step, so nothing more may be sent, not even QUIT.
+	broken       bool
+	inTx         bool
+	host         string
+	ext          map[string]string
+	tlsOn        bool
+	stopped      bool // expectation met: end the dialog early, successfully
+	secrets      []string
+	rcptAccepted int
+	tlsRoots     *tls.Config
+}
+
+// stepError is a failure with a reason decided by the probe, not the server.
+type stepError struct {
+	reason Reason
+	msg    string
+}
+
+func (e *stepError) Error() string { return e.msg }
+
+// replyError is a negative (or unexpected) reply that ends the probe.
+type replyError struct {
+	reply  Reply
+	reason Reason
+	cmd    string
+}
+
+func (e *replyError) Error() string {
+	return fmt.Sprintf("%s: server replied %d %s", e.cmd, e.reply.Code, e.reply.Text())
+}
+
+func (s *session) run(ctx context.Context, target string) {
+	host, port, err := s.splitTarget(target)
+	if err != nil {
+		s.phase(PhaseResolve, func(*PhaseResult) error { return &stepError{ReasonDNS, err.Error()} })
+		return
+	}
+	s.host = host
+	var ip net.IP
+	if !s.phase(PhaseResolve, func(*PhaseResult) error {
+		ip, err = s.resolve(ctx, host)
+		return err
+	}) {
+		return
+	}
+	if !s.phase(PhaseConnect, func(*PhaseResult) error { return s.connect(ctx, ip, port) }) {
+		return
+	}
+	// From here the connection exists: always close it, and QUIT first
+	// when the dialog is still in step.
+	stop := context.AfterFunc(ctx, func() { s.conn.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		stop()
+		s.quit()
+		s.conn.Close()
+	}()
+	s.tlsRoots, err = s.clientTLSConfig()
+	if err != nil {
+		s.phase(PhaseTLS, func(*PhaseResult) error { return &stepError{ReasonTLSHandshake, err.Error()} })
+		return
+	}
+	if s.m.SMTP.TLS == TLSImplicit {
+		if !s.phase(PhaseTLS, func(*PhaseResult) error { return s.handshake() }) {
+			return
+		}
+	}
+	steps := []struct {
+		phase Phase
+		fn    func(*PhaseResult) error
+	}{
+		{PhaseBanner, s.banner},
+		{s.helloPhase(), s.hello},
+		{PhaseSTARTTLS, s.starttls},
+		{PhaseAuth, s.auth},
+		{PhaseMail, s.mail},
+		{PhaseRcpt, s.rcpt},
+		{PhaseData, s.data},
+	}
+	for _, st := range steps {
+		if !s.wants(st.phase) {
+			continue
+		}
+		if !s.phase(st.phase, st.fn) || s.stopped {
+			return
+		}
+	}
+}
+
+func (s *session) helloPhase() Phase {
+	if s.m.Prober == ProberLMTP {
+		return PhaseLHLO
+	}
+	return PhaseEHLO
+}
+
+// wants reports whether the module asks for a phase.
+func (s *session) wants(p Phase) bool {
+	c := &s.m.SMTP
+	switch p {
+	case PhaseSTARTTLS:
+		return c.TLS == TLSStartTLS
+	case PhaseAuth:
+		return c.Auth != nil
+	case PhaseMail:
+		return c.MailFrom != ""
+	case PhaseRcpt:
+		return len(c.RcptTo) > 0
+	case PhaseData:
+		return c.Send
+	}
+	return true
+}
+
+// phase runs one step, timing it on the monotonic clock and recording its
+// outcome; it reports whether the dialog may go on.
+func (s *session) phase(p Phase, fn func(*PhaseResult) error) bool {
+	pr := &PhaseResult{Phase: p, Reason: ReasonOK}
+	s.res.Phases = append(s.res.Phases, pr)
+	start := time.Now()
+	err := fn(pr)
+	pr.Duration = time.Since(start)
+	if err == nil {
+		return true
+	}
+	pr.Err = err
+	pr.Reason = s.reasonOf(err)
+	s.fail(p, pr.Reason, err)
+	return false
+}
+
+// fail records the probe's verdict: the first failure decides it.
+func (s *session) fail(p Phase, reason Reason, err error) {
+	r := s.res
+	if !r.Success {
+		return
+	}
+	r.Success = false
+	r.FailedPhase, r.Reason, r.Err = p, reason, err
+	r.Temporary = reason.Temporary()
+	var re *replyError
+	if errors.As(err, &re) {
+		r.Code, r.EnhancedCode, r.ReplyText = re.reply.Code, re.reply.EnhancedCode, re.reply.Text()
+		if re.reply.Code >= 400 {
+			r.Temporary = re.reply.Temporary()
+		}
+	}
+	s.note("probe failed in phase %s: %s (%v)", p, reason, err)
+	level.Debug(s.logger).Log("msg", "Probe failed", "phase", p, "reason", reason, "err", err)
+}
+
+// reasonOf maps an error onto the taxonomy.
+func (s *session) reasonOf(err error) Reason {
+	var (
+		re  *replyError
+		se  *stepError
+		pe  *ProtocolError
+		ve  *tlsVerifyError
+		ne  net.Error
+		dns *net.DNSError
+	)
+	switch {
+	case errors.As(err, &re):
+		return re.reason
+	case errors.As(err, &se):
+		return se.reason
+	case errors.As(err, &ve):
+		return ve.reason
+	case errors.As(err, &pe):
+		return ReasonProtocol
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return ReasonTimeout
+	case errors.Is(err, context.Canceled):
+		return ReasonTimeout
+	case errors.As(err, &dns):
+		return ReasonDNS
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNABORTED):
+		return ReasonConnectionLost
+	}
+	return ReasonOther
+}
+
+// note adds the probe's own remark to the transcript.
+func (s *session) note(format string, args ...any) {
+	s.record(DirInfo, fmt.Sprintf(format, args...))
+}
+
+func (s *session) record(dir Direction, text string) {
+	text = s.redact(text)
+	s.res.Transcript = append(s.res.Transcript, TranscriptLine{Offset: time.Since(s.res.Start), Dir: dir, Text: text})
+	level.Debug(s.logger).Log("msg", "SMTP", "dir", dir, "line", text)
+}
+
+// redact is the last line of defence: a credential that reaches a
+// transcript line by any path (an error echoing the command, a server
+// echoing the payload) is replaced.
+func (s *session) redact(text string) string {
+	for _, sec := range s.secrets {
+		if sec != "" && strings.Contains(text, sec) {
+			text = strings.ReplaceAll(text, sec, redacted)
+		}
+	}
+	return text
+}
+
+func (s *session) splitTarget(target string) (host, port string, err error) {
+	host, port, err = net.SplitHostPort(target)
+	if err != nil {
+		// A bare host: the port follows from the module.
+		host, port = strings.Trim(target, "[]"), "25"
+		switch {
+		case s.m.Prober == ProberLMTP:
+			port = "24"
+		case s.m.SMTP.TLS == TLSImplicit:
+			port = "465"
+		}
+	}
+	if host == "" {
+		return "", "", fmt.Errorf("target %q has no host", target)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", "", fmt.Errorf("target %q has an invalid port", target)
+	}
+	return host, port, nil
+}
+
+// resolve returns one address of host in the preferred family, falling back
+// to the other one when allowed. IP literals skip DNS.
+func (s *session) resolve(ctx context.Context, host string) (net.IP, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip, nil
+	}
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	want4 := s.m.IPProtocol == "ip4"
+	var other net.IP
+	for _, a := range addrs {
+		if (a.IP.To4() != nil) == want4 {
+			s.note("resolved %s to %s", host, a.IP)
+			return a.IP, nil
+		}
+		if other == nil {
+			other = a.IP
+		}
+	}
+	if other != nil && *s.m.IPProtocolFallback {
+		s.note("resolved %s to %s (no %s address, fell back)", host, other, s.m.IPProtocol)
+		return other, nil
+	}
+	return nil, &stepError{ReasonDNS, fmt.Sprintf("%s has no %s address", host, s.m.IPProtocol)}
+}
+
+func (s *session) connect(ctx context.Context, ip net.IP, port string) error {
+	addr := net.JoinHostPort(ip.String(), port)
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return err
+		}
+		return &stepError{ReasonConnect, err.Error()}
+	}
+	s.note("connected to %s from %s", addr, conn.LocalAddr())
+	s.res.RemoteAddr = addr
+	s.setConn(conn)
+	return nil
+}
+
+func (s *session) setConn(c net.Conn) {
+	s.conn = c
+	s.br = bufio.NewReaderSize(c, 1024)
+	s.tw = textproto.NewWriter(bufio.NewWriter(c))
+}
+
+// clientTLSConfig builds the handshake config from the module's tls_config.
+// Verification is switched off in the handshake and done by tlsFacts, so
+// the facts of a bad certificate are still recorded.
+func (s *session) clientTLSConfig() (*tls.Config, error) {
+	tc := s.m.SMTP.TLSConfig
+	cfg, err := config.NewTLSConfig(&tc)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ServerName == "" && net.ParseIP(s.host) == nil {
+		cfg.ServerName = s.host
+	}
+	cfg.InsecureSkipVerify = true
+	return cfg, nil
+}
+
+// handshake runs the TLS client handshake on the current connection, then
+// records and verifies the certificate.
+func (s *session) handshake() error {
+	cfg := s.tlsRoots
+	s.conn.SetDeadline(s.deadline)
+	tc := tls.Client(s.conn, cfg)
+	if err := tc.Handshake(); err != nil {
+		s.broken = true
+		if s.reasonOf(err) == ReasonTimeout || s.reasonOf(err) == ReasonConnectionLost {
+			return err
+		}
+		return &stepError{ReasonTLSHandshake, "TLS handshake failed: " + err.Error()}
+	}
+	s.setConn(tc)
+	s.tlsOn = true
+	cs := tc.ConnectionState()
+	name := cfg.ServerName
+	if name == "" {
+		name = s.host
+	}
+	info := tlsFacts(cs, cfg.RootCAs, name)
+	s.res.TLS = info
+	s.note("TLS handshake done: %s, %s, verified=%t", info.Version, info.Cipher, info.Verified)
+	if info.Verified || s.m.SMTP.TLSConfig.InsecureSkipVerify {
+		return nil
+	}
+	reason := verifyReason(info.VerifyError)
+	if expiredInChain(info.Certificates, time.Now()) {
+		reason = ReasonCertExpired
+	}
+	return &tlsVerifyError{reason: reason, err: info.VerifyError}
+}
+
+// cmd sends one command line. display is what the transcript shows instead
+// of line when the line carries a credential.
+func (s *session) cmd(line, display string) error {
+	if display == "" {
+		display = line
+	}
+	s.record(DirSend, display)
+	s.conn.SetDeadline(s.deadline)
+	if err := s.tw.PrintfLine("%s", line); err != nil {
+		s.broken = true
+		return err
+	}
+	return nil
+}
+
+// read reads one reply into the phase. redactText hides the reply's text
+// (334 challenges during AUTH) from the transcript.
+func (s *session) read(pr *PhaseResult, redactText bool) (Reply, error) {
+	s.conn.SetDeadline(s.deadline)
+	rep, err := readReply(s.br, func(line string) {
+		if redactText && len(line) > 4 {
+			line = line[:4] + redacted
+		}
+		s.record(DirRecv, line)
+	})
+	if err != nil {
+		s.broken = true
+		return rep, err
+	}
+	pr.Replies = append(pr.Replies, rep)
+	return rep, nil
+}
+
+// exchange sends a command and reads its reply, then judges the reply
+// against what the phase expects: ok lists the codes that let the dialog
+// go on, unless the module's expect_codes for the phase say otherwise.
+func (s *session) exchange(pr *PhaseResult, line string, ok ...int) (Reply, error) {
+	if err := s.cmd(line, ""); err != nil {
+		return Reply{}, err
+	}
+	rep, err := s.read(pr, false)
+	if err != nil {
+		return rep, err
+	}
+	return rep, s.judge(pr.Phase, verb(line), rep, ok...)
+}
+
+func verb(line string) string {
+	if i := strings.IndexByte(line, ' '); i > 0 {
+		return line[:i]
+	}
+	return line
+}
+
+// judge decides whether a reply lets the dialog continue. With expect_codes
+// for the phase, an expected negative reply ends the dialog successfully
+// (the negative test passed) and any other code fails it.
+func (s *session) judge(p Phase, cmd string, rep Reply, ok ...int) error {
+	if want, set := s.m.SMTP.ExpectCodes[p]; set {
+		if slices.Contains(want, rep.Code) {
+			if !slices.Contains(ok, rep.Code) {
+				s.note("%s: expected reply %d received, ending the dialog", p, rep.Code)
+				s.res.ExpectationMet = true
+				s.stopped = true
+			}
+			return nil
+		}
+		reason := rep.Reason
+		if rep.Positive() {
+			reason = ReasonUnexpectedReply
+		}
+		return &replyError{reply: rep, reason: reason, cmd: cmd + fmt.Sprintf(" (expected %v)", want)}
+	}
+	if slices.Contains(ok, rep.Code) {
+		return nil
+	}
+	reason := rep.Reason
+	if rep.Positive() {
+		// A positive reply where another was due (250 to DATA, say) is
+		// out of sequence.
+		reason = ReasonProtocol
+	}
+	return &replyError{reply: rep, reason: reason, cmd: cmd}
+}
+
+func (s *session) banner(pr *PhaseResult) error {
+	rep, err := s.read(pr, false)
+	if err != nil {
+		return err
+	}
+	return s.judge(PhaseBanner, "greeting", rep, 220)
+}
+
+// ehloName is the configured name, else the machine's FQDN, else the
+// address literal of our end of the connection.
+func (s *session) ehloName() string {
+	if s.m.SMTP.EHLO != "" {
+		return s.m.SMTP.EHLO
+	}
+	if name := DefaultEHLOName(); name != "" {
+		return name
+	}
+	if a, ok := s.conn.LocalAddr().(*net.TCPAddr); ok {
+		if a.IP.To4() != nil {
+			return "[" + a.IP.String() + "]"
+		}
+		return "[IPv6:" + a.IP.String() + "]"
+	}
+	return "[127.0.0.1]"
+}
+
+func (s *session) hello(pr *PhaseResult) error {
+	if err := s.sayHello(pr); err != nil {
+		return err
+	}
+	_, s.res.STARTTLSOffered = s.ext["STARTTLS"]
+	return nil
+}
+
+// sayHello sends EHLO (LHLO for LMTP) and records the extensions; an SMTP
+// server that does not know EHLO (500/502) gets HELO instead.
+func (s *session) sayHello(pr *PhaseResult) error {
+	cmd := "EHLO"
+	if s.m.Prober == ProberLMTP {
+		cmd = "LHLO"
+	}
+	name := s.ehloName()
+	if err := s.cmd(cmd+" "+name, ""); err != nil {
+		return err
+	}
+	rep, err := s.read(pr, false)
+	if err != nil {
+		return err
+	}
+	if cmd == "EHLO" && (rep.Code == 500 || rep.Code == 502) {
+		if _, set := s.m.SMTP.ExpectCodes[PhaseEHLO]; !set {
+			s.note("EHLO refused, falling back to HELO")
+			s.res.HELOFallback = true
+			s.ext = map[string]string{}
+			s.res.Extensions = s.ext
+			_, err := s.exchange(pr, "HELO "+name, 250)
+			return err
+		}
+	}
+	if err := s.judge(pr.Phase, cmd, rep, 250); err != nil || s.stopped {
+		return err
+	}
+	s.ext = parseExtensions(rep.Lines)
+	s.res.Extensions = s.ext
+	return nil
+}
+
+// parseExtensions reads EHLO reply lines after the greeting line: keyword
+// and parameters, keywords upper-cased. The old "AUTH=" form some servers
+// still send is folded into AUTH.
+func parseExtensions(lines []string) map[string]string {
+	ext := map[string]string{}
+	if len(lines) < 2 {
+		return ext
+	}
+	for _, l := range lines[1:] {
+		kw, params, _ := strings.Cut(strings.TrimSpace(l), " ")
+		kw = strings.ToUpper(kw)
+		if strings.HasPrefix(kw, "AUTH=") {
+			params = strings.TrimSpace(kw[len("AUTH="):] + " " + params)
+			kw = "AUTH"
+		}
+		if kw == "AUTH" {
+			// Servers that send both forms list mechanisms on each.
+			params = mergeFields(ext[kw], params)
+		}
+		if kw != "" {
+			ext[kw] = strings.TrimSpace(params)
+		}
+	}
+	return ext
+}
+
+func (s *session) starttls(pr *PhaseResult) error {
+	if _, ok := s.ext["STARTTLS"]; !ok {
+		return &stepError{ReasonSTARTTLSUnavailable, "server does not offer STARTTLS"}
+	}
+	if err := s.cmd("STARTTLS", ""); err != nil {
+		return err
+	}
+	rep, err := s.read(pr, false)
+	if err != nil {
+		return err
+	}
+	if rep.Code != 220 {
+		if err := s.judge(PhaseSTARTTLS, "STARTTLS", rep, 220); err != nil {
+			var re *replyError
+			if errors.As(err, &re) && rep.Code != 421 && re.reason != ReasonUnexpectedReply {
+				re.reason = ReasonSTARTTLSUnavailable
+			}
+			return err
+		}
+		return nil
+	}
+	// Anything the server sent after 220 and before the handshake is an
+	// injection attempt (CVE-2011-0411 style): refuse it.
+	if s.br.Buffered() > 0 {
+		s.broken = true
+		return &ProtocolError{Msg: "server sent data after 220 to STARTTLS, before the TLS handshake"}
+	}
+	if err := s.handshake(); err != nil {
+		return err
+	}
+	// RFC 3207 §4.2: forget what was learned before TLS and greet again.
+	return s.sayHello(pr)
+}
+
+func (s *session) mail(pr *PhaseResult) error {
+	s.inTx = true
+	line := "MAIL FROM:<" + s.m.SMTP.MailFrom + ">"
+	if _, ok := s.ext["SMTPUTF8"]; ok && !isASCII(s.m.SMTP.MailFrom+strings.Join(s.m.SMTP.RcptTo, "")) {
+		line += " SMTPUTF8"
+	}
+	_, err := s.exchange(pr, line, 250)
+	return err
+}
+
+// rcpt sends every recipient. The phase fails on the first refusal unless
+// expect_codes names it; when every recipient got an expected refusal the
+// negative test has passed and the dialog ends.
+func (s *session) rcpt(pr *PhaseResult) error {
+	accepted := 0
+	for _, to := range s.m.SMTP.RcptTo {
+		s.stopped = false
+		rep, err := s.exchange(pr, "RCPT TO:<"+to+">", 250, 251)
+		if err != nil {
+			return err
+		}
+		if rep.Code == 250 || rep.Code == 251 {
+			accepted++
+		}
+	}
+	s.stopped = accepted == 0
+	s.rcptAccepted = accepted
+	return nil
+}
+
+// data sends DATA and the generated message. SMTP answers once; LMTP once
+// per accepted recipient (RFC 2033 §4.2), and each answer counts.
+func (s *session) data(pr *PhaseResult) error {
+	rep, err := s.exchange(pr, "DATA", 354)
+	if err != nil || s.stopped {
+		return err
+	}
+	_ = rep
+	id := newProbeID()
+	msg := s.message(id)
+	s.record(DirSend, fmt.Sprintf("<message: %d bytes, Message-ID %s>", len(msg), s.res.MessageID))
+	s.conn.SetDeadline(s.deadline)
+	dw := s.tw.DotWriter()
+	if _, err := dw.Write(msg); err != nil {
+		s.broken = true
+		return err
+	}
+	if err := dw.Close(); err != nil {
+		s.broken = true
+		return err
+	}
+	s.record(DirSend, ".")
+	replies := 1
+	if s.m.Prober == ProberLMTP {
+		replies = s.rcptAccepted
+	}
+	for i := 0; i < replies; i++ {
+		rep, err := s.read(pr, false)
+		if err != nil {
+			return err
+		}
+		if err := s.judge(PhaseData, "end of DATA", rep, 250); err != nil {
+			return err
+		}
+		if q := queueID(rep.Text()); q != "" && s.res.QueueID == "" {
+			s.res.QueueID = q
+		}
+	}
+	s.inTx = false
+	return nil
+}
+
+// message builds the RFC 5322 test message. It names itself as automated
+// (RFC 3834 Auto-Submitted) so that well-behaved systems never auto-reply.
+func (s *session) message(id string) []byte {
+	c := &s.m.SMTP
+	domain := c.MailFrom[strings.LastIndexByte(c.MailFrom, '@')+1:]
+	if domain == "" {
+		domain = "smtp-exporter.invalid"
+	}
+	s.res.MessageID = "<" + id + "@" + domain + ">"
+	var b strings.Builder
+	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
+	hdr("Date", time.Now().Format(time.RFC1123Z))
+	hdr("From", "<"+c.MailFrom+">")
+	hdr("To", "<"+strings.Join(c.RcptTo, ">, <")+">")
+	hdr("Message-ID", s.res.MessageID)
+	hdr("Subject", fmt.Sprintf("smtp_exporter probe %s of %s", id, s.res.Target))
+	hdr("Auto-Submitted", "auto-generated")
+	hdr("X-SMTP-Exporter-Probe", id)
+	hdr("MIME-Version", "1.0")
+	hdr("Content-Type", "text/plain; charset=us-ascii")
+	b.WriteString("\r\n")
+	b.WriteString("This is a synthetic test message sent by smtp_exporter to check that\r\n")
+	b.WriteString("this mail system accepts mail. It needs no action and can be deleted.\r\n")
+	b.WriteString(".\r\n") // a lone dot in the body proves the dot-stuffing end to end
+	b.WriteString("Probe: " + id + "\r\n")
+	return []byte(b.String())
+}
+
+func newProbeID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// queueID finds the queue id in a final DATA reply: Postfix and Sendmail
+// say "queued as ID", Exim "id=ID".
+func queueID(text string) string {
+	for _, marker := range []string{"queued as ", "id=", "Queued mail for delivery", "OK id="} {
+		i := strings.Index(text, marker)
+		if i < 0 {
+			continue
+		}
+		rest := strings.TrimSpace(text[i+len(marker):])
+		end := strings.IndexFunc(rest, func(r rune) bool {
+			return !(r == '-' || r == '.' || r == '_' || r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z')
+		})
+		if end < 0 {
+			end = len(rest)
+		}
+		if end > 0 {
+			return rest[:end]
+		}
+	}
+	return ""
+}
+
+// quit ends the session politely: RSET an open transaction, then QUIT. It
+// runs after failures too, whenever the stream is still in step and time
+// is left; its replies are recorded but never fail a good probe.
+func (s *session) quit() {
+	if s.broken || time.Now().After(s.deadline) {
+		return
+	}
+	pr := &PhaseResult{Phase: PhaseQuit, Reason: ReasonOK}
+	s.res.Phases = append(s.res.Phases, pr)
+	start := time.Now()
+	defer func() { pr.Duration = time.Since(start) }()
+	send := func(cmd string) bool {
+		if err := s.cmd(cmd, ""); err != nil {
+			pr.Err, pr.Reason = err, s.reasonOf(err)
+			return false
+		}
+		rep, err := s.read(pr, false)
+		if err != nil {
+			pr.Err, pr.Reason = err, s.reasonOf(err)
+			return false
+		}
+		if !rep.Positive() {
+			pr.Reason = rep.Reason
+		}
+		return true
+	}
+	if s.inTx && !send("RSET") {
+		return
+	}
+	send("QUIT")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// mergeFields appends b's words to a's, skipping words a already has.
+func mergeFields(a, b string) string {
+	words := strings.Fields(a)
+	for _, w := range strings.Fields(b) {
+		if !slices.Contains(words, strings.ToUpper(w)) {
+			words = append(words, strings.ToUpper(w))
+		}
+	}
+	return strings.Join(words, " ")
+}

@@ -1,0 +1,352 @@
+package probes
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/prometheus/common/config"
+	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
+)
+
+// tlsModule is a module that verifies against ca for "localhost".
+func tlsModule(t *testing.T, ca *probestest.CA, mode string) Module {
+	t.Helper()
+	return Module{
+		Timeout: 5 * time.Second,
+		SMTP: SMTPModule{
+			TLS:       mode,
+			EHLO:      "probe.example.test",
+			TLSConfig: config.TLSConfig{CAFile: ca.WriteCAFile(t), ServerName: "localhost"},
+		},
+	}
+}
+
+func phaseNames(r *Result) []string {
+	var out []string
+	for _, p := range r.Phases {
+		out = append(out, string(p.Phase))
+	}
+	return out
+}
+
+func requireSuccess(t *testing.T, r *Result) {
+	t.Helper()
+	if !r.Success {
+		for _, l := range r.Transcript {
+			t.Log(l)
+		}
+		t.Fatalf("probe failed in %s: %s: %v", r.FailedPhase, r.Reason, r.Err)
+	}
+}
+
+func TestRun_STARTTLSAuthSend(t *testing.T) {
+	ca := probestest.NewCA(t)
+	cert := ca.Valid(t)
+	srv := probestest.NewServer(t, probestest.ServerOptions{TLS: &cert, Users: map[string]string{"monitor@example.test": "pw"}})
+	m := tlsModule(t, ca, TLSStartTLS)
+	m.SMTP.Auth = &AuthConfig{Username: "monitor@example.test", Password: "pw"}
+	m.SMTP.MailFrom = "monitor@example.test"
+	m.SMTP.RcptTo = []string{"sink@example.test", "sink2@example.test"}
+	m.SMTP.Send = true
+
+	r := Run(context.Background(), srv.Addr, m, nil)
+	requireSuccess(t, r)
+	want := "resolve connect banner ehlo starttls auth mail rcpt data quit"
+	if got := strings.Join(phaseNames(r), " "); got != want {
+		t.Errorf("phases = %q, want %q", got, want)
+	}
+	if !r.STARTTLSOffered {
+		t.Error("STARTTLSOffered = false")
+	}
+	if r.TLS == nil || !r.TLS.Verified || r.TLS.Version != "TLS 1.3" || r.TLS.Cipher == "" {
+		t.Fatalf("TLS facts = %+v", r.TLS)
+	}
+	if len(r.TLS.Certificates) != 2 || r.TLS.EarliestExpiry.IsZero() || r.TLS.ChainExpiry.IsZero() {
+		t.Errorf("certificates/expiry not recorded: %+v", r.TLS)
+	}
+	if !r.TLS.EarliestExpiry.Equal(cert.Leaf.NotAfter) {
+		t.Errorf("EarliestExpiry = %v, want leaf NotAfter %v", r.TLS.EarliestExpiry, cert.Leaf.NotAfter)
+	}
+	if rc := r.Phase(PhaseRcpt); len(rc.Replies) != 2 {
+		t.Errorf("rcpt replies = %d, want 2", len(rc.Replies))
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("server got %d messages, want 1", len(msgs))
+	}
+	msg := string(msgs[0].Data)
+	for _, h := range []string{"Auto-Submitted: auto-generated", "X-SMTP-Exporter-Probe: ", "Message-ID: " + r.MessageID, "Date: ", "Subject: smtp_exporter probe "} {
+		if !strings.Contains(msg, h) {
+			t.Errorf("message lacks %q:\n%s", h, msg)
+		}
+	}
+	if !strings.Contains(msg, "\r\n.\r\n") {
+		t.Errorf("lone dot line did not survive dot-stuffing:\n%q", msg)
+	}
+	if msgs[0].AuthUser != "monitor@example.test" {
+		t.Errorf("AuthUser = %q", msgs[0].AuthUser)
+	}
+	// The EHLO after STARTTLS is the one whose extensions count (RFC 3207).
+	if _, ok := r.Extensions["STARTTLS"]; ok {
+		t.Error("extensions still list STARTTLS after the TLS EHLO")
+	}
+	if q := r.Phase(PhaseQuit); q == nil || q.LastReply() == nil || q.LastReply().Code != 221 {
+		t.Errorf("QUIT not answered 221: %+v", q)
+	}
+}
+
+func TestRun_ImplicitTLS(t *testing.T) {
+	ca := probestest.NewCA(t)
+	cert := ca.Valid(t)
+	srv := probestest.NewServer(t, probestest.ServerOptions{TLS: &cert, ImplicitTLS: true})
+	r := Run(context.Background(), srv.Addr, tlsModule(t, ca, TLSImplicit), nil)
+	requireSuccess(t, r)
+	if got := strings.Join(phaseNames(r), " "); got != "resolve connect tls banner ehlo quit" {
+		t.Errorf("phases = %q", got)
+	}
+	if r.TLS == nil || !r.TLS.Verified {
+		t.Errorf("TLS not verified: %+v", r.TLS)
+	}
+}
+
+func TestRun_AuthMechanisms(t *testing.T) {
+	ca := probestest.NewCA(t)
+	cert := ca.Valid(t)
+	srv := probestest.NewServer(t, probestest.ServerOptions{
+		TLS:    &cert,
+		Users:  map[string]string{"u@example.test": "pw"},
+		Tokens: map[string]string{"u@example.test": "tok"},
+	})
+	for _, tc := range []struct {
+		mech, password, token string
+		ok                    bool
+	}{
+		{"PLAIN", "pw", "", true},
+		{"LOGIN", "pw", "", true},
+		{"CRAM-MD5", "pw", "", true},
+		{"XOAUTH2", "", "tok", true},
+		{"OAUTHBEARER", "", "tok", true},
+		{"PLAIN", "wrong", "", false},
+		{"LOGIN", "wrong", "", false},
+		{"CRAM-MD5", "wrong", "", false},
+		{"XOAUTH2", "", "wrong", false},
+		{"OAUTHBEARER", "", "wrong", false},
+	} {
+		t.Run(tc.mech+"_"+map[bool]string{true: "ok", false: "bad"}[tc.ok], func(t *testing.T) {
+			m := tlsModule(t, ca, TLSStartTLS)
+			m.SMTP.Auth = &AuthConfig{Mechanism: tc.mech, Username: "u@example.test", Password: config.Secret(tc.password), Token: config.Secret(tc.token)}
+			r := Run(context.Background(), srv.Addr, m, nil)
+			if tc.ok {
+				requireSuccess(t, r)
+				return
+			}
+			if r.Success || r.FailedPhase != PhaseAuth || r.Reason != ReasonAuthFailed || r.Temporary {
+				t.Fatalf("got success=%t phase=%s reason=%s temporary=%t, want auth_failed in auth", r.Success, r.FailedPhase, r.Reason, r.Temporary)
+			}
+			if r.Code != 535 {
+				t.Errorf("code = %d, want 535", r.Code)
+			}
+		})
+	}
+}
+
+func TestRun_AuthMechanismNotOffered(t *testing.T) {
+	ca := probestest.NewCA(t)
+	cert := ca.Valid(t)
+	srv := probestest.NewServer(t, probestest.ServerOptions{TLS: &cert, Users: map[string]string{"u": "pw"}})
+	m := tlsModule(t, ca, TLSStartTLS)
+	m.SMTP.Auth = &AuthConfig{Mechanism: "XOAUTH2", Username: "u", Token: "t"}
+	r := Run(context.Background(), srv.Addr, m, nil)
+	if r.Success || r.FailedPhase != PhaseAuth || r.Reason != ReasonAuthFailed {
+		t.Fatalf("got %s/%s, want auth/auth_failed", r.FailedPhase, r.Reason)
+	}
+	if !strings.Contains(r.Err.Error(), "does not offer AUTH XOAUTH2") {
+		t.Errorf("err = %v", r.Err)
+	}
+}
+
+func TestRun_LMTP(t *testing.T) {
+	srv := probestest.NewServer(t, probestest.ServerOptions{LMTP: true})
+	m := Module{Prober: ProberLMTP, Timeout: 5 * time.Second, SMTP: SMTPModule{
+		TLS: TLSNone, EHLO: "probe.example.test", MailFrom: "a@example.test",
+		RcptTo: []string{"b@example.test", "c@example.test"}, Send: true,
+	}}
+	r := Run(context.Background(), srv.Addr, m, nil)
+	requireSuccess(t, r)
+	if got := strings.Join(phaseNames(r), " "); got != "resolve connect banner lhlo mail rcpt data quit" {
+		t.Errorf("phases = %q", got)
+	}
+	// DATA's 354 plus one final reply per recipient (RFC 2033 §4.2).
+	if n := len(r.Phase(PhaseData).Replies); n != 3 {
+		t.Errorf("data replies = %d, want 3", n)
+	}
+}
+
+func TestRun_LMTPOneRecipientRefused(t *testing.T) {
+	srv := probestest.NewServer(t, probestest.ServerOptions{LMTP: true, LMTPDataErrors: map[string]*smtp.SMTPError{
+		"c@example.test": {Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full"},
+	}})
+	m := Module{Prober: ProberLMTP, Timeout: 5 * time.Second, SMTP: SMTPModule{
+		TLS: TLSNone, EHLO: "probe.example.test", MailFrom: "a@example.test",
+		RcptTo: []string{"b@example.test", "c@example.test"}, Send: true,
+	}}
+	r := Run(context.Background(), srv.Addr, m, nil)
+	if r.Success || r.FailedPhase != PhaseData || r.Reason != ReasonMailboxFull || r.EnhancedCode != "5.2.2" {
+		t.Fatalf("got %s/%s/%s, want data/mailbox_full/5.2.2", r.FailedPhase, r.Reason, r.EnhancedCode)
+	}
+}
+
+func dialogModule() Module {
+	return Module{Timeout: 5 * time.Second, SMTP: SMTPModule{
+		TLS: TLSNone, EHLO: "probe.example.test", MailFrom: "a@example.test", RcptTo: []string{"b@example.test"},
+	}}
+}
+
+func TestRun_RcptDMARC(t *testing.T) {
+	srv := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{
+		"RCPT": "550-5.7.26 This mail has been blocked because the sender is\r\n550 5.7.26 unauthenticated. Gmail requires all senders to authenticate.",
+	}}.Serve)
+	r := Run(context.Background(), srv.Addr, dialogModule(), nil)
+	if r.Success || r.FailedPhase != PhaseRcpt || r.Reason != ReasonDMARC || r.Temporary {
+		t.Fatalf("got success=%t phase=%s reason=%s temporary=%t", r.Success, r.FailedPhase, r.Reason, r.Temporary)
+	}
+	if r.Code != 550 || r.EnhancedCode != "5.7.26" || !strings.Contains(r.ReplyText, "unauthenticated") {
+		t.Errorf("code=%d enhanced=%q text=%q", r.Code, r.EnhancedCode, r.ReplyText)
+	}
+	got := strings.Join(srv.Received(), "|")
+	if !strings.Contains(got, "RSET|QUIT") {
+		t.Errorf("probe did not RSET and QUIT after the refusal: %s", got)
+	}
+}
+
+func TestRun_ExpectCodes(t *testing.T) {
+	refusing := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{"RCPT": "554 5.7.1 <b@example.test>: Relay access denied"}}.Serve)
+	open := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
+	m := dialogModule()
+	m.SMTP.Send = true
+	m.SMTP.ExpectCodes = map[Phase][]int{PhaseRcpt: {550, 554}}
+
+	r := Run(context.Background(), refusing.Addr, m, nil)
+	requireSuccess(t, r)
+	if !r.ExpectationMet || r.Phase(PhaseData) != nil {
+		t.Errorf("expectation met = %t, data phase ran = %t", r.ExpectationMet, r.Phase(PhaseData) != nil)
+	}
+	if rep := r.Phase(PhaseRcpt).LastReply(); rep.Reason != ReasonRelayDenied {
+		t.Errorf("reply reason = %s, want relay_denied", rep.Reason)
+	}
+
+	r = Run(context.Background(), open.Addr, m, nil)
+	if r.Success || r.FailedPhase != PhaseRcpt || r.Reason != ReasonUnexpectedReply || r.Code != 250 {
+		t.Fatalf("open relay: got success=%t %s/%s code %d, want rcpt/unexpected_reply 250", r.Success, r.FailedPhase, r.Reason, r.Code)
+	}
+	for _, l := range open.Received() {
+		if l == "DATA" {
+			t.Error("probe sent DATA through an open relay")
+		}
+	}
+}
+
+func TestRun_HELOFallback(t *testing.T) {
+	srv := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{"EHLO": "502 5.5.2 Error: command not recognized"}}.Serve)
+	r := Run(context.Background(), srv.Addr, dialogModule(), nil)
+	requireSuccess(t, r)
+	if !r.HELOFallback || len(r.Phase(PhaseEHLO).Replies) != 2 {
+		t.Errorf("HELOFallback=%t replies=%d", r.HELOFallback, len(r.Phase(PhaseEHLO).Replies))
+	}
+}
+
+func TestRun_EHLOExtensions(t *testing.T) {
+	srv := probestest.NewScriptServer(t, probestest.Dialog{EHLO: []string{
+		"250-mx.example.test Hello", "250-PIPELINING", "250-SIZE 35882577", "250-AUTH=LOGIN PLAIN",
+		"250-AUTH CRAM-MD5", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-CHUNKING", "250-DSN",
+		"250-REQUIRETLS", "250-STARTTLS", "250 SMTPUTF8",
+	}}.Serve)
+	m := dialogModule()
+	r := Run(context.Background(), srv.Addr, m, nil)
+	requireSuccess(t, r)
+	for _, kw := range []string{"PIPELINING", "SIZE", "AUTH", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "DSN", "REQUIRETLS", "STARTTLS", "SMTPUTF8"} {
+		if _, ok := r.Extensions[kw]; !ok {
+			t.Errorf("extension %s not parsed: %v", kw, r.Extensions)
+		}
+	}
+	if r.Extensions["SIZE"] != "35882577" || r.Extensions["AUTH"] != "LOGIN PLAIN CRAM-MD5" {
+		t.Errorf("SIZE=%q AUTH=%q", r.Extensions["SIZE"], r.Extensions["AUTH"])
+	}
+	if !r.STARTTLSOffered {
+		t.Error("STARTTLS on the last 250 line's neighbour not seen")
+	}
+}
+
+func TestRun_STARTTLSUnavailable(t *testing.T) {
+	notOffered := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
+	ca := probestest.NewCA(t)
+	refused := probestest.NewScriptServer(t, probestest.Dialog{
+		TLS:     probestest.ServerTLSConfig(ca.Valid(t)),
+		Replies: map[string]string{"STARTTLS": "454 4.7.0 TLS not available due to local problem"},
+	}.Serve)
+	for name, addr := range map[string]string{"not_offered": notOffered.Addr, "refused": refused.Addr} {
+		t.Run(name, func(t *testing.T) {
+			r := Run(context.Background(), addr, tlsModule(t, ca, TLSStartTLS), nil)
+			if r.Success || r.FailedPhase != PhaseSTARTTLS || r.Reason != ReasonSTARTTLSUnavailable {
+				t.Fatalf("got %s/%s, want starttls/starttls_unavailable", r.FailedPhase, r.Reason)
+			}
+			if r.Phase(PhaseQuit) == nil {
+				t.Error("no QUIT after STARTTLS failure")
+			}
+		})
+	}
+}
+
+func TestRun_InsecureSkipVerifyRecordsFacts(t *testing.T) {
+	ca := probestest.NewCA(t)
+	srv := probestest.NewScriptServer(t, probestest.Dialog{TLS: probestest.ServerTLSConfig(probestest.SelfSigned(t, "localhost"))}.Serve)
+	m := tlsModule(t, ca, TLSStartTLS)
+	m.SMTP.TLSConfig.InsecureSkipVerify = true
+	r := Run(context.Background(), srv.Addr, m, nil)
+	requireSuccess(t, r)
+	if r.TLS == nil || r.TLS.Verified || r.TLS.VerifyError == nil || len(r.TLS.Certificates) != 1 {
+		t.Fatalf("TLS facts = %+v", r.TLS)
+	}
+}
+
+func TestRun_BannerRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		banner    string
+		reason    Reason
+		temporary bool
+	}{
+		{"554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org", ReasonReputation, false},
+		{"421 4.3.2 Service shutting down", ReasonServiceUnavailable, true},
+	} {
+		srv := probestest.NewScriptServer(t, probestest.Dialog{Banner: tc.banner}.Serve)
+		r := Run(context.Background(), srv.Addr, dialogModule(), nil)
+		if r.Success || r.FailedPhase != PhaseBanner || r.Reason != tc.reason || r.Temporary != tc.temporary {
+			t.Errorf("%q: got %s/%s temporary=%t", tc.banner, r.FailedPhase, r.Reason, r.Temporary)
+		}
+	}
+}
+
+func TestRun_NoSendResets(t *testing.T) {
+	srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
+	r := Run(context.Background(), srv.Addr, dialogModule(), nil)
+	requireSuccess(t, r)
+	got := strings.Join(srv.Received(), "|")
+	if !strings.HasSuffix(got, "RCPT TO:<b@example.test>|RSET|QUIT") {
+		t.Errorf("dialog = %s", got)
+	}
+}
+
+func TestRun_QueueID(t *testing.T) {
+	for text, want := range map[string]string{
+		"250 2.0.0 Ok: queued as 4XyZ1k2n3Hz9":          "4XyZ1k2n3Hz9",
+		"250 OK id=1tQzJm-0004aB-2x":                    "1tQzJm-0004aB-2x",
+		"250 2.0.0 5ARHdEjk012345 Message accepted for": "",
+	} {
+		if got := queueID(text); got != want {
+			t.Errorf("queueID(%q) = %q, want %q", text, got, want)
+		}
+	}
+}

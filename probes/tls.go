@@ -1,0 +1,173 @@
+package probes
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// TLSInfo holds the facts of one TLS connection, recorded whether or not the
+// certificate verified, so that an expired certificate still shows its dates.
+type TLSInfo struct {
+	Version    string
+	Cipher     string
+	ServerName string
+	// Verified is the outcome of verifying the chain against the module's
+	// trust roots and server name, also when insecure_skip_verify is set.
+	Verified    bool
+	VerifyError error
+	// EarliestExpiry is the first NotAfter over the presented chain;
+	// ChainExpiry the latest, over all verified chains, of each chain's
+	// earliest NotAfter (as blackbox_exporter reports them).
+	EarliestExpiry time.Time
+	ChainExpiry    time.Time
+	Certificates   []CertInfo
+}
+
+// CertInfo describes one presented certificate.
+type CertInfo struct {
+	Subject     string    `json:"subject"`
+	Issuer      string    `json:"issuer"`
+	DNSNames    []string  `json:"dns_names"`
+	IPAddresses []string  `json:"ip_addresses"`
+	Serial      string    `json:"serial"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	SHA256      string    `json:"sha256"`
+}
+
+// MarshalJSON writes times as RFC 3339 and the verification error as text.
+func (t *TLSInfo) MarshalJSON() ([]byte, error) {
+	var verr, chain string
+	if t.VerifyError != nil {
+		verr = t.VerifyError.Error()
+	}
+	if !t.ChainExpiry.IsZero() {
+		chain = t.ChainExpiry.UTC().Format(time.RFC3339)
+	}
+	return json.Marshal(struct {
+		Version        string     `json:"version"`
+		Cipher         string     `json:"cipher"`
+		ServerName     string     `json:"server_name"`
+		Verified       bool       `json:"verified"`
+		VerifyError    string     `json:"verify_error,omitempty"`
+		EarliestExpiry string     `json:"earliest_expiry"`
+		ChainExpiry    string     `json:"chain_expiry,omitempty"`
+		Certificates   []CertInfo `json:"certificates"`
+	}{t.Version, t.Cipher, t.ServerName, t.Verified, verr,
+		t.EarliestExpiry.UTC().Format(time.RFC3339), chain, t.Certificates})
+}
+
+// tlsFacts records the connection state and verifies the presented chain
+// itself: the handshake runs with verification off so that a bad
+// certificate is still examined rather than just refused.
+func tlsFacts(cs tls.ConnectionState, roots *x509.CertPool, serverName string) *TLSInfo {
+	info := &TLSInfo{
+		Version:    tls.VersionName(cs.Version),
+		Cipher:     tls.CipherSuiteName(cs.CipherSuite),
+		ServerName: serverName,
+	}
+	for _, c := range cs.PeerCertificates {
+		info.Certificates = append(info.Certificates, certInfo(c))
+		if info.EarliestExpiry.IsZero() || c.NotAfter.Before(info.EarliestExpiry) {
+			info.EarliestExpiry = c.NotAfter
+		}
+	}
+	if len(cs.PeerCertificates) == 0 {
+		info.VerifyError = errors.New("server presented no certificate")
+		return info
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	chains, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		DNSName:       serverName,
+	})
+	if err != nil {
+		info.VerifyError = err
+		return info
+	}
+	info.Verified = true
+	for _, chain := range chains {
+		var earliest time.Time
+		for _, c := range chain {
+			if earliest.IsZero() || c.NotAfter.Before(earliest) {
+				earliest = c.NotAfter
+			}
+		}
+		if earliest.After(info.ChainExpiry) {
+			info.ChainExpiry = earliest
+		}
+	}
+	return info
+}
+
+func certInfo(c *x509.Certificate) CertInfo {
+	sum := sha256.Sum256(c.Raw)
+	ci := CertInfo{
+		Subject:   c.Subject.String(),
+		Issuer:    c.Issuer.String(),
+		DNSNames:  c.DNSNames,
+		Serial:    c.SerialNumber.Text(16),
+		NotBefore: c.NotBefore,
+		NotAfter:  c.NotAfter,
+		SHA256:    hex.EncodeToString(sum[:]),
+	}
+	if ci.DNSNames == nil {
+		ci.DNSNames = []string{}
+	}
+	ci.IPAddresses = []string{}
+	for _, ip := range c.IPAddresses {
+		ci.IPAddresses = append(ci.IPAddresses, ip.String())
+	}
+	return ci
+}
+
+// verifyReason maps a verification failure onto the taxonomy. An expired
+// certificate is reported as expired even when it is also untrusted: expiry
+// is the fact an operator can act on first.
+func verifyReason(err error) Reason {
+	var inv x509.CertificateInvalidError
+	var host x509.HostnameError
+	var unknown x509.UnknownAuthorityError
+	switch {
+	case errors.As(err, &inv) && inv.Reason == x509.Expired:
+		return ReasonCertExpired
+	case errors.As(err, &host):
+		return ReasonCertHostname
+	case errors.As(err, &unknown):
+		return ReasonCertUntrusted
+	}
+	return ReasonCertUntrusted
+}
+
+// expiredInChain reports a presented certificate outside its validity
+// period, which Verify does not report when the chain is untrusted anyway.
+func expiredInChain(certs []CertInfo, now time.Time) bool {
+	for _, c := range certs {
+		if now.After(c.NotAfter) || now.Before(c.NotBefore) {
+			return true
+		}
+	}
+	return false
+}
+
+// tlsVerifyError wraps a verification failure with its reason.
+type tlsVerifyError struct {
+	reason Reason
+	err    error
+}
+
+func (e *tlsVerifyError) Error() string {
+	return fmt.Sprintf("certificate verification failed (%s): %v", e.reason, e.err)
+}
+
+func (e *tlsVerifyError) Unwrap() error { return e.err }
