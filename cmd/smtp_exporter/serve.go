@@ -1,8 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/go-kit/log"
@@ -15,17 +21,22 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	"github.com/smtp-exporter/smtp_exporter/collector"
+	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
-// defaultListenAddress: the Prometheus default port allocations are all
-// taken, so this is a free port in the exporter range, documented in the
-// README.
+// defaultListenAddress: Prometheus's list of default exporter ports is
+// full, so this is a port no listed exporter uses; README.md states it.
 const defaultListenAddress = ":9799"
 
 type serveCommand struct {
-	name  string
-	web   *web.FlagConfig
-	check *bool
+	name          string
+	web           *web.FlagConfig
+	check         *bool
+	concurrency   *int
+	allowAdhoc    *bool
+	timeoutOffset *time.Duration
+	historyLimit  *int
+	shutdownGrace *time.Duration
 }
 
 func newServeCommand(app *kingpin.Application) *serveCommand {
@@ -33,13 +44,18 @@ func newServeCommand(app *kingpin.Application) *serveCommand {
 	cmd := app.Command(c.name, "Run the exporter (the default command).").Default()
 	c.web = kingpinflag.AddFlags(cmd, defaultListenAddress)
 	c.check = cmd.Flag("config.check", "Validate the configuration file, then exit 0 if it is valid and 1 if not.").Bool()
+	c.concurrency = cmd.Flag("probe.concurrency", "Most probes running at once; later runs wait and the wait shows in smtp_exporter_scheduler_lag_seconds.").Default("64").Int()
+	c.allowAdhoc = cmd.Flag("probe.allow-adhoc", "Allow /probe?module=M&target=host:port for targets not in the configuration. Off by default: it lets anyone who reaches the exporter make it connect anywhere.").Bool()
+	c.timeoutOffset = cmd.Flag("probe.timeout-offset", "Subtracted from Prometheus's scrape timeout on /probe, to leave time to answer.").Default("500ms").Duration()
+	c.historyLimit = cmd.Flag("history.limit", "Recent probe results kept for /history.").Default("100").Int()
+	c.shutdownGrace = cmd.Flag("shutdown.grace-period", "On SIGTERM, how long probes in flight may run on (and QUIT) before they are cancelled.").Default("15s").Duration()
 	return c
 }
 
 func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) int {
 	logger := withTimestamp(base)
-	cfg, err := collector.LoadFile(configFile)
 	if *c.check {
+		cfg, err := collector.LoadFile(configFile)
 		if err != nil {
 			level.Error(logger).Log("msg", "Configuration is invalid", "err", err)
 			return 1
@@ -47,29 +63,72 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 		level.Info(logger).Log("msg", "Configuration is valid", "file", configFile, "modules", len(cfg.Modules), "targets", len(cfg.Targets))
 		return 0
 	}
+	level.Info(logger).Log("msg", "Starting smtp_exporter", "version", version.Info())
+	level.Info(logger).Log("msg", "Build context", "build_context", version.BuildContext())
+
+	sc := collector.NewSafeConfig(configFile)
+	cfg, err := sc.Reload()
 	if err != nil {
 		level.Error(logger).Log("msg", "Error loading config", "err", err)
 		return 1
 	}
-	level.Info(logger).Log("msg", "Starting smtp_exporter", "version", version.Info())
-	level.Info(logger).Log("msg", "Build context", "build_context", version.BuildContext())
+	level.Info(logger).Log("msg", "Loaded config file", "file", configFile, "modules", len(cfg.Modules), "targets", len(cfg.Targets))
+
+	store := collector.NewStore()
+	history := collector.NewHistory(*c.historyLimit)
+	sched := collector.NewScheduler(probes.Run, *c.concurrency, store, history, log.With(logger, "component", "scheduler"))
+	sched.Apply(cfg)
+
+	var reloadMu sync.Mutex
+	reload := func() error {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		cfg, err := sc.Reload()
+		if err != nil {
+			return err
+		}
+		sched.Apply(cfg)
+		level.Info(logger).Log("msg", "Reloaded config file", "file", configFile, "modules", len(cfg.Modules), "targets", len(cfg.Targets))
+		return nil
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		versioncollector.NewCollector("smtp_exporter"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collector.NewCollector(store),
 	)
+	reg.MustRegister(sc.Collectors()...)
+	reg.MustRegister(sched.Collectors()...)
+
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}))
+	mux.Handle("/probe", &collector.ProbeHandler{
+		Config: sc, Scheduler: sched, AllowAdhoc: *c.allowAdhoc, TimeoutOffset: *c.timeoutOffset,
+		History: history, Logger: log.With(logger, "component", "probe"),
+	})
+	mux.Handle("/config", collector.ConfigHandler(sc))
+	mux.Handle("/history", collector.HistoryHandler(history))
+	mux.Handle("/-/reload", collector.ReloadHandler(reload, logger))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("Healthy\n")) })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("Ready\n")) })
 	landing, err := web.NewLandingPage(web.LandingConfig{
 		Name:        "SMTP Exporter",
 		Description: "Prometheus exporter for synthetic SMTP monitoring",
 		Version:     version.Info(),
+		Form: web.LandingForm{
+			Action: "/probe",
+			Inputs: []web.LandingFormInput{
+				{Label: "Target", Type: "text", Name: "target", Placeholder: "configured target name, or host:port", Value: ""},
+				{Label: "Module (ad hoc only)", Type: "text", Name: "module", Placeholder: "module name", Value: ""},
+				{Label: "Debug", Type: "checkbox", Name: "debug", Value: "true"},
+			},
+		},
 		Links: []web.LandingLinks{
 			{Address: "/metrics", Text: "Metrics"},
+			{Address: "/history", Text: "Recent probes"},
+			{Address: "/config", Text: "Configuration"},
 		},
 	})
 	if err != nil {
@@ -77,11 +136,38 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 		return 1
 	}
 	mux.Handle("/", landing)
-	_ = cfg
-	srv := &http.Server{Handler: mux}
-	if err := web.ListenAndServe(srv, c.web, slogLogger(base, logLevel)); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		level.Error(logger).Log("msg", "Error running HTTP server", "err", err)
-		return 1
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(srv, c.web, slogLogger(base, logLevel)) }()
+
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(signals)
+	status := 0
+	for done := false; !done; {
+		select {
+		case err := <-serveErr:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				level.Error(logger).Log("msg", "Error running HTTP server", "err", err)
+				status = 1
+			}
+			done = true
+		case sig := <-signals:
+			if sig == syscall.SIGHUP {
+				if err := reload(); err != nil {
+					level.Error(logger).Log("msg", "Error reloading config, keeping the running one", "err", err)
+				}
+				continue
+			}
+			level.Info(logger).Log("msg", "Shutting down", "signal", sig)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			srv.Shutdown(ctx)
+			cancel()
+			done = true
+		}
 	}
-	return 0
+	sched.Shutdown(*c.shutdownGrace)
+	level.Info(logger).Log("msg", "Stopped")
+	return status
 }

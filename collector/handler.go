@@ -1,0 +1,237 @@
+package collector
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+	"github.com/smtp-exporter/smtp_exporter/probes"
+	"go.yaml.in/yaml/v3"
+)
+
+// ProbeHandler serves /probe: a configured target by name, or, only when
+// allowed, an ad hoc host:port with a named module. Ad hoc probing is off
+// by default: an exporter reachable by others would otherwise let them
+// make it connect anywhere and send mail as the monitor.
+type ProbeHandler struct {
+	Config        *SafeConfig
+	Scheduler     *Scheduler
+	AllowAdhoc    bool
+	TimeoutOffset time.Duration
+	History       *History
+	Logger        log.Logger
+	// Probe runs ad hoc probes; probes.Run when nil.
+	Probe ProbeFunc
+}
+
+var probeDescs = newResultDescs()
+
+func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	target, moduleName := q.Get("target"), q.Get("module")
+	if target == "" {
+		http.Error(w, "target parameter is missing", http.StatusBadRequest)
+		return
+	}
+	timeout, err := scrapeTimeout(r, h.TimeoutOffset)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var (
+		res    *probes.Result
+		module *probes.Module
+		logBuf bytes.Buffer
+	)
+	debug := q.Get("debug") == "true"
+	logger := h.Logger
+	if debug {
+		// The debug page shows this probe's own log lines, at every level.
+		logger = log.NewLogfmtLogger(&logBuf)
+	}
+	if moduleName == "" {
+		var ok bool
+		res, module, ok = h.Scheduler.RunNow(r.Context(), target, timeout)
+		if !ok {
+			http.Error(w, fmt.Sprintf("unknown target %q: name a configured target, or give module= for an ad hoc host:port (needs --probe.allow-adhoc)", target), http.StatusBadRequest)
+			return
+		}
+	} else {
+		if !h.AllowAdhoc {
+			http.Error(w, "ad hoc targets are disabled: probe configured targets by name, or start the exporter with --probe.allow-adhoc", http.StatusForbidden)
+			return
+		}
+		m, ok := h.Config.Get().Modules[moduleName]
+		if !ok {
+			http.Error(w, fmt.Sprintf("unknown module %q", moduleName), http.StatusBadRequest)
+			return
+		}
+		used := *m
+		if timeout > 0 && timeout < used.Timeout {
+			used.Timeout = timeout
+		}
+		probe := h.Probe
+		if probe == nil {
+			probe = probes.Run
+		}
+		res = probe(r.Context(), target, used, log.With(logger, "target", target, "module", moduleName))
+		res.Target, res.Module = target, moduleName
+		module = &used
+		h.History.Add("probe", res)
+	}
+	logResult(h.Logger, res.Target, res.Module, res)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(resultCollector{res: res, module: module})
+	if !debug {
+		promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	writeDebug(w, res, module, reg, logBuf.String())
+}
+
+// scrapeTimeout takes Prometheus's scrape timeout header, less the offset
+// that leaves time to answer; zero means "the module's own timeout".
+func scrapeTimeout(r *http.Request, offset time.Duration) (time.Duration, error) {
+	v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds")
+	if v == "" {
+		return 0, nil
+	}
+	secs, err := strconv.ParseFloat(v, 64)
+	if err != nil || secs <= 0 {
+		return 0, fmt.Errorf("invalid X-Prometheus-Scrape-Timeout-Seconds %q", v)
+	}
+	d := time.Duration(secs*float64(time.Second)) - offset
+	if d <= 0 {
+		d = time.Duration(secs * float64(time.Second) / 2)
+	}
+	return d, nil
+}
+
+// resultCollector serves one result as the unlabelled per-run gauges.
+type resultCollector struct {
+	res    *probes.Result
+	module *probes.Module
+}
+
+func (c resultCollector) Describe(ch chan<- *prometheus.Desc) { probeDescs.describe(ch) }
+func (c resultCollector) Collect(ch chan<- prometheus.Metric) {
+	probeDescs.collect(ch, c.res, c.module)
+}
+
+// writeDebug renders what an operator needs to debug one probe: its log,
+// the transcript, the verdict, the metrics and the module (secrets masked).
+func writeDebug(w http.ResponseWriter, res *probes.Result, m *probes.Module, reg *prometheus.Registry, logs string) {
+	fmt.Fprintf(w, "Logs for the probe:\n%s\n", logs)
+	fmt.Fprintf(w, "Transcript:\n")
+	for _, l := range res.Transcript {
+		fmt.Fprintf(w, "%s\n", l)
+	}
+	fmt.Fprintf(w, "\nResult:\n")
+	b, _ := json.MarshalIndent(res, "", "  ")
+	w.Write(b)
+	fmt.Fprintf(w, "\n\nMetrics that would have been returned:\n")
+	mfs, err := reg.Gather()
+	if err == nil {
+		enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, mf := range mfs {
+			enc.Encode(mf)
+		}
+	}
+	fmt.Fprintf(w, "\nModule configuration:\n")
+	out, err := yaml.Marshal(m)
+	if err != nil {
+		fmt.Fprintf(w, "error marshalling module: %v\n", err)
+		return
+	}
+	w.Write(out)
+}
+
+// ConfigHandler serves the running configuration as YAML; config.Secret
+// fields marshal as "<secret>".
+func ConfigHandler(sc *SafeConfig) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		out, err := yaml.Marshal(sc.Get())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(out)
+	})
+}
+
+// ReloadHandler reloads the configuration on POST; reload does the work
+// and returns its error, which is then reported with status 500.
+func ReloadHandler(reload func() error, logger log.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "This endpoint requires a POST request.", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := reload(); err != nil {
+			level.Error(logger).Log("msg", "Error reloading config", "err", err)
+			http.Error(w, fmt.Sprintf("failed to reload config: %s", err), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "Config reloaded.")
+	})
+}
+
+var historyTmpl = template.Must(template.New("history").Funcs(template.FuncMap{
+	"ms": func(d time.Duration) string { return strconv.FormatFloat(d.Seconds()*1000, 'f', 1, 64) },
+}).Parse(`<!DOCTYPE html>
+<html><head><title>SMTP Exporter: recent probes</title>
+<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}.fail{background:#fdd}</style>
+</head><body>
+<h1>Recent probes</h1>
+<p><a href="/">Home</a> — newest first; the exporter keeps the last {{.Limit}}.</p>
+<table>
+<tr><th>Time</th><th>Source</th><th>Target</th><th>Module</th><th>Result</th><th>Phase</th><th>Reason</th><th>Code</th><th>Reply</th><th>Duration (ms)</th><th></th></tr>
+{{range .Entries}}<tr{{if not .Result.Success}} class="fail"{{end}}>
+<td>{{.Time.UTC.Format "2006-01-02 15:04:05Z"}}</td><td>{{.Source}}</td><td>{{.Result.Target}}</td><td>{{.Result.Module}}</td>
+<td>{{if .Result.Success}}success{{else}}failure{{end}}</td><td>{{.Result.FailedPhase}}</td><td>{{.Result.Reason}}</td>
+<td>{{if .Result.Code}}{{.Result.Code}} {{.Result.EnhancedCode}}{{end}}</td><td>{{.Result.ReplyText}}</td><td>{{ms .Result.Duration}}</td>
+<td><a href="?id={{.ID}}">transcript</a></td></tr>
+{{end}}</table></body></html>
+`))
+
+// HistoryHandler lists recent results; ?id=N shows one result's transcript
+// and verdict.
+func HistoryHandler(h *History) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if idStr := r.URL.Query().Get("id"); idStr != "" {
+			id, err := strconv.ParseUint(idStr, 10, 64)
+			e, ok := h.Get(id)
+			if err != nil || !ok {
+				http.Error(w, "no such result (it may have been dropped from the history)", http.StatusNotFound)
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			for _, l := range e.Result.Transcript {
+				fmt.Fprintf(w, "%s\n", l)
+			}
+			b, _ := json.MarshalIndent(e.Result, "", "  ")
+			fmt.Fprintf(w, "\n%s\n", b)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := historyTmpl.Execute(w, struct {
+			Limit   int
+			Entries []HistoryEntry
+		}{h.limit, h.List()}); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+}

@@ -1,0 +1,247 @@
+package collector
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/smtp-exporter/smtp_exporter/probes"
+)
+
+// resultDescs describes the per-run gauges of ARCHITECTURE.md §5. The
+// scheduled /metrics path labels them with target and module; /probe
+// serves one result and leaves those labels off, as blackbox_exporter does.
+type resultDescs struct {
+	labels                                  []string
+	success, duration, phaseDuration        *prometheus.Desc
+	replyCode, failureInfo, starttlsOffered *prometheus.Desc
+	certExpiry, chainExpiry, tlsVerified    *prometheus.Desc
+	tlsVersion, tlsCipher, expectationMet   *prometheus.Desc
+}
+
+func newResultDescs(labels ...string) *resultDescs {
+	d := func(name, help string, extra ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, append(append([]string{}, labels...), extra...), nil)
+	}
+	return &resultDescs{
+		labels:          labels,
+		success:         d("probe_success", "Whether the last SMTP probe succeeded (1) or failed (0)."),
+		duration:        d("probe_duration_seconds", "How long the last probe took, QUIT included."),
+		phaseDuration:   d("probe_smtp_phase_duration_seconds", "Duration of each dialog phase in the last probe; zero for phases it never reached.", "phase"),
+		replyCode:       d("probe_smtp_reply_code", "Code of the last reply in each phase of the last probe.", "phase"),
+		failureInfo:     d("probe_smtp_failure_info", "Set to 1 with the phase and reason of the last probe's failure; absent on success.", "phase", "reason"),
+		starttlsOffered: d("probe_smtp_starttls_offered", "Whether the server offered STARTTLS in its first EHLO reply."),
+		certExpiry:      d("probe_ssl_earliest_cert_expiry", "Earliest NotAfter (Unix time) over the certificates the server presented."),
+		chainExpiry:     d("probe_ssl_last_chain_expiry_timestamp_seconds", "Expiry (Unix time) of the verified chain that lasts longest, each chain counted by its earliest NotAfter."),
+		tlsVerified:     d("probe_smtp_tls_verified", "Whether the server certificate verified against the module's roots and server name."),
+		tlsVersion:      d("probe_tls_version_info", "TLS version of the last probe's connection.", "version"),
+		tlsCipher:       d("probe_tls_cipher_info", "TLS cipher suite of the last probe's connection.", "cipher"),
+		expectationMet:  d("probe_smtp_expectation_met", "Whether a negative test (expect_codes) received the reply it expects."),
+	}
+}
+
+func (d *resultDescs) describe(ch chan<- *prometheus.Desc) {
+	for _, desc := range []*prometheus.Desc{d.success, d.duration, d.phaseDuration, d.replyCode, d.failureInfo,
+		d.starttlsOffered, d.certExpiry, d.chainExpiry, d.tlsVerified, d.tlsVersion, d.tlsCipher, d.expectationMet} {
+		ch <- desc
+	}
+}
+
+// collect maps one result onto the per-run gauges; labelValues fills the
+// descs' leading labels (target, module on /metrics; none on /probe). It is
+// the one Result→gauges mapping both endpoints use.
+func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, m *probes.Module, labelValues ...string) {
+	g := func(desc *prometheus.Desc, v float64, extra ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, append(labelValues, extra...)...)
+	}
+	g(d.success, boolValue(r.Success))
+	g(d.duration, r.Duration.Seconds())
+	for _, p := range modulePhases(m) {
+		var secs float64
+		if pr := r.Phase(p); pr != nil {
+			secs = pr.Duration.Seconds()
+		}
+		g(d.phaseDuration, secs, string(p))
+	}
+	for _, pr := range r.Phases {
+		if rep := pr.LastReply(); rep != nil {
+			g(d.replyCode, float64(rep.Code), string(pr.Phase))
+		}
+	}
+	if !r.Success {
+		g(d.failureInfo, 1, string(r.FailedPhase), string(r.Reason))
+	}
+	g(d.starttlsOffered, boolValue(r.STARTTLSOffered))
+	if len(m.SMTP.ExpectCodes) > 0 {
+		g(d.expectationMet, boolValue(r.ExpectationMet))
+	}
+	if t := r.TLS; t != nil {
+		if !t.EarliestExpiry.IsZero() {
+			g(d.certExpiry, float64(t.EarliestExpiry.Unix()))
+		}
+		if !t.ChainExpiry.IsZero() {
+			g(d.chainExpiry, float64(t.ChainExpiry.Unix()))
+		}
+		g(d.tlsVerified, boolValue(t.Verified))
+		g(d.tlsVersion, 1, t.Version)
+		g(d.tlsCipher, 1, t.Cipher)
+	}
+}
+
+// modulePhases lists the phases a module's dialog goes through, so that a
+// probe that stops early reports zero, not nothing, for the rest.
+func modulePhases(m *probes.Module) []probes.Phase {
+	s := &m.SMTP
+	ps := []probes.Phase{probes.PhaseResolve, probes.PhaseConnect}
+	if s.TLS == probes.TLSImplicit {
+		ps = append(ps, probes.PhaseTLS)
+	}
+	ps = append(ps, probes.PhaseBanner)
+	if m.Prober == probes.ProberLMTP {
+		ps = append(ps, probes.PhaseLHLO)
+	} else {
+		ps = append(ps, probes.PhaseEHLO)
+	}
+	if s.TLS == probes.TLSStartTLS {
+		ps = append(ps, probes.PhaseSTARTTLS)
+	}
+	if s.Auth != nil {
+		ps = append(ps, probes.PhaseAuth)
+	}
+	if s.MailFrom != "" {
+		ps = append(ps, probes.PhaseMail)
+	}
+	if len(s.RcptTo) > 0 {
+		ps = append(ps, probes.PhaseRcpt)
+	}
+	if s.Send {
+		ps = append(ps, probes.PhaseData)
+	}
+	return append(ps, probes.PhaseQuit)
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// codeLabel and enhancedLabel keep label values inside fixed sets whatever
+// a server sends: the parser already guarantees a [2-5][0-5][0-9] code; an
+// enhanced code outside RFC 3463's subjects (0-7) or with a detail over
+// three digits is dropped rather than minted into a new series.
+func codeLabel(code int) string { return strconv.Itoa(code) }
+
+func enhancedLabel(enh string) string {
+	parts := strings.Split(enh, ".")
+	if len(parts) != 3 || len(parts[1]) != 1 || parts[1][0] > '7' || len(parts[2]) > 3 {
+		return ""
+	}
+	return enh
+}
+
+// phaseLatencyBuckets suit SMTP: loopback answers in a millisecond, a
+// distant server's TLS handshake or a content-filtered DATA in seconds,
+// and a slow greeting (postscreen's pregreet delay) takes up to tens of
+// seconds.
+var phaseLatencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60}
+
+// runMetrics are the across-runs series of the scheduled path and the
+// exporter's own series.
+type runMetrics struct {
+	replies      *prometheus.CounterVec
+	failures     *prometheus.CounterVec
+	runs         *prometheus.CounterVec
+	phaseLatency *prometheus.HistogramVec
+	lastRun      *prometheus.GaugeVec
+	lag          *prometheus.GaugeVec
+	backoff      *prometheus.GaugeVec
+	sendSkipped  *prometheus.CounterVec
+	inFlight     prometheus.Gauge
+	targets      prometheus.Gauge
+}
+
+func newRunMetrics() *runMetrics {
+	tm := []string{"target", "module"}
+	with := func(extra ...string) []string { return append(append([]string{}, tm...), extra...) }
+	return &runMetrics{
+		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "probe_smtp_replies_total",
+			Help: "SMTP replies received, by phase, code, class, enhanced status code and diagnosed reason.",
+		}, with("phase", "code", "enhanced_code", "class", "reason")),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "probe_smtp_failures_total",
+			Help: "Failed probe runs, by the phase and reason of the failure.",
+		}, with("phase", "reason")),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "probe_smtp_runs_total",
+			Help: "Scheduled probe runs completed.",
+		}, tm),
+		phaseLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:                            "probe_smtp_phase_latency_seconds",
+			Help:                            "Duration of each dialog phase across scheduled runs.",
+			Buckets:                         phaseLatencyBuckets,
+			NativeHistogramBucketFactor:     1.1,
+			NativeHistogramMaxBucketNumber:  100,
+			NativeHistogramMinResetDuration: 0,
+		}, with("phase")),
+		lastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "probe_smtp_last_run_timestamp_seconds",
+			Help: "Unix time the last scheduled run of a target finished.",
+		}, tm),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "smtp_exporter_scheduler_lag_seconds",
+			Help: "How late the last run of a target started against its schedule, e.g. waiting for --probe.concurrency.",
+		}, tm),
+		backoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "smtp_exporter_scheduler_backoff_factor",
+			Help: "Multiple of its interval a target now waits between runs: 1 normally, up to 8 while the server throttles, greylists or is unavailable.",
+		}, tm),
+		sendSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smtp_exporter_sends_skipped_total",
+			Help: "Runs that stopped after RCPT instead of sending because the target's min_send_interval had not passed.",
+		}, tm),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "smtp_exporter_probes_in_flight",
+			Help: "Probes running now.",
+		}),
+		targets: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "smtp_exporter_targets",
+			Help: "Targets in the running configuration.",
+		}),
+	}
+}
+
+func (m *runMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.replies, m.failures, m.runs, m.phaseLatency, m.lastRun, m.lag, m.backoff, m.sendSkipped, m.inFlight, m.targets}
+}
+
+// observe counts one scheduled run's replies, failure and phase latencies.
+func (m *runMetrics) observe(t *Target, r *probes.Result) {
+	for _, pr := range r.Phases {
+		m.phaseLatency.WithLabelValues(t.Name, t.Module, string(pr.Phase)).Observe(pr.Duration.Seconds())
+		for _, rep := range pr.Replies {
+			m.replies.WithLabelValues(t.Name, t.Module, string(pr.Phase), codeLabel(rep.Code),
+				enhancedLabel(rep.EnhancedCode), rep.Class(), string(rep.Reason)).Inc()
+		}
+	}
+	if !r.Success {
+		m.failures.WithLabelValues(t.Name, t.Module, string(r.FailedPhase), string(r.Reason)).Inc()
+	}
+	m.runs.WithLabelValues(t.Name, t.Module).Inc()
+	m.lastRun.WithLabelValues(t.Name, t.Module).Set(float64(r.Start.Add(r.Duration).UnixNano()) / 1e9)
+}
+
+// forget drops every series of a target, so removed targets disappear.
+func (m *runMetrics) forget(name string) {
+	l := prometheus.Labels{"target": name}
+	m.replies.DeletePartialMatch(l)
+	m.failures.DeletePartialMatch(l)
+	m.runs.DeletePartialMatch(l)
+	m.phaseLatency.DeletePartialMatch(l)
+	m.lastRun.DeletePartialMatch(l)
+	m.lag.DeletePartialMatch(l)
+	m.backoff.DeletePartialMatch(l)
+	m.sendSkipped.DeletePartialMatch(l)
+}
