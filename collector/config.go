@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -77,9 +78,9 @@ func LoadFile(path string) (*Config, error) {
 func Parse(data []byte, file string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(file, err, nil)
+		return nil, syntaxError(file, data, err)
 	}
-	lines := fieldLines(&root)
+	lines := fieldLines(&root, reflect.TypeOf(Config{}))
 	cfg := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -138,10 +139,12 @@ func (c *Config) validate() error {
 		seen[t.Name] = i
 		m, ok := c.Modules[t.Module]
 		if !ok {
-			return &ConfigError{Field: path + ".module", Msg: fmt.Sprintf("unknown module %q", t.Module)}
+			return &ConfigError{Field: path + ".module", Msg: fmt.Sprintf("unknown module %q (have: %s)", t.Module, strings.Join(sortedKeys(c.Modules), ", "))}
 		}
+		intervalName := "interval"
 		if t.Interval == 0 {
 			t.Interval = DefaultInterval
+			intervalName = "default interval"
 		}
 		if t.Interval < MinInterval {
 			return &ConfigError{Field: path + ".interval", Msg: fmt.Sprintf("must be at least %s, got %s", MinInterval, t.Interval)}
@@ -149,13 +152,11 @@ func (c *Config) validate() error {
 		if t.Timeout < 0 {
 			return &ConfigError{Field: path + ".timeout", Msg: fmt.Sprintf("must be positive, got %s", t.Timeout)}
 		}
-		timeout := t.Timeout
-		field := path + ".timeout"
-		if timeout == 0 {
-			timeout, field = m.Timeout, path+".interval"
+		if t.Timeout > t.Interval {
+			return &ConfigError{Field: path + ".timeout", Msg: fmt.Sprintf("timeout %s exceeds %s %s: runs would overlap", t.Timeout, intervalName, t.Interval)}
 		}
-		if timeout > t.Interval {
-			return &ConfigError{Field: field, Msg: fmt.Sprintf("timeout %s exceeds interval %s: runs would overlap", timeout, t.Interval)}
+		if t.Timeout == 0 && m.Timeout > t.Interval {
+			return &ConfigError{Field: path + ".interval", Msg: fmt.Sprintf("module %q timeout %s exceeds %s %s: runs would overlap (set a longer interval or a shorter per-target timeout)", t.Module, m.Timeout, intervalName, t.Interval)}
 		}
 	}
 	return nil
@@ -171,10 +172,18 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // lineIndex maps dotted field paths ("modules.x.smtp.tls", "targets[2].name")
-// to the line of their key, and lines back to paths.
+// to the line of their key, and the lines of YAML errors back to paths.
 type lineIndex struct {
-	byPath map[string]int
-	byLine map[int]string
+	byPath  map[string]int
+	entries []indexEntry // in document order
+}
+
+// indexEntry is one mapping value (key set) or sequence element (key nil),
+// with the Go type it decodes into ("" when unknown).
+type indexEntry struct {
+	path       string
+	key, value *yaml.Node
+	goType     string
 }
 
 func (l lineIndex) lineOf(path string) int {
@@ -191,14 +200,46 @@ func (l lineIndex) lineOf(path string) int {
 	return 0
 }
 
-func fieldLines(root *yaml.Node) lineIndex {
-	idx := lineIndex{byPath: map[string]int{}, byLine: map[int]string{}}
-	var walk func(n *yaml.Node, path string)
-	walk = func(n *yaml.Node, path string) {
+// keyAt is the path of the key name on line, or of the first key on the
+// line when name is empty.
+func (l lineIndex) keyAt(line int, name string) (string, bool) {
+	for _, e := range l.entries {
+		if e.key != nil && e.key.Line == line && (name == "" || e.key.Value == name) {
+			return e.path, true
+		}
+	}
+	return "", false
+}
+
+// valueAt finds the node a type error is about: the value on line with the
+// given short tag and value prefix, decoding into goType. Nested flow
+// collections can start on one line, so the Go type picks among them.
+func (l lineIndex) valueAt(line int, tag, prefix, goType string) (*indexEntry, bool) {
+	var found *indexEntry
+	for i, e := range l.entries {
+		if e.value.Line != line || e.value.ShortTag() != tag || !strings.HasPrefix(e.value.Value, prefix) {
+			continue
+		}
+		if e.goType == goType {
+			return &l.entries[i], true
+		}
+		if found == nil {
+			found = &l.entries[i]
+		}
+	}
+	return found, found != nil
+}
+
+// fieldLines indexes the document's keys and values; t is the Go type the
+// document decodes into, followed along so that entries know theirs.
+func fieldLines(root *yaml.Node, t reflect.Type) lineIndex {
+	idx := lineIndex{byPath: map[string]int{}}
+	var walk func(n *yaml.Node, path string, t reflect.Type)
+	walk = func(n *yaml.Node, path string, t reflect.Type) {
 		switch n.Kind {
 		case yaml.DocumentNode:
 			for _, c := range n.Content {
-				walk(c, path)
+				walk(c, path, t)
 			}
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
@@ -207,28 +248,107 @@ func fieldLines(root *yaml.Node) lineIndex {
 				if path != "" {
 					p = path + "." + k.Value
 				}
+				vt := keyType(t, k.Value)
 				idx.byPath[p] = k.Line
-				if _, ok := idx.byLine[k.Line]; !ok {
-					idx.byLine[k.Line] = p
-				}
-				walk(v, p)
+				idx.entries = append(idx.entries, indexEntry{path: p, key: k, value: v, goType: typeName(vt)})
+				walk(v, p, vt)
 			}
 		case yaml.SequenceNode:
+			var et reflect.Type
+			if t != nil && t.Kind() == reflect.Slice {
+				et = deref(t.Elem())
+			}
 			for i, c := range n.Content {
 				p := fmt.Sprintf("%s[%d]", path, i)
 				idx.byPath[p] = c.Line
-				walk(c, p)
+				idx.entries = append(idx.entries, indexEntry{path: p, value: c, goType: typeName(et)})
+				walk(c, p, et)
 			}
 		}
 	}
-	walk(root, "")
+	walk(root, "", deref(t))
 	return idx
 }
 
-var yamlLineRe = regexp.MustCompile(`^line (\d+): (.*)$`)
+// keyType is the type a mapping key's value decodes into, pointers
+// dereferenced as the YAML library does, or nil when unknown.
+func keyType(t reflect.Type, key string) reflect.Type {
+	if t == nil {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Map:
+		return deref(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			if name == key {
+				return deref(f.Type)
+			}
+		}
+	}
+	return nil
+}
 
-// yamlError rewrites the YAML library's errors into ConfigErrors, naming
-// the field at the reported line when the index knows it.
+func deref(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+func typeName(t reflect.Type) string {
+	if t == nil {
+		return ""
+	}
+	return t.String()
+}
+
+var (
+	yamlLineRe     = regexp.MustCompile(`^line (\d+): (.*)$`)
+	unknownFieldRe = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	// The YAML library shortens values longer than ten bytes to seven and
+	// "...", and leaves them out for mappings and lists.
+	cannotUnmarshalRe = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `(.*?)(\\.\\.\\.)?`)? into (\\S+)$")
+)
+
+// syntaxError reports a YAML syntax error at the line it is on. The YAML
+// library names the line where the enclosing block starts, counted from
+// zero, which points above the mistake; the first prefix of the file that
+// fails the same way ends on the line that holds it.
+func syntaxError(file string, data []byte, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	ce := &ConfigError{File: file, Msg: msg}
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		ce.Line, _ = strconv.Atoi(m[1])
+		ce.Msg = m[2]
+	}
+	// The library's line is never past the mistake: start there.
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	for n := max(ce.Line, 1); n <= len(lines); n++ {
+		var node yaml.Node
+		perr := yaml.Unmarshal(bytes.Join(lines[:n], nil), &node)
+		if perr == nil {
+			continue
+		}
+		pmsg := strings.TrimPrefix(perr.Error(), "yaml: ")
+		if m := yamlLineRe.FindStringSubmatch(pmsg); m != nil {
+			pmsg = m[2]
+		}
+		if pmsg == ce.Msg {
+			ce.Line = n
+			break
+		}
+	}
+	return ce
+}
+
+// yamlError rewrites the YAML library's decoding errors into ConfigErrors
+// naming the field, in words an operator reads without knowing Go types.
 func yamlError(file string, err error, lines *lineIndex) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
@@ -242,17 +362,63 @@ func yamlError(file string, err error, lines *lineIndex) error {
 	// Report the first problem: one precise message beats a list.
 	msg := strings.TrimSpace(te.Errors[0])
 	ce := &ConfigError{File: file, Msg: msg}
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		ce.Line, _ = strconv.Atoi(m[1])
-		ce.Msg = m[2]
-		if lines != nil {
-			ce.Field = lines.byLine[ce.Line]
-		}
+	m := yamlLineRe.FindStringSubmatch(msg)
+	if m == nil {
+		return ce
 	}
-	if f, ok := strings.CutPrefix(ce.Msg, "field "); ok {
-		if name, _, ok := strings.Cut(f, " not found"); ok {
-			ce.Msg = fmt.Sprintf("unknown field %q", name)
-		}
+	ce.Line, _ = strconv.Atoi(m[1])
+	ce.Msg = m[2]
+	if u := unknownFieldRe.FindStringSubmatch(ce.Msg); u != nil {
+		ce.Field, _ = lines.keyAt(ce.Line, u[1])
+		ce.Msg = fmt.Sprintf("unknown field %q", u[1])
+		return ce
 	}
+	if u := cannotUnmarshalRe.FindStringSubmatch(ce.Msg); u != nil {
+		tag, value, goType := u[1], u[2], u[4]
+		if e, ok := lines.valueAt(ce.Line, tag, value, goType); ok {
+			ce.Field, value = e.path, e.value.Value
+		} else {
+			ce.Field, _ = lines.keyAt(ce.Line, "")
+		}
+		ce.Msg = typeMessage(tag, value, goType)
+		return ce
+	}
+	ce.Field, _ = lines.keyAt(ce.Line, "")
 	return ce
+}
+
+// typeMessage says what a setting wants and what it got.
+func typeMessage(tag, value, goType string) string {
+	got := map[string]string{
+		"!!str": "a string", "!!int": "an integer", "!!float": "a number", "!!bool": "a boolean",
+		"!!null": "null", "!!map": "a mapping", "!!seq": "a list", "!!timestamp": "a timestamp",
+	}[tag]
+	if got == "" {
+		got = tag
+	}
+	switch tag {
+	case "!!map", "!!seq", "!!null":
+	case "!!str":
+		got = fmt.Sprintf("%s %q", got, value)
+	default:
+		got += " " + value
+	}
+	var want string
+	switch {
+	case goType == "time.Duration":
+		return fmt.Sprintf("invalid duration %q: want a number with a unit (ms, s, m or h), e.g. 15s or 1m30s", value)
+	case strings.HasPrefix(goType, "[]"):
+		want = "a list"
+	case strings.HasPrefix(goType, "map["), strings.Contains(goType, "."):
+		want = "a mapping"
+	case goType == "bool":
+		want = "true or false"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		want = "an integer"
+	case goType == "string":
+		want = "a string"
+	default:
+		want = goType
+	}
+	return fmt.Sprintf("want %s, got %s", want, got)
 }

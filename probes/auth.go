@@ -37,11 +37,12 @@ func (s *session) auth(pr *PhaseResult) error {
 	}
 	line := "AUTH " + mech
 	if ir != nil {
+		// RFC 4954: "=" stands for an empty initial response.
 		enc := "="
 		if len(ir) > 0 {
 			enc = base64.StdEncoding.EncodeToString(ir)
+			s.secrets = append(s.secrets, enc)
 		}
-		s.secrets = append(s.secrets, enc)
 		if err := s.cmd(line+" "+enc, line+" "+redacted); err != nil {
 			return err
 		}

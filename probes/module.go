@@ -2,6 +2,7 @@ package probes
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -161,9 +162,12 @@ func (m *Module) Validate() error {
 	if err := s.validateAuth(); err != nil {
 		return err
 	}
-	for _, addr := range append([]string{s.MailFrom}, s.RcptTo...) {
-		if strings.ContainsAny(addr, "<>\r\n \t") {
-			return fieldErr("smtp.mail_from/rcpt_to", "address %q must be bare (no angle brackets or spaces)", addr)
+	if err := checkBareAddress("smtp.mail_from", s.MailFrom); err != nil {
+		return err
+	}
+	for i, addr := range s.RcptTo {
+		if err := checkBareAddress(fmt.Sprintf("smtp.rcpt_to[%d]", i), addr); err != nil {
+			return err
 		}
 	}
 	if len(s.RcptTo) > 0 && s.MailFrom == "" {
@@ -175,13 +179,18 @@ func (m *Module) Validate() error {
 	if s.MinSendInterval < 0 {
 		return fieldErr("smtp.min_send_interval", "must not be negative, got %s", s.MinSendInterval)
 	}
-	for p, codes := range s.ExpectCodes {
-		if !slices.Contains(phasesWithReplies, p) {
-			return fieldErr("smtp.expect_codes", "unknown phase %q (want one of %s)", p, joinPhases(phasesWithReplies))
+	// Sorted, so that a file with several mistakes always reports the same.
+	for _, p := range slices.Sorted(maps.Keys(s.ExpectCodes)) {
+		field := "smtp.expect_codes." + string(p)
+		switch {
+		case !slices.Contains(AllPhases, p):
+			return fieldErr(field, "unknown phase %q (want one of %s)", p, joinPhases(phasesWithReplies))
+		case !slices.Contains(phasesWithReplies, p):
+			return fieldErr(field, "phase %q has no server reply to expect (want one of %s)", p, joinPhases(phasesWithReplies))
 		}
-		for _, c := range codes {
+		for _, c := range s.ExpectCodes[p] {
 			if c < 200 || c > 599 {
-				return fieldErr("smtp.expect_codes."+string(p), "code %d is not an SMTP reply code (200-599)", c)
+				return fieldErr(field, "code %d is not an SMTP reply code (200-599)", c)
 			}
 		}
 	}
@@ -199,20 +208,22 @@ func (s *SMTPModule) validateAuth() error {
 	if a.Username == "" {
 		return fieldErr("smtp.auth.username", "required")
 	}
+	// The wrong kind of credential is checked first: it usually means a
+	// forgotten or wrong mechanism, which "needs exactly one of" would hide.
 	bearer := a.Mechanism == "XOAUTH2" || a.Mechanism == "OAUTHBEARER"
 	if bearer {
+		if a.Password != "" || a.PasswordFile != "" {
+			return fieldErr("smtp.auth", "%s takes a token or token_file, not a password", a.Mechanism)
+		}
 		if (a.Token == "") == (a.TokenFile == "") {
 			return fieldErr("smtp.auth", "%s needs exactly one of token and token_file", a.Mechanism)
 		}
-		if a.Password != "" || a.PasswordFile != "" {
-			return fieldErr("smtp.auth", "%s takes a token, not a password", a.Mechanism)
-		}
 	} else {
+		if a.Token != "" || a.TokenFile != "" {
+			return fieldErr("smtp.auth", "%s takes a password or password_file, not a token (tokens are for XOAUTH2 and OAUTHBEARER)", a.Mechanism)
+		}
 		if (a.Password == "") == (a.PasswordFile == "") {
 			return fieldErr("smtp.auth", "%s needs exactly one of password and password_file", a.Mechanism)
-		}
-		if a.Token != "" || a.TokenFile != "" {
-			return fieldErr("smtp.auth", "%s takes a password, not a token", a.Mechanism)
 		}
 	}
 	for field, file := range map[string]string{"password_file": a.PasswordFile, "token_file": a.TokenFile} {
@@ -225,6 +236,15 @@ func (s *SMTPModule) validateAuth() error {
 	}
 	if s.TLS == TLSNone && !s.AllowInsecureAuth {
 		return fieldErr("smtp.auth", "AUTH without TLS sends credentials in clear text: use tls: starttls or implicit, or set allow_insecure_auth: true")
+	}
+	return nil
+}
+
+// checkBareAddress rejects what the probe would have to quote or wrap: the
+// dialog adds the angle brackets itself.
+func checkBareAddress(field, addr string) error {
+	if strings.ContainsAny(addr, "<>\r\n \t") {
+		return fieldErr(field, "address %q must be bare (no angle brackets or spaces)", addr)
 	}
 	return nil
 }

@@ -3,8 +3,8 @@ package probes
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -104,9 +104,6 @@ type ProtocolError struct{ Msg string }
 
 func (e *ProtocolError) Error() string { return "smtp protocol error: " + e.Msg }
 
-// errLineTooLong is returned (wrapped) when a reply line exceeds the limit.
-var errLineTooLong = errors.New("reply line too long")
-
 // readLine reads one CRLF-terminated line of at most maxReplyLineBytes. A
 // bare LF is a protocol error: RFC 5321 §2.3.8 requires CRLF and a server
 // that sends LF alone is broken in ways other clients will trip over too.
@@ -117,10 +114,14 @@ func readLine(r *bufio.Reader) (string, error) {
 		chunk, err := r.ReadSlice('\n')
 		buf = append(buf, chunk...)
 		if len(buf) > maxReplyLineBytes+2 {
-			return string(buf[:64]) + "...", &ProtocolError{Msg: fmt.Sprintf("%v (over %d bytes)", errLineTooLong, maxReplyLineBytes)}
+			return string(buf[:64]) + "...", &ProtocolError{Msg: fmt.Sprintf("reply line too long (over %d bytes)", maxReplyLineBytes)}
 		}
 		if err == bufio.ErrBufferFull {
 			continue
+		}
+		if err == io.EOF && len(buf) > 0 {
+			// The server hung up in the middle of a line.
+			return string(buf), io.ErrUnexpectedEOF
 		}
 		if err != nil {
 			return string(buf), err

@@ -733,7 +733,9 @@ func queueID(text string) string {
 // runs after failures too, whenever the stream is still in step and time
 // is left; its replies are recorded but never fail a good probe.
 func (s *session) quit() {
-	if s.broken || time.Now().After(s.deadline) {
+	// Before the greeting has been read (a failed implicit TLS handshake)
+	// the server's next line is the banner, not a reply to QUIT: hang up.
+	if s.broken || s.res.Phase(PhaseBanner) == nil || time.Now().After(s.deadline) {
 		return
 	}
 	pr := &PhaseResult{Phase: PhaseQuit, Reason: ReasonOK}

@@ -58,7 +58,9 @@ func slogLogger(base log.Logger, lvl string) *slog.Logger {
 	return slog.New(sloggokit.NewGoKitHandler(base, sl))
 }
 
-// withTimestamp is the logger for the exporter's own messages.
+// withTimestamp is the logger for the exporter's own messages. Its time
+// key is "time", as in the slog records exporter-toolkit writes, so every
+// line of the one stream is read the same way.
 func withTimestamp(base log.Logger) log.Logger {
-	return log.With(base, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller)
+	return log.With(base, "time", log.DefaultTimestampUTC, "caller", log.DefaultCaller)
 }

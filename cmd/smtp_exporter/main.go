@@ -23,7 +23,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.HelpFlag.Short('h')
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
-	app.Terminate(nil)
+	// --help and --version end the program through kingpin's terminate;
+	// record it instead of exiting, so that run returns to its caller.
+	terminated := false
+	app.Terminate(func(int) { terminated = true })
 
 	logFlags := addLogFlags(app)
 	configFile := app.Flag("config.file", "Configuration file (modules and targets).").Default("smtp_exporter.yml").String()
@@ -36,8 +39,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", appName, err)
 		return 2
 	}
-	if cmd == "" {
-		// --help or --version was handled by kingpin.
+	if terminated {
 		return 0
 	}
 	logger, err := logFlags.logger(stderr)

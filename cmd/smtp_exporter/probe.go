@@ -159,11 +159,8 @@ func writeText(w io.Writer, r *probes.Result) {
 	for _, p := range r.Phases {
 		fmt.Fprintf(w, "  %-9s %9.1fms", p.Phase, p.Duration.Seconds()*1000)
 		if rep := p.LastReply(); rep != nil {
-			fmt.Fprintf(w, "  %d", rep.Code)
-			if rep.EnhancedCode != "" {
-				fmt.Fprintf(w, " %s", rep.EnhancedCode)
-			}
-			fmt.Fprintf(w, " %s", truncate(rep.Text(), 80))
+			// The text starts with the enhanced code as the server sent it.
+			fmt.Fprintf(w, "  %d %s", rep.Code, truncate(rep.Text(), 80))
 		}
 		if p.Reason != probes.ReasonOK {
 			fmt.Fprintf(w, "  [%s]", p.Reason)

@@ -137,13 +137,16 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 	}
 	mux.Handle("/", landing)
 
+	// Signals are caught before the port opens: a SIGHUP or SIGTERM sent as
+	// soon as the exporter answers must not meet the default action (exit).
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(signals)
+
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(srv, c.web, slogLogger(base, logLevel)) }()
 
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
-	defer signal.Stop(signals)
 	status := 0
 	for done := false; !done; {
 		select {

@@ -1,0 +1,157 @@
+# smtp_exporter build, test and release targets.
+#
+#   make build       the binary, with version information
+#   make test        unit tests with the race detector (what CI and the README run)
+#   make test-e2e    tests against a real, private Postfix (installs it if needed)
+#   make lint        gofmt, go vet, staticcheck
+#   make fuzz        short runs of the reply parser and classifier fuzzers
+#   make tarball     release tarball through promu
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+GO        ?= go
+GOFMT     ?= gofmt
+BIN       := smtp_exporter
+PKG       := github.com/smtp-exporter/smtp_exporter
+BUILD_DIR := .build
+
+STATICCHECK_VERSION ?= v0.8.2
+PROMU_VERSION       ?= v0.20.0
+PROMU               := $(CURDIR)/$(BUILD_DIR)/promu-$(PROMU_VERSION)/promu
+
+# Same sources as promu uses, so `make build` and `make promu-build` binaries
+# report the same thing. `--verify -q` because a repository without commits
+# would otherwise print "HEAD" as the revision.
+VERSION    ?= $(shell cat VERSION 2>/dev/null || git describe --tags --always --dirty 2>/dev/null || echo 0.0.0)
+REVISION   ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
+BRANCH     ?= $(shell git symbolic-ref -q --short HEAD 2>/dev/null || echo unknown)
+BUILD_USER ?= $(shell id -un)@$(shell uname -n)
+BUILD_DATE ?= $(shell date -u +%Y%m%d-%H:%M:%S)
+
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS := \
+	-X $(VERSION_PKG).Version=$(VERSION) \
+	-X $(VERSION_PKG).Revision=$(REVISION) \
+	-X $(VERSION_PKG).Branch=$(BRANCH) \
+	-X $(VERSION_PKG).BuildUser=$(BUILD_USER) \
+	-X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+
+# Where the e2e Postfix lives. Empty means: .e2e/ in the repository when the
+# postfix and nobody users can reach it, else a fixed directory under /tmp
+# (a clone inside a 0700 home directory cannot host the Maildir or sasldb).
+E2E_DIR ?=
+# Which tests `make test-e2e` runs; the e2e tests are named TestE2E_*.
+E2E_RUN ?= E2E
+
+FUZZTIME    ?= 20s
+FUZZ_PKG    ?= ./probes
+FUZZ_TARGETS ?= FuzzReadReply FuzzClassify
+
+# gofmt walks directories itself; listing files keeps it out of the e2e
+# instance, build output and testdata (which may hold broken Go on purpose).
+# With no files gofmt would read stdin, hence the $(if ...) guards below.
+GOFILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './.e2e/*' \
+	-not -path './$(BUILD_DIR)/*' -not -path '*/testdata/*')
+
+.PHONY: all
+all: lint test build
+
+.PHONY: build
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/smtp_exporter
+
+.PHONY: test
+test:
+	$(GO) test -race ./...
+
+.PHONY: cover
+cover:
+	$(GO) test -race -coverprofile=coverage.out ./...
+	$(GO) tool cover -func=coverage.out | tail -n 1
+
+# The trap stops Postfix however the tests end, so a failed run never leaves
+# a master holding the ports for the next one.
+.PHONY: test-e2e
+test-e2e:
+	bash scripts/install-deps.sh
+	@dir='$(E2E_DIR)'; \
+	if [ -z "$$dir" ]; then \
+		if runuser -u postfix -- test -x '$(CURDIR)' 2>/dev/null; then dir='$(CURDIR)/.e2e'; \
+		else dir=/tmp/smtp_exporter-e2e; fi; \
+	fi; \
+	trap 'bash scripts/postfix.sh stop "$$dir"' EXIT; \
+	trap 'exit 130' INT TERM; \
+	bash scripts/postfix.sh start "$$dir"; \
+	set -a; . "$$dir/env"; set +a; \
+	echo "SMTP_EXPORTER_E2E=1 $(GO) test -race -count=1 -run '$(E2E_RUN)' ./..."; \
+	SMTP_EXPORTER_E2E=1 $(GO) test -race -count=1 -run '$(E2E_RUN)' ./...
+
+# For running e2e tests by hand:
+#   make postfix-start && set -a && . .e2e/env && set +a
+#   SMTP_EXPORTER_E2E=1 go test -run E2E ./probes
+.PHONY: postfix-start postfix-stop
+postfix-start:
+	bash scripts/postfix.sh start '$(or $(E2E_DIR),$(CURDIR)/.e2e)'
+postfix-stop:
+	bash scripts/postfix.sh stop '$(or $(E2E_DIR),$(CURDIR)/.e2e)'
+
+.PHONY: lint
+lint:
+	@unformatted="$$($(if $(GOFILES),$(GOFMT) -l $(GOFILES)))"; \
+	if [ -n "$$unformatted" ]; then \
+		echo "gofmt: these files need formatting (run 'make fmt'):"; \
+		echo "$$unformatted"; \
+		exit 1; \
+	fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+.PHONY: fmt
+fmt:
+	@$(if $(GOFILES),$(GOFMT) -l -w $(GOFILES))
+
+.PHONY: bench
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# go test -fuzz takes one target in one package per run, and passes quietly
+# when the target does not exist, hence the -list check.
+.PHONY: fuzz
+fuzz:
+	for target in $(FUZZ_TARGETS); do \
+		if ! $(GO) test -list "^$$target\$$" $(FUZZ_PKG) | grep -x "$$target" >/dev/null; then \
+			echo "fuzz: no $$target in $(FUZZ_PKG)" >&2; exit 1; \
+		fi; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $(FUZZ_PKG); \
+	done
+
+# promu refuses `go install ...@version` through the module proxy, so it is
+# built in a throw-away module; the project's go.mod stays free of it.
+.PHONY: promu
+promu: $(PROMU)
+$(PROMU):
+	tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	cd "$$tmp" && $(GO) mod init promu-install >/dev/null 2>&1 && \
+	GOFLAGS= $(GO) get -tool github.com/prometheus/promu@$(PROMU_VERSION) && \
+	GOFLAGS= GOBIN='$(dir $(PROMU))' $(GO) install tool
+
+# promu needs a git repository with at least one commit. It names the
+# tarball after the origin remote's URL, which differs per clone (CI, forks,
+# none at all); pinning it through git's environment config keeps the name
+# smtp_exporter-VERSION.OS-ARCH.tar.gz everywhere.
+PROMU_RUN := GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url \
+	GIT_CONFIG_VALUE_0=https://$(PKG).git $(PROMU)
+
+.PHONY: promu-build
+promu-build: promu
+	$(PROMU_RUN) build --prefix $(BUILD_DIR)
+
+.PHONY: tarball
+tarball: promu-build
+	$(PROMU_RUN) tarball --prefix . $(BUILD_DIR)
+
+.PHONY: clean
+clean:
+	if [ -f .e2e/etc/main.cf ]; then bash scripts/postfix.sh stop .e2e; fi
+	rm -rf $(BIN) $(BUILD_DIR) .release .e2e coverage.out coverage.html *.tar.gz

@@ -1,0 +1,658 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// The tests in this file and e2e_test.go run the exporter as a process:
+// serve blocks on signals, and SIGHUP and SIGTERM are part of what is
+// under test. The binary is built once per `go test` run.
+
+// exporterBuild is the binary shared by the tests that run it. Each test
+// takes it before t.Parallel, so that every user holds it until the last
+// one ends, and the last one removes it.
+var exporterBuild struct {
+	mu    sync.Mutex
+	users int
+	dir   string
+	err   error
+}
+
+// exporterBinary returns the path of the exporter binary, building it on
+// first use. SMTP_EXPORTER_BINARY names a prebuilt one instead (to test a
+// release build).
+func exporterBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("SMTP_EXPORTER_BINARY"); p != "" {
+		return p
+	}
+	b := &exporterBuild
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.users == 0 {
+		b.dir, b.err = buildExporter()
+	}
+	if b.err != nil {
+		t.Fatalf("build the exporter: %v", b.err)
+	}
+	b.users++
+	t.Cleanup(func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.users--; b.users == 0 {
+			os.RemoveAll(b.dir)
+		}
+	})
+	return filepath.Join(b.dir, appName)
+}
+
+func buildExporter() (string, error) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "smtp_exporter-test-")
+	if err != nil {
+		return "", err
+	}
+	// The test runs in the package directory: "." is cmd/smtp_exporter.
+	cmd := exec.Command(goTool, "build", "-o", filepath.Join(dir, appName), ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("%v\n%s", err, out)
+	}
+	return dir, nil
+}
+
+// lockedBuffer collects a process's output while tests read it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// exporterProcess is a running exporter.
+type exporterProcess struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string // 127.0.0.1:port
+	logs *lockedBuffer
+	done chan struct{} // closed when the process has exited
+	err  error         // from Wait, once done
+}
+
+// freeLoopbackAddr returns a loopback address with a port that was free a
+// moment ago.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startExporter runs the binary with args and a fresh listen address, and
+// returns once the port accepts connections. Cleanup kills it if a test
+// did not stop it, and shows its log when the test failed.
+func startExporter(t *testing.T, bin string, args ...string) *exporterProcess {
+	t.Helper()
+	p := &exporterProcess{t: t, addr: freeLoopbackAddr(t), logs: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, append([]string{"--web.listen-address=" + p.addr}, args...)...)
+	p.cmd.Stdout = p.logs
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start exporter: %v", err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if !p.exited() {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("exporter log:\n%s", p.logs)
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if p.exited() {
+			t.Fatalf("exporter exited during startup (%v):\n%s", p.err, p.logs)
+		}
+		c, err := net.DialTimeout("tcp", p.addr, time.Second)
+		if err == nil {
+			c.Close()
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("exporter did not listen on %s within 15s:\n%s", p.addr, p.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *exporterProcess) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *exporterProcess) signal(sig os.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("signal %v: %v", sig, err)
+	}
+}
+
+// wait waits up to timeout for the process to exit and returns its status.
+func (p *exporterProcess) wait(timeout time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.t.Fatalf("exporter still running %s after being asked to stop", timeout)
+	}
+	var ee *exec.ExitError
+	switch {
+	case p.err == nil:
+		return 0
+	case errors.As(p.err, &ee):
+		return ee.ExitCode()
+	default:
+		p.t.Fatalf("wait: %v", p.err)
+		return -1
+	}
+}
+
+func (p *exporterProcess) url(path string) string { return "http://" + p.addr + path }
+
+// newTestClient returns a client whose connections are closed when the test
+// ends, so that no keep-alive goroutine outlives it.
+func newTestClient(t *testing.T, tlsConfig *tls.Config) *http.Client {
+	tr := &http.Transport{TLSClientConfig: tlsConfig}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// httpGet fetches url and returns the status and body.
+func httpGet(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: read body: %v", url, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// metricFamilies is one scrape of /metrics.
+type metricFamilies map[string]*dto.MetricFamily
+
+// scrapeMetrics fetches /metrics in the text format and parses it.
+func scrapeMetrics(t *testing.T, c *http.Client, url string) metricFamilies {
+	t.Helper()
+	code, body := httpGet(t, c, url)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: status %d: %s", url, code, body)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse %s: %v", url, err)
+	}
+	return mfs
+}
+
+func labelMap(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, lp := range m.GetLabel() {
+		out[lp.GetName()] = lp.GetValue()
+	}
+	return out
+}
+
+// find returns the series of family name whose labels include want.
+func (mfs metricFamilies) find(name string, want map[string]string) []*dto.Metric {
+	var out []*dto.Metric
+	mf := mfs[name]
+	if mf == nil {
+		return nil
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		got := labelMap(m)
+		for k, v := range want {
+			if got[k] != v {
+				continue next
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// value returns the value of the one gauge, counter or untyped series of
+// family name with labels want.
+func (mfs metricFamilies) value(name string, want map[string]string) (float64, bool) {
+	ms := mfs.find(name, want)
+	if len(ms) != 1 {
+		return 0, false
+	}
+	m := ms[0]
+	switch {
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue(), true
+	case m.Counter != nil:
+		return m.GetCounter().GetValue(), true
+	default:
+		return m.GetUntyped().GetValue(), true
+	}
+}
+
+// seriesOf lists every series, in any family, labelled target=name.
+func (mfs metricFamilies) seriesOf(target string) []string {
+	var out []string
+	for name, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if labelMap(m)["target"] == target {
+				out = append(out, fmt.Sprintf("%s%v", name, labelMap(m)))
+			}
+		}
+	}
+	return out
+}
+
+// eventually polls cond every 100ms until it holds or timeout passes; cond
+// returns a description of what it is still waiting for.
+func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, waiting := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s still waiting for %s", timeout, waiting)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// writeTestFile writes content to dir/name.
+func writeTestFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// closedPortAddr is a loopback address where nothing listens: port 1,
+// which only root could bind and nothing does, so that no port another
+// test picks later can collide with it.
+func closedPortAddr(t *testing.T) string {
+	const addr = "127.0.0.1:1"
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		c.Close()
+		t.Fatalf("something listens on %s", addr)
+	}
+	return addr
+}
+
+// minimalConfig has one module and targets on closed ports (their probes
+// fail at connect, quickly), scheduled every second.
+func minimalConfig(t *testing.T, targets ...string) string {
+	var b strings.Builder
+	b.WriteString("modules:\n  mx:\n    timeout: 1s\n    smtp: {tls: none}\n")
+	if len(targets) > 0 {
+		b.WriteString("targets:\n")
+	}
+	for _, name := range targets {
+		fmt.Fprintf(&b, "  - {name: %s, address: %q, module: mx, interval: 1s}\n", name, closedPortAddr(t))
+	}
+	return b.String()
+}
+
+func TestServe_TLSAndBasicAuth(t *testing.T) {
+	bin := exporterBinary(t)
+	t.Parallel()
+	dir := t.TempDir()
+
+	ca := probestest.NewCA(t)
+	cert := ca.Valid(t) // localhost, 127.0.0.1, ::1
+	var chain bytes.Buffer
+	for _, der := range cert.Certificate {
+		pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTestFile(t, dir, "server.crt", chain.String())
+	writeTestFile(t, dir, "server.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
+	const user, password = "prometheus", "correct horse battery staple"
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Relative file names: exporter-toolkit resolves them against the web
+	// config file's directory.
+	webConfig := writeTestFile(t, dir, "web.yml", fmt.Sprintf(`tls_server_config:
+  cert_file: server.crt
+  key_file: server.key
+basic_auth_users:
+  %s: %q
+`, user, hash))
+	config := writeTestFile(t, dir, "smtp_exporter.yml", minimalConfig(t))
+
+	p := startExporter(t, bin, "--config.file="+config, "--web.config.file="+webConfig)
+	httpsURL := "https://" + p.addr + "/metrics"
+	client := newTestClient(t, &tls.Config{RootCAs: ca.Pool()})
+
+	get := func(setAuth func(*http.Request)) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, httpsURL, nil)
+		if setAuth != nil {
+			setAuth(req)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", httpsURL, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	t.Run("no credentials", func(t *testing.T) {
+		resp, _ := get(nil)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("status %d, want 401", resp.StatusCode)
+		}
+		if got := resp.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Basic") {
+			t.Errorf("WWW-Authenticate %q, want a Basic challenge", got)
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		resp, body := get(func(r *http.Request) { r.SetBasicAuth(user, "hunter2") })
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("status %d, want 401", resp.StatusCode)
+		}
+		if strings.Contains(body, "smtp_exporter_build_info") {
+			t.Errorf("metrics served with a wrong password")
+		}
+	})
+	t.Run("wrong user", func(t *testing.T) {
+		resp, _ := get(func(r *http.Request) { r.SetBasicAuth("admin", password) })
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("status %d, want 401", resp.StatusCode)
+		}
+	})
+	t.Run("right password", func(t *testing.T) {
+		resp, body := get(func(r *http.Request) { r.SetBasicAuth(user, password) })
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d, want 200: %s", resp.StatusCode, body)
+		}
+		if resp.TLS == nil {
+			t.Errorf("response did not come over TLS")
+		}
+		if !strings.Contains(body, "smtp_exporter_build_info") {
+			t.Errorf("body lacks smtp_exporter_build_info")
+		}
+	})
+	t.Run("plain http", func(t *testing.T) {
+		plain := newTestClient(t, nil)
+		req, _ := http.NewRequest(http.MethodGet, p.url("/metrics"), nil)
+		req.SetBasicAuth(user, password)
+		resp, err := plain.Do(req)
+		if err != nil {
+			return // refused outright: fine
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		// Go's TLS server answers a plaintext request with a bare 400.
+		if resp.StatusCode == http.StatusOK || strings.Contains(string(body), "smtp_exporter_build_info") {
+			t.Errorf("plain http got status %d with metrics", resp.StatusCode)
+		}
+	})
+	t.Run("untrusted certificate", func(t *testing.T) {
+		other := newTestClient(t, &tls.Config{RootCAs: probestest.NewCA(t).Pool()})
+		_, err := other.Get(httpsURL)
+		var uae x509.UnknownAuthorityError
+		if !errors.As(err, &uae) {
+			t.Errorf("client trusting another CA: err = %v, want x509.UnknownAuthorityError", err)
+		}
+	})
+	if logs := p.logs.String(); !strings.Contains(logs, "TLS is enabled.") {
+		t.Errorf("log does not say TLS is enabled")
+	}
+}
+
+func TestServe_Reload(t *testing.T) {
+	bin := exporterBinary(t)
+	t.Parallel()
+	dir := t.TempDir()
+	config := writeTestFile(t, dir, "smtp_exporter.yml", minimalConfig(t, "alpha", "beta"))
+	p := startExporter(t, bin, "--config.file="+config)
+	client := newTestClient(t, nil)
+	metrics := func() metricFamilies { return scrapeMetrics(t, client, p.url("/metrics")) }
+	reloadGauge := func(mfs metricFamilies) float64 {
+		v, _ := mfs.value("smtp_exporter_config_last_reload_successful", nil)
+		return v
+	}
+	hasResult := func(target string) func() (bool, string) {
+		return func() (bool, string) {
+			_, ok := metrics().value("probe_success", map[string]string{"target": target})
+			return ok, "a result for " + target
+		}
+	}
+	eventually(t, 10*time.Second, hasResult("alpha"))
+	eventually(t, 10*time.Second, hasResult("beta"))
+	if v := reloadGauge(metrics()); v != 1 {
+		t.Fatalf("reload gauge after start = %v, want 1", v)
+	}
+
+	// A broken file and SIGHUP: the exporter keeps running on the old one.
+	writeTestFile(t, dir, "smtp_exporter.yml", "modules:\n  mx:\n    smtp: {tls: sometimes}\n")
+	p.signal(syscall.SIGHUP)
+	eventually(t, 10*time.Second, func() (bool, string) {
+		return reloadGauge(metrics()) == 0, "smtp_exporter_config_last_reload_successful 0 after SIGHUP"
+	})
+	if p.exited() {
+		t.Fatalf("exporter exited on SIGHUP with a bad config")
+	}
+	mfs := metrics()
+	if v, _ := mfs.value("smtp_exporter_targets", nil); v != 2 {
+		t.Errorf("smtp_exporter_targets = %v after a failed reload, want 2", v)
+	}
+	for _, target := range []string{"alpha", "beta"} {
+		if _, ok := mfs.value("probe_success", map[string]string{"target": target}); !ok {
+			t.Errorf("%s lost its series after a failed reload", target)
+		}
+	}
+	if logs := p.logs.String(); !strings.Contains(logs, "Error reloading config, keeping the running one") || !strings.Contains(logs, `unknown value \"sometimes\"`) {
+		t.Errorf("log does not report the failed reload with its reason")
+	}
+
+	// Fixed, with beta replaced by gamma, and reloaded over HTTP.
+	writeTestFile(t, dir, "smtp_exporter.yml", minimalConfig(t, "alpha", "gamma"))
+	resp, err := client.Post(p.url("/-/reload"), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /-/reload: status %d: %s", resp.StatusCode, body)
+	}
+	mfs = metrics()
+	if v := reloadGauge(mfs); v != 1 {
+		t.Errorf("reload gauge after a good reload = %v, want 1", v)
+	}
+	if s := mfs.seriesOf("beta"); len(s) > 0 {
+		t.Errorf("removed target beta still has series: %v", s)
+	}
+	eventually(t, 10*time.Second, hasResult("gamma"))
+	mfs = metrics()
+	if v, _ := mfs.value("smtp_exporter_targets", nil); v != 2 {
+		t.Errorf("smtp_exporter_targets = %v, want 2", v)
+	}
+	if s := mfs.seriesOf("beta"); len(s) > 0 {
+		t.Errorf("removed target beta came back: %v", s)
+	}
+	if _, ok := mfs.value("probe_smtp_runs_total", map[string]string{"target": "alpha"}); !ok {
+		t.Errorf("alpha lost its run counter across the reload")
+	}
+
+	// A GET does not reload.
+	if code, _ := httpGet(t, client, p.url("/-/reload")); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /-/reload: status %d, want 405", code)
+	}
+}
+
+func TestServe_SIGTERM(t *testing.T) {
+	bin := exporterBinary(t)
+	t.Parallel()
+	config := writeTestFile(t, t.TempDir(), "smtp_exporter.yml", minimalConfig(t, "alpha"))
+	p := startExporter(t, bin, "--config.file="+config)
+	client := newTestClient(t, nil)
+	eventually(t, 10*time.Second, func() (bool, string) {
+		_, ok := scrapeMetrics(t, client, p.url("/metrics")).value("probe_success", map[string]string{"target": "alpha"})
+		return ok, "a first result"
+	})
+	client.Transport.(*http.Transport).CloseIdleConnections()
+
+	start := time.Now()
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(5 * time.Second); code != 0 {
+		t.Errorf("exit status %d after SIGTERM, want 0", code)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %s to exit after SIGTERM", d)
+	}
+	logs := p.logs.String()
+	for _, want := range []string{`msg="Shutting down"`, "signal=terminated", "msg=Stopped"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+}
+
+func TestServe_LandingPageAndHealth(t *testing.T) {
+	bin := exporterBinary(t)
+	t.Parallel()
+	config := writeTestFile(t, t.TempDir(), "smtp_exporter.yml", minimalConfig(t, "alpha"))
+	p := startExporter(t, bin, "--config.file="+config)
+	client := newTestClient(t, nil)
+
+	code, body := httpGet(t, client, p.url("/"))
+	if code != http.StatusOK {
+		t.Fatalf("GET /: status %d", code)
+	}
+	for _, want := range []string{
+		"<title>SMTP Exporter</title>",
+		`href="/metrics"`, `href="/history"`, `href="/config"`,
+		`<form action="/probe">`, `name="target"`, `name="module"`, `name="debug"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("landing page lacks %s", want)
+		}
+	}
+	for _, path := range []string{"/-/healthy", "/-/ready", "/metrics", "/config", "/history"} {
+		if code, body := httpGet(t, client, p.url(path)); code != http.StatusOK {
+			t.Errorf("GET %s: status %d: %s", path, code, body)
+		}
+	}
+	if code, _ := httpGet(t, client, p.url("/no-such-page")); code != http.StatusNotFound {
+		t.Errorf("GET /no-such-page: status %d, want 404", code)
+	}
+}
+
+func TestServe_JSONLogs(t *testing.T) {
+	bin := exporterBinary(t)
+	t.Parallel()
+	config := writeTestFile(t, t.TempDir(), "smtp_exporter.yml", minimalConfig(t))
+	p := startExporter(t, bin, "--config.file="+config, "--log.format=json")
+	// "Listening on" comes a moment after the port opens.
+	eventually(t, 5*time.Second, func() (bool, string) {
+		return strings.Contains(p.logs.String(), "Listening on"), `the "Listening on" line`
+	})
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(5 * time.Second); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+
+	seen := map[string]map[string]any{}
+	for _, line := range strings.Split(strings.TrimSpace(p.logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("log line is not JSON: %q", line)
+			continue
+		}
+		if rec["level"] == nil {
+			t.Errorf("log line has no level: %q", line)
+		}
+		if rec["ts"] == nil && rec["time"] == nil {
+			t.Errorf("log line has no timestamp: %q", line)
+		}
+		if msg, ok := rec["msg"].(string); ok {
+			seen[msg] = rec
+		}
+	}
+	// The exporter's own lines and exporter-toolkit's (through slog).
+	for _, msg := range []string{"Starting smtp_exporter", "Loaded config file", "Listening on", "Shutting down", "Stopped"} {
+		if seen[msg] == nil {
+			t.Errorf("no JSON log line with msg %q", msg)
+		}
+	}
+	if rec := seen["Listening on"]; rec != nil && rec["address"] != p.addr {
+		t.Errorf(`"Listening on" address = %v, want %s`, rec["address"], p.addr)
+	}
+}

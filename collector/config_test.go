@@ -1,0 +1,271 @@
+package collector
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smtp-exporter/smtp_exporter/probes"
+	"go.yaml.in/yaml/v3"
+)
+
+func TestLoadFile_Good(t *testing.T) {
+	cfg, err := LoadFile("testdata/good.yml")
+	if err != nil {
+		t.Fatalf("LoadFile: %v", err)
+	}
+
+	if got, want := sortedKeys(cfg.Modules), []string{"lmtp", "mx", "relay_test", "submission"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("modules = %v, want %v", got, want)
+	}
+
+	sub := cfg.Modules["submission"]
+	if sub.Prober != probes.ProberSMTP || sub.Timeout != 20*time.Second || sub.IPProtocol != "ip4" || !*sub.IPProtocolFallback {
+		t.Errorf("submission: prober %q timeout %s ip_protocol %q fallback %v", sub.Prober, sub.Timeout, sub.IPProtocol, *sub.IPProtocolFallback)
+	}
+	s := sub.SMTP
+	if s.TLS != probes.TLSStartTLS || s.EHLO != "probe.example.net" || s.TLSConfig.ServerName != "mail.example.net" {
+		t.Errorf("submission.smtp: tls %q ehlo %q server_name %q", s.TLS, s.EHLO, s.TLSConfig.ServerName)
+	}
+	wantAuth := &probes.AuthConfig{Mechanism: "PLAIN", Username: "monitor@example.net", PasswordFile: "testdata/password"}
+	if !reflect.DeepEqual(s.Auth, wantAuth) {
+		t.Errorf("submission.smtp.auth = %+v, want %+v", s.Auth, wantAuth)
+	}
+	if s.MailFrom != "monitor@example.net" || !reflect.DeepEqual(s.RcptTo, []string{"sink@example.net"}) || !s.Send || s.MinSendInterval != 15*time.Minute {
+		t.Errorf("submission.smtp: mail_from %q rcpt_to %v send %v min_send_interval %s", s.MailFrom, s.RcptTo, s.Send, s.MinSendInterval)
+	}
+
+	mx := cfg.Modules["mx"]
+	if mx.Prober != probes.ProberSMTP || mx.Timeout != probes.DefaultTimeout || mx.SMTP.TLS != probes.TLSStartTLS ||
+		mx.SMTP.Send || mx.SMTP.Auth != nil || mx.SMTP.MinSendInterval != probes.DefaultMinSendInterval {
+		t.Errorf("mx does not have the defaults: %+v", mx)
+	}
+	if !reflect.DeepEqual(mx.SMTP.RcptTo, []string{"postmaster@example.net"}) {
+		t.Errorf("mx.smtp.rcpt_to = %v", mx.SMTP.RcptTo)
+	}
+
+	relay := cfg.Modules["relay_test"]
+	if relay.IPProtocol != "ip6" || *relay.IPProtocolFallback || relay.SMTP.TLS != probes.TLSNone || !relay.SMTP.AllowInsecureAuth {
+		t.Errorf("relay_test: ip_protocol %q fallback %v tls %q allow_insecure_auth %v",
+			relay.IPProtocol, *relay.IPProtocolFallback, relay.SMTP.TLS, relay.SMTP.AllowInsecureAuth)
+	}
+	if relay.SMTP.Auth == nil || relay.SMTP.Auth.Mechanism != "PLAIN" || string(relay.SMTP.Auth.Password) != "hunter2" {
+		t.Errorf("relay_test.smtp.auth = %+v", relay.SMTP.Auth)
+	}
+	if want := map[probes.Phase][]int{probes.PhaseRcpt: {550, 554}}; !reflect.DeepEqual(relay.SMTP.ExpectCodes, want) {
+		t.Errorf("relay_test.smtp.expect_codes = %v, want %v", relay.SMTP.ExpectCodes, want)
+	}
+
+	if l := cfg.Modules["lmtp"]; l.Prober != probes.ProberLMTP || l.SMTP.TLS != probes.TLSNone {
+		t.Errorf("lmtp: prober %q tls %q", l.Prober, l.SMTP.TLS)
+	}
+
+	wantTargets := []*Target{
+		{Name: "mail-submission", Address: "mail.example.net:587", Module: "submission", Interval: 2 * time.Minute},
+		{Name: "mx1", Address: "mx1.example.net:25", Module: "mx", Interval: DefaultInterval},
+		{Name: "open-relay", Address: "mx1.example.net:25", Module: "relay_test", Interval: 30 * time.Second, Timeout: 5 * time.Second},
+		{Name: "dovecot-lmtp", Address: "127.0.0.1:24", Module: "lmtp", Interval: 60 * time.Second},
+	}
+	if len(cfg.Targets) != len(wantTargets) {
+		t.Fatalf("got %d targets, want %d", len(cfg.Targets), len(wantTargets))
+	}
+	for i, want := range wantTargets {
+		if got := cfg.Targets[i]; !reflect.DeepEqual(got, want) {
+			t.Errorf("targets[%d] = %+v, want %+v", i, got, want)
+		}
+	}
+}
+
+// TestLoadFile_Invalid checks each broken file against the exact message
+// an operator sees: file, line, the field's path and what is wrong.
+func TestLoadFile_Invalid(t *testing.T) {
+	tests := []struct {
+		file string
+		want string
+	}{
+		{"invalid-unknown-key-top.yml", `3: target: unknown field "target"`},
+		{"invalid-unknown-key-module.yml", `3: modules.mx.timout: unknown field "timout"`},
+		{"invalid-unknown-key.yml", `5: modules.submission.smtp.tsl: unknown field "tsl"`},
+		{"invalid-unknown-key-tls-config.yml", `7: modules.submission.smtp.tls_config.insecure_skip_verfy: unknown field "insecure_skip_verfy"`},
+		{"invalid-unknown-key-tls-config-flow.yml", `4: modules.submission.smtp.tls_config.cafile: unknown field "cafile"`},
+		{"invalid-unknown-key-auth.yml", `6: modules.submission.smtp.auth.user: unknown field "user"`},
+		{"invalid-unknown-key-target.yml", `8: targets[1].adress: unknown field "adress"`},
+		{"invalid-tls.yml", `4: modules.smtps.smtp.tls: unknown value "ssl" (want none, starttls or implicit)`},
+		{"invalid-duration.yml", `3: modules.mx.timeout: invalid duration "15 seconds": want a number with a unit (ms, s, m or h), e.g. 15s or 1m30s`},
+		{"invalid-duplicate-target.yml", `7: targets[1].name: duplicate target name "mx" (also targets[0])`},
+		{"invalid-missing-module.yml", `7: targets[0].module: unknown module "smtp" (have: mx, submission)`},
+		{"invalid-interval.yml", `7: targets[0].interval: must be at least 1s, got 500ms`},
+		{"invalid-target-timeout.yml", `8: targets[0].timeout: timeout 45s exceeds interval 30s: runs would overlap`},
+		{"invalid-module-timeout.yml", `5: targets[0].interval: module "slow" timeout 2m0s exceeds default interval 1m0s: runs would overlap (set a longer interval or a shorter per-target timeout)`},
+		{"invalid-missing-address.yml", `4: targets[0].address: required`},
+		{"invalid-no-modules.yml", `1: modules: at least one module is required`},
+		{"invalid-empty.yml", `modules: at least one module is required`},
+		{"invalid-syntax.yml", `4: did not find expected key`},
+		{"invalid-type.yml", `5: modules.mx.smtp.rcpt_to: want a list, got an integer 5`},
+		{"invalid-expect-codes.yml", `7: modules.relay.smtp.expect_codes.rcpt: code 5540 is not an SMTP reply code (200-599)`},
+		{"invalid-password-file.yml", `6: modules.submission.smtp.auth.password_file: stat testdata/no-such-password: no such file or directory`},
+	}
+	seen := map[string]bool{}
+	for _, tt := range tests {
+		seen[tt.file] = true
+		t.Run(strings.TrimSuffix(tt.file, ".yml"), func(t *testing.T) {
+			path := "testdata/" + tt.file
+			// Errors without a line read "file: field: msg".
+			want := path + ":" + tt.want
+			if tt.want[0] < '0' || tt.want[0] > '9' {
+				want = path + ": " + tt.want
+			}
+			cfg, err := LoadFile(path)
+			if err == nil {
+				t.Fatalf("LoadFile(%s) = %+v, want error %q", path, cfg, want)
+			}
+			if err.Error() != want {
+				t.Errorf("LoadFile(%s) error\n got: %s\nwant: %s", path, err, want)
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Errorf("error is %T, want *ConfigError", err)
+			}
+		})
+	}
+	// Every invalid file must have a test case, so that none is dead.
+	files, err := filepath.Glob("testdata/invalid-*.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !seen[filepath.Base(f)] {
+			t.Errorf("%s has no test case", f)
+		}
+	}
+}
+
+// TestParse_TypeErrorField checks that a type error inside nested flow
+// collections on one line names the value at fault, not its parent.
+func TestParse_TypeErrorField(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{
+			name: "mapping for a list",
+			yaml: "modules:\n  mx:\n    smtp:\n      rcpt_to: {a: b}\n",
+			want: "x.yml:4: modules.mx.smtp.rcpt_to: want a list, got a mapping",
+		},
+		{
+			name: "mapping for the targets list",
+			yaml: "targets:\n  mx: {}\n",
+			want: "x.yml:2: targets: want a list, got a mapping",
+		},
+		{
+			name: "string in a list of codes",
+			yaml: "modules:\n  mx:\n    smtp:\n      expect_codes: {rcpt: [abc]}\n",
+			want: `x.yml:4: modules.mx.smtp.expect_codes.rcpt[0]: want an integer, got a string "abc"`,
+		},
+		{
+			name: "integer duration",
+			yaml: "modules:\n  mx:\n    timeout: 15\n",
+			want: `x.yml:3: modules.mx.timeout: invalid duration "15": want a number with a unit (ms, s, m or h), e.g. 15s or 1m30s`,
+		},
+		{
+			name: "list for a string",
+			yaml: "modules:\n  mx: {}\ntargets:\n  - name: [a]\n",
+			want: "x.yml:4: targets[0].name: want a string, got a list",
+		},
+		{
+			name: "top level list",
+			yaml: "- modules\n",
+			want: "x.yml:1: want a mapping, got a list",
+		},
+		{
+			name: "duplicate key",
+			yaml: "modules:\n  mx:\n    timeout: 5s\n    timeout: 6s\n",
+			want: `x.yml:4: modules.mx.timeout: mapping key "timeout" already defined at line 3`,
+		},
+		{
+			name: "tab indentation",
+			yaml: "modules:\n  mx:\n\tsmtp: {}\n",
+			want: "x.yml:3: found character that cannot start any token",
+		},
+		{
+			name: "unclosed flow list after a multi-line one",
+			yaml: "modules:\n  mx:\n    smtp:\n      rcpt_to: [a@b,\n        c@d]\n  bad: [\n",
+			want: "x.yml:6: did not find expected node content",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), "x.yml")
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("Parse error\n got: %v\nwant: %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadFile_Missing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.yml")
+	_, err := LoadFile(path)
+	if err == nil {
+		t.Fatal("LoadFile of a missing file succeeded")
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name the file %s", err, path)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("error %v is not os.ErrNotExist", err)
+	}
+}
+
+// TestConfig_SecretsMasked checks what /config shows: the password is
+// masked whether the config is shown as YAML or as JSON, and the
+// password_file path (not a secret) stays visible.
+func TestConfig_SecretsMasked(t *testing.T) {
+	cfg, err := LoadFile("testdata/good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const password = "hunter2"
+
+	y, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatalf("yaml.Marshal: %v", err)
+	}
+	if strings.Contains(string(y), password) {
+		t.Errorf("YAML shows the password:\n%s", y)
+	}
+	if !strings.Contains(string(y), "password: <secret>") {
+		t.Errorf("YAML does not show password as <secret>:\n%s", y)
+	}
+	if !strings.Contains(string(y), "password_file: testdata/password") {
+		t.Errorf("YAML does not show password_file:\n%s", y)
+	}
+
+	j, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatalf("json.Marshal: %v", err)
+	}
+	if strings.Contains(string(j), password) {
+		t.Errorf("JSON shows the password:\n%s", j)
+	}
+	if !strings.Contains(string(j), `"password":"\u003csecret\u003e"`) {
+		t.Errorf("JSON does not show password as <secret>:\n%s", j)
+	}
+
+	// What is shown must load again, to the same config apart from the
+	// masked secret: /config output is a valid starting point for a file.
+	var again Config
+	if err := yaml.Unmarshal(y, &again); err != nil {
+		t.Fatalf("marshalled YAML does not decode: %v\n%s", err, y)
+	}
+	if got := again.Modules["relay_test"].SMTP.Auth.Password; got != "<secret>" {
+		t.Errorf("re-read password = %q, want <secret>", got)
+	}
+	if got := again.Modules["submission"].Timeout; got != 20*time.Second {
+		t.Errorf("re-read submission timeout = %s, want 20s", got)
+	}
+}

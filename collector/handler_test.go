@@ -1,0 +1,784 @@
+package collector
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/smtp-exporter/smtp_exporter/probes"
+	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
+)
+
+// Helpers in this file are prefixed with "ht" (handler test): other test
+// files of the package are written separately and must not collide.
+
+// htSecret is the password the masking tests look for everywhere.
+const htSecret = "hunter2-secret"
+
+// htWriteConfig writes a configuration file into a temp dir and returns its
+// path.
+func htWriteConfig(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "smtp_exporter.yml")
+	htRewrite(t, path, content)
+	return path
+}
+
+func htRewrite(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// htFixture is the wiring of cmd/smtp_exporter/serve.go, minus HTTP.
+type htFixture struct {
+	sc      *SafeConfig
+	sched   *Scheduler
+	history *History
+	reload  func() error
+}
+
+// htNewFixture loads the config at path and starts a scheduler running
+// probe. Targets in these tests use an hour's interval, so the schedule
+// (first run at a hash of the name into the hour) stays out of the way of
+// the on-demand runs under test.
+func htNewFixture(t *testing.T, path string, probe ProbeFunc) *htFixture {
+	t.Helper()
+	sc := NewSafeConfig(path)
+	cfg, err := sc.Reload()
+	if err != nil {
+		t.Fatalf("load config: %v", err)
+	}
+	history := NewHistory(10)
+	sched := NewScheduler(probe, 4, NewStore(), history, log.NewNopLogger())
+	sched.Apply(cfg)
+	t.Cleanup(func() { sched.Shutdown(5 * time.Second) })
+	f := &htFixture{sc: sc, sched: sched, history: history}
+	f.reload = func() error {
+		cfg, err := sc.Reload()
+		if err != nil {
+			return err
+		}
+		sched.Apply(cfg)
+		return nil
+	}
+	return f
+}
+
+func (f *htFixture) handler(allowAdhoc bool, probe ProbeFunc) *ProbeHandler {
+	return &ProbeHandler{
+		Config: f.sc, Scheduler: f.sched, AllowAdhoc: allowAdhoc, TimeoutOffset: 500 * time.Millisecond,
+		History: f.history, Logger: log.NewNopLogger(), Probe: probe,
+	}
+}
+
+// htCall is one call of a fake probe.
+type htCall struct {
+	target  string
+	timeout time.Duration
+	module  probes.Module
+}
+
+// htRecorder is a fake ProbeFunc that records its calls and succeeds.
+type htRecorder struct {
+	mu    sync.Mutex
+	calls []htCall
+}
+
+func (r *htRecorder) probe(_ context.Context, target string, m probes.Module, _ log.Logger) *probes.Result {
+	r.mu.Lock()
+	r.calls = append(r.calls, htCall{target: target, timeout: m.Timeout, module: m})
+	n := len(r.calls)
+	r.mu.Unlock()
+	return &probes.Result{
+		Start: time.Now(), Duration: time.Millisecond, Success: true,
+		Phases: []*probes.PhaseResult{
+			{Phase: probes.PhaseConnect, Duration: time.Millisecond},
+			{Phase: probes.PhaseBanner, Duration: time.Millisecond, Replies: []probes.Reply{{Code: 220, Lines: []string{"fake.test ESMTP"}}}},
+		},
+		Transcript: []probes.TranscriptLine{{Dir: "S", Text: fmt.Sprintf("220 fake.test ESMTP run %d for %s", n, target)}},
+	}
+}
+
+func (r *htRecorder) Calls() []htCall {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]htCall(nil), r.calls...)
+}
+
+func htGet(h http.Handler, url string, header ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodGet, url, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// htParse parses a text exposition into metric families.
+func htParse(t *testing.T, body string) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse metrics: %v\n%s", err, body)
+	}
+	return mfs
+}
+
+// htLabels returns a metric's labels as a map.
+func htLabels(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, lp := range m.GetLabel() {
+		out[lp.GetName()] = lp.GetValue()
+	}
+	return out
+}
+
+// htValue finds the gauge in family name whose labels include want, and
+// reports whether there is one.
+func htValue(mfs map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	mf := mfs[name]
+	if mf == nil {
+		return 0, false
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		got := htLabels(m)
+		for k, v := range want {
+			if got[k] != v {
+				continue next
+			}
+		}
+		return m.GetGauge().GetValue(), true
+	}
+	return 0, false
+}
+
+func htMustValue(t *testing.T, mfs map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	t.Helper()
+	v, ok := htValue(mfs, name, want)
+	if !ok {
+		t.Fatalf("no %s%v in the output", name, want)
+	}
+	return v
+}
+
+// htGauge reads a collector's single value through a registry, the way
+// /metrics would.
+func htGauge(t *testing.T, name string, cs ...prometheus.Collector) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(cs...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no single %s among the collectors", name)
+	return 0
+}
+
+// htPlainConfig is a one-target configuration for a plain SMTP server.
+func htPlainConfig(addr string) string {
+	return fmt.Sprintf(`modules:
+  mx:
+    timeout: 5s
+    smtp:
+      tls: none
+      ehlo: probe.example.test
+      mail_from: monitor@example.test
+      rcpt_to: [sink@example.test]
+targets:
+  - name: mx1
+    address: %s
+    module: mx
+    interval: 1h
+`, addr)
+}
+
+func TestProbeHandler_ConfiguredTarget(t *testing.T) {
+	srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig(srv.Addr)), probes.Run)
+	h := f.handler(false, nil)
+
+	rec := htGet(h, "/probe?target=mx1")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	mfs := htParse(t, rec.Body.String())
+	if v := htMustValue(t, mfs, "probe_success", nil); v != 1 {
+		t.Errorf("probe_success = %v, want 1\n%s", v, rec.Body)
+	}
+	for _, name := range []string{"probe_duration_seconds", "probe_smtp_phase_duration_seconds", "probe_smtp_reply_code", "probe_smtp_starttls_offered"} {
+		if mfs[name] == nil {
+			t.Errorf("%s missing from /probe output", name)
+		}
+	}
+	if v := htMustValue(t, mfs, "probe_smtp_reply_code", map[string]string{"phase": "rcpt"}); v != 250 {
+		t.Errorf("probe_smtp_reply_code{phase=rcpt} = %v, want 250", v)
+	}
+	if _, ok := mfs["probe_smtp_failure_info"]; ok {
+		t.Errorf("probe_smtp_failure_info present on success")
+	}
+	// One probe's answer: no target/module labels, and none of the
+	// across-runs series, which belong to the schedule.
+	for name, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			l := htLabels(m)
+			if _, ok := l["target"]; ok {
+				t.Errorf("%s has a target label: %v", name, l)
+			}
+			if _, ok := l["module"]; ok {
+				t.Errorf("%s has a module label: %v", name, l)
+			}
+		}
+		if strings.HasSuffix(name, "_total") || name == "probe_smtp_phase_latency_seconds" {
+			t.Errorf("across-runs series %s on /probe", name)
+		}
+	}
+	if got := srv.Received(); !htContainsPrefix(got, "RCPT TO:<sink@example.test>") {
+		t.Errorf("server did not see the probe's RCPT; received %q", got)
+	}
+}
+
+func htContainsPrefix(lines []string, prefix string) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestProbeHandler_ConfiguredTargetFailure(t *testing.T) {
+	srv := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{
+		"RCPT": "550 5.1.1 <sink@example.test>: Recipient address rejected: User unknown",
+	}}.Serve)
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig(srv.Addr)), probes.Run)
+
+	rec := htGet(f.handler(false, nil), "/probe?target=mx1")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	mfs := htParse(t, rec.Body.String())
+	if v := htMustValue(t, mfs, "probe_success", nil); v != 0 {
+		t.Errorf("probe_success = %v, want 0", v)
+	}
+	if v := htMustValue(t, mfs, "probe_smtp_failure_info", map[string]string{"phase": "rcpt", "reason": "mailbox_unavailable"}); v != 1 {
+		t.Errorf("probe_smtp_failure_info = %v, want 1", v)
+	}
+	if v := htMustValue(t, mfs, "probe_smtp_reply_code", map[string]string{"phase": "rcpt"}); v != 550 {
+		t.Errorf("probe_smtp_reply_code{phase=rcpt} = %v, want 550", v)
+	}
+}
+
+func TestProbeHandler_BadRequests(t *testing.T) {
+	rec := &htRecorder{}
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), rec.probe)
+	adhoc := &htRecorder{}
+	for _, tc := range []struct {
+		name       string
+		allowAdhoc bool
+		url        string
+		header     []string
+		wantCode   int
+		wantBody   []string
+	}{
+		{name: "missing target", url: "/probe", wantCode: 400, wantBody: []string{"target parameter is missing"}},
+		{name: "empty target", url: "/probe?target=", wantCode: 400, wantBody: []string{"target parameter is missing"}},
+		{name: "unknown target", url: "/probe?target=nope", wantCode: 400,
+			wantBody: []string{`unknown target "nope"`, "configured target", "module=", "--probe.allow-adhoc"}},
+		{name: "unknown module", allowAdhoc: true, url: "/probe?target=127.0.0.1:25&module=nope", wantCode: 400, wantBody: []string{`unknown module "nope"`}},
+		{name: "header not a number", url: "/probe?target=mx1", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "soon"}, wantCode: 400,
+			wantBody: []string{"invalid X-Prometheus-Scrape-Timeout-Seconds"}},
+		{name: "header zero", url: "/probe?target=mx1", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "0"}, wantCode: 400},
+		{name: "header negative", url: "/probe?target=mx1", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "-3"}, wantCode: 400},
+		{name: "header ad hoc", allowAdhoc: true, url: "/probe?target=127.0.0.1:25&module=mx", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "x"}, wantCode: 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := htGet(f.handler(tc.allowAdhoc, adhoc.probe), tc.url, tc.header...)
+			if resp.Code != tc.wantCode {
+				t.Fatalf("status %d, want %d: %s", resp.Code, tc.wantCode, resp.Body)
+			}
+			for _, w := range tc.wantBody {
+				if !strings.Contains(resp.Body.String(), w) {
+					t.Errorf("body %q does not contain %q", resp.Body, w)
+				}
+			}
+		})
+	}
+	if n := len(rec.Calls()) + len(adhoc.Calls()); n != 0 {
+		t.Errorf("a rejected request ran %d probes", n)
+	}
+}
+
+func TestProbeHandler_AdhocForbidden(t *testing.T) {
+	sched := &htRecorder{}
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), sched.probe)
+	adhoc := &htRecorder{}
+	h := f.handler(false, adhoc.probe)
+	for _, url := range []string{
+		"/probe?module=mx&target=127.0.0.1:25",
+		"/probe?module=mx&target=mail.example.net:25",
+		// A configured name with a module is still ad hoc.
+		"/probe?module=mx&target=mx1",
+		"/probe?module=nope&target=127.0.0.1:25",
+	} {
+		rec := htGet(h, url)
+		if rec.Code != http.StatusForbidden {
+			t.Errorf("%s: status %d, want 403: %s", url, rec.Code, rec.Body)
+		}
+		if !strings.Contains(rec.Body.String(), "--probe.allow-adhoc") {
+			t.Errorf("%s: body %q does not say how to allow ad hoc probes", url, rec.Body)
+		}
+	}
+	if calls := adhoc.Calls(); len(calls) != 0 {
+		t.Errorf("forbidden requests called the probe: %+v", calls)
+	}
+	if calls := sched.Calls(); len(calls) != 0 {
+		t.Errorf("forbidden requests ran the scheduler's probe: %+v", calls)
+	}
+	if n := len(f.history.List()); n != 0 {
+		t.Errorf("history has %d entries after forbidden requests", n)
+	}
+}
+
+func TestProbeHandler_AdhocAllowed(t *testing.T) {
+	t.Run("fake", func(t *testing.T) {
+		f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), (&htRecorder{}).probe)
+		adhoc := &htRecorder{}
+		rec := htGet(f.handler(true, adhoc.probe), "/probe?module=mx&target=mail.example.net:2525")
+		if rec.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		if v := htMustValue(t, htParse(t, rec.Body.String()), "probe_success", nil); v != 1 {
+			t.Errorf("probe_success = %v, want 1", v)
+		}
+		calls := adhoc.Calls()
+		if len(calls) != 1 || calls[0].target != "mail.example.net:2525" {
+			t.Fatalf("probe calls = %+v, want one for mail.example.net:2525", calls)
+		}
+		if got := calls[0].module.SMTP.MailFrom; got != "monitor@example.test" {
+			t.Errorf("probe ran with mail_from %q, want the module's", got)
+		}
+		hist := f.history.List()
+		if len(hist) != 1 || hist[0].Source != "probe" || hist[0].Result.Module != "mx" || hist[0].Result.Target != "mail.example.net:2525" {
+			t.Errorf("history = %+v, want the ad hoc run", hist)
+		}
+	})
+	t.Run("real", func(t *testing.T) {
+		srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
+		f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), (&htRecorder{}).probe)
+		rec := htGet(f.handler(true, nil), "/probe?module=mx&target="+srv.Addr)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		mfs := htParse(t, rec.Body.String())
+		if v := htMustValue(t, mfs, "probe_success", nil); v != 1 {
+			t.Errorf("probe_success = %v, want 1\n%s", v, rec.Body)
+		}
+		if !htContainsPrefix(srv.Received(), "EHLO probe.example.test") {
+			t.Errorf("server saw %q, want the module's EHLO", srv.Received())
+		}
+	})
+}
+
+func TestProbeHandler_ScrapeTimeout(t *testing.T) {
+	cfg := `modules:
+  slow:
+    timeout: 10s
+    smtp: {tls: none}
+  quick:
+    timeout: 1s
+    smtp: {tls: none}
+targets:
+  - {name: slow-target, address: "127.0.0.1:1", module: slow, interval: 1h}
+  - {name: quick-target, address: "127.0.0.1:1", module: quick, interval: 1h}
+  - {name: override-target, address: "127.0.0.1:1", module: slow, interval: 1h, timeout: 2s}
+`
+	for _, tc := range []struct {
+		name, query, header string
+		want                time.Duration
+	}{
+		{"configured, header less offset", "target=slow-target", "3", 2500 * time.Millisecond},
+		{"configured, fractional header", "target=slow-target", "4.25", 3750 * time.Millisecond},
+		{"configured, module timeout smaller", "target=quick-target", "3", time.Second},
+		{"configured, target timeout smaller", "target=override-target", "3", 2 * time.Second},
+		{"configured, no header", "target=slow-target", "", 10 * time.Second},
+		{"configured, header below offset", "target=slow-target", "0.4", 200 * time.Millisecond},
+		{"ad hoc, header less offset", "module=slow&target=127.0.0.1:25", "3", 2500 * time.Millisecond},
+		{"ad hoc, module timeout smaller", "module=quick&target=127.0.0.1:25", "3", time.Second},
+		{"ad hoc, no header", "module=slow&target=127.0.0.1:25", "", 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &htRecorder{}
+			f := htNewFixture(t, htWriteConfig(t, cfg), rec.probe)
+			var header []string
+			if tc.header != "" {
+				header = []string{"X-Prometheus-Scrape-Timeout-Seconds", tc.header}
+			}
+			resp := htGet(f.handler(true, rec.probe), "/probe?"+tc.query, header...)
+			if resp.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.Code, resp.Body)
+			}
+			calls := rec.Calls()
+			if len(calls) != 1 {
+				t.Fatalf("probe called %d times, want 1", len(calls))
+			}
+			if calls[0].timeout != tc.want {
+				t.Errorf("probe timeout = %s, want %s", calls[0].timeout, tc.want)
+			}
+		})
+	}
+}
+
+// htAuthConfig is a STARTTLS module that authenticates with htSecret.
+func htAuthConfig(addr, caFile string) string {
+	return fmt.Sprintf(`modules:
+  submission:
+    timeout: 5s
+    smtp:
+      tls: starttls
+      ehlo: probe.example.test
+      tls_config: {ca_file: %q}
+      auth: {mechanism: PLAIN, username: monitor@example.test, password: %q}
+      mail_from: monitor@example.test
+      rcpt_to: [sink@example.test]
+targets:
+  - {name: submission, address: %q, module: submission, interval: 1h}
+`, caFile, htSecret, addr)
+}
+
+// htLeaks lists the encodings of htSecret that must never be shown: the
+// password itself and the base64 an AUTH PLAIN or LOGIN exchange carries.
+func htLeaks() []string {
+	return []string{
+		htSecret,
+		base64.StdEncoding.EncodeToString([]byte(htSecret)),
+		base64.StdEncoding.EncodeToString([]byte("\x00monitor@example.test\x00" + htSecret)),
+	}
+}
+
+func TestProbeHandler_Debug(t *testing.T) {
+	ca := probestest.NewCA(t)
+	cert := ca.Valid(t)
+	srv := probestest.NewServer(t, probestest.ServerOptions{TLS: &cert, Users: map[string]string{"monitor@example.test": htSecret}})
+	path := htWriteConfig(t, htAuthConfig(srv.Addr, ca.WriteCAFile(t)))
+	f := htNewFixture(t, path, probes.Run)
+
+	for _, url := range []string{"/probe?target=submission&debug=true", "/probe?module=submission&target=" + srv.Addr + "&debug=true"} {
+		t.Run(url, func(t *testing.T) {
+			rec := htGet(f.handler(true, nil), url)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+				t.Errorf("Content-Type %q, want text/plain", ct)
+			}
+			body := rec.Body.String()
+			for _, want := range []string{
+				"Logs for the probe:",
+				"Transcript:",
+				"C: AUTH PLAIN <redacted>",
+				"Result:",
+				`"success": true`,
+				`"starttls_offered": true`,
+				"Metrics that would have been returned:",
+				"probe_success 1",
+				"probe_smtp_tls_verified 1",
+				`probe_smtp_reply_code{phase="auth"} 235`,
+				"Module configuration:",
+				"username: monitor@example.test",
+				"password: <secret>",
+			} {
+				if !strings.Contains(body, want) {
+					t.Errorf("debug output lacks %q", want)
+				}
+			}
+			for _, leak := range htLeaks() {
+				if strings.Contains(body, leak) {
+					t.Errorf("debug output contains the secret as %q", leak)
+				}
+			}
+			// Ad hoc probes log into the page. (Configured targets run
+			// through Scheduler.RunNow, which takes no logger, so their
+			// "Logs for the probe" section is empty for now.)
+			if strings.Contains(url, "module=") && !strings.Contains(body, `msg=SMTP dir=C line="EHLO probe.example.test"`) {
+				t.Errorf("ad hoc debug output lacks the probe's log lines")
+			}
+			if t.Failed() {
+				t.Logf("debug output:\n%s", body)
+			}
+		})
+	}
+	// The server did check the real password: masking is not a probe that
+	// never authenticated.
+	for _, a := range srv.AuthAttempts() {
+		if a != "PLAIN monitor@example.test ok" {
+			t.Errorf("auth attempt %q, want PLAIN monitor@example.test ok", a)
+		}
+	}
+	if len(srv.AuthAttempts()) < 2 {
+		t.Errorf("auth attempts %q, want one per probe", srv.AuthAttempts())
+	}
+}
+
+func TestConfigHandler_MasksSecrets(t *testing.T) {
+	ca := probestest.NewCA(t)
+	cert := ca.Valid(t, "client.example.test")
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	certPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}))
+	keyBody := strings.Split(keyPEM, "\n")[1] // the first line of base64
+
+	indent := func(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n          ") }
+	path := htWriteConfig(t, fmt.Sprintf(`modules:
+  submission:
+    smtp:
+      tls: implicit
+      tls_config:
+        cert: |
+          %s
+        key: |
+          %s
+      auth:
+        username: monitor@example.test
+        password: %s
+targets:
+  - {name: submission, address: "127.0.0.1:1", module: submission, interval: 1h}
+`, indent(certPEM), indent(keyPEM), htSecret))
+	f := htNewFixture(t, path, (&htRecorder{}).probe)
+
+	rec := htGet(ConfigHandler(f.sc), "/config")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	body := rec.Body.String()
+	for _, want := range []string{"password: <secret>", "key: <secret>", "username: monitor@example.test", "name: submission", "address: 127.0.0.1:1"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("config output lacks %q", want)
+		}
+	}
+	for _, leak := range append(htLeaks(), keyBody, "PRIVATE KEY") {
+		if strings.Contains(body, leak) {
+			t.Errorf("config output contains secret material %q", leak)
+		}
+	}
+	if t.Failed() {
+		t.Logf("config output:\n%s", body)
+	}
+}
+
+func TestReloadHandler(t *testing.T) {
+	const oldCfg = `modules:
+  mx:
+    smtp: {tls: none}
+targets:
+  - {name: old-target, address: "127.0.0.1:1", module: mx, interval: 1h}
+`
+	const newCfg = `modules:
+  mx:
+    smtp: {tls: none}
+targets:
+  - {name: new-target, address: "127.0.0.1:2", module: mx, interval: 1h}
+`
+	// An unknown key on line 3, which the message must name.
+	const badCfg = `modules:
+  mx:
+    smtpp: {tls: none}
+targets:
+  - {name: new-target, address: "127.0.0.1:2", module: mx, interval: 1h}
+`
+	rec := &htRecorder{}
+	path := htWriteConfig(t, oldCfg)
+	f := htNewFixture(t, path, rec.probe)
+	h := ReloadHandler(f.reload, log.NewNopLogger())
+	probe := f.handler(false, nil)
+	reloadOK := func() float64 { return htGauge(t, "smtp_exporter_config_last_reload_successful", f.sc.Collectors()...) }
+	post := func() *httptest.ResponseRecorder {
+		resp := httptest.NewRecorder()
+		h.ServeHTTP(resp, httptest.NewRequest(http.MethodPost, "/-/reload", nil))
+		return resp
+	}
+	if v := reloadOK(); v != 1 {
+		t.Fatalf("reload gauge after the first load = %v, want 1", v)
+	}
+
+	t.Run("GET", func(t *testing.T) {
+		for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+			resp := httptest.NewRecorder()
+			h.ServeHTTP(resp, httptest.NewRequest(method, "/-/reload", nil))
+			if resp.Code != http.StatusMethodNotAllowed {
+				t.Errorf("%s: status %d, want 405", method, resp.Code)
+			}
+			if got := resp.Header().Get("Allow"); got != http.MethodPost {
+				t.Errorf("%s: Allow %q, want POST", method, got)
+			}
+		}
+		if cfg := f.sc.Get(); cfg.Targets[0].Name != "old-target" {
+			t.Errorf("a GET changed the config")
+		}
+	})
+
+	t.Run("bad file", func(t *testing.T) {
+		before := f.sc.Get()
+		htRewrite(t, path, badCfg)
+		resp := post()
+		if resp.Code != http.StatusInternalServerError {
+			t.Fatalf("status %d, want 500: %s", resp.Code, resp.Body)
+		}
+		want := path + `:3: modules.mx.smtpp: unknown field "smtpp"`
+		if !strings.Contains(resp.Body.String(), want) {
+			t.Errorf("body %q does not contain the config error %q", resp.Body, want)
+		}
+		if v := reloadOK(); v != 0 {
+			t.Errorf("reload gauge = %v, want 0", v)
+		}
+		if f.sc.Get() != before {
+			t.Errorf("a failed reload replaced the running config")
+		}
+		if r := htGet(probe, "/probe?target=old-target"); r.Code != http.StatusOK {
+			t.Errorf("old target no longer probes after a failed reload: %d %s", r.Code, r.Body)
+		}
+	})
+
+	t.Run("missing file", func(t *testing.T) {
+		before := f.sc.Get()
+		if err := os.Rename(path, path+".moved"); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Rename(path+".moved", path)
+		resp := post()
+		if resp.Code != http.StatusInternalServerError || !strings.Contains(resp.Body.String(), path) {
+			t.Errorf("status %d body %q, want 500 naming %s", resp.Code, resp.Body, path)
+		}
+		if f.sc.Get() != before {
+			t.Errorf("a failed reload replaced the running config")
+		}
+	})
+
+	t.Run("good file", func(t *testing.T) {
+		htRewrite(t, path, newCfg)
+		resp := post()
+		if resp.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", resp.Code, resp.Body)
+		}
+		if v := reloadOK(); v != 1 {
+			t.Errorf("reload gauge = %v, want 1", v)
+		}
+		if ts := htGauge(t, "smtp_exporter_config_last_reload_success_timestamp_seconds", f.sc.Collectors()...); time.Since(time.Unix(int64(ts), 0)) > time.Minute {
+			t.Errorf("reload timestamp %v is not recent", ts)
+		}
+		cfg := f.sc.Get()
+		if len(cfg.Targets) != 1 || cfg.Targets[0].Name != "new-target" {
+			t.Fatalf("running targets %+v, want new-target", cfg.Targets)
+		}
+		if r := htGet(probe, "/probe?target=new-target"); r.Code != http.StatusOK {
+			t.Errorf("new target does not probe: %d %s", r.Code, r.Body)
+		}
+		if r := htGet(probe, "/probe?target=old-target"); r.Code != http.StatusBadRequest {
+			t.Errorf("removed target still probes: %d %s", r.Code, r.Body)
+		}
+		calls := rec.Calls()
+		if len(calls) == 0 || calls[len(calls)-1].target != "127.0.0.1:2" {
+			t.Errorf("last probe calls %+v, want one to new-target's address", calls)
+		}
+	})
+}
+
+func TestHistoryHandler(t *testing.T) {
+	const limit = 3
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), (&htRecorder{}).probe)
+	f.history = NewHistory(limit)
+	adhoc := &htRecorder{}
+	h := f.handler(true, adhoc.probe)
+	for i := 1; i <= 5; i++ {
+		if rec := htGet(h, fmt.Sprintf("/probe?module=mx&target=host%d.example.test:25", i)); rec.Code != http.StatusOK {
+			t.Fatalf("probe %d: status %d: %s", i, rec.Code, rec.Body)
+		}
+	}
+	hh := HistoryHandler(f.history)
+
+	entries := f.history.List()
+	if len(entries) != limit {
+		t.Fatalf("history holds %d entries, want %d", len(entries), limit)
+	}
+	rec := htGet(hh, "/history")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("Content-Type %q, want text/html", ct)
+	}
+	body := rec.Body.String()
+	// Newest first: 5, 4, 3; 1 and 2 were dropped.
+	last := -1
+	for i := 5; i >= 3; i-- {
+		target := fmt.Sprintf("host%d.example.test:25", i)
+		at := strings.Index(body, target)
+		if at < 0 {
+			t.Errorf("history page lacks %s", target)
+			continue
+		}
+		if at < last {
+			t.Errorf("history page is not newest first at %s", target)
+		}
+		last = at
+	}
+	for _, dropped := range []string{"host1.example.test", "host2.example.test"} {
+		if strings.Contains(body, dropped) {
+			t.Errorf("history page still lists %s beyond its limit", dropped)
+		}
+	}
+	if !strings.Contains(body, fmt.Sprintf("keeps the last %d", limit)) {
+		t.Errorf("history page does not state its limit")
+	}
+	links := regexp.MustCompile(`href="\?id=(\d+)"`).FindAllStringSubmatch(body, -1)
+	if len(links) != limit {
+		t.Fatalf("history page has %d transcript links, want %d", len(links), limit)
+	}
+
+	newest := entries[0]
+	rec = htGet(hh, fmt.Sprintf("/history?id=%d", newest.ID))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("?id=%d: status %d: %s", newest.ID, rec.Code, rec.Body)
+	}
+	if want := "220 fake.test ESMTP run 5 for host5.example.test:25"; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("?id=%d lacks the transcript line %q:\n%s", newest.ID, want, rec.Body)
+	}
+	if !strings.Contains(rec.Body.String(), `"target": "host5.example.test:25"`) {
+		t.Errorf("?id=%d lacks the result JSON:\n%s", newest.ID, rec.Body)
+	}
+
+	for _, id := range []string{"1", "2", "999", "abc", "-1"} {
+		if rec := htGet(hh, "/history?id="+id); rec.Code != http.StatusNotFound {
+			t.Errorf("?id=%s: status %d, want 404", id, rec.Code)
+		}
+	}
+}

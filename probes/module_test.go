@@ -1,0 +1,272 @@
+package probes
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/config"
+)
+
+func TestModule_Defaults(t *testing.T) {
+	m := Module{SMTP: SMTPModule{Auth: &AuthConfig{Mechanism: "plain", Username: "u", Password: "p"}}}
+	m.SetDefaults()
+
+	if m.Prober != ProberSMTP {
+		t.Errorf("Prober = %q, want %q", m.Prober, ProberSMTP)
+	}
+	if m.Timeout != 15*time.Second {
+		t.Errorf("Timeout = %s, want 15s", m.Timeout)
+	}
+	if m.IPProtocol != "ip4" {
+		t.Errorf("IPProtocol = %q, want ip4", m.IPProtocol)
+	}
+	if m.IPProtocolFallback == nil || !*m.IPProtocolFallback {
+		t.Errorf("IPProtocolFallback = %v, want true", m.IPProtocolFallback)
+	}
+	if m.SMTP.TLS != TLSStartTLS {
+		t.Errorf("SMTP.TLS = %q, want %q", m.SMTP.TLS, TLSStartTLS)
+	}
+	if m.SMTP.MinSendInterval != 5*time.Minute {
+		t.Errorf("SMTP.MinSendInterval = %s, want 5m", m.SMTP.MinSendInterval)
+	}
+	if m.SMTP.Auth.Mechanism != "PLAIN" {
+		t.Errorf("SMTP.Auth.Mechanism = %q, want PLAIN (upper-cased)", m.SMTP.Auth.Mechanism)
+	}
+	if err := m.Validate(); err != nil {
+		t.Errorf("Validate() of a defaulted module = %v, want nil", err)
+	}
+}
+
+func TestModule_DefaultsAuthMechanism(t *testing.T) {
+	m := Module{SMTP: SMTPModule{Auth: &AuthConfig{Username: "u", Password: "p"}}}
+	m.SetDefaults()
+	if m.SMTP.Auth.Mechanism != DefaultAuthMechanism {
+		t.Errorf("SMTP.Auth.Mechanism = %q, want %q", m.SMTP.Auth.Mechanism, DefaultAuthMechanism)
+	}
+}
+
+// TestModule_DefaultsKeepSetValues checks that SetDefaults fills only what
+// is unset, including an explicit ip_protocol_fallback: false.
+func TestModule_DefaultsKeepSetValues(t *testing.T) {
+	no := false
+	m := Module{
+		Prober:             ProberLMTP,
+		Timeout:            3 * time.Second,
+		IPProtocol:         "ip6",
+		IPProtocolFallback: &no,
+		SMTP:               SMTPModule{TLS: TLSImplicit, MinSendInterval: time.Hour},
+	}
+	m.SetDefaults()
+	if m.Prober != ProberLMTP || m.Timeout != 3*time.Second || m.IPProtocol != "ip6" ||
+		*m.IPProtocolFallback || m.SMTP.TLS != TLSImplicit || m.SMTP.MinSendInterval != time.Hour {
+		t.Errorf("SetDefaults overwrote a set value: %+v", m)
+	}
+}
+
+func TestModule_Validate(t *testing.T) {
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing-pw")
+
+	tests := []struct {
+		name      string
+		module    Module
+		wantField string
+		wantMsg   string
+	}{
+		{
+			name:      "unknown prober",
+			module:    Module{Prober: "http"},
+			wantField: "prober",
+			wantMsg:   `unknown prober "http" (want smtp or lmtp)`,
+		},
+		{
+			name:      "unknown tls mode",
+			module:    Module{SMTP: SMTPModule{TLS: "ssl"}},
+			wantField: "smtp.tls",
+			wantMsg:   `unknown value "ssl" (want none, starttls or implicit)`,
+		},
+		{
+			name:      "unknown ip_protocol",
+			module:    Module{IPProtocol: "ipv4"},
+			wantField: "ip_protocol",
+			wantMsg:   `unknown value "ipv4" (want ip4 or ip6)`,
+		},
+		{
+			name:      "negative timeout",
+			module:    Module{Timeout: -time.Second},
+			wantField: "timeout",
+			wantMsg:   `must be positive, got -1s`,
+		},
+		{
+			name:      "ehlo with a space",
+			module:    Module{SMTP: SMTPModule{EHLO: "probe example.net"}},
+			wantField: "smtp.ehlo",
+			wantMsg:   `must be a single domain name or address literal, got "probe example.net"`,
+		},
+		{
+			name:      "missing ca_file",
+			module:    Module{SMTP: SMTPModule{TLSConfig: config.TLSConfig{CAFile: missing}}},
+			wantField: "smtp.tls_config.ca_file",
+			wantMsg:   `stat ` + missing + `: no such file or directory`,
+		},
+		{
+			name:      "unsupported auth mechanism",
+			module:    Module{SMTP: SMTPModule{Auth: &AuthConfig{Mechanism: "gssapi", Username: "u", Password: "p"}}},
+			wantField: "smtp.auth.mechanism",
+			wantMsg:   `unsupported mechanism "GSSAPI" (want one of PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER)`,
+		},
+		{
+			name:      "auth without username",
+			module:    Module{SMTP: SMTPModule{Auth: &AuthConfig{Password: "p"}}},
+			wantField: "smtp.auth.username",
+			wantMsg:   `required`,
+		},
+		{
+			name:      "auth without password",
+			module:    Module{SMTP: SMTPModule{Auth: &AuthConfig{Username: "u"}}},
+			wantField: "smtp.auth",
+			wantMsg:   `PLAIN needs exactly one of password and password_file`,
+		},
+		{
+			name:      "both password and password_file",
+			module:    Module{SMTP: SMTPModule{Auth: &AuthConfig{Username: "u", Password: "p", PasswordFile: pwFile}}},
+			wantField: "smtp.auth",
+			wantMsg:   `PLAIN needs exactly one of password and password_file`,
+		},
+		{
+			name:      "token with PLAIN",
+			module:    Module{SMTP: SMTPModule{Auth: &AuthConfig{Mechanism: "PLAIN", Username: "u", Token: "t"}}},
+			wantField: "smtp.auth",
+			wantMsg:   `PLAIN takes a password or password_file, not a token (tokens are for XOAUTH2 and OAUTHBEARER)`,
+		},
+		{
+			name:      "password with XOAUTH2",
+			module:    Module{SMTP: SMTPModule{Auth: &AuthConfig{Mechanism: "xoauth2", Username: "u", Password: "p"}}},
+			wantField: "smtp.auth",
+			wantMsg:   `XOAUTH2 takes a token or token_file, not a password`,
+		},
+		{
+			name:      "OAUTHBEARER without token",
+			module:    Module{SMTP: SMTPModule{Auth: &AuthConfig{Mechanism: "OAUTHBEARER", Username: "u"}}},
+			wantField: "smtp.auth",
+			wantMsg:   `OAUTHBEARER needs exactly one of token and token_file`,
+		},
+		{
+			name:      "missing password_file",
+			module:    Module{SMTP: SMTPModule{Auth: &AuthConfig{Username: "u", PasswordFile: missing}}},
+			wantField: "smtp.auth.password_file",
+			wantMsg:   `stat ` + missing + `: no such file or directory`,
+		},
+		{
+			name:      "missing token_file",
+			module:    Module{SMTP: SMTPModule{Auth: &AuthConfig{Mechanism: "XOAUTH2", Username: "u", TokenFile: missing}}},
+			wantField: "smtp.auth.token_file",
+			wantMsg:   `stat ` + missing + `: no such file or directory`,
+		},
+		{
+			name:      "auth over tls none",
+			module:    Module{SMTP: SMTPModule{TLS: TLSNone, Auth: &AuthConfig{Username: "u", PasswordFile: pwFile}}},
+			wantField: "smtp.auth",
+			wantMsg:   `AUTH without TLS sends credentials in clear text: use tls: starttls or implicit, or set allow_insecure_auth: true`,
+		},
+		{
+			name:      "rcpt_to without mail_from",
+			module:    Module{SMTP: SMTPModule{RcptTo: []string{"sink@example.net"}}},
+			wantField: "smtp.mail_from",
+			wantMsg:   `required when rcpt_to is set (the probe never sends with the null sender)`,
+		},
+		{
+			name:      "send without rcpt_to",
+			module:    Module{SMTP: SMTPModule{MailFrom: "monitor@example.net", Send: true}},
+			wantField: "smtp.send",
+			wantMsg:   `needs at least one rcpt_to`,
+		},
+		{
+			name:      "negative min_send_interval",
+			module:    Module{SMTP: SMTPModule{MinSendInterval: -time.Minute}},
+			wantField: "smtp.min_send_interval",
+			wantMsg:   `must not be negative, got -1m0s`,
+		},
+		{
+			name:      "expect_codes with an unknown phase",
+			module:    Module{SMTP: SMTPModule{ExpectCodes: map[Phase][]int{"recipient": {550}}}},
+			wantField: "smtp.expect_codes.recipient",
+			wantMsg:   `unknown phase "recipient" (want one of banner, ehlo, lhlo, starttls, auth, mail, rcpt, data)`,
+		},
+		{
+			name:      "expect_codes with a phase without replies",
+			module:    Module{SMTP: SMTPModule{ExpectCodes: map[Phase][]int{"connect": {550}}}},
+			wantField: "smtp.expect_codes.connect",
+			wantMsg:   `phase "connect" has no server reply to expect (want one of banner, ehlo, lhlo, starttls, auth, mail, rcpt, data)`,
+		},
+		{
+			name:      "expect_codes code 999",
+			module:    Module{SMTP: SMTPModule{ExpectCodes: map[Phase][]int{PhaseRcpt: {550, 999}}}},
+			wantField: "smtp.expect_codes.rcpt",
+			wantMsg:   `code 999 is not an SMTP reply code (200-599)`,
+		},
+		{
+			name:      "bracketed mail_from",
+			module:    Module{SMTP: SMTPModule{MailFrom: "<monitor@example.net>"}},
+			wantField: "smtp.mail_from",
+			wantMsg:   `address "<monitor@example.net>" must be bare (no angle brackets or spaces)`,
+		},
+		{
+			name:      "bracketed rcpt_to",
+			module:    Module{SMTP: SMTPModule{MailFrom: "monitor@example.net", RcptTo: []string{"a@example.net", "<b@example.net>"}}},
+			wantField: "smtp.rcpt_to[1]",
+			wantMsg:   `address "<b@example.net>" must be bare (no angle brackets or spaces)`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := tt.module
+			m.SetDefaults()
+			err := m.Validate()
+			if err == nil {
+				t.Fatalf("Validate() = nil, want %s: %s", tt.wantField, tt.wantMsg)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("Validate() = %T %v, want a *FieldError", err, err)
+			}
+			if fe.Field != tt.wantField || fe.Msg != tt.wantMsg {
+				t.Errorf("Validate() = %q\nwant          %q", err, tt.wantField+": "+tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestModule_ValidateGood(t *testing.T) {
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]Module{
+		"zero":           {},
+		"lmtp":           {Prober: ProberLMTP, SMTP: SMTPModule{TLS: TLSNone}},
+		"ip6 no tls":     {IPProtocol: "ip6", SMTP: SMTPModule{TLS: TLSNone}},
+		"insecure auth":  {SMTP: SMTPModule{TLS: TLSNone, AllowInsecureAuth: true, Auth: &AuthConfig{Username: "u", Password: "p"}}},
+		"password_file":  {SMTP: SMTPModule{Auth: &AuthConfig{Mechanism: "login", Username: "u", PasswordFile: pwFile}}},
+		"xoauth2 token":  {SMTP: SMTPModule{TLS: TLSImplicit, Auth: &AuthConfig{Mechanism: "XOAUTH2", Username: "u", Token: "t"}}},
+		"oauthbearer tf": {SMTP: SMTPModule{Auth: &AuthConfig{Mechanism: "OAUTHBEARER", Username: "u", TokenFile: pwFile}}},
+		"send": {SMTP: SMTPModule{
+			EHLO: "[192.0.2.1]", MailFrom: "m@example.net", RcptTo: []string{"a@example.net", "b@example.net"}, Send: true,
+			ExpectCodes: map[Phase][]int{PhaseRcpt: {550, 554}, PhaseMail: {250}},
+		}},
+	}
+	for name, m := range tests {
+		t.Run(name, func(t *testing.T) {
+			m.SetDefaults()
+			if err := m.Validate(); err != nil {
+				t.Errorf("Validate() = %v, want nil", err)
+			}
+		})
+	}
+}

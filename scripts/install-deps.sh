@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Installs the system packages the end-to-end tests need (a real Postfix with
+# Cyrus SASL and TLS, swaks for manual checks, Prometheus/promtool/Alertmanager
+# for the examples). Safe to run repeatedly: it does nothing when every command
+# is already present, so `make test-e2e` can call it unconditionally.
+#
+# Usage: scripts/install-deps.sh [--lint]
+#   --lint  also pre-build staticcheck into the Go build cache, so that the
+#           first `make lint` does not pay for it (optional: `make lint` fetches
+#           it itself through `go run`).
+set -euo pipefail
+
+STATICCHECK_VERSION="${STATICCHECK_VERSION:-v0.8.2}"
+
+want_lint=0
+for arg in "$@"; do
+	case "$arg" in
+	--lint) want_lint=1 ;;
+	-h | --help)
+		sed -n '2,10p' "$0"
+		exit 0
+		;;
+	*)
+		echo "install-deps.sh: unknown argument: $arg" >&2
+		exit 2
+		;;
+	esac
+done
+
+# Checking for the libraries too, not just the commands: swaks installs
+# without Net::SSLeay (only a Recommends) and then silently cannot STARTTLS, and
+# saslpasswd2 without libsasl2-modules creates users no mechanism can read.
+# Debian names the Alertmanager binary prometheus-alertmanager. ss and pgrep
+# are used by scripts/postfix.sh and are on most, not all, minimal images.
+commands=(postfix swaks saslpasswd2 openssl prometheus promtool prometheus-alertmanager ss pgrep runuser)
+packages=(
+	postfix
+	swaks
+	libnet-ssleay-perl
+	libio-socket-ssl-perl
+	libauthen-sasl-perl
+	libsasl2-modules
+	sasl2-bin
+	openssl
+	prometheus
+	prometheus-alertmanager
+	iproute2
+	procps
+	util-linux
+)
+
+missing=()
+for c in "${commands[@]}"; do
+	# postfix and saslpasswd2 live in /usr/sbin, which a non-login root shell
+	# in CI may not have on PATH.
+	if ! command -v "$c" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$c" ]; then
+		missing+=("$c")
+	fi
+done
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("pkg:$p")
+	fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	echo "install-deps: all system dependencies present"
+else
+	echo "install-deps: missing: ${missing[*]}"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps: must run as root to install packages" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	# Without this the postfix postinst asks (or, non-interactively, picks
+	# "Internet Site" and writes a live /etc/postfix config); we run only
+	# private instances, so the system one stays unconfigured.
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	start=$SECONDS
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${packages[@]}"
+	echo "install-deps: packages installed in $((SECONDS - start))s"
+fi
+
+if [ "$want_lint" -eq 1 ]; then
+	if ! command -v go >/dev/null 2>&1; then
+		echo "install-deps: go not on PATH, cannot prepare staticcheck" >&2
+		exit 1
+	fi
+	# The Makefile runs staticcheck through `go run pkg@version`, which caches
+	# the built binary; running it once here fills that cache.
+	go run "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}" -version
+	echo "install-deps: staticcheck ${STATICCHECK_VERSION} ready"
+fi
