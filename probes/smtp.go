@@ -65,7 +65,7 @@ type session struct {
 	stopped      bool // expectation met: end the dialog early, successfully
 	secrets      []string
 	rcptAccepted int
-	tlsRoots     *tls.Config
+	tlsConfig     *tls.Config
 }
 
 // stepError is a failure with a reason decided by the probe, not the server.
@@ -94,6 +94,13 @@ func (s *session) run(ctx context.Context, target string) {
 		return
 	}
 	s.host = host
+	// Built before connecting (it reads the CA file), so that the time
+	// it takes is not counted as the server's banner latency.
+	s.tlsConfig, err = s.clientTLSConfig()
+	if err != nil {
+		s.phase(PhaseTLS, func(*PhaseResult) error { return &stepError{ReasonTLSHandshake, "TLS configuration: " + err.Error()} })
+		return
+	}
 	var ip net.IP
 	if !s.phase(PhaseResolve, func(*PhaseResult) error {
 		ip, err = s.resolve(ctx, host)
@@ -112,11 +119,6 @@ func (s *session) run(ctx context.Context, target string) {
 		s.quit()
 		s.conn.Close()
 	}()
-	s.tlsRoots, err = s.clientTLSConfig()
-	if err != nil {
-		s.phase(PhaseTLS, func(*PhaseResult) error { return &stepError{ReasonTLSHandshake, err.Error()} })
-		return
-	}
 	if s.m.SMTP.TLS == TLSImplicit {
 		if !s.phase(PhaseTLS, func(*PhaseResult) error { return s.handshake() }) {
 			return
@@ -359,7 +361,7 @@ func (s *session) clientTLSConfig() (*tls.Config, error) {
 // handshake runs the TLS client handshake on the current connection, then
 // records and verifies the certificate.
 func (s *session) handshake() error {
-	cfg := s.tlsRoots
+	cfg := s.tlsConfig
 	s.conn.SetDeadline(s.deadline)
 	tc := tls.Client(s.conn, cfg)
 	if err := tc.Handshake(); err != nil {
@@ -404,12 +406,13 @@ func (s *session) cmd(line, display string) error {
 	return nil
 }
 
-// read reads one reply into the phase. redactText hides the reply's text
-// (334 challenges during AUTH) from the transcript.
+// read reads one reply into the phase. redactText hides the text of 334
+// challenges during AUTH from the transcript: they can echo credentials
+// (LOGIN's prompts do not, but XOAUTH2's error report names the user).
 func (s *session) read(pr *PhaseResult, redactText bool) (Reply, error) {
 	s.conn.SetDeadline(s.deadline)
 	rep, err := readReply(s.br, func(line string) {
-		if redactText && len(line) > 4 {
+		if redactText && strings.HasPrefix(line, "334") && len(line) > 4 {
 			line = line[:4] + redacted
 		}
 		s.record(DirRecv, line)

@@ -1,0 +1,165 @@
+package probes
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/config"
+)
+
+// postfixEnv returns the settings scripts/postfix.sh writes to DIR/env
+// (make test-e2e exports them). Without them the test skips, unless
+// SMTP_EXPORTER_E2E=1 says a real Postfix must be there.
+func postfixEnv(t *testing.T) map[string]string {
+	t.Helper()
+	keys := []string{"ADDR", "SMTPS_ADDR", "SUBMISSION_ADDR", "EXPIRED_ADDR", "CA_FILE", "SERVER_NAME", "USER", "PASSWORD_FILE", "DOMAIN", "MAILDIR"}
+	env := map[string]string{}
+	var missing []string
+	for _, k := range keys {
+		v := os.Getenv("SMTP_EXPORTER_POSTFIX_" + k)
+		if v == "" {
+			missing = append(missing, "SMTP_EXPORTER_POSTFIX_"+k)
+		}
+		env[k] = v
+	}
+	if len(missing) > 0 {
+		if os.Getenv("SMTP_EXPORTER_E2E") == "1" {
+			t.Fatalf("SMTP_EXPORTER_E2E=1 but the Postfix instance is not configured: %s unset (run make test-e2e)", strings.Join(missing, ", "))
+		}
+		t.Skip("no real Postfix configured; make test-e2e runs this test")
+	}
+	return env
+}
+
+func postfixModule(env map[string]string, mode string) Module {
+	return Module{
+		Timeout: 20 * time.Second,
+		SMTP: SMTPModule{
+			TLS:       mode,
+			EHLO:      "probe.example.test",
+			TLSConfig: config.TLSConfig{CAFile: env["CA_FILE"], ServerName: env["SERVER_NAME"]},
+		},
+	}
+}
+
+func withAuth(m Module, env map[string]string, passwordFile string) Module {
+	m.SMTP.Auth = &AuthConfig{Username: env["USER"], PasswordFile: passwordFile}
+	m.SMTP.MailFrom = env["USER"]
+	m.SMTP.RcptTo = []string{"sink@" + env["DOMAIN"]}
+	return m
+}
+
+func maildirHas(t *testing.T, dir, needle string) bool {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "new", "*"))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), needle) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestE2E_Postfix(t *testing.T) {
+	env := postfixEnv(t)
+	wrongPassword := filepath.Join(t.TempDir(), "wrong")
+	if err := os.WriteFile(wrongPassword, []byte("not-the-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	t.Run("STARTTLSAuthSend", func(t *testing.T) {
+		m := withAuth(postfixModule(env, TLSStartTLS), env, env["PASSWORD_FILE"])
+		m.SMTP.Send = true
+		r := Run(ctx, env["ADDR"], m, nil)
+		requireSuccess(t, r)
+		if got := strings.Join(phaseNames(r), " "); got != "resolve connect banner ehlo starttls auth mail rcpt data quit" {
+			t.Errorf("phases = %q", got)
+		}
+		if !r.STARTTLSOffered || r.TLS == nil || !r.TLS.Verified {
+			t.Fatalf("STARTTLS offered=%t, TLS=%+v", r.STARTTLSOffered, r.TLS)
+		}
+		if r.Extensions["AUTH"] == "" {
+			t.Errorf("Postfix offers AUTH only after TLS; the TLS EHLO's extensions lack it: %v", r.Extensions)
+		}
+		if r.QueueID == "" {
+			t.Errorf("no queue id from %q", r.Phase(PhaseData).LastReply().Text())
+		}
+		id := strings.Trim(strings.SplitN(r.MessageID, "@", 2)[0], "<")
+		deadline := time.Now().Add(15 * time.Second)
+		for !maildirHas(t, env["MAILDIR"], id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("message %s not delivered to %s", r.MessageID, env["MAILDIR"])
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+
+	t.Run("ImplicitTLS", func(t *testing.T) {
+		m := withAuth(postfixModule(env, TLSImplicit), env, env["PASSWORD_FILE"])
+		r := Run(ctx, env["SMTPS_ADDR"], m, nil)
+		requireSuccess(t, r)
+		if r.Phase(PhaseTLS) == nil || r.TLS == nil || !r.TLS.Verified {
+			t.Fatalf("implicit TLS not recorded: %+v", r.TLS)
+		}
+	})
+
+	for _, tc := range []struct {
+		name      string
+		addr      string
+		module    func() Module
+		phase     Phase
+		reason    Reason
+		code      int
+		enhanced  string
+		temporary bool
+	}{
+		{"WrongPassword", env["ADDR"], func() Module { return withAuth(postfixModule(env, TLSStartTLS), env, wrongPassword) },
+			PhaseAuth, ReasonAuthFailed, 535, "5.7.8", false},
+		{"RelayDenied", env["ADDR"], func() Module {
+			m := postfixModule(env, TLSStartTLS)
+			m.SMTP.MailFrom, m.SMTP.RcptTo = "probe@example.org", []string{"someone@gmail.com"}
+			return m
+		}, PhaseRcpt, ReasonRelayDenied, 554, "5.7.1", false},
+		{"UnknownUser", env["ADDR"], func() Module {
+			m := postfixModule(env, TLSStartTLS)
+			m.SMTP.MailFrom, m.SMTP.RcptTo = "probe@example.org", []string{"reject@" + env["DOMAIN"]}
+			return m
+		}, PhaseRcpt, ReasonMailboxUnavailable, 550, "5.1.1", false},
+		{"SubmissionNeedsTLS", env["SUBMISSION_ADDR"], func() Module {
+			m := postfixModule(env, TLSNone)
+			m.SMTP.MailFrom, m.SMTP.RcptTo = env["USER"], []string{"sink@" + env["DOMAIN"]}
+			return m
+		}, PhaseMail, ReasonTLSRequired, 530, "5.7.0", false},
+		{"SubmissionNeedsAuth", env["SUBMISSION_ADDR"], func() Module {
+			m := postfixModule(env, TLSStartTLS)
+			m.SMTP.MailFrom, m.SMTP.RcptTo = env["USER"], []string{"sink@" + env["DOMAIN"]}
+			return m
+		}, PhaseMail, ReasonAuthRequired, 530, "5.7.0", false},
+		{"ExpiredCertificate", env["EXPIRED_ADDR"], func() Module { return postfixModule(env, TLSStartTLS) },
+			PhaseSTARTTLS, ReasonCertExpired, 0, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Run(ctx, tc.addr, tc.module(), nil)
+			if r.Success || r.FailedPhase != tc.phase || r.Reason != tc.reason || r.Temporary != tc.temporary {
+				for _, l := range r.Transcript {
+					t.Log(l)
+				}
+				t.Fatalf("got success=%t %s/%s temporary=%t, want %s/%s temporary=%t", r.Success, r.FailedPhase, r.Reason, r.Temporary, tc.phase, tc.reason, tc.temporary)
+			}
+			if r.Code != tc.code || r.EnhancedCode != tc.enhanced {
+				t.Errorf("code %d %q, want %d %q (%s)", r.Code, r.EnhancedCode, tc.code, tc.enhanced, r.ReplyText)
+			}
+			if tc.reason == ReasonCertExpired && (r.TLS == nil || r.TLS.EarliestExpiry.After(time.Now())) {
+				t.Errorf("expired certificate's facts not recorded: %+v", r.TLS)
+			}
+			if r.Phase(PhaseQuit) == nil {
+				t.Error("no QUIT after the failure")
+			}
+		})
+	}
+}
