@@ -65,7 +65,7 @@ type session struct {
 	stopped      bool // expectation met: end the dialog early, successfully
 	secrets      []string
 	rcptAccepted int
-	tlsConfig     *tls.Config
+	tlsConfig    *tls.Config
 }
 
 // stepError is a failure with a reason decided by the probe, not the server.
