@@ -60,7 +60,7 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if moduleName == "" {
 		var ok bool
-		res, module, ok = h.Scheduler.RunNow(r.Context(), target, timeout)
+		res, module, ok = h.Scheduler.RunNow(r.Context(), target, timeout, logger)
 		if !ok {
 			http.Error(w, fmt.Sprintf("unknown target %q: name a configured target, or give module= for an ad hoc host:port (needs --probe.allow-adhoc)", target), http.StatusBadRequest)
 			return

@@ -129,13 +129,16 @@ func boolValue(b bool) float64 {
 
 // codeLabel and enhancedLabel keep label values inside fixed sets whatever
 // a server sends: the parser already guarantees a [2-5][0-5][0-9] code; an
-// enhanced code outside RFC 3463's subjects (0-7) or with a detail over
-// three digits is dropped rather than minted into a new series.
+// enhanced code that is not class 2, 4 or 5, subject 0-7 (RFC 3463's) and a
+// detail of one to three digits is dropped rather than minted into a new
+// series.
 func codeLabel(code int) string { return strconv.Itoa(code) }
 
 func enhancedLabel(enh string) string {
 	parts := strings.Split(enh, ".")
-	if len(parts) != 3 || len(parts[1]) != 1 || parts[1][0] > '7' || len(parts[2]) > 3 {
+	if len(parts) != 3 || len(parts[0]) != 1 || !strings.Contains("245", parts[0]) ||
+		len(parts[1]) != 1 || parts[1][0] < '0' || parts[1][0] > '7' ||
+		len(parts[2]) < 1 || len(parts[2]) > 3 || strings.Trim(parts[2], "0123456789") != "" {
 		return ""
 	}
 	return enh

@@ -148,18 +148,17 @@ func (s *Scheduler) runLoop(ctx context.Context, l *loop, interval time.Duration
 		case <-ctx.Done():
 			return
 		}
+		// Both cases of the selects above may be ready at once and select
+		// picks at random: a stopped loop must not start a probe.
 		t, m := s.current(l)
-		if t == nil {
+		if t == nil || ctx.Err() != nil {
 			<-s.sem
 			return
 		}
 		lag := time.Since(next)
-		res, used, skipped := s.runOnce(s.probeCtx, l, t, m)
+		res, used, skipped := s.runOnce(s.probeCtx, l, t, m, s.logger)
 		<-s.sem
-		if skipped {
-			s.metrics.sendSkipped.WithLabelValues(t.Name, t.Module).Inc()
-		}
-		s.record(l, t, used, res, lag)
+		s.record(l, t, used, res, lag, skipped)
 		// Keep the cadence from the plan, not from when the run ended;
 		// a run that is already late starts at once.
 		next = next.Add(t.Interval * time.Duration(l.backoff))
@@ -175,7 +174,7 @@ func (s *Scheduler) runLoop(ctx context.Context, l *loop, interval time.Duration
 // runOnce runs one probe of t under the target's no-overlap lock, applying
 // its timeout and the send rate limit; it returns the result, the module
 // actually used and whether a due send was skipped.
-func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *Target, m *probes.Module) (*probes.Result, *probes.Module, bool) {
+func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *Target, m *probes.Module, logger log.Logger) (*probes.Result, *probes.Module, bool) {
 	l.run.Lock()
 	defer l.run.Unlock()
 	used := *m
@@ -188,7 +187,7 @@ func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *Target, m *probes.M
 	}
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
-	res := s.probe(ctx, t.Address, used, log.With(s.logger, "target", t.Name, "module", t.Module))
+	res := s.probe(ctx, t.Address, used, log.With(logger, "target", t.Name, "module", t.Module))
 	res.Target, res.Module = t.Name, t.Module
 	if res.Phase(probes.PhaseData) != nil {
 		l.lastSend = res.Start
@@ -197,8 +196,9 @@ func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *Target, m *probes.M
 }
 
 // record publishes a scheduled result: store, counters, backoff, history
-// and one log line per failure.
-func (s *Scheduler) record(l *loop, t *Target, m *probes.Module, res *probes.Result, lag time.Duration) {
+// and one log line per failure. skipped counts a send the rate limit held
+// back.
+func (s *Scheduler) record(l *loop, t *Target, m *probes.Module, res *probes.Result, lag time.Duration, skipped bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.loops[l.name] != l {
@@ -208,6 +208,9 @@ func (s *Scheduler) record(l *loop, t *Target, m *probes.Module, res *probes.Res
 	}
 	s.store.Set(StoreEntry{Target: t, Module: m, Result: res})
 	s.metrics.observe(t, res)
+	if skipped {
+		s.metrics.sendSkipped.WithLabelValues(t.Name, t.Module).Inc()
+	}
 	s.metrics.lag.WithLabelValues(t.Name, t.Module).Set(lag.Seconds())
 	switch {
 	case res.Success:
@@ -233,15 +236,25 @@ func logResult(logger log.Logger, target, module string, res *probes.Result) {
 }
 
 // RunNow probes a configured target on demand (/probe?target=NAME). It
-// shares the target's no-overlap lock and send rate limit but not its
-// counters: those belong to the schedule. timeout, when positive, shortens
-// the probe's timeout (the scrape's own deadline).
-func (s *Scheduler) RunNow(ctx context.Context, name string, timeout time.Duration) (*probes.Result, *probes.Module, bool) {
+// shares the target's no-overlap lock, send rate limit and the global
+// concurrency limit, but not its counters: those belong to the schedule.
+// timeout, when positive, shortens the probe's timeout (the scrape's own
+// deadline); logger receives the probe's own log lines. ok is false for an
+// unknown target or once shutdown has begun.
+func (s *Scheduler) RunNow(ctx context.Context, name string, timeout time.Duration, logger log.Logger) (res *probes.Result, used *probes.Module, ok bool) {
 	s.mu.Lock()
 	l := s.loops[name]
-	s.mu.Unlock()
-	if l == nil {
+	if l == nil || s.schedCtx.Err() != nil {
+		s.mu.Unlock()
 		return nil, nil, false
+	}
+	// Added under the lock that Shutdown takes to stop scheduling, so
+	// Shutdown's Wait never races with this Add.
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	if logger == nil {
+		logger = s.logger
 	}
 	t, m := s.current(l)
 	if t == nil {
@@ -255,7 +268,14 @@ func (s *Scheduler) RunNow(ctx context.Context, name string, timeout time.Durati
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(s.probeCtx, cancel)()
-	res, used, _ := s.runOnce(ctx, l, &tt, m)
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+	case <-ctx.Done():
+		// No slot before the scrape gave up: the probe runs with the
+		// expired context and reports the timeout like any other.
+	}
+	res, used, _ = s.runOnce(ctx, l, &tt, m, logger)
 	s.history.Add("probe", res)
 	return res, used, true
 }
@@ -270,7 +290,9 @@ func effectiveTimeout(t *Target, m *probes.Module) time.Duration {
 // Shutdown stops scheduling, waits up to grace for probes in flight to
 // finish (and QUIT), then cancels the rest and waits for them to end.
 func (s *Scheduler) Shutdown(grace time.Duration) {
+	s.mu.Lock()
 	s.stopSched()
+	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

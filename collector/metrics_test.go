@@ -1,0 +1,677 @@
+package collector
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/smtp-exporter/smtp_exporter/probes"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/metrics")
+
+// Fixed instants, so that golden output does not depend on the clock.
+var (
+	testStart     = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
+	certNotAfter  = time.Date(2025, 6, 12, 0, 0, 0, 0, time.UTC)
+	chainNotAfter = time.Date(2025, 9, 1, 12, 0, 0, 0, time.UTC)
+)
+
+// perRunMetricNames are the per-run gauges of ARCHITECTURE.md §5; golden
+// comparisons name them all, so a series that should be absent is checked
+// to be absent.
+var perRunMetricNames = []string{
+	"probe_success",
+	"probe_duration_seconds",
+	"probe_smtp_phase_duration_seconds",
+	"probe_smtp_reply_code",
+	"probe_smtp_failure_info",
+	"probe_smtp_starttls_offered",
+	"probe_ssl_earliest_cert_expiry",
+	"probe_ssl_last_chain_expiry_timestamp_seconds",
+	"probe_smtp_tls_verified",
+	"probe_tls_version_info",
+	"probe_tls_cipher_info",
+	"probe_smtp_expectation_met",
+}
+
+// runMetricNames are the across-runs series whose values are deterministic
+// for fixed results (lag and probes in flight depend on the clock).
+var runMetricNames = []string{
+	"probe_smtp_replies_total",
+	"probe_smtp_failures_total",
+	"probe_smtp_runs_total",
+	"probe_smtp_phase_latency_seconds",
+	"probe_smtp_last_run_timestamp_seconds",
+	"smtp_exporter_scheduler_backoff_factor",
+	"smtp_exporter_sends_skipped_total",
+	"smtp_exporter_targets",
+}
+
+func reply(code int, enh string, reason probes.Reason, lines ...string) probes.Reply {
+	return probes.Reply{Code: code, EnhancedCode: enh, Lines: lines, Reason: reason}
+}
+
+func okReply(code int, enh string, lines ...string) probes.Reply {
+	return reply(code, enh, probes.ReasonOK, lines...)
+}
+
+// phaseResult builds a phase of ms milliseconds whose reason is its last
+// reply's.
+func phaseResult(p probes.Phase, ms float64, replies ...probes.Reply) *probes.PhaseResult {
+	pr := &probes.PhaseResult{Phase: p, Duration: time.Duration(ms * float64(time.Millisecond)), Replies: replies, Reason: probes.ReasonOK}
+	if last := pr.LastReply(); last != nil {
+		pr.Reason = last.Reason
+	}
+	return pr
+}
+
+var ehloLines = []string{"mail.example.net", "PIPELINING", "SIZE 10240000", "STARTTLS", "ENHANCEDSTATUSCODES", "8BITMIME"}
+var ehloTLSLines = []string{"mail.example.net", "PIPELINING", "SIZE 10240000", "AUTH PLAIN LOGIN", "ENHANCEDSTATUSCODES", "8BITMIME"}
+
+// submissionModule: STARTTLS, AUTH, and a message sent.
+func submissionModule() *probes.Module {
+	m := &probes.Module{SMTP: probes.SMTPModule{
+		TLS:      probes.TLSStartTLS,
+		EHLO:     "probe.example.net",
+		Auth:     &probes.AuthConfig{Mechanism: "PLAIN", Username: "monitor@example.net", Password: "hunter2"},
+		MailFrom: "monitor@example.net",
+		RcptTo:   []string{"sink@example.net"},
+		Send:     true,
+	}}
+	m.SetDefaults()
+	return m
+}
+
+// mxModule: STARTTLS, then MAIL and RCPT without sending.
+func mxModule() *probes.Module {
+	m := &probes.Module{SMTP: probes.SMTPModule{
+		TLS:      probes.TLSStartTLS,
+		EHLO:     "probe.example.net",
+		MailFrom: "monitor@example.net",
+		RcptTo:   []string{"postmaster@example.org"},
+	}}
+	m.SetDefaults()
+	return m
+}
+
+// successResult is a STARTTLS+AUTH+send dialog that worked.
+func successResult() *probes.Result {
+	return &probes.Result{
+		Start:    testStart,
+		Duration: 325 * time.Millisecond,
+		Success:  true,
+		Reason:   probes.ReasonOK,
+		Phases: []*probes.PhaseResult{
+			phaseResult(probes.PhaseResolve, 1.5),
+			phaseResult(probes.PhaseConnect, 12.25),
+			phaseResult(probes.PhaseBanner, 30, okReply(220, "", "mail.example.net ESMTP Postfix")),
+			phaseResult(probes.PhaseEHLO, 15, okReply(250, "", ehloLines...)),
+			phaseResult(probes.PhaseSTARTTLS, 80, okReply(220, "2.0.0", "2.0.0 Ready to start TLS"), okReply(250, "", ehloTLSLines...)),
+			phaseResult(probes.PhaseAuth, 40, okReply(235, "2.7.0", "2.7.0 Authentication successful")),
+			phaseResult(probes.PhaseMail, 10, okReply(250, "2.1.0", "2.1.0 Ok")),
+			phaseResult(probes.PhaseRcpt, 11, okReply(250, "2.1.5", "2.1.5 Ok")),
+			phaseResult(probes.PhaseData, 120, okReply(354, "", "End data with <CR><LF>.<CR><LF>"), okReply(250, "2.0.0", "2.0.0 Ok: queued as 4Z1x2Y3w")),
+			phaseResult(probes.PhaseQuit, 5, okReply(221, "2.0.0", "2.0.0 Bye")),
+		},
+		STARTTLSOffered: true,
+		TLS: &probes.TLSInfo{
+			Version:        "TLS 1.3",
+			Cipher:         "TLS_AES_128_GCM_SHA256",
+			ServerName:     "mail.example.net",
+			Verified:       true,
+			EarliestExpiry: certNotAfter,
+			ChainExpiry:    chainNotAfter,
+		},
+		MessageID: "<probe.1@probe.example.net>",
+		QueueID:   "4Z1x2Y3w",
+	}
+}
+
+const dmarcText = "5.7.26 Unauthenticated email from example.net is not accepted due to domain's DMARC policy"
+
+// dmarcResult is an MX dialog whose RCPT was refused with 550 5.7.26, over
+// a TLS connection whose certificate did not verify.
+func dmarcResult() *probes.Result {
+	rcpt := reply(550, "5.7.26", probes.ReasonDMARC, dmarcText)
+	return &probes.Result{
+		Start:        testStart,
+		Duration:     210 * time.Millisecond,
+		Success:      false,
+		FailedPhase:  probes.PhaseRcpt,
+		Reason:       probes.ReasonDMARC,
+		Code:         550,
+		EnhancedCode: "5.7.26",
+		ReplyText:    dmarcText,
+		Err:          errors.New("RCPT TO: 550 " + dmarcText),
+		Phases: []*probes.PhaseResult{
+			phaseResult(probes.PhaseResolve, 2),
+			phaseResult(probes.PhaseConnect, 20),
+			phaseResult(probes.PhaseBanner, 40, okReply(220, "", "mx.example.org ESMTP")),
+			phaseResult(probes.PhaseEHLO, 15, okReply(250, "", ehloLines...)),
+			phaseResult(probes.PhaseSTARTTLS, 90, okReply(220, "2.0.0", "2.0.0 Ready to start TLS"), okReply(250, "", ehloTLSLines...)),
+			phaseResult(probes.PhaseMail, 12, okReply(250, "2.1.0", "2.1.0 Sender OK")),
+			phaseResult(probes.PhaseRcpt, 25, rcpt),
+			phaseResult(probes.PhaseQuit, 6, okReply(221, "2.0.0", "2.0.0 Bye")),
+		},
+		STARTTLSOffered: true,
+		TLS: &probes.TLSInfo{
+			Version:        "TLS 1.2",
+			Cipher:         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+			ServerName:     "mx.example.org",
+			Verified:       false,
+			VerifyError:    errors.New("x509: certificate signed by unknown authority"),
+			EarliestExpiry: certNotAfter,
+		},
+	}
+}
+
+// refusedResult failed early: the TCP connection was refused.
+func refusedResult() *probes.Result {
+	err := errors.New("dial tcp 192.0.2.1:587: connect: connection refused")
+	connect := phaseResult(probes.PhaseConnect, 1)
+	connect.Reason, connect.Err = probes.ReasonConnect, err
+	return &probes.Result{
+		Start:       testStart,
+		Duration:    2 * time.Millisecond,
+		Success:     false,
+		FailedPhase: probes.PhaseConnect,
+		Reason:      probes.ReasonConnect,
+		Temporary:   true,
+		Err:         err,
+		Phases:      []*probes.PhaseResult{phaseResult(probes.PhaseResolve, 0.75), connect},
+	}
+}
+
+// goldenCompare compares the named metrics of g with a file in
+// testdata/metrics; -update rewrites the file instead.
+func goldenCompare(t *testing.T, g prometheus.Gatherer, file string, names ...string) {
+	t.Helper()
+	path := filepath.Join("testdata", "metrics", file)
+	if *update {
+		b, err := testutil.GatherAndFormat(g, expfmt.TypeTextPlain, names...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := testutil.GatherAndCompare(g, f, names...); err != nil {
+		t.Errorf("%s: %v", path, err)
+	}
+}
+
+func gatherAll(t testing.TB, g prometheus.Gatherer) []*dto.MetricFamily {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	return mfs
+}
+
+// labelsOf turns a metric's label pairs into a map.
+func labelsOf(m *dto.Metric) map[string]string {
+	out := make(map[string]string, len(m.GetLabel()))
+	for _, lp := range m.GetLabel() {
+		out[lp.GetName()] = lp.GetValue()
+	}
+	return out
+}
+
+// find returns the value of the series of family name whose labels include
+// want: gauge or counter value, or a histogram's sample count.
+func find(mfs []*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			got := labelsOf(m)
+			for k, v := range want {
+				if got[k] != v {
+					continue next
+				}
+			}
+			switch {
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue(), true
+			case m.Counter != nil:
+				return m.GetCounter().GetValue(), true
+			case m.Histogram != nil:
+				return float64(m.GetHistogram().GetSampleCount()), true
+			case m.Untyped != nil:
+				return m.GetUntyped().GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// familiesWith lists the metric families holding any series whose labels
+// include want.
+func familiesWith(mfs []*dto.MetricFamily, want map[string]string) []string {
+	var out []string
+	for _, mf := range mfs {
+		if _, ok := find([]*dto.MetricFamily{mf}, mf.GetName(), want); ok {
+			out = append(out, mf.GetName())
+		}
+	}
+	return out
+}
+
+var (
+	codeLabelRe     = regexp.MustCompile(`^[2-5][0-5][0-9]$`)
+	enhancedLabelRe = regexp.MustCompile(`^([245]\.[0-7]\.[0-9]{1,3})?$`)
+	classLabels     = []string{"2xx", "3xx", "4xx", "5xx"}
+)
+
+// checkLabelValues fails the test for any phase, reason, class, code or
+// enhanced_code label outside its fixed set (ARCHITECTURE.md §5), over all
+// the families; it returns how many such labels it checked.
+func checkLabelValues(t *testing.T, mfs []*dto.MetricFamily) int {
+	t.Helper()
+	checked := 0
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				v := lp.GetValue()
+				var ok bool
+				switch lp.GetName() {
+				case "phase":
+					ok = slices.Contains(probes.AllPhases, probes.Phase(v))
+				case "reason":
+					ok = slices.Contains(probes.AllReasons, probes.Reason(v))
+				case "class":
+					ok = slices.Contains(classLabels, v)
+				case "code":
+					ok = codeLabelRe.MatchString(v)
+				case "enhanced_code":
+					ok = enhancedLabelRe.MatchString(v)
+				default:
+					continue
+				}
+				checked++
+				if !ok {
+					t.Errorf("%s: label %s=%q is outside its fixed set", mf.GetName(), lp.GetName(), v)
+				}
+			}
+		}
+	}
+	return checked
+}
+
+// storeRegistry serves one target's result through NewCollector, as
+// /metrics does.
+func storeRegistry(t *testing.T, name, module string, m *probes.Module, res *probes.Result) *prometheus.Registry {
+	t.Helper()
+	store := NewStore()
+	res.Target, res.Module = name, module
+	store.Set(StoreEntry{Target: &Target{Name: name, Address: "mail.example.net:25", Module: module, Interval: time.Minute}, Module: m, Result: res})
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(store))
+	return reg
+}
+
+func TestCollector_Success(t *testing.T) {
+	reg := storeRegistry(t, "submission-ok", "submission", submissionModule(), successResult())
+	goldenCompare(t, reg, "success.prom", perRunMetricNames...)
+	if checkLabelValues(t, gatherAll(t, reg)) == 0 {
+		t.Error("no phase labels checked")
+	}
+}
+
+func TestCollector_DMARCFailure(t *testing.T) {
+	reg := storeRegistry(t, "mx-dmarc", "mx", mxModule(), dmarcResult())
+	goldenCompare(t, reg, "dmarc.prom", perRunMetricNames...)
+	mfs := gatherAll(t, reg)
+	checkLabelValues(t, mfs)
+	if v, ok := find(mfs, "probe_smtp_failure_info", map[string]string{"phase": "rcpt", "reason": "dmarc"}); !ok || v != 1 {
+		t.Errorf("probe_smtp_failure_info{phase=rcpt,reason=dmarc} = %v, %v; want 1", v, ok)
+	}
+	if v, _ := find(mfs, "probe_smtp_reply_code", map[string]string{"phase": "rcpt"}); v != 550 {
+		t.Errorf("probe_smtp_reply_code{phase=rcpt} = %v, want 550", v)
+	}
+}
+
+func TestCollector_ConnectRefused(t *testing.T) {
+	m := submissionModule()
+	reg := storeRegistry(t, "refused", "submission", m, refusedResult())
+	goldenCompare(t, reg, "refused.prom", perRunMetricNames...)
+	mfs := gatherAll(t, reg)
+	checkLabelValues(t, mfs)
+	// Phases never reached report zero, not nothing.
+	for _, p := range modulePhases(m) {
+		v, ok := find(mfs, "probe_smtp_phase_duration_seconds", map[string]string{"phase": string(p)})
+		if !ok {
+			t.Errorf("probe_smtp_phase_duration_seconds{phase=%q} missing", p)
+		}
+		if p != probes.PhaseResolve && p != probes.PhaseConnect && v != 0 {
+			t.Errorf("probe_smtp_phase_duration_seconds{phase=%q} = %v, want 0", p, v)
+		}
+	}
+	if n := len(modulePhases(m)); n != 10 {
+		t.Errorf("submission module has %d phases, want 10", n)
+	}
+	if _, ok := find(mfs, "probe_smtp_reply_code", nil); ok {
+		t.Error("probe_smtp_reply_code reported for a probe that got no reply")
+	}
+}
+
+// scheduledFixture runs three targets through a real Scheduler once each:
+// the fake probe returns the fixed results on a target's first run and
+// blocks later runs until the scheduler shuts down, so the counters hold
+// exactly one run per target.
+type scheduledFixture struct {
+	sched *Scheduler
+	store *Store
+	cfg   *Config
+	reg   *prometheus.Registry
+}
+
+func newScheduledFixture(t *testing.T) *scheduledFixture {
+	t.Helper()
+	cfg := &Config{
+		Modules: map[string]*probes.Module{"submission": submissionModule(), "mx": mxModule()},
+		Targets: []*Target{
+			{Name: "submission-ok", Address: "mail.example.net:587", Module: "submission", Interval: 50 * time.Millisecond},
+			{Name: "mx-dmarc", Address: "mx.example.org:25", Module: "mx", Interval: 50 * time.Millisecond},
+			{Name: "refused", Address: "192.0.2.1:587", Module: "submission", Interval: 50 * time.Millisecond},
+		},
+	}
+	results := map[string]func() *probes.Result{
+		"mail.example.net:587": successResult,
+		"mx.example.org:25":    dmarcResult,
+		"192.0.2.1:587":        refusedResult,
+	}
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		if c.n > 1 {
+			<-c.ctx.Done()
+		}
+		return results[c.target]()
+	})
+	f := &scheduledFixture{store: NewStore(), cfg: cfg}
+	f.sched = NewScheduler(fake.probe, 8, f.store, NewHistory(10), nopLogger())
+	t.Cleanup(func() { f.sched.Shutdown(0) })
+	f.reg = prometheus.NewPedanticRegistry()
+	f.reg.MustRegister(NewCollector(f.store))
+	f.reg.MustRegister(f.sched.Collectors()...)
+	f.sched.Apply(cfg)
+	waitFor(t, "one recorded run of every target", func() bool {
+		mfs := gatherAll(t, f.reg)
+		for _, tg := range cfg.Targets {
+			if v, _ := find(mfs, "probe_smtp_runs_total", map[string]string{"target": tg.Name}); v < 1 {
+				return false
+			}
+		}
+		return true
+	})
+	return f
+}
+
+func TestScheduler_RunMetrics(t *testing.T) {
+	f := newScheduledFixture(t)
+	goldenCompare(t, f.reg, "scheduled.prom", append(append([]string{}, runMetricNames...), perRunMetricNames...)...)
+	mfs := gatherAll(t, f.reg)
+	if checkLabelValues(t, mfs) == 0 {
+		t.Fatal("no labels checked")
+	}
+	// Every reply counts, 2xx included: 10 for the successful dialog.
+	var replies float64
+	for _, mf := range mfs {
+		if mf.GetName() != "probe_smtp_replies_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if labelsOf(m)["target"] == "submission-ok" {
+				replies += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if replies != 10 {
+		t.Errorf("probe_smtp_replies_total over submission-ok = %v, want 10", replies)
+	}
+	want := map[string]string{"target": "mx-dmarc", "module": "mx", "phase": "rcpt", "code": "550", "enhanced_code": "5.7.26", "class": "5xx", "reason": "dmarc"}
+	if v, ok := find(mfs, "probe_smtp_replies_total", want); !ok || v != 1 {
+		t.Errorf("probe_smtp_replies_total%v = %v, %v; want 1", want, v, ok)
+	}
+	// The lag gauge exists for every target (its value is the clock's).
+	for _, tg := range f.cfg.Targets {
+		if _, ok := find(mfs, "smtp_exporter_scheduler_lag_seconds", map[string]string{"target": tg.Name, "module": tg.Module}); !ok {
+			t.Errorf("smtp_exporter_scheduler_lag_seconds{target=%q} missing", tg.Name)
+		}
+	}
+}
+
+func TestEnhancedLabel(t *testing.T) {
+	for in, want := range map[string]string{
+		"":          "",
+		"2.0.0":     "2.0.0",
+		"4.7.1":     "4.7.1",
+		"5.7.26":    "5.7.26",
+		"5.1.1":     "5.1.1",
+		"5.7.999":   "5.7.999",
+		"5.99.1":    "",
+		"5.8.1":     "",
+		"5.10.1":    "",
+		"5.7.1000":  "",
+		"5.7.":      "",
+		"5..1":      "",
+		"3.1.1":     "",
+		"9.1.1":     "",
+		"55.1.1":    "",
+		"5.1":       "",
+		"5.1.1.1":   "",
+		"5.a.1":     "",
+		"5.1.x":     "",
+		"x.1.1":     "",
+		"5.1.1 foo": "",
+	} {
+		if got := enhancedLabel(in); got != want {
+			t.Errorf("enhancedLabel(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestReplies_OutOfRangeEnhancedCodeIsDropped feeds a reply whose enhanced
+// code is outside RFC 3463's subjects; it is counted without one.
+func TestReplies_OutOfRangeEnhancedCodeIsDropped(t *testing.T) {
+	rm := newRunMetrics()
+	res := refusedResult()
+	res.Phases = []*probes.PhaseResult{phaseResult(probes.PhaseBanner, 1, reply(554, "5.99.1", probes.ReasonPolicy, "5.99.1 go away"))}
+	rm.observe(&Target{Name: "t", Module: "m"}, res)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(rm.collectors()...)
+	mfs := gatherAll(t, reg)
+	checkLabelValues(t, mfs)
+	if v, ok := find(mfs, "probe_smtp_replies_total", map[string]string{"code": "554", "enhanced_code": ""}); !ok || v != 1 {
+		t.Errorf("554 reply with dropped enhanced code: %v, %v; want 1", v, ok)
+	}
+}
+
+// randomText is reply text no label may ever carry.
+func randomText(rng *rand.Rand) string {
+	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:<>@\"'{}=\\é→"
+	r := []rune(chars)
+	var b strings.Builder
+	b.WriteString("RND")
+	for range 20 + rng.IntN(40) {
+		b.WriteRune(r[rng.IntN(len(r))])
+	}
+	return b.String()
+}
+
+// randomizeTexts gives every reply of res distinct random text, keeping its
+// codes, and the result random free-text fields.
+func randomizeTexts(rng *rand.Rand, res *probes.Result) *probes.Result {
+	for _, pr := range res.Phases {
+		for i := range pr.Replies {
+			r := &pr.Replies[i]
+			lines := []string{randomText(rng)}
+			if r.EnhancedCode != "" {
+				lines[0] = r.EnhancedCode + " " + lines[0]
+			}
+			r.Lines = lines
+		}
+	}
+	res.ReplyText = randomText(rng)
+	res.Err = errors.New(randomText(rng))
+	res.QueueID = randomText(rng)
+	res.MessageID = randomText(rng)
+	return res
+}
+
+func TestCardinality_RandomReplyTexts(t *testing.T) {
+	store := NewStore()
+	rm := newRunMetrics()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(store))
+	reg.MustRegister(rm.collectors()...)
+	rng := rand.New(rand.NewPCG(1, 2))
+	targets := []struct {
+		t      *Target
+		m      *probes.Module
+		result func() *probes.Result
+	}{
+		{&Target{Name: "submission-ok", Module: "submission"}, submissionModule(), successResult},
+		{&Target{Name: "mx-dmarc", Module: "mx"}, mxModule(), dmarcResult},
+	}
+	feed := func(i int) {
+		tg := targets[i%len(targets)]
+		res := randomizeTexts(rng, tg.result())
+		res.Start = testStart.Add(time.Duration(i) * time.Minute)
+		rm.observe(tg.t, res)
+		store.Set(StoreEntry{Target: tg.t, Module: tg.m, Result: res})
+	}
+	for i := range len(targets) {
+		feed(i)
+	}
+	before, err := testutil.GatherAndCount(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		feed(i)
+	}
+	after, err := testutil.GatherAndCount(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("series grew with reply texts: %d before, %d after 1,000 results", before, after)
+	}
+	mfs := gatherAll(t, reg)
+	checkLabelValues(t, mfs)
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if strings.Contains(lp.GetValue(), "RND") {
+					t.Fatalf("%s: reply text in label %s=%q", mf.GetName(), lp.GetName(), lp.GetValue())
+				}
+			}
+		}
+	}
+	if v, _ := find(mfs, "probe_smtp_runs_total", map[string]string{"target": "mx-dmarc"}); v != 501 {
+		t.Errorf("probe_smtp_runs_total{target=mx-dmarc} = %v, want 501", v)
+	}
+}
+
+// exporterRegistry registers everything cmd/smtp_exporter/serve.go does.
+func exporterRegistry(t *testing.T, f *scheduledFixture) *prometheus.Registry {
+	t.Helper()
+	sc := NewSafeConfig(filepath.Join("testdata", "good.yml"))
+	if _, err := sc.Reload(); err != nil {
+		t.Fatalf("loading testdata/good.yml: %v", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		versioncollector.NewCollector("smtp_exporter"),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		NewCollector(f.store),
+	)
+	reg.MustRegister(sc.Collectors()...)
+	reg.MustRegister(f.sched.Collectors()...)
+	return reg
+}
+
+// TestPromtoolCheckMetrics lints the whole /metrics exposition with
+// promtool. SMTP_EXPORTER_E2E=1 makes a missing promtool a failure.
+func TestPromtoolCheckMetrics(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("SMTP_EXPORTER_E2E") == "1" {
+			t.Fatalf("promtool not found with SMTP_EXPORTER_E2E=1: %v", err)
+		}
+		t.Skip("promtool not on PATH")
+	}
+	f := newScheduledFixture(t)
+	reg := exporterRegistry(t, f)
+	mfs := gatherAll(t, reg)
+	checkLabelValues(t, mfs)
+	for _, name := range append(append([]string{"smtp_exporter_build_info", "smtp_exporter_config_last_reload_successful",
+		"smtp_exporter_config_last_reload_success_timestamp_seconds", "smtp_exporter_probes_in_flight",
+		"smtp_exporter_scheduler_lag_seconds"}, runMetricNames...), perRunMetricNames...) {
+		if name == "smtp_exporter_sends_skipped_total" || name == "probe_smtp_expectation_met" {
+			continue // no run skipped a send; no module has expect_codes
+		}
+		if _, ok := find(mfs, name, nil); !ok {
+			t.Errorf("%s missing from the exposition", name)
+		}
+	}
+
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}).
+		ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("/metrics: status %d: %s", rec.Code, rec.Body)
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(rec.Body.Bytes())
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+func ExampleCollector() {
+	store := NewStore()
+	res := refusedResult()
+	store.Set(StoreEntry{Target: &Target{Name: "mx1", Module: "mx"}, Module: mxModule(), Result: res})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(store))
+	out, _ := testutil.GatherAndFormat(reg, expfmt.TypeTextPlain, "probe_success", "probe_smtp_failure_info")
+	fmt.Print(string(out))
+	// Output:
+	// # HELP probe_smtp_failure_info Set to 1 with the phase and reason of the last probe's failure; absent on success.
+	// # TYPE probe_smtp_failure_info gauge
+	// probe_smtp_failure_info{module="mx",phase="connect",reason="connect",target="mx1"} 1
+	// # HELP probe_success Whether the last SMTP probe succeeded (1) or failed (0).
+	// # TYPE probe_success gauge
+	// probe_success{module="mx",target="mx1"} 0
+}

@@ -1,0 +1,863 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/smtp-exporter/smtp_exporter/probes"
+	"go.uber.org/goleak"
+)
+
+// The scheduler tests run real timers with short intervals. They assert
+// counts, order and state, and bound counts only from above by what the
+// schedule allows (a timer never fires early), so a loaded machine makes
+// them slower, never wrong.
+
+func nopLogger() log.Logger { return log.NewNopLogger() }
+
+// waitFor polls cond until it holds, failing the test after a generous
+// deadline.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// probeCall is one call of the fake probe.
+type probeCall struct {
+	ctx    context.Context
+	target string
+	module probes.Module
+	n      int // this target's nth call, from 1
+	seq    int // nth call overall, from 1
+	start  time.Time
+}
+
+// fakeProbe is a ProbeFunc that records its calls and how many run at
+// once, overall and per target; fn decides the result.
+type fakeProbe struct {
+	fn func(c *probeCall) *probes.Result
+
+	inFlight, maxInFlight atomic.Int64
+
+	mu           sync.Mutex
+	calls        []probeCall
+	perTarget    map[string]int // calls running now
+	maxPerTarget int
+}
+
+func newFakeProbe(fn func(c *probeCall) *probes.Result) *fakeProbe {
+	return &fakeProbe{fn: fn, perTarget: map[string]int{}}
+}
+
+func (f *fakeProbe) probe(ctx context.Context, target string, m probes.Module, _ log.Logger) *probes.Result {
+	f.mu.Lock()
+	c := probeCall{ctx: ctx, target: target, module: m, seq: len(f.calls) + 1, start: time.Now()}
+	for _, prev := range f.calls {
+		if prev.target == target {
+			c.n++
+		}
+	}
+	c.n++
+	f.calls = append(f.calls, c)
+	f.perTarget[target]++
+	f.maxPerTarget = max(f.maxPerTarget, f.perTarget[target])
+	f.mu.Unlock()
+
+	now := f.inFlight.Add(1)
+	for {
+		old := f.maxInFlight.Load()
+		if now <= old || f.maxInFlight.CompareAndSwap(old, now) {
+			break
+		}
+	}
+	res := f.fn(&c)
+	f.inFlight.Add(-1)
+
+	f.mu.Lock()
+	f.perTarget[target]--
+	f.mu.Unlock()
+	return res
+}
+
+// callsTo returns the calls made for target so far.
+func (f *fakeProbe) callsTo(target string) []probeCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []probeCall
+	for _, c := range f.calls {
+		if c.target == target {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (f *fakeProbe) count(target string) int { return len(f.callsTo(target)) }
+
+func (f *fakeProbe) total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+func (f *fakeProbe) maxSelfOverlap() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.maxPerTarget
+}
+
+// sleepCtx waits d or until ctx ends, reporting whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// resultWith is a finished result of the given reason (ok: success) with a
+// reply in the failing phase, for backoff and schedule tests.
+func resultWith(reason probes.Reason, code int, enh string) *probes.Result {
+	res := &probes.Result{Start: time.Now(), Duration: time.Millisecond, Success: reason == probes.ReasonOK, Reason: reason}
+	res.Phases = []*probes.PhaseResult{
+		phaseResult(probes.PhaseResolve, 0.1),
+		phaseResult(probes.PhaseConnect, 0.1),
+		phaseResult(probes.PhaseBanner, 0.1, okReply(220, "", "ready")),
+		phaseResult(probes.PhaseEHLO, 0.1, okReply(250, "", "hello")),
+	}
+	if reason != probes.ReasonOK {
+		res.FailedPhase, res.Code, res.EnhancedCode = probes.PhaseMail, code, enh
+		res.Phases = append(res.Phases, phaseResult(probes.PhaseMail, 0.1, reply(code, enh, reason, enh+" no")))
+	} else {
+		res.Phases = append(res.Phases, phaseResult(probes.PhaseMail, 0.1, okReply(250, "2.1.0", "2.1.0 ok")))
+	}
+	return res
+}
+
+func okResult() *probes.Result { return resultWith(probes.ReasonOK, 0, "") }
+
+// plainModule is a module without TLS or sending; ehlo tells modules apart
+// in the fake.
+func plainModule(ehlo string) *probes.Module {
+	m := &probes.Module{SMTP: probes.SMTPModule{TLS: probes.TLSNone, EHLO: ehlo, MailFrom: "monitor@example.net"}}
+	m.SetDefaults()
+	return m
+}
+
+// sendModule sends at most once an hour.
+func sendModule() *probes.Module {
+	m := &probes.Module{SMTP: probes.SMTPModule{
+		TLS: probes.TLSNone, EHLO: "send.example.net", MailFrom: "monitor@example.net",
+		RcptTo: []string{"sink@example.net"}, Send: true, MinSendInterval: time.Hour,
+	}}
+	m.SetDefaults()
+	return m
+}
+
+// sendAwareResult has a DATA phase exactly when the module sends.
+func sendAwareResult(m probes.Module) *probes.Result {
+	res := okResult()
+	res.Phases = append(res.Phases, phaseResult(probes.PhaseRcpt, 0.1, okReply(250, "2.1.5", "2.1.5 ok")))
+	if m.SMTP.Send {
+		res.Phases = append(res.Phases, phaseResult(probes.PhaseData, 0.1, okReply(354, "", "go ahead"), okReply(250, "2.0.0", "2.0.0 queued")))
+	}
+	return res
+}
+
+func targetsOf(module string, interval time.Duration, names ...string) []*Target {
+	var out []*Target
+	for _, n := range names {
+		out = append(out, &Target{Name: n, Address: n, Module: module, Interval: interval})
+	}
+	return out
+}
+
+// newTestScheduler returns a scheduler over fake with a registry holding
+// everything /metrics serves from it; cleanup shuts it down.
+func newTestScheduler(t *testing.T, fake *fakeProbe, concurrency int) (*Scheduler, *Store, *prometheus.Registry) {
+	t.Helper()
+	store := NewStore()
+	s := NewScheduler(fake.probe, concurrency, store, NewHistory(10), nopLogger())
+	t.Cleanup(func() { s.Shutdown(0) })
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(store))
+	reg.MustRegister(s.Collectors()...)
+	return s, store, reg
+}
+
+// value reads one series from the registry; missing series read as -1.
+func value(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
+	t.Helper()
+	v, ok := find(gatherAll(t, reg), name, labels)
+	if !ok {
+		return -1
+	}
+	return v
+}
+
+func TestOffset_StableAndWithinInterval(t *testing.T) {
+	for _, interval := range []time.Duration{50 * time.Millisecond, time.Second, time.Minute, time.Hour, 24 * time.Hour} {
+		for i := range 200 {
+			name := fmt.Sprintf("mx%d.example.net", i)
+			o := offset(name, interval)
+			if o < 0 || o >= interval {
+				t.Fatalf("offset(%q, %s) = %s, outside [0, %s)", name, interval, o, interval)
+			}
+			if again := offset(name, interval); again != o {
+				t.Fatalf("offset(%q, %s) not stable: %s then %s", name, interval, o, again)
+			}
+		}
+	}
+	// Pinned: the same name keeps its slot across restarts and releases.
+	if got, want := offset("mail-submission", time.Minute), offset("mail-submission", time.Minute); got != want {
+		t.Fatalf("offset not deterministic")
+	}
+}
+
+func TestOffset_SpreadsNames(t *testing.T) {
+	const (
+		names   = 1000
+		buckets = 10
+	)
+	interval := time.Minute
+	var counts [buckets]int
+	seen := map[time.Duration]bool{}
+	for i := range names {
+		o := offset(fmt.Sprintf("target-%03d", i), interval)
+		counts[o*buckets/interval]++
+		seen[o] = true
+	}
+	// Uniform would put 100 in each tenth; a clumping hash would not.
+	for b, n := range counts {
+		if n < 50 || n > 150 {
+			t.Errorf("tenth %d of the interval holds %d of %d first runs: %v", b, n, names, counts)
+		}
+	}
+	if len(seen) < names-5 {
+		t.Errorf("only %d distinct offsets for %d names", len(seen), names)
+	}
+	if offset("a", interval) == offset("b", interval) {
+		t.Error(`"a" and "b" share an offset`)
+	}
+}
+
+func TestScheduler_RunsEveryInterval(t *testing.T) {
+	const interval = 50 * time.Millisecond
+	fake := newFakeProbe(func(*probeCall) *probes.Result { return okResult() })
+	s, _, reg := newTestScheduler(t, fake, 4)
+	names := []string{"alpha", "beta", "gamma"}
+	start := time.Now()
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, names...)})
+	waitFor(t, "five runs of every target", func() bool {
+		for _, n := range names {
+			if fake.count(n) < 5 {
+				return false
+			}
+		}
+		return true
+	})
+	s.Shutdown(time.Minute)
+	elapsed := time.Since(start)
+	for _, n := range names {
+		calls := fake.count(n)
+		// The kth run is planned at offset + (k-1)·interval and never
+		// starts early.
+		if limit := int(elapsed/interval) + 1; calls > limit {
+			t.Errorf("%s ran %d times in %s, more than once per %s (limit %d)", n, calls, elapsed, interval, limit)
+		}
+		if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": n, "module": "plain"}); got != float64(calls) {
+			t.Errorf("probe_smtp_runs_total{target=%q} = %v, want %d (one per run)", n, got, calls)
+		}
+	}
+	if got := value(t, reg, "smtp_exporter_targets", nil); got != 3 {
+		t.Errorf("smtp_exporter_targets = %v, want 3", got)
+	}
+}
+
+func TestScheduler_ConcurrencyLimit(t *testing.T) {
+	gate := make(chan struct{})
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		select {
+		case <-gate:
+		case <-c.ctx.Done():
+		}
+		sleepCtx(c.ctx, 5*time.Millisecond)
+		return okResult()
+	})
+	s, _, reg := newTestScheduler(t, fake, 2)
+	names := []string{"t1", "t2", "t3", "t4", "t5", "t6"}
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 100*time.Millisecond, names...)})
+
+	waitFor(t, "two probes in flight", func() bool { return fake.inFlight.Load() == 2 })
+	if got := value(t, reg, "smtp_exporter_probes_in_flight", nil); got != 2 {
+		t.Errorf("smtp_exporter_probes_in_flight = %v with two probes blocked, want 2", got)
+	}
+	// Every other target comes due while the two block; none may start.
+	time.Sleep(250 * time.Millisecond)
+	if n := fake.inFlight.Load(); n != 2 {
+		t.Errorf("%d probes in flight with concurrency 2", n)
+	}
+	if got := value(t, reg, "smtp_exporter_probes_in_flight", nil); got != 2 {
+		t.Errorf("smtp_exporter_probes_in_flight = %v, want 2", got)
+	}
+	close(gate)
+	waitFor(t, "three runs of every target", func() bool {
+		for _, n := range names {
+			if fake.count(n) < 3 {
+				return false
+			}
+		}
+		return true
+	})
+	s.Shutdown(time.Minute)
+	if m := fake.maxInFlight.Load(); m != 2 {
+		t.Errorf("at most %d probes ran at once, want exactly the limit 2", m)
+	}
+	if got := value(t, reg, "smtp_exporter_probes_in_flight", nil); got != 0 {
+		t.Errorf("smtp_exporter_probes_in_flight = %v after shutdown, want 0", got)
+	}
+}
+
+func TestScheduler_NoSelfOverlap_SlowProbe(t *testing.T) {
+	const interval = 50 * time.Millisecond
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		sleepCtx(c.ctx, 3*interval)
+		return okResult()
+	})
+	s, _, reg := newTestScheduler(t, fake, 8)
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, "slow")})
+	waitFor(t, "four runs", func() bool { return fake.count("slow") >= 4 })
+	s.Shutdown(time.Minute)
+	if m := fake.maxSelfOverlap(); m != 1 {
+		t.Errorf("target ran %d probes at once, want 1", m)
+	}
+	calls := fake.callsTo("slow")
+	if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "slow"}); got != float64(len(calls)) {
+		t.Errorf("probe_smtp_runs_total = %v, want %d", got, len(calls))
+	}
+}
+
+func TestScheduler_RunNow_WaitsForScheduledRun(t *testing.T) {
+	release := make(chan struct{})
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		if c.seq == 1 {
+			select {
+			case <-release:
+			case <-c.ctx.Done():
+			}
+		}
+		return okResult()
+	})
+	s, _, _ := newTestScheduler(t, fake, 4)
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 100*time.Millisecond, "mx")})
+	waitFor(t, "the scheduled run to start", func() bool { return fake.total() == 1 })
+
+	type runNow struct {
+		res *probes.Result
+		ok  bool
+	}
+	done := make(chan runNow, 1)
+	go func() {
+		res, _, ok := s.RunNow(context.Background(), "mx", 0, nil)
+		done <- runNow{res, ok}
+	}()
+	time.Sleep(150 * time.Millisecond)
+	select {
+	case <-done:
+		t.Fatal("RunNow returned while the scheduled run was still in progress")
+	default:
+	}
+	if n := fake.total(); n != 1 {
+		t.Fatalf("%d probes started while the scheduled run was in progress, want 1", n)
+	}
+	close(release)
+	var got runNow
+	select {
+	case got = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("RunNow did not return after the scheduled run finished")
+	}
+	if !got.ok || got.res == nil || got.res.Target != "mx" || got.res.Module != "plain" {
+		t.Errorf("RunNow = %+v, want a result for mx/plain", got)
+	}
+	if m := fake.maxSelfOverlap(); m != 1 {
+		t.Errorf("target ran %d probes at once, want 1", m)
+	}
+	if _, _, ok := s.RunNow(context.Background(), "unknown", 0, nil); ok {
+		t.Error("RunNow of an unknown target reported ok")
+	}
+}
+
+func TestScheduler_Lag_WhenConcurrencyForcesWaiting(t *testing.T) {
+	release, hold := make(chan struct{}), make(chan struct{})
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		switch {
+		case c.seq == 1:
+			// The first probe holds the only slot.
+			select {
+			case <-release:
+			case <-c.ctx.Done():
+			}
+		case c.n > 1:
+			// Later runs wait, so each target's lag stays that of its
+			// first run.
+			select {
+			case <-hold:
+			case <-c.ctx.Done():
+			}
+		}
+		return okResult()
+	})
+	s, _, reg := newTestScheduler(t, fake, 1)
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 200*time.Millisecond, "a", "b")})
+	waitFor(t, "the first probe", func() bool { return fake.total() == 1 })
+	first := fake.callsTo("a")
+	holder, waiter := "a", "b"
+	if len(first) == 0 {
+		holder, waiter = "b", "a"
+	}
+	// Both first runs are due within 200ms; the waiter's is now late.
+	time.Sleep(400 * time.Millisecond)
+	close(release)
+	waitFor(t, "the waiting target's first run", func() bool {
+		return value(t, reg, "probe_smtp_runs_total", map[string]string{"target": waiter}) == 1
+	})
+	lag := value(t, reg, "smtp_exporter_scheduler_lag_seconds", map[string]string{"target": waiter, "module": "plain"})
+	// Due before 200ms, started after 400ms: at least 200ms late.
+	if lag < 0.1 {
+		t.Errorf("lag of %s, which waited for %s's slot, = %v, want > 0.1s", waiter, holder, lag)
+	}
+	close(hold)
+}
+
+// TestScheduler_Backoff reads, at the start of each run, the backoff gauge
+// left by the run before.
+func TestScheduler_Backoff(t *testing.T) {
+	script := []*probes.Result{
+		resultWith(probes.ReasonThrottled, 421, "4.7.0"),          // → 2
+		resultWith(probes.ReasonGreylisted, 450, "4.7.1"),         // → 4
+		resultWith(probes.ReasonMailboxUnavailable, 550, "5.1.1"), // permanent: stays 4
+		resultWith(probes.ReasonServiceUnavailable, 421, "4.3.2"), // → 8
+		resultWith(probes.ReasonThrottled, 451, "4.7.1"),          // capped: 8
+		okResult(), // → 1
+		resultWith(probes.ReasonMailboxUnavailable, 550, "5.1.1"), // stays 1
+		resultWith(probes.ReasonGreylisted, 451, "4.7.1"),         // → 2
+		okResult(), // → 1
+	}
+	want := []float64{1, 2, 4, 4, 8, 8, 1, 1, 2}
+	var (
+		s    *Scheduler
+		mu   sync.Mutex
+		seen []float64
+	)
+	ready := make(chan struct{})
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		<-ready
+		mu.Lock()
+		seen = append(seen, testutil.ToFloat64(s.metrics.backoff.WithLabelValues("greylister", "plain")))
+		mu.Unlock()
+		if c.n <= len(script) {
+			return script[c.n-1]
+		}
+		return okResult()
+	})
+	s, _, reg := newTestScheduler(t, fake, 2)
+	close(ready)
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 20*time.Millisecond, "greylister")})
+	waitFor(t, "the scripted runs", func() bool { return fake.count("greylister") > len(script) })
+	s.Shutdown(time.Minute)
+	mu.Lock()
+	got := seen[:len(want)]
+	mu.Unlock()
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("backoff factor before each run = %v, want %v", got, want)
+		}
+	}
+	if f := value(t, reg, "smtp_exporter_scheduler_backoff_factor", map[string]string{"target": "greylister"}); f != 1 {
+		t.Errorf("backoff factor after successes = %v, want 1", f)
+	}
+}
+
+func TestScheduler_Backoff_SpacesRuns(t *testing.T) {
+	const interval = 50 * time.Millisecond
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		if c.target == "throttled" {
+			return resultWith(probes.ReasonThrottled, 421, "4.7.0")
+		}
+		return okResult()
+	})
+	s, _, reg := newTestScheduler(t, fake, 4)
+	start := time.Now()
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, "throttled", "healthy")})
+	waitFor(t, "30 runs of the healthy target", func() bool { return fake.count("healthy") >= 30 })
+	s.Shutdown(time.Minute)
+	elapsed := time.Since(start)
+	healthy, throttled := fake.count("healthy"), fake.count("throttled")
+	// Planned starts of the throttled target, after its offset: each wait
+	// is the interval times 2, 4, 8, 8, ...; no run starts before its plan.
+	limit, planned, factor := 0, time.Duration(0), 1
+	for planned <= elapsed {
+		limit++
+		factor = min(factor*2, maxBackoff)
+		planned += interval * time.Duration(factor)
+	}
+	if throttled > limit {
+		t.Errorf("throttled target ran %d times in %s, its backed-off schedule allows %d", throttled, elapsed, limit)
+	}
+	if throttled*2 >= healthy {
+		t.Errorf("throttled target ran %d times, the healthy one %d: backoff did not space runs", throttled, healthy)
+	}
+	if f := value(t, reg, "smtp_exporter_scheduler_backoff_factor", map[string]string{"target": "throttled"}); f != maxBackoff {
+		t.Errorf("backoff factor of a target always throttled = %v, want %d", f, maxBackoff)
+	}
+	if f := value(t, reg, "smtp_exporter_scheduler_backoff_factor", map[string]string{"target": "healthy"}); f != 1 {
+		t.Errorf("backoff factor of a healthy target = %v, want 1", f)
+	}
+}
+
+func TestScheduler_SendRateLimit(t *testing.T) {
+	fake := newFakeProbe(func(c *probeCall) *probes.Result { return sendAwareResult(c.module) })
+	s, store, reg := newTestScheduler(t, fake, 2)
+	s.Apply(&Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targetsOf("send", 50*time.Millisecond, "mx")})
+	waitFor(t, "five runs", func() bool { return fake.count("mx") >= 5 })
+	s.Shutdown(time.Minute)
+	calls := fake.callsTo("mx")
+	for i, c := range calls {
+		if want := i == 0; c.module.SMTP.Send != want {
+			t.Errorf("run %d: Send = %v, want %v (min_send_interval 1h)", i+1, c.module.SMTP.Send, want)
+		}
+	}
+	labels := map[string]string{"target": "mx", "module": "send"}
+	if got := value(t, reg, "smtp_exporter_sends_skipped_total", labels); got != float64(len(calls)-1) {
+		t.Errorf("smtp_exporter_sends_skipped_total = %v, want %d", got, len(calls)-1)
+	}
+	if got := value(t, reg, "probe_smtp_runs_total", labels); got != float64(len(calls)) {
+		t.Errorf("probe_smtp_runs_total = %v, want %d", got, len(calls))
+	}
+	// The store keeps the module as run, so a skipped send reports no
+	// DATA phase rather than a zero one.
+	e, ok := store.Get("mx")
+	if !ok || e.Module.SMTP.Send {
+		t.Fatalf("store entry: ok=%v, module sends=%v; want the module as run, without sending", ok, ok && e.Module.SMTP.Send)
+	}
+	if got := value(t, reg, "probe_smtp_phase_duration_seconds", map[string]string{"target": "mx", "phase": "data"}); got != -1 {
+		t.Errorf("probe_smtp_phase_duration_seconds{phase=data} = %v after a skipped send, want absent", got)
+	}
+	// The configuration is not changed by the limit.
+	if !sendModule().SMTP.Send {
+		t.Fatal("sendModule does not send")
+	}
+}
+
+func TestScheduler_SendRateLimit_OnlySentMessagesCount(t *testing.T) {
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		if c.n == 1 {
+			// Refused at RCPT: no message went out.
+			return resultWith(probes.ReasonMailboxUnavailable, 550, "5.1.1")
+		}
+		return sendAwareResult(c.module)
+	})
+	s, _, reg := newTestScheduler(t, fake, 2)
+	s.Apply(&Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targetsOf("send", 50*time.Millisecond, "mx")})
+	waitFor(t, "four runs", func() bool { return fake.count("mx") >= 4 })
+	s.Shutdown(time.Minute)
+	calls := fake.callsTo("mx")
+	for i, c := range calls {
+		if want := i < 2; c.module.SMTP.Send != want {
+			t.Errorf("run %d: Send = %v, want %v", i+1, c.module.SMTP.Send, want)
+		}
+	}
+	if got := value(t, reg, "smtp_exporter_sends_skipped_total", map[string]string{"target": "mx"}); got != float64(len(calls)-2) {
+		t.Errorf("smtp_exporter_sends_skipped_total = %v, want %d", got, len(calls)-2)
+	}
+}
+
+// perTargetFamilies are the families that carry a target label.
+var perTargetFamilies = []string{
+	"probe_smtp_runs_total", "probe_smtp_replies_total", "probe_smtp_failures_total",
+	"probe_smtp_phase_latency_seconds", "probe_smtp_last_run_timestamp_seconds",
+	"smtp_exporter_scheduler_lag_seconds", "smtp_exporter_scheduler_backoff_factor",
+	"probe_success", "probe_duration_seconds", "probe_smtp_phase_duration_seconds",
+	"probe_smtp_reply_code", "probe_smtp_failure_info", "probe_smtp_starttls_offered",
+}
+
+func TestScheduler_Apply_Reload(t *testing.T) {
+	const interval = 50 * time.Millisecond
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		switch c.target {
+		case "b":
+			return resultWith(probes.ReasonDMARC, 550, "5.7.26")
+		case "a":
+			return sendAwareResult(c.module)
+		}
+		return okResult()
+	})
+	s, _, reg := newTestScheduler(t, fake, 8)
+	modules := map[string]*probes.Module{"send": sendModule(), "plain": plainModule("plain"), "other": plainModule("other")}
+	s.Apply(&Config{Modules: modules, Targets: append(targetsOf("send", interval, "a"), targetsOf("plain", interval, "b", "c")...)})
+	waitFor(t, "three runs of a, b and c", func() bool {
+		return fake.count("a") >= 3 && fake.count("b") >= 3 && fake.count("c") >= 3
+	})
+
+	mfs := gatherAll(t, reg)
+	for _, name := range append(perTargetFamilies, "smtp_exporter_sends_skipped_total") {
+		target := "b"
+		if name == "smtp_exporter_sends_skipped_total" {
+			target = "a"
+		}
+		if _, ok := find(mfs, name, map[string]string{"target": target}); !ok {
+			t.Fatalf("before the reload: %s has no series for %s", name, target)
+		}
+	}
+	runsA := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "a"})
+	s.mu.Lock()
+	loopA := s.loops["a"]
+	s.mu.Unlock()
+
+	// The reload: a unchanged, b removed, c moved to another module, d new.
+	// The new file decodes into new structs.
+	s.Apply(&Config{Modules: map[string]*probes.Module{"send": sendModule(), "plain": plainModule("plain"), "other": plainModule("other")},
+		Targets: append(append(targetsOf("send", interval, "a"), targetsOf("other", interval, "c")...), targetsOf("plain", interval, "d")...)})
+	callsB := fake.count("b")
+
+	mfs = gatherAll(t, reg)
+	if fams := familiesWith(mfs, map[string]string{"target": "b"}); len(fams) > 0 {
+		t.Errorf("removed target b still has series in %v", fams)
+	}
+	if fams := familiesWith(mfs, map[string]string{"target": "c", "module": "plain"}); len(fams) > 0 {
+		t.Errorf("target c's old module still has series in %v", fams)
+	}
+	if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "a"}); got < runsA {
+		t.Errorf("probe_smtp_runs_total{target=a} went from %v to %v on reload", runsA, got)
+	}
+	if got := value(t, reg, "smtp_exporter_targets", nil); got != 3 {
+		t.Errorf("smtp_exporter_targets = %v, want 3", got)
+	}
+	s.mu.Lock()
+	sameLoop := s.loops["a"] == loopA
+	s.mu.Unlock()
+	if !sameLoop {
+		t.Error("unchanged target a was rescheduled by the reload")
+	}
+
+	callsA := fake.count("a")
+	waitFor(t, "runs of a, c and d after the reload", func() bool {
+		return fake.count("a") >= callsA+3 && fake.count("d") >= 2 && countModule(fake.callsTo("c"), "other") >= 2
+	})
+	s.Shutdown(time.Minute)
+
+	mfs = gatherAll(t, reg)
+	if fams := familiesWith(mfs, map[string]string{"target": "b"}); len(fams) > 0 {
+		t.Errorf("removed target b has series again in %v", fams)
+	}
+	if n := fake.count("b"); n > callsB+1 {
+		t.Errorf("removed target b ran %d more times", n-callsB)
+	}
+	if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "a"}); got != float64(fake.count("a")) {
+		t.Errorf("probe_smtp_runs_total{target=a} = %v, want all %d runs (not reset by the reload)", got, fake.count("a"))
+	}
+	if got, want := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "c", "module": "other"}), countModule(fake.callsTo("c"), "other"); got != float64(want) {
+		t.Errorf("probe_smtp_runs_total{target=c,module=other} = %v, want %d (counted from the module change)", got, want)
+	}
+	if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "d", "module": "plain"}); got != float64(fake.count("d")) {
+		t.Errorf("probe_smtp_runs_total{target=d} = %v, want %d", got, fake.count("d"))
+	}
+	// The send rate limit survived the reload: only a's very first run sent.
+	for i, c := range fake.callsTo("a") {
+		if c.module.SMTP.Send != (i == 0) {
+			t.Errorf("a's run %d: Send = %v", i+1, c.module.SMTP.Send)
+		}
+	}
+	checkLabelValues(t, mfs)
+}
+
+func countModule(calls []probeCall, ehlo string) int {
+	n := 0
+	for _, c := range calls {
+		if c.module.SMTP.EHLO == ehlo {
+			n++
+		}
+	}
+	return n
+}
+
+// A run in flight when its target is removed must not publish anything
+// afterwards: not its result, not the send it skipped.
+func TestScheduler_Apply_RemovedWhileRunning(t *testing.T) {
+	release := make(chan struct{})
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		if c.target == "gone" && c.n == 2 {
+			select {
+			case <-release:
+			case <-c.ctx.Done():
+			}
+		}
+		return sendAwareResult(c.module)
+	})
+	s, _, reg := newTestScheduler(t, fake, 4)
+	modules := map[string]*probes.Module{"send": sendModule()}
+	s.Apply(&Config{Modules: modules, Targets: targetsOf("send", 50*time.Millisecond, "gone", "stays")})
+	waitFor(t, "the second run of gone", func() bool { return fake.count("gone") == 2 })
+	s.Apply(&Config{Modules: modules, Targets: targetsOf("send", 50*time.Millisecond, "stays")})
+	close(release)
+	s.Shutdown(time.Minute)
+	if fams := familiesWith(gatherAll(t, reg), map[string]string{"target": "gone"}); len(fams) > 0 {
+		t.Errorf("target removed while running has series in %v", fams)
+	}
+}
+
+func TestScheduler_Shutdown_FinishesWithinGrace(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	type outcome struct {
+		target               string
+		completed, cancelled bool
+	}
+	slow := []string{"slow1", "slow2", "slow3", "slow4", "slow5", "slow6"}
+	outcomes := make(chan outcome, len(slow))
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		if c.target == "fast" || c.n > 1 {
+			return okResult()
+		}
+		// Longer than the interval: when it ends the next run is due at
+		// once, just as shutdown wants no more runs.
+		completed := sleepCtx(c.ctx, 400*time.Millisecond)
+		outcomes <- outcome{c.target, completed && c.ctx.Err() == nil, c.ctx.Err() != nil}
+		return okResult()
+	})
+	s := NewScheduler(fake.probe, 8, NewStore(), nil, nopLogger())
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")},
+		Targets: append(targetsOf("plain", 200*time.Millisecond, slow...), targetsOf("plain", 20*time.Millisecond, "fast")...)})
+	waitFor(t, "every slow target's first run", func() bool {
+		for _, n := range slow {
+			if fake.count(n) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+
+	done := make(chan struct{})
+	go func() { s.Shutdown(time.Minute); close(done) }()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-done:
+		t.Fatal("Shutdown returned while probes were in flight")
+	default:
+	}
+	during := fake.total()
+	<-done
+	for range slow {
+		o := <-outcomes
+		if !o.completed || o.cancelled {
+			t.Errorf("%s, in flight at shutdown: completed=%v cancelled=%v; want it to finish within the grace period", o.target, o.completed, o.cancelled)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if after := fake.total(); after != during {
+		t.Errorf("%d probes started after Shutdown began", after-during)
+	}
+}
+
+func TestScheduler_Shutdown_CancelsAfterGrace(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	observed := make(chan error, 1)
+	entered := make(chan struct{})
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		close(entered)
+		select {
+		case <-c.ctx.Done():
+			observed <- c.ctx.Err()
+		case <-time.After(time.Minute):
+			observed <- nil
+		}
+		return resultWith(probes.ReasonTimeout, 0, "")
+	})
+	store := NewStore()
+	s := NewScheduler(fake.probe, 4, store, nil, nopLogger())
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 50*time.Millisecond, "stuck")})
+	<-entered
+	s.Shutdown(100 * time.Millisecond)
+	select {
+	case err := <-observed:
+		if err != context.Canceled {
+			t.Errorf("probe's ctx after the grace period: %v, want context.Canceled", err)
+		}
+	default:
+		t.Fatal("Shutdown returned before the probe in flight ended")
+	}
+}
+
+// A probe started on demand is cancelled by shutdown too.
+func TestScheduler_Shutdown_CancelsRunNow(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	entered := make(chan struct{})
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		close(entered)
+		<-c.ctx.Done()
+		return resultWith(probes.ReasonTimeout, 0, "")
+	})
+	s := NewScheduler(fake.probe, 4, NewStore(), nil, nopLogger())
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", time.Hour, "mx")})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.RunNow(context.Background(), "mx", 0, nil)
+	}()
+	<-entered
+	s.Shutdown(50 * time.Millisecond)
+	<-done
+}
+
+func TestScheduler_RunNow_CountsAgainstConcurrency(t *testing.T) {
+	release := make(chan struct{})
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		if c.target == "busy" {
+			select {
+			case <-release:
+			case <-c.ctx.Done():
+			}
+		}
+		return okResult()
+	})
+	s, _, _ := newTestScheduler(t, fake, 1)
+	targets := append(targetsOf("plain", time.Hour, "busy"), targetsOf("plain", time.Hour, "idle")...)
+	targets[0].Interval = 100 * time.Millisecond
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
+	waitFor(t, "the scheduled run of busy to start", func() bool { return fake.count("busy") == 1 })
+
+	done := make(chan bool, 1)
+	go func() {
+		_, _, ok := s.RunNow(context.Background(), "idle", 0, nil)
+		done <- ok
+	}()
+	time.Sleep(150 * time.Millisecond)
+	if n := fake.count("idle"); n != 0 {
+		t.Fatalf("on-demand probe ran while the only slot was taken (%d runs)", n)
+	}
+	close(release)
+	select {
+	case ok := <-done:
+		if !ok {
+			t.Error("RunNow reported not ok")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("RunNow did not get the slot after it was freed")
+	}
+}
