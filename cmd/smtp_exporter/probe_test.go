@@ -369,3 +369,11 @@ func TestServe_ConfigCheckExample(t *testing.T) {
 		t.Errorf("example has %d targets, want 5", len(c.Targets))
 	}
 }
+
+// TestServe_ConfigCheckQuickstart checks the config README.md's first
+// command runs with, as it is, from the repository root.
+func TestServe_ConfigCheckQuickstart(t *testing.T) {
+	if code, _, stderr := runMain(t, "--config.file=../../examples/quickstart.yml", "--config.check"); code != 0 {
+		t.Errorf("quickstart config: exit %d, want 0; stderr:\n%s", code, stderr)
+	}
+}
