@@ -298,22 +298,34 @@ func (s *session) resolve(ctx context.Context, host string) (net.IP, error) {
 		}
 		return nil, err
 	}
-	want4 := s.m.IPProtocol == "ip4"
+	ip, fellBack := pickAddress(addrs, s.m.IPProtocol == "ip4", *s.m.IPProtocolFallback)
+	if ip == nil {
+		return nil, &stepError{ReasonDNS, fmt.Sprintf("%s has no %s address", host, s.m.IPProtocol)}
+	}
+	if fellBack {
+		s.note("resolved %s to %s (no %s address, fell back)", host, ip, s.m.IPProtocol)
+	} else {
+		s.note("resolved %s to %s", host, ip)
+	}
+	return ip, nil
+}
+
+// pickAddress takes the first address of the preferred family, else, when
+// fallback allows, the first of the other one.
+func pickAddress(addrs []net.IPAddr, want4, fallback bool) (ip net.IP, fellBack bool) {
 	var other net.IP
 	for _, a := range addrs {
 		if (a.IP.To4() != nil) == want4 {
-			s.note("resolved %s to %s", host, a.IP)
-			return a.IP, nil
+			return a.IP, false
 		}
 		if other == nil {
 			other = a.IP
 		}
 	}
-	if other != nil && *s.m.IPProtocolFallback {
-		s.note("resolved %s to %s (no %s address, fell back)", host, other, s.m.IPProtocol)
-		return other, nil
+	if other != nil && fallback {
+		return other, true
 	}
-	return nil, &stepError{ReasonDNS, fmt.Sprintf("%s has no %s address", host, s.m.IPProtocol)}
+	return nil, false
 }
 
 func (s *session) connect(ctx context.Context, ip net.IP, port string) error {

@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -348,5 +349,74 @@ func TestRun_QueueID(t *testing.T) {
 		if got := queueID(text); got != want {
 			t.Errorf("queueID(%q) = %q, want %q", text, got, want)
 		}
+	}
+}
+
+func TestPickAddress(t *testing.T) {
+	v4, v6 := net.IPAddr{IP: net.ParseIP("192.0.2.1")}, net.IPAddr{IP: net.ParseIP("2001:db8::1")}
+	for _, tc := range []struct {
+		name            string
+		addrs           []net.IPAddr
+		want4, fallback bool
+		want            string
+		fellBack        bool
+	}{
+		{"ip4 preferred", []net.IPAddr{v6, v4}, true, true, "192.0.2.1", false},
+		{"ip6 preferred", []net.IPAddr{v4, v6}, false, true, "2001:db8::1", false},
+		{"ip6 falls back to ip4", []net.IPAddr{v4}, false, true, "192.0.2.1", true},
+		{"ip4 falls back to ip6", []net.IPAddr{v6}, true, true, "2001:db8::1", true},
+		{"no fallback", []net.IPAddr{v6}, true, false, "<nil>", false},
+		{"nothing", nil, true, true, "<nil>", false},
+	} {
+		ip, fellBack := pickAddress(tc.addrs, tc.want4, tc.fallback)
+		if ip.String() != tc.want || fellBack != tc.fellBack {
+			t.Errorf("%s: got %v fellBack=%t, want %s fellBack=%t", tc.name, ip, fellBack, tc.want, tc.fellBack)
+		}
+	}
+}
+
+func TestRun_MultiLineBanner(t *testing.T) {
+	// Postscreen and some appliances greet with several 220- lines.
+	srv := probestest.NewScriptServer(t, probestest.Dialog{Banner: "220-mx.example.test ESMTP\r\n220-No UCE\r\n220 Ready"}.Serve)
+	r := Run(context.Background(), srv.Addr, dialogModule(), nil)
+	requireSuccess(t, r)
+	if rep := r.Phase(PhaseBanner).LastReply(); len(rep.Lines) != 3 || rep.Lines[2] != "Ready" {
+		t.Errorf("banner lines = %q", rep.Lines)
+	}
+}
+
+func TestRun_ExpectAuthFailure(t *testing.T) {
+	ca := probestest.NewCA(t)
+	cert := ca.Valid(t)
+	srv := probestest.NewServer(t, probestest.ServerOptions{TLS: &cert, Users: map[string]string{"u": "pw"}})
+	m := tlsModule(t, ca, TLSStartTLS)
+	m.SMTP.Auth = &AuthConfig{Username: "u", Password: "not-the-password"}
+	m.SMTP.ExpectCodes = map[Phase][]int{PhaseAuth: {535}}
+	r := Run(context.Background(), srv.Addr, m, nil)
+	requireSuccess(t, r)
+	if !r.ExpectationMet || r.Phase(PhaseAuth).LastReply().Code != 535 {
+		t.Errorf("expectation met = %t", r.ExpectationMet)
+	}
+	// The same module with the right password fails: the server must
+	// reject these credentials.
+	m.SMTP.Auth.Password = "pw"
+	r = Run(context.Background(), srv.Addr, m, nil)
+	if r.Success || r.Reason != ReasonUnexpectedReply || r.Code != 235 {
+		t.Errorf("accepted credentials: got success=%t reason=%s code=%d, want unexpected_reply 235", r.Success, r.Reason, r.Code)
+	}
+}
+
+func TestDefaultEHLOName_NeverLocalhost(t *testing.T) {
+	name := DefaultEHLOName()
+	if name != "" && (!strings.Contains(name, ".") || strings.HasPrefix(name, "localhost")) {
+		t.Errorf("DefaultEHLOName() = %q: want a dotted name or empty", name)
+	}
+	srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
+	m := dialogModule()
+	m.SMTP.EHLO = ""
+	requireSuccess(t, Run(context.Background(), srv.Addr, m, nil))
+	ehlo := srv.Received()[0]
+	if !strings.HasPrefix(ehlo, "EHLO ") || strings.Contains(ehlo, "localhost") || len(ehlo) < len("EHLO x.y") {
+		t.Errorf("greeted with %q", ehlo)
 	}
 }

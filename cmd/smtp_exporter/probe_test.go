@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -375,5 +376,57 @@ func TestServe_ConfigCheckExample(t *testing.T) {
 func TestServe_ConfigCheckQuickstart(t *testing.T) {
 	if code, _, stderr := runMain(t, "--config.file=../../examples/quickstart.yml", "--config.check"); code != 0 {
 		t.Errorf("quickstart config: exit %d, want 0; stderr:\n%s", code, stderr)
+	}
+}
+
+// TestE2E_ProbeCommand_Postfix runs `smtp_exporter probe` against the real
+// Postfix: STARTTLS, AUTH PLAIN and a real message, as an operator would.
+func TestE2E_ProbeCommand_Postfix(t *testing.T) {
+	env := postfixTarget(t)
+	if env == nil {
+		t.Skip("no real Postfix configured; make test-e2e runs this test")
+	}
+	cfg := writeFile(t, t.TempDir(), "smtp_exporter.yml", fmt.Sprintf(`modules:
+  submission:
+    smtp:
+      tls: starttls
+      ehlo: probe.example.test
+      tls_config: {server_name: %s, ca_file: %s}
+      auth: {mechanism: PLAIN, username: %s, password_file: %s}
+      mail_from: %s
+      rcpt_to: [sink@%s]
+      send: true
+`, env["SMTP_EXPORTER_POSTFIX_SERVER_NAME"], env["SMTP_EXPORTER_POSTFIX_CA_FILE"], env["SMTP_EXPORTER_POSTFIX_USER"],
+		env["SMTP_EXPORTER_POSTFIX_PASSWORD_FILE"], env["SMTP_EXPORTER_POSTFIX_USER"], env["SMTP_EXPORTER_POSTFIX_DOMAIN"]))
+	password, err := os.ReadFile(env["SMTP_EXPORTER_POSTFIX_PASSWORD_FILE"])
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	code, stdout, stderr := runMain(t, "--config.file="+cfg, "probe", "--module=submission", env["SMTP_EXPORTER_POSTFIX_ADDR"])
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"C: STARTTLS", "S: 220 2.0.0 Ready to start TLS", "C: AUTH PLAIN <redacted>", "S: 235 2.7.0 Authentication successful",
+		"C: DATA", "queued as", "C: QUIT", "verified: true", "Result: SUCCESS"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout+stderr, strings.TrimSpace(string(password))) {
+		t.Error("the password appears in the output")
+	}
+
+	code, stdout, _ = runMain(t, "--config.file="+cfg, "probe", "--module=submission", "--output=json", env["SMTP_EXPORTER_POSTFIX_ADDR"])
+	r := decodeResult(t, stdout)
+	var names []string
+	for _, p := range r.Phases {
+		names = append(names, p.Name)
+	}
+	if code != 0 || !r.Success || strings.Join(names, " ") != "resolve connect banner ehlo starttls auth mail rcpt data quit" {
+		t.Errorf("exit %d success=%t phases=%v", code, r.Success, names)
+	}
+	if r.TLS == nil || !r.TLS.Verified || r.TLS.ServerName != env["SMTP_EXPORTER_POSTFIX_SERVER_NAME"] {
+		t.Errorf("tls = %+v", r.TLS)
 	}
 }
