@@ -1,0 +1,432 @@
+// Package examples_test checks the Prometheus examples in this directory:
+// prometheus.yml, alerts.yml and its promtool unit tests in tests/, and
+// RUNBOOK.md. The promtool tests skip when promtool is not installed,
+// unless SMTP_EXPORTER_E2E=1, where a missing promtool is a failure; the
+// other tests need nothing but Go.
+package examples_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+const (
+	alertsFile     = "alerts.yml"
+	prometheusFile = "prometheus.yml"
+	runbookFile    = "RUNBOOK.md"
+	ruleTestsGlob  = "tests/*.yml"
+)
+
+// servedMetrics lists every metric name the exporter serves
+// (ARCHITECTURE.md §5 and collector/metrics.go), with the series
+// Prometheus adds itself. TestServedMetrics_MatchCollector keeps it in step
+// with the collector's source.
+var servedMetrics = []string{
+	// Per-run gauges.
+	"probe_success",
+	"probe_duration_seconds",
+	"probe_smtp_phase_duration_seconds",
+	"probe_smtp_reply_code",
+	"probe_smtp_failure_info",
+	"probe_smtp_starttls_offered",
+	"probe_smtp_expectation_met",
+	"probe_ssl_earliest_cert_expiry",
+	"probe_ssl_last_chain_expiry_timestamp_seconds",
+	"probe_smtp_tls_verified",
+	"probe_tls_version_info",
+	"probe_tls_cipher_info",
+	// Across runs, scheduled path only.
+	"probe_smtp_replies_total",
+	"probe_smtp_failures_total",
+	"probe_smtp_runs_total",
+	"probe_smtp_phase_latency_seconds",
+	"probe_smtp_last_run_timestamp_seconds",
+	"smtp_exporter_scheduler_lag_seconds",
+	"smtp_exporter_scheduler_backoff_factor",
+	"smtp_exporter_sends_skipped_total",
+	// The exporter itself.
+	"smtp_exporter_build_info",
+	"smtp_exporter_config_last_reload_successful",
+	"smtp_exporter_config_last_reload_success_timestamp_seconds",
+	"smtp_exporter_probes_in_flight",
+	"smtp_exporter_targets",
+}
+
+// histograms are served with _bucket, _sum and _count series.
+var histograms = []string{"probe_smtp_phase_latency_seconds"}
+
+// knownLabels are the label names the alerts may group, match or join on:
+// the exporter's (ARCHITECTURE.md §5), the scrape's, and le of histograms.
+var knownLabels = []string{
+	"target", "module", "phase", "reason", "code", "enhanced_code", "class",
+	"version", "cipher", "job", "instance", "le",
+}
+
+type ruleFile struct {
+	Groups []struct {
+		Name  string `yaml:"name"`
+		Rules []rule `yaml:"rules"`
+	} `yaml:"groups"`
+}
+
+type rule struct {
+	Alert       string            `yaml:"alert"`
+	Record      string            `yaml:"record"`
+	Expr        string            `yaml:"expr"`
+	For         string            `yaml:"for"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+func loadAlerts(t *testing.T) []rule {
+	t.Helper()
+	var rf ruleFile
+	readYAML(t, alertsFile, &rf)
+	var rules []rule
+	for _, g := range rf.Groups {
+		rules = append(rules, g.Rules...)
+	}
+	if len(rules) == 0 {
+		t.Fatalf("%s: no rules", alertsFile)
+	}
+	return rules
+}
+
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// promtool returns promtool's path, or skips the test without it; with
+// SMTP_EXPORTER_E2E=1 a missing promtool fails instead, so that CI cannot
+// pass these checks by not running them.
+func promtool(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("SMTP_EXPORTER_E2E") == "1" {
+			t.Fatalf("promtool not found on PATH with SMTP_EXPORTER_E2E=1 (apt-get install prometheus): %v", err)
+		}
+		t.Skipf("promtool not found on PATH (apt-get install prometheus): %v", err)
+	}
+	return path
+}
+
+func runPromtool(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command(promtool(t), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	t.Logf("promtool %s:\n%s", strings.Join(args, " "), out.String())
+}
+
+// TestPromtool_CheckConfig also checks the rule files that prometheus.yml
+// names, relative to its directory.
+func TestPromtool_CheckConfig(t *testing.T) {
+	runPromtool(t, "check", "config", prometheusFile)
+}
+
+func TestPromtool_CheckRules(t *testing.T) {
+	runPromtool(t, "check", "rules", alertsFile)
+}
+
+func TestPromtool_TestRules(t *testing.T) {
+	files := ruleTestFiles(t)
+	runPromtool(t, append([]string{"test", "rules"}, files...)...)
+}
+
+func ruleTestFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(ruleTestsGlob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no rule tests match %s", ruleTestsGlob)
+	}
+	return files
+}
+
+// TestAlerts_Annotations checks what a person paged needs: a severity to
+// route on, a summary, a description and a runbook section.
+func TestAlerts_Annotations(t *testing.T) {
+	runbook, err := os.ReadFile(runbookFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	headings := map[string]bool{}
+	for _, line := range strings.Split(string(runbook), "\n") {
+		if name, ok := strings.CutPrefix(line, "### "); ok {
+			headings[strings.TrimSpace(name)] = true
+		}
+	}
+	seen := map[string]bool{}
+	for _, r := range loadAlerts(t) {
+		if r.Alert == "" {
+			t.Errorf("rule %q: not an alert (recording rules belong elsewhere)", r.Record)
+			continue
+		}
+		if seen[r.Alert] {
+			t.Errorf("%s: defined twice", r.Alert)
+		}
+		seen[r.Alert] = true
+		if s := r.Labels["severity"]; s != "critical" && s != "warning" {
+			t.Errorf("%s: severity %q, want critical or warning", r.Alert, s)
+		}
+		for _, a := range []string{"summary", "description", "runbook_url"} {
+			if strings.TrimSpace(r.Annotations[a]) == "" {
+				t.Errorf("%s: no %s annotation", r.Alert, a)
+			}
+		}
+		if want := "RUNBOOK.md#" + strings.ToLower(r.Alert); !strings.HasSuffix(r.Annotations["runbook_url"], want) {
+			t.Errorf("%s: runbook_url %q does not end in %q", r.Alert, r.Annotations["runbook_url"], want)
+		}
+		if !headings[r.Alert] {
+			t.Errorf("%s: no \"### %s\" section in %s", r.Alert, r.Alert, runbookFile)
+		}
+	}
+}
+
+var (
+	metricNameRE = regexp.MustCompile(`\b(?:probe|smtp_exporter)_[a-zA-Z0-9_]+`)
+	// Label names in grouping and matching clauses: by (...), on (...).
+	labelListRE = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)`)
+	// Label names in selectors: {name="value", name=~"regexp"}.
+	matcherRE = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*"`)
+	selectRE  = regexp.MustCompile(`\{([^{}]*)\}`)
+	jobRE     = regexp.MustCompile(`\bjob\s*(=~|=)\s*"([^"]*)"`)
+)
+
+// servedName reports whether name is a series the exporter serves.
+func servedName(name string) bool {
+	if slices.Contains(servedMetrics, name) {
+		return true
+	}
+	for _, h := range histograms {
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if name == h+suffix {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestAlerts_MetricNames checks that every metric an alert's expression or
+// template query names is one the exporter serves, so that a renamed
+// metric cannot leave an alert silently matching nothing.
+func TestAlerts_MetricNames(t *testing.T) {
+	for _, r := range loadAlerts(t) {
+		texts := map[string]string{"expr": r.Expr}
+		for k, v := range r.Annotations {
+			texts["annotation "+k] = v
+		}
+		for where, text := range texts {
+			for _, name := range metricNameRE.FindAllString(text, -1) {
+				if !servedName(name) {
+					t.Errorf("%s: %s uses %s, which the exporter does not serve", r.Alert, where, name)
+				}
+			}
+		}
+		if !metricNameRE.MatchString(r.Expr) && !strings.Contains(r.Expr, "up{") {
+			t.Errorf("%s: expr uses no exporter metric: %s", r.Alert, r.Expr)
+		}
+	}
+}
+
+// TestAlerts_LabelNames checks the label names the expressions group,
+// join and match on against the labels the series carry.
+func TestAlerts_LabelNames(t *testing.T) {
+	for _, r := range loadAlerts(t) {
+		var names []string
+		for _, m := range labelListRE.FindAllStringSubmatch(r.Expr, -1) {
+			for _, n := range strings.Split(m[1], ",") {
+				if n = strings.TrimSpace(n); n != "" {
+					names = append(names, n)
+				}
+			}
+		}
+		for _, sel := range selectRE.FindAllStringSubmatch(r.Expr, -1) {
+			for _, m := range matcherRE.FindAllStringSubmatch(sel[1], -1) {
+				names = append(names, m[1])
+			}
+		}
+		for _, n := range names {
+			if !slices.Contains(knownLabels, n) {
+				t.Errorf("%s: expr uses label %q, which no served series has", r.Alert, n)
+			}
+		}
+	}
+}
+
+// TestAlerts_JobNames checks that the jobs the alerts select exist in
+// prometheus.yml.
+func TestAlerts_JobNames(t *testing.T) {
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName string `yaml:"job_name"`
+		} `yaml:"scrape_configs"`
+	}
+	readYAML(t, prometheusFile, &cfg)
+	var jobs []string
+	for _, sc := range cfg.ScrapeConfigs {
+		jobs = append(jobs, sc.JobName)
+	}
+	for _, r := range loadAlerts(t) {
+		for _, m := range jobRE.FindAllStringSubmatch(r.Expr, -1) {
+			op, value := m[1], m[2]
+			matched := false
+			for _, j := range jobs {
+				if op == "=" && j == value {
+					matched = true
+				}
+				if op == "=~" && regexp.MustCompile("^(?:"+value+")$").MatchString(j) {
+					matched = true
+				}
+			}
+			if !matched {
+				t.Errorf("%s: job%s%q matches no job in %s (%v)", r.Alert, op, value, prometheusFile, jobs)
+			}
+		}
+	}
+}
+
+type ruleTests struct {
+	RuleFiles          []string `yaml:"rule_files"`
+	EvaluationInterval string   `yaml:"evaluation_interval"`
+	Tests              []struct {
+		Name          string `yaml:"name"`
+		Interval      string `yaml:"interval"`
+		AlertRuleTest []struct {
+			EvalTime  string `yaml:"eval_time"`
+			Alertname string `yaml:"alertname"`
+			ExpAlerts []struct {
+				ExpLabels      map[string]string `yaml:"exp_labels"`
+				ExpAnnotations map[string]string `yaml:"exp_annotations"`
+			} `yaml:"exp_alerts"`
+		} `yaml:"alert_rule_test"`
+	} `yaml:"tests"`
+}
+
+// TestRuleTests_Cover checks that every alert has a unit test in which it
+// fires, with its annotations spelled out, and one in which it stays
+// silent; and that the tests sample every minute (longer intervals go
+// stale after 5 minutes and quietly break for: clauses).
+func TestRuleTests_Cover(t *testing.T) {
+	fires, silent := map[string]bool{}, map[string]bool{}
+	for _, file := range ruleTestFiles(t) {
+		var rt ruleTests
+		readYAML(t, file, &rt)
+		if !slices.Contains(rt.RuleFiles, "../"+alertsFile) {
+			t.Errorf("%s: rule_files %v does not load ../%s", file, rt.RuleFiles, alertsFile)
+		}
+		if rt.EvaluationInterval != "1m" {
+			t.Errorf("%s: evaluation_interval %q, want 1m", file, rt.EvaluationInterval)
+		}
+		for _, tc := range rt.Tests {
+			if tc.Interval != "1m" {
+				t.Errorf("%s: test %q: interval %q, want 1m", file, tc.Name, tc.Interval)
+			}
+			for _, at := range tc.AlertRuleTest {
+				if len(at.ExpAlerts) == 0 {
+					silent[at.Alertname] = true
+					continue
+				}
+				fires[at.Alertname] = true
+				for _, ea := range at.ExpAlerts {
+					for _, a := range []string{"summary", "description", "runbook_url"} {
+						if ea.ExpAnnotations[a] == "" {
+							t.Errorf("%s: test %q: %s at %s: expected alert without its %s", file, tc.Name, at.Alertname, at.EvalTime, a)
+						}
+					}
+				}
+			}
+		}
+	}
+	var missing []string
+	for _, r := range loadAlerts(t) {
+		if !fires[r.Alert] {
+			missing = append(missing, r.Alert+" (firing)")
+		}
+		if !silent[r.Alert] {
+			missing = append(missing, r.Alert+" (silent, exp_alerts: [])")
+		}
+		delete(fires, r.Alert)
+		delete(silent, r.Alert)
+	}
+	if len(missing) > 0 {
+		t.Errorf("alerts without a unit test in %s: %s", ruleTestsGlob, strings.Join(missing, ", "))
+	}
+	for name := range fires {
+		t.Errorf("unit tests expect alert %s, which %s does not define", name, alertsFile)
+	}
+	for name := range silent {
+		t.Errorf("unit tests check alert %s, which %s does not define", name, alertsFile)
+	}
+}
+
+var metricLiteralRE = regexp.MustCompile(`"((?:probe|smtp_exporter)_[a-z0-9_]+)"`)
+
+// TestServedMetrics_MatchCollector keeps servedMetrics in step with the
+// metric names in the collector's source, read as text: a metric added,
+// renamed or removed there must be reflected here (and in the alerts).
+// smtp_exporter_build_info comes from client_golang's version collector.
+func TestServedMetrics_MatchCollector(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "collector", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{"smtp_exporter_build_info": true}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range metricLiteralRE.FindAllStringSubmatch(string(b), -1) {
+			found[m[1]] = true
+		}
+	}
+	if len(found) == 1 {
+		t.Fatalf("no metric names found in %d files of ../collector", len(files))
+	}
+	var notListed, notFound []string
+	for name := range found {
+		if !slices.Contains(servedMetrics, name) {
+			notListed = append(notListed, name)
+		}
+	}
+	for _, name := range servedMetrics {
+		if !found[name] {
+			notFound = append(notFound, name)
+		}
+	}
+	sort.Strings(notListed)
+	sort.Strings(notFound)
+	if len(notListed) > 0 {
+		t.Errorf("../collector serves metrics missing from servedMetrics: %v", notListed)
+	}
+	if len(notFound) > 0 {
+		t.Errorf("servedMetrics lists metrics not found in ../collector: %v", notFound)
+	}
+}
