@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"github.com/go-kit/log"
 	"io"
 	"net"
 	"os"
@@ -559,6 +560,49 @@ func TestRun_Hostile_RcptRejectedStillQuits(t *testing.T) {
 		}
 		if i, j := slices.Index(got, "RSET"), slices.Index(got, "QUIT"); i > j {
 			t.Errorf("RSET after QUIT: %q", got)
+		}
+	})
+}
+
+// A cancel that lands between two commands must stick: the next command
+// must not re-arm the connection's deadline and wait out the module
+// timeout. The logger sees each transcript line as it is recorded, so it
+// cancels right after the EHLO reply is read and before MAIL is sent.
+func TestRun_Hostile_ContextCancelledBetweenCommands(t *testing.T) {
+	withFDCheck(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		s := probestest.NewScriptServer(t, func(c *probestest.Conn) {
+			c.Send("220 mx.example.test ESMTP")
+			if _, ok := c.Expect("EHLO"); !ok {
+				return
+			}
+			c.Send("250 mx.example.test")
+			// Whatever comes next is never answered.
+			c.ReadLine()
+			<-c.Done()
+		})
+		m := hostileModule()
+		m.Timeout = 10 * time.Second
+		m.SMTP.MailFrom = "probe@example.net"
+		logger := log.LoggerFunc(func(kv ...any) error {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == "line" && kv[i+1] == "250 mx.example.test" {
+					cancel()
+					// Let the cancellation's callback run before the
+					// probe sends its next command.
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			return nil
+		})
+		start := time.Now()
+		res := Run(ctx, s.Addr, m, logger)
+		if elapsed := time.Since(start); elapsed > hostileSlack {
+			t.Errorf("Run took %s after a cancel between commands (module timeout 10s)", elapsed)
+		}
+		if res.Success || res.FailedPhase != PhaseMail || res.Reason != ReasonTimeout {
+			t.Errorf("got success=%t %s/%s, want mail/timeout", res.Success, res.FailedPhase, res.Reason)
 		}
 	})
 }

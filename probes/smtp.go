@@ -113,7 +113,12 @@ func (s *session) run(ctx context.Context, target string) {
 	}
 	// From here the connection exists: always close it, and QUIT first
 	// when the dialog is still in step.
-	stop := context.AfterFunc(ctx, func() { s.conn.SetDeadline(time.Unix(1, 0)) })
+	// One absolute deadline bounds every read and write, TLS included
+	// (tls.Conn uses the raw connection's). Cancellation moves it to the
+	// past; nothing sets it again, so a cancelled probe stays cancelled.
+	raw := s.conn
+	raw.SetDeadline(s.deadline)
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	defer func() {
 		stop()
 		s.quit()
@@ -374,7 +379,6 @@ func (s *session) clientTLSConfig() (*tls.Config, error) {
 // records and verifies the certificate.
 func (s *session) handshake() error {
 	cfg := s.tlsConfig
-	s.conn.SetDeadline(s.deadline)
 	tc := tls.Client(s.conn, cfg)
 	if err := tc.Handshake(); err != nil {
 		s.broken = true
@@ -410,7 +414,6 @@ func (s *session) cmd(line, display string) error {
 		display = line
 	}
 	s.record(DirSend, display)
-	s.conn.SetDeadline(s.deadline)
 	if err := s.tw.PrintfLine("%s", line); err != nil {
 		s.broken = true
 		return err
@@ -422,7 +425,6 @@ func (s *session) cmd(line, display string) error {
 // challenges during AUTH from the transcript: they can echo credentials
 // (LOGIN's prompts do not, but XOAUTH2's error report names the user).
 func (s *session) read(pr *PhaseResult, redactText bool) (Reply, error) {
-	s.conn.SetDeadline(s.deadline)
 	rep, err := readReply(s.br, func(line string) {
 		if redactText && strings.HasPrefix(line, "334") && len(line) > 4 {
 			line = line[:4] + redacted
@@ -657,7 +659,6 @@ func (s *session) data(pr *PhaseResult) error {
 	id := newProbeID()
 	msg := s.message(id)
 	s.record(DirSend, fmt.Sprintf("<message: %d bytes, Message-ID %s>", len(msg), s.res.MessageID))
-	s.conn.SetDeadline(s.deadline)
 	dw := s.tw.DotWriter()
 	if _, err := dw.Write(msg); err != nil {
 		s.broken = true
