@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -89,7 +90,7 @@ func Parse(data []byte, file string) (*Config, error) {
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return nil, yamlError(file, err, &lines)
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.validate(filepath.Dir(file)); err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
 			ce.File = file
@@ -100,7 +101,9 @@ func Parse(data []byte, file string) (*Config, error) {
 	return cfg, nil
 }
 
-func (c *Config) validate() error {
+// validate fills defaults, resolves relative paths against dir and checks
+// the configuration.
+func (c *Config) validate(dir string) error {
 	if len(c.Modules) == 0 {
 		return &ConfigError{Field: "modules", Msg: "at least one module is required"}
 	}
@@ -111,6 +114,7 @@ func (c *Config) validate() error {
 			c.Modules[name] = m
 		}
 		m.SetDefaults()
+		m.SetDirectory(dir)
 		if err := m.Validate(); err != nil {
 			var fe *probes.FieldError
 			if errors.As(err, &fe) {

@@ -269,3 +269,27 @@ func TestConfig_SecretsMasked(t *testing.T) {
 		t.Errorf("re-read submission timeout = %s, want 20s", got)
 	}
 }
+
+// TestLoadFile_RelativePaths checks that relative file paths are resolved
+// against the configuration file's directory, not the working directory.
+func TestLoadFile_RelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"pw", "ca.pem"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(dir, "smtp_exporter.yml")
+	body := "modules:\n  m:\n    smtp:\n      tls_config: {ca_file: ca.pem}\n      auth: {username: u, password_file: pw}\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Modules["m"].SMTP
+	if s.Auth.PasswordFile != filepath.Join(dir, "pw") || s.TLSConfig.CAFile != filepath.Join(dir, "ca.pem") {
+		t.Errorf("password_file=%q ca_file=%q, want them under %s", s.Auth.PasswordFile, s.TLSConfig.CAFile, dir)
+	}
+}

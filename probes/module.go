@@ -95,6 +95,18 @@ func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
+// SetDirectory makes the module's relative file paths (password_file,
+// token_file, tls_config's ca_file, cert_file and key_file) relative to
+// dir, the configuration file's directory, as Prometheus does: the meaning
+// of a file must not depend on where the exporter was started.
+func (m *Module) SetDirectory(dir string) {
+	m.SMTP.TLSConfig.SetDirectory(dir)
+	if a := m.SMTP.Auth; a != nil {
+		a.PasswordFile = config.JoinDir(dir, a.PasswordFile)
+		a.TokenFile = config.JoinDir(dir, a.TokenFile)
+	}
+}
+
 // SetDefaults fills every unset setting with its default.
 func (m *Module) SetDefaults() {
 	if m.Prober == "" {
