@@ -1,0 +1,245 @@
+package probes
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+)
+
+// session is one probe's dialog state.
+type session struct {
+	m        *Module
+	logger   log.Logger
+	res      *Result
+	deadline time.Time
+
+	conn net.Conn
+	br   *bufio.Reader
+	tw   *textproto.Writer
+	// broken is set after an I/O error or a half-read reply: the stream is
+	// no longer in step, so nothing more may be sent, not even QUIT.
+	broken       bool
+	inTx         bool
+	host         string
+	ext          map[string]string
+	tlsOn        bool
+	stopped      bool // expectation met: end the dialog early, successfully
+	secrets      []string
+	rcptAccepted int
+	tlsConfig    *tls.Config
+}
+
+// stepError is a failure with a reason decided by the probe, not the server.
+type stepError struct {
+	reason Reason
+	msg    string
+}
+
+func (e *stepError) Error() string { return e.msg }
+
+// replyError is a negative (or unexpected) reply that ends the probe.
+type replyError struct {
+	reply  Reply
+	reason Reason
+	cmd    string
+}
+
+func (e *replyError) Error() string {
+	return fmt.Sprintf("%s: server replied %d %s", e.cmd, e.reply.Code, e.reply.Text())
+}
+
+// phase runs one step, timing it on the monotonic clock and recording its
+// outcome; it reports whether the dialog may go on.
+func (s *session) phase(p Phase, fn func(*PhaseResult) error) bool {
+	pr := &PhaseResult{Phase: p, Reason: ReasonOK}
+	s.res.Phases = append(s.res.Phases, pr)
+	start := time.Now()
+	err := fn(pr)
+	pr.Duration = time.Since(start)
+	if err == nil {
+		return true
+	}
+	pr.Err = err
+	pr.Reason = s.reasonOf(err)
+	s.fail(p, pr.Reason, err)
+	return false
+}
+
+// fail records the probe's verdict: the first failure decides it.
+func (s *session) fail(p Phase, reason Reason, err error) {
+	r := s.res
+	if !r.Success {
+		return
+	}
+	r.Success = false
+	r.FailedPhase, r.Reason, r.Err = p, reason, err
+	r.Temporary = reason.Temporary()
+	var re *replyError
+	if errors.As(err, &re) {
+		r.Code, r.EnhancedCode, r.ReplyText = re.reply.Code, re.reply.EnhancedCode, re.reply.Text()
+		if re.reply.Code >= 400 {
+			r.Temporary = re.reply.Temporary()
+		}
+	}
+	s.note("probe failed in phase %s: %s (%v)", p, reason, err)
+	level.Debug(s.logger).Log("msg", "Probe failed", "phase", p, "reason", reason, "err", err)
+}
+
+// reasonOf maps an error onto the taxonomy.
+func (s *session) reasonOf(err error) Reason {
+	var (
+		re  *replyError
+		se  *stepError
+		pe  *ProtocolError
+		ve  *tlsVerifyError
+		ne  net.Error
+		dns *net.DNSError
+	)
+	switch {
+	case errors.As(err, &re):
+		return re.reason
+	case errors.As(err, &se):
+		return se.reason
+	case errors.As(err, &ve):
+		return ve.reason
+	case errors.As(err, &pe):
+		return ReasonProtocol
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return ReasonTimeout
+	case errors.Is(err, context.Canceled):
+		return ReasonTimeout
+	case errors.As(err, &dns):
+		return ReasonDNS
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNABORTED):
+		return ReasonConnectionLost
+	}
+	return ReasonOther
+}
+
+// note adds the probe's own remark to the transcript.
+func (s *session) note(format string, args ...any) {
+	s.record(DirInfo, fmt.Sprintf(format, args...))
+}
+
+func (s *session) record(dir Direction, text string) {
+	text = s.redact(text)
+	s.res.Transcript = append(s.res.Transcript, TranscriptLine{Offset: time.Since(s.res.Start), Dir: dir, Text: text})
+	level.Debug(s.logger).Log("msg", "SMTP", "dir", dir, "line", text)
+}
+
+// redact is the last line of defence: a credential that reaches a
+// transcript line by any path (an error echoing the command, a server
+// echoing the payload) is replaced.
+func (s *session) redact(text string) string {
+	for _, sec := range s.secrets {
+		if sec != "" && strings.Contains(text, sec) {
+			text = strings.ReplaceAll(text, sec, redacted)
+		}
+	}
+	return text
+}
+
+func (s *session) setConn(c net.Conn) {
+	s.conn = c
+	s.br = bufio.NewReaderSize(c, 1024)
+	s.tw = textproto.NewWriter(bufio.NewWriter(c))
+}
+
+// cmd sends one command line. display is what the transcript shows instead
+// of line when the line carries a credential.
+func (s *session) cmd(line, display string) error {
+	if display == "" {
+		display = line
+	}
+	s.record(DirSend, display)
+	if err := s.tw.PrintfLine("%s", line); err != nil {
+		s.broken = true
+		return err
+	}
+	return nil
+}
+
+// read reads one reply into the phase. redactText hides the text of 334
+// challenges during AUTH from the transcript: they can echo credentials
+// (LOGIN's prompts do not, but XOAUTH2's error report names the user).
+func (s *session) read(pr *PhaseResult, redactText bool) (Reply, error) {
+	rep, err := readReply(s.br, func(line string) {
+		if redactText && strings.HasPrefix(line, "334") && len(line) > 4 {
+			line = line[:4] + redacted
+		}
+		s.record(DirRecv, line)
+	})
+	if err != nil {
+		s.broken = true
+		return rep, err
+	}
+	pr.Replies = append(pr.Replies, rep)
+	return rep, nil
+}
+
+// exchange sends a command and reads its reply, then judges the reply
+// against what the phase expects: ok lists the codes that let the dialog
+// go on, unless the module's expect_codes for the phase say otherwise.
+func (s *session) exchange(pr *PhaseResult, line string, ok ...int) (Reply, error) {
+	if err := s.cmd(line, ""); err != nil {
+		return Reply{}, err
+	}
+	rep, err := s.read(pr, false)
+	if err != nil {
+		return rep, err
+	}
+	return rep, s.judge(pr.Phase, verb(line), rep, ok...)
+}
+
+func verb(line string) string {
+	if i := strings.IndexByte(line, ' '); i > 0 {
+		return line[:i]
+	}
+	return line
+}
+
+// judge decides whether a reply lets the dialog continue. With expect_codes
+// for the phase, an expected negative reply ends the dialog successfully
+// (the negative test passed) and any other code fails it.
+func (s *session) judge(p Phase, cmd string, rep Reply, ok ...int) error {
+	if want, set := s.m.SMTP.ExpectCodes[p]; set {
+		if slices.Contains(want, rep.Code) {
+			if !slices.Contains(ok, rep.Code) {
+				s.note("%s: expected reply %d received, ending the dialog", p, rep.Code)
+				s.res.ExpectationMet = true
+				s.stopped = true
+			}
+			return nil
+		}
+		reason := rep.Reason
+		if rep.Positive() {
+			reason = ReasonUnexpectedReply
+		}
+		return &replyError{reply: rep, reason: reason, cmd: cmd + fmt.Sprintf(" (expected %v)", want)}
+	}
+	if slices.Contains(ok, rep.Code) {
+		return nil
+	}
+	reason := rep.Reason
+	if rep.Positive() {
+		// A positive reply where another was due (250 to DATA, say) is
+		// out of sequence.
+		reason = ReasonProtocol
+	}
+	return &replyError{reply: rep, reason: reason, cmd: cmd}
+}
