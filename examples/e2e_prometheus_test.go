@@ -64,17 +64,6 @@ var e2eExpectedAlerts = []map[string]string{
 	{"alertname": "SMTPCertificateExpired", "target": e2eExpiredTarget, "severity": "critical"},
 }
 
-// e2ePostfixEnv are the variables scripts/postfix.sh writes into DIR/env
-// that this test uses.
-var e2ePostfixEnv = []string{
-	"SMTP_EXPORTER_POSTFIX_ADDR",
-	"SMTP_EXPORTER_POSTFIX_CA_FILE",
-	"SMTP_EXPORTER_POSTFIX_SERVER_NAME",
-	"SMTP_EXPORTER_POSTFIX_USER",
-	"SMTP_EXPORTER_POSTFIX_PASSWORD_FILE",
-	"SMTP_EXPORTER_POSTFIX_DOMAIN",
-}
-
 // e2eMayBeEmpty are dashboard expressions (matched by regexp on the raw
 // expression) that may legitimately return nothing in this setup. They
 // must still evaluate without error.
@@ -87,7 +76,7 @@ var e2eMayBeEmpty = []struct {
 }
 
 func TestE2E_Prometheus(t *testing.T) {
-	if os.Getenv("SMTP_EXPORTER_E2E") != "1" {
+	if !probestest.E2E() {
 		t.Skip("SMTP_EXPORTER_E2E=1 not set: needs Prometheus, Alertmanager and a private Postfix (make test-e2e)")
 	}
 	began := time.Now()
@@ -95,7 +84,8 @@ func TestE2E_Prometheus(t *testing.T) {
 
 	promBin := e2eLookPath(t, "prometheus")
 	amBin := e2eLookPath(t, "prometheus-alertmanager", "alertmanager")
-	pf := e2ePostfix(t)
+	// With SMTP_EXPORTER_E2E=1 a missing Postfix fails the test.
+	pf := probestest.PostfixFromEnv(t)
 	job := e2eExporterJob(t, "prometheus.yml")
 	rulesSrc, err := os.ReadFile("alerts.yml")
 	if err != nil {
@@ -127,7 +117,7 @@ func TestE2E_Prometheus(t *testing.T) {
 	expiredCert := ca.Expired(t)
 	expired := probestest.NewServer(t, probestest.ServerOptions{TLS: &expiredCert})
 
-	domain := pf["SMTP_EXPORTER_POSTFIX_DOMAIN"]
+	domain := pf.Domain
 	exporterConfig := e2eWriteFile(t, dir, "smtp_exporter.yml", fmt.Sprintf(`modules:
   dmarc:
     timeout: 1500ms
@@ -169,11 +159,11 @@ targets:
   - {name: %s, address: %q, module: starttls, interval: 2s}
   - {name: %s, address: %q, module: postfix, interval: 2s}
 `, caFile,
-		pf["SMTP_EXPORTER_POSTFIX_CA_FILE"], pf["SMTP_EXPORTER_POSTFIX_SERVER_NAME"],
-		pf["SMTP_EXPORTER_POSTFIX_USER"], pf["SMTP_EXPORTER_POSTFIX_PASSWORD_FILE"],
+		pf.CAFile, pf.ServerName,
+		pf.User, pf.PasswordFile,
 		"monitor@"+domain, "sink@"+domain,
 		e2eDMARCTarget, dmarc.Addr, e2eNegativeTarget, dmarc.Addr,
-		e2eExpiredTarget, expired.Addr, e2ePostfixTarget, pf["SMTP_EXPORTER_POSTFIX_ADDR"]))
+		e2eExpiredTarget, expired.Addr, e2ePostfixTarget, pf.Addr))
 	exp := e2eStart(t, client, logs, "exporter", "/-/ready", func(addr string) *exec.Cmd {
 		return exec.Command(exporter, "--config.file="+exporterConfig, "--web.listen-address="+addr)
 	})
@@ -477,25 +467,6 @@ func e2eLookPath(t *testing.T, names ...string) string {
 func e2eIsExecutable(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
-
-// e2ePostfix returns the private Postfix's settings from the environment
-// that `make test-e2e` exports from DIR/env.
-func e2ePostfix(t *testing.T) map[string]string {
-	t.Helper()
-	env := map[string]string{}
-	var missing []string
-	for _, k := range e2ePostfixEnv {
-		if v := os.Getenv(k); v != "" {
-			env[k] = v
-		} else {
-			missing = append(missing, k)
-		}
-	}
-	if len(missing) > 0 {
-		t.Fatalf("the real Postfix is not configured, missing %s: run `scripts/postfix.sh start DIR` and export DIR/env (or `make test-e2e`)", strings.Join(missing, ", "))
-	}
-	return env
 }
 
 // e2eExporterJob returns the job name under which the example Prometheus

@@ -9,47 +9,36 @@ import (
 	"time"
 
 	"github.com/prometheus/common/config"
+	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 )
 
-// postfixEnv returns the settings scripts/postfix.sh writes to DIR/env
-// (make test-e2e exports them). Without them the test skips, unless
-// SMTP_EXPORTER_E2E=1 says a real Postfix must be there.
-func postfixEnv(t *testing.T) map[string]string {
+// postfixEnv returns the real Postfix, skipping the test when none is
+// configured (make test-e2e configures it; with SMTP_EXPORTER_E2E=1 it
+// must be there).
+func postfixEnv(t *testing.T) *probestest.Postfix {
 	t.Helper()
-	keys := []string{"ADDR", "SMTPS_ADDR", "SUBMISSION_ADDR", "EXPIRED_ADDR", "CA_FILE", "SERVER_NAME", "USER", "PASSWORD_FILE", "DOMAIN", "MAILDIR"}
-	env := map[string]string{}
-	var missing []string
-	for _, k := range keys {
-		v := os.Getenv("SMTP_EXPORTER_POSTFIX_" + k)
-		if v == "" {
-			missing = append(missing, "SMTP_EXPORTER_POSTFIX_"+k)
-		}
-		env[k] = v
-	}
-	if len(missing) > 0 {
-		if os.Getenv("SMTP_EXPORTER_E2E") == "1" {
-			t.Fatalf("SMTP_EXPORTER_E2E=1 but the Postfix instance is not configured: %s unset (run make test-e2e)", strings.Join(missing, ", "))
-		}
+	pf := probestest.PostfixFromEnv(t)
+	if pf == nil {
 		t.Skip("no real Postfix configured; make test-e2e runs this test")
 	}
-	return env
+	return pf
 }
 
-func postfixModule(env map[string]string, mode string) Module {
+func postfixModule(env *probestest.Postfix, mode string) Module {
 	return Module{
 		Timeout: 20 * time.Second,
 		SMTP: SMTPModule{
 			TLS:       mode,
 			EHLO:      "probe.example.test",
-			TLSConfig: config.TLSConfig{CAFile: env["CA_FILE"], ServerName: env["SERVER_NAME"]},
+			TLSConfig: config.TLSConfig{CAFile: env.CAFile, ServerName: env.ServerName},
 		},
 	}
 }
 
-func withAuth(m Module, env map[string]string, passwordFile string) Module {
-	m.SMTP.Auth = &AuthConfig{Username: env["USER"], PasswordFile: passwordFile}
-	m.SMTP.MailFrom = env["USER"]
-	m.SMTP.RcptTo = []string{"sink@" + env["DOMAIN"]}
+func withAuth(m Module, env *probestest.Postfix, passwordFile string) Module {
+	m.SMTP.Auth = &AuthConfig{Username: env.User, PasswordFile: passwordFile}
+	m.SMTP.MailFrom = env.User
+	m.SMTP.RcptTo = []string{"sink@" + env.Domain}
 	return m
 }
 
@@ -73,9 +62,9 @@ func TestE2E_Postfix(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("STARTTLSAuthSend", func(t *testing.T) {
-		m := withAuth(postfixModule(env, TLSStartTLS), env, env["PASSWORD_FILE"])
+		m := withAuth(postfixModule(env, TLSStartTLS), env, env.PasswordFile)
 		m.SMTP.Send = true
-		r := Run(ctx, env["ADDR"], m, nil)
+		r := Run(ctx, env.Addr, m, nil)
 		requireSuccess(t, r)
 		if got := strings.Join(phaseNames(r), " "); got != "resolve connect banner ehlo starttls auth mail rcpt data quit" {
 			t.Errorf("phases = %q", got)
@@ -91,17 +80,17 @@ func TestE2E_Postfix(t *testing.T) {
 		}
 		id := strings.Trim(strings.SplitN(r.MessageID, "@", 2)[0], "<")
 		deadline := time.Now().Add(15 * time.Second)
-		for !maildirHas(t, env["MAILDIR"], id) {
+		for !maildirHas(t, env.Maildir, id) {
 			if time.Now().After(deadline) {
-				t.Fatalf("message %s not delivered to %s", r.MessageID, env["MAILDIR"])
+				t.Fatalf("message %s not delivered to %s", r.MessageID, env.Maildir)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
 	})
 
 	t.Run("ImplicitTLS", func(t *testing.T) {
-		m := withAuth(postfixModule(env, TLSImplicit), env, env["PASSWORD_FILE"])
-		r := Run(ctx, env["SMTPS_ADDR"], m, nil)
+		m := withAuth(postfixModule(env, TLSImplicit), env, env.PasswordFile)
+		r := Run(ctx, env.SMTPSAddr, m, nil)
 		requireSuccess(t, r)
 		if r.Phase(PhaseTLS) == nil || r.TLS == nil || !r.TLS.Verified {
 			t.Fatalf("implicit TLS not recorded: %+v", r.TLS)
@@ -118,29 +107,29 @@ func TestE2E_Postfix(t *testing.T) {
 		enhanced  string
 		temporary bool
 	}{
-		{"WrongPassword", env["ADDR"], func() Module { return withAuth(postfixModule(env, TLSStartTLS), env, wrongPassword) },
+		{"WrongPassword", env.Addr, func() Module { return withAuth(postfixModule(env, TLSStartTLS), env, wrongPassword) },
 			PhaseAuth, ReasonAuthFailed, 535, "5.7.8", false},
-		{"RelayDenied", env["ADDR"], func() Module {
+		{"RelayDenied", env.Addr, func() Module {
 			m := postfixModule(env, TLSStartTLS)
 			m.SMTP.MailFrom, m.SMTP.RcptTo = "probe@example.org", []string{"someone@gmail.com"}
 			return m
 		}, PhaseRcpt, ReasonRelayDenied, 554, "5.7.1", false},
-		{"UnknownUser", env["ADDR"], func() Module {
+		{"UnknownUser", env.Addr, func() Module {
 			m := postfixModule(env, TLSStartTLS)
-			m.SMTP.MailFrom, m.SMTP.RcptTo = "probe@example.org", []string{"reject@" + env["DOMAIN"]}
+			m.SMTP.MailFrom, m.SMTP.RcptTo = "probe@example.org", []string{"reject@" + env.Domain}
 			return m
 		}, PhaseRcpt, ReasonMailboxUnavailable, 550, "5.1.1", false},
-		{"SubmissionNeedsTLS", env["SUBMISSION_ADDR"], func() Module {
+		{"SubmissionNeedsTLS", env.SubmissionAddr, func() Module {
 			m := postfixModule(env, TLSNone)
-			m.SMTP.MailFrom, m.SMTP.RcptTo = env["USER"], []string{"sink@" + env["DOMAIN"]}
+			m.SMTP.MailFrom, m.SMTP.RcptTo = env.User, []string{"sink@" + env.Domain}
 			return m
 		}, PhaseMail, ReasonTLSRequired, 530, "5.7.0", false},
-		{"SubmissionNeedsAuth", env["SUBMISSION_ADDR"], func() Module {
+		{"SubmissionNeedsAuth", env.SubmissionAddr, func() Module {
 			m := postfixModule(env, TLSStartTLS)
-			m.SMTP.MailFrom, m.SMTP.RcptTo = env["USER"], []string{"sink@" + env["DOMAIN"]}
+			m.SMTP.MailFrom, m.SMTP.RcptTo = env.User, []string{"sink@" + env.Domain}
 			return m
 		}, PhaseMail, ReasonAuthRequired, 530, "5.7.0", false},
-		{"ExpiredCertificate", env["EXPIRED_ADDR"], func() Module { return postfixModule(env, TLSStartTLS) },
+		{"ExpiredCertificate", env.ExpiredAddr, func() Module { return postfixModule(env, TLSStartTLS) },
 			PhaseSTARTTLS, ReasonCertExpired, 0, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,41 +14,6 @@ import (
 	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 )
 
-// postfixEnv are the variables scripts/postfix.sh writes into DIR/env.
-var postfixEnv = []string{
-	"SMTP_EXPORTER_POSTFIX_ADDR",
-	"SMTP_EXPORTER_POSTFIX_CA_FILE",
-	"SMTP_EXPORTER_POSTFIX_SERVER_NAME",
-	"SMTP_EXPORTER_POSTFIX_USER",
-	"SMTP_EXPORTER_POSTFIX_PASSWORD_FILE",
-	"SMTP_EXPORTER_POSTFIX_DOMAIN",
-}
-
-// postfixTarget returns the real Postfix's settings, or nil when it is not
-// configured. With SMTP_EXPORTER_E2E=1 (make test-e2e) it must be.
-func postfixTarget(t *testing.T) map[string]string {
-	t.Helper()
-	env := map[string]string{}
-	var missing []string
-	for _, k := range postfixEnv {
-		if v := os.Getenv(k); v != "" {
-			env[k] = v
-		} else {
-			missing = append(missing, k)
-		}
-	}
-	required := os.Getenv("SMTP_EXPORTER_E2E") == "1"
-	switch {
-	case len(missing) == 0:
-		return env
-	case required || len(env) > 0:
-		t.Fatalf("the real Postfix is not fully configured, missing %s: run `scripts/postfix.sh start DIR` and export DIR/env (or `make test-e2e`)", strings.Join(missing, ", "))
-	default:
-		t.Log("SMTP_EXPORTER_POSTFIX_* not set: skipping the real Postfix target (make test-e2e runs it)")
-	}
-	return nil
-}
-
 // e2eTarget is one scheduled target and what its metrics must say.
 type e2eTarget struct {
 	name, address, module string
@@ -61,7 +26,7 @@ type e2eTarget struct {
 // (and the real Postfix when it is configured) on a short schedule, and
 // reads the verdicts back from /metrics as Prometheus would.
 func TestE2E_Exporter(t *testing.T) {
-	pf := postfixTarget(t)
+	pf := probestest.PostfixFromEnv(t)
 	bin := exporterBinary(t)
 	t.Parallel()
 	dir := t.TempDir()
@@ -105,7 +70,7 @@ func TestE2E_Exporter(t *testing.T) {
       rcpt_to: [nobody@example.test]
 `, caFile)
 	if pf != nil {
-		domain := pf["SMTP_EXPORTER_POSTFIX_DOMAIN"]
+		domain := pf.Domain
 		fmt.Fprintf(&cfg, `  postfix:
     timeout: 1500ms
     smtp:
@@ -116,10 +81,10 @@ func TestE2E_Exporter(t *testing.T) {
       mail_from: %q
       rcpt_to: [%q]
       send: true
-`, pf["SMTP_EXPORTER_POSTFIX_CA_FILE"], pf["SMTP_EXPORTER_POSTFIX_SERVER_NAME"],
-			pf["SMTP_EXPORTER_POSTFIX_USER"], pf["SMTP_EXPORTER_POSTFIX_PASSWORD_FILE"],
+`, pf.CAFile, pf.ServerName,
+			pf.User, pf.PasswordFile,
 			"monitor@"+domain, "sink@"+domain)
-		targets = append(targets, e2eTarget{name: "postfix", address: pf["SMTP_EXPORTER_POSTFIX_ADDR"], module: "postfix", success: true, tlsVerified: &yes})
+		targets = append(targets, e2eTarget{name: "postfix", address: pf.Addr, module: "postfix", success: true, tlsVerified: &yes})
 	}
 	cfg.WriteString("targets:\n")
 	for _, tg := range targets {
@@ -127,7 +92,10 @@ func TestE2E_Exporter(t *testing.T) {
 	}
 	config := writeTestFile(t, dir, "smtp_exporter.yml", cfg.String())
 
-	maildir := os.Getenv("SMTP_EXPORTER_POSTFIX_MAILDIR")
+	var maildir string
+	if pf != nil {
+		maildir = pf.Maildir
+	}
 	delivered := func() int {
 		entries, _ := os.ReadDir(filepath.Join(maildir, "new"))
 		return len(entries)
@@ -263,7 +231,7 @@ func TestE2E_Exporter(t *testing.T) {
 			t.Errorf("message envelope %s → %v, want monitor@example.test → sink@example.test", msgs[0].From, msgs[0].To)
 		}
 	})
-	if pf != nil && maildir != "" {
+	if pf != nil {
 		t.Run("postfix delivered", func(t *testing.T) {
 			eventually(t, 10*time.Second, func() (bool, string) {
 				return delivered() > deliveredBefore, "the probe's message in " + maildir + "/new"

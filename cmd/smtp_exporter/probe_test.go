@@ -382,7 +382,7 @@ func TestServe_ConfigCheckQuickstart(t *testing.T) {
 // TestE2E_ProbeCommand_Postfix runs `smtp_exporter probe` against the real
 // Postfix: STARTTLS, AUTH PLAIN and a real message, as an operator would.
 func TestE2E_ProbeCommand_Postfix(t *testing.T) {
-	env := postfixTarget(t)
+	env := probestest.PostfixFromEnv(t)
 	if env == nil {
 		t.Skip("no real Postfix configured; make test-e2e runs this test")
 	}
@@ -396,14 +396,14 @@ func TestE2E_ProbeCommand_Postfix(t *testing.T) {
       mail_from: %s
       rcpt_to: [sink@%s]
       send: true
-`, env["SMTP_EXPORTER_POSTFIX_SERVER_NAME"], env["SMTP_EXPORTER_POSTFIX_CA_FILE"], env["SMTP_EXPORTER_POSTFIX_USER"],
-		env["SMTP_EXPORTER_POSTFIX_PASSWORD_FILE"], env["SMTP_EXPORTER_POSTFIX_USER"], env["SMTP_EXPORTER_POSTFIX_DOMAIN"]))
-	password, err := os.ReadFile(env["SMTP_EXPORTER_POSTFIX_PASSWORD_FILE"])
+`, env.ServerName, env.CAFile, env.User,
+		env.PasswordFile, env.User, env.Domain))
+	password, err := os.ReadFile(env.PasswordFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	code, stdout, stderr := runMain(t, "--config.file="+cfg, "probe", "--module=submission", env["SMTP_EXPORTER_POSTFIX_ADDR"])
+	code, stdout, stderr := runMain(t, "--config.file="+cfg, "probe", "--module=submission", env.Addr)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -417,7 +417,7 @@ func TestE2E_ProbeCommand_Postfix(t *testing.T) {
 		t.Error("the password appears in the output")
 	}
 
-	code, stdout, _ = runMain(t, "--config.file="+cfg, "probe", "--module=submission", "--output=json", env["SMTP_EXPORTER_POSTFIX_ADDR"])
+	code, stdout, _ = runMain(t, "--config.file="+cfg, "probe", "--module=submission", "--output=json", env.Addr)
 	r := decodeResult(t, stdout)
 	var names []string
 	for _, p := range r.Phases {
@@ -426,7 +426,7 @@ func TestE2E_ProbeCommand_Postfix(t *testing.T) {
 	if code != 0 || !r.Success || strings.Join(names, " ") != "resolve connect banner ehlo starttls auth mail rcpt data quit" {
 		t.Errorf("exit %d success=%t phases=%v", code, r.Success, names)
 	}
-	if r.TLS == nil || !r.TLS.Verified || r.TLS.ServerName != env["SMTP_EXPORTER_POSTFIX_SERVER_NAME"] {
+	if r.TLS == nil || !r.TLS.Verified || r.TLS.ServerName != env.ServerName {
 		t.Errorf("tls = %+v", r.TLS)
 	}
 }
