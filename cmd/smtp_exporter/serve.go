@@ -25,7 +25,7 @@ import (
 )
 
 // defaultListenAddress: Prometheus's list of default exporter ports is
-// full, so this is a port no listed exporter uses; README.md states it.
+// full, so this port is not registered there; README.md says so.
 const defaultListenAddress = ":9799"
 
 type serveCommand struct {
