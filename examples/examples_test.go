@@ -22,11 +22,8 @@ import (
 const (
 	alertsFile     = "alerts.yml"
 	prometheusFile = "prometheus.yml"
-	// probeJobsFile holds the /probe jobs, apart from the quick start's
-	// scrape configuration.
-	probeJobsFile = "prometheus-probe.yml"
-	runbookFile   = "RUNBOOK.md"
-	ruleTestsGlob = "tests/*.yml"
+	runbookFile    = "RUNBOOK.md"
+	ruleTestsGlob  = "tests/*.yml"
 )
 
 // servedMetrics lists every metric name the exporter serves
@@ -144,7 +141,7 @@ func runPromtool(t *testing.T, args ...string) {
 // TestPromtool_CheckConfig also checks the rule files that prometheus.yml
 // names, relative to its directory.
 func TestPromtool_CheckConfig(t *testing.T) {
-	runPromtool(t, "check", "config", prometheusFile, probeJobsFile)
+	runPromtool(t, "check", "config", prometheusFile)
 }
 
 func TestPromtool_CheckRules(t *testing.T) {
@@ -281,19 +278,17 @@ func TestAlerts_LabelNames(t *testing.T) {
 }
 
 // TestAlerts_JobNames checks that the jobs the alerts select exist in
-// prometheus.yml or prometheus-probe.yml.
+// prometheus.yml.
 func TestAlerts_JobNames(t *testing.T) {
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName string `yaml:"job_name"`
+		} `yaml:"scrape_configs"`
+	}
+	readYAML(t, prometheusFile, &cfg)
 	var jobs []string
-	for _, file := range []string{prometheusFile, probeJobsFile} {
-		var cfg struct {
-			ScrapeConfigs []struct {
-				JobName string `yaml:"job_name"`
-			} `yaml:"scrape_configs"`
-		}
-		readYAML(t, file, &cfg)
-		for _, sc := range cfg.ScrapeConfigs {
-			jobs = append(jobs, sc.JobName)
-		}
+	for _, sc := range cfg.ScrapeConfigs {
+		jobs = append(jobs, sc.JobName)
 	}
 	for _, r := range loadAlerts(t) {
 		for _, m := range jobRE.FindAllStringSubmatch(r.Expr, -1) {
@@ -308,7 +303,7 @@ func TestAlerts_JobNames(t *testing.T) {
 				}
 			}
 			if !matched {
-				t.Errorf("%s: job%s%q matches no job in %s or %s (%v)", r.Alert, op, value, prometheusFile, probeJobsFile, jobs)
+				t.Errorf("%s: job%s%q matches no job in %s (%v)", r.Alert, op, value, prometheusFile, jobs)
 			}
 		}
 	}
