@@ -123,10 +123,6 @@ func textRE(phrases ...string) *regexp.Regexp {
 
 // Enhanced codes that gate text rules whose wording is ambiguous on its own.
 var (
-	// "authentication required" means "log in first" only with the codes
-	// RFC 4954 and common servers use for it; Microsoft's 5.7.13x group
-	// restrictions say the same words about the sender, not the session.
-	authRequiredEnhanced = enhancedRE(`|[45]\.0\.0|[45]\.5\.1|[45]\.7\.[0137]|[45]\.7\.57`)
 	// A bare "try again later" is greylisting only where greylisters put
 	// it: 450/451 with no enhanced code or a generic 4.7.x one.
 	greylistEnhanced = enhancedRE(`|4\.0\.0|4\.7\.[01]`)
@@ -160,6 +156,8 @@ var (
 	)
 	spfText = textRE(
 		`\bspf\b`, `sender policy framework`, `open-?spf`,
+		// Microsoft's Sender ID is SPF applied to the header sender.
+		`\bsender id \((?:pra|mail from)\)`,
 	)
 	dkimText = textRE(
 		`\bdkim\b`, `domainkeys`,
@@ -176,6 +174,8 @@ var (
 		`\brcpthosts\b`, `credentials for relay`, `\bno relay`,
 		`(?:not|isn't) (?:an open|a) relay`, `configured to relay`, `insecure mail relay`,
 		`(?:don't|do not) handle mail for`, `send to a non-local`,
+		// Haraka's reply when no plugin accepted the recipient's domain.
+		`\bi cannot deliver mail for\b`,
 	)
 	starttlsUnavailableText = textRE(
 		`\b(?:start)?tls\b (?:is )?(?:currently |temporarily )?(?:not available|unavailable|not supported|not offered|not implemented|disabled)`,
@@ -189,6 +189,17 @@ var (
 		`(?:not|n't) sent over (?:a )?(?:tls|ssl|secure|encrypted)`,
 		`(?:must |to )use (?:tls|ssl|starttls)`, `\brequiretls\b`,
 		`(?:use|support) tls ?1\.[23]`,
+	)
+	// Microsoft's recipient delivery restrictions (a group or mailbox that
+	// takes mail only from internal or listed senders) speak of the
+	// sender being "not authenticated" or "authentication required"; that
+	// is about who the sender is, not about logging in to the session.
+	deliveryRestrictionText = textRE(
+		`\bresolver\.rst\.(?:authrequired|notauthorized|sendernot)`,
+		`\bsender was not authenticated\b`,
+		`not authenticated for (?:group|mailbox|public folder)`,
+		`not in (?:the )?(?:group's )?allowed[- ]senders`,
+		`delivery restriction`,
 	)
 	authRequiredText = textRE(
 		`auth(?:entication)? (?:is )?required`,
@@ -206,7 +217,8 @@ var (
 		`authentication not (?:enabled|available|supported|allowed)`,
 		`(?:invalid|bad|incorrect|wrong) (?:user ?name|login|password|credentials)`,
 		`(?:user ?name|password|credentials) (?:and password )?(?:are |is )?(?:not accepted|incorrect|invalid|rejected)`,
-		`cannot authenticate`, `application-specific password`,
+		`cannot authenticate`, `fail(?:ed|s)? to authenticate`, `application-specific password`,
+		`auth(?:entication)? method\b.{0,40}\bnot (?:supported|available)`,
 		`log ?in (?:via|with|through) your web browser`,
 		`smtpclientauthentication is disabled`, `\bxoauth\b`,
 		`password (?:transition|has expired|expired)`,
@@ -225,7 +237,10 @@ var (
 		// Domino Directory", which is an unknown user.
 		`listed (?:at|on|in|by) [a-z0-9-]+(?:\.[a-z0-9-]+)+`,
 		`\b(?:is|are) (?:on|in) (?:a|our|the) (?:\w+ )?(?:block|black|deny|spam) ?list`,
-		`banned (?:sending )?(?:ip|sender|host|client|network)`,
+		`banned (?:sending )?(?:ip|sender|host|client|network)`, `bad outbound sender`,
+		`block (?:has been )?placed (?:against|on) (?:your|the|this) ip`,
+		// T-Online marks its block-list rejections "(BL)".
+		`\(bl\)`,
 		`permanently deferred`,
 		`connections? (?:will )?not (?:be )?accepted from`,
 		`\b(?:ip|ips|ip address|ip addresses|client host|your host|your network|netblock)\b.{0,60}\b(?:blocked|banned|blacklisted|blocklisted|listed)\b`,
@@ -256,11 +271,15 @@ var (
 		`insufficient (?:space|storage) (?:in|for) (?:the )?(?:mailbox|user|recipient|account)`,
 		`mailbox size limit`, `quotaexceeded`, `full mailbox`,
 		`mailbox (?:\w+ ){0,2}(?:exceeds|would exceed|has exceeded)`,
+		`exhausted (?:\w+ ){0,2}(?:storage|space|quota)`,
+		`(?:mailbox|inbox|account) (?:has )?reached (?:its|the|their) (?:\w+ ){0,2}(?:limit|quota|capacity)`,
+		`(?:storage|disk|mailbox|inbox) (?:size |storage |space )?(?:limit|quota|capacity) (?:exceeded|reached)`,
 		`too many messages (?:on the server|in (?:the |this |your )?(?:mailbox|inbox|folder))`,
 	)
 	throttledText = textRE(
 		`too many (?:\w+ ){0,3}(?:connections|sessions|sockets)`,
 		`too many (?:\w+ ){0,2}(?:messages|mails?|e-?mails|recipients|rcpts?|login attempts|auth\w* attempts|transactions|requests)`,
+		`too many auth\w* commands`,
 		`too much (?:mail|e-?mail|traffic)`,
 		`(?:connection|message|sending|recipient|session|mail|send|delivery|submission) rate`,
 		`\brate[- ]?limit`, `\bratelimit`, `\brate (?:exceeded|too high)`,
@@ -269,7 +288,12 @@ var (
 		`(?:unexpected|unusual|excessive|high|abnormal) (?:\w+ )?(?:volume|traffic)`,
 		`deferred due to (?:unexpected |excessive )?(?:volume|user complaints|complaints)`,
 		`temporarily deferred(?: -|;|$)`,
-		`(?:sending|daily|hourly|relay|peak|send|recipient|connection|session|outbound|per[- ]\w+) (?:\w+ ){0,2}(?:limit|quota) (?:exceeded|reached)`,
+		`(?:sending|daily|hourly|relay|peak|send|recipient|connection|session|outbound|submission|per[- ]\w+) (?:\w+ ){0,2}(?:limit|quota) (?:exceeded|reached)`,
+		`\bper (?:hour|day|minute|second) (?:\w+ ){0,3}(?:limit|quota)`, `\b(?:receive|receiving|thread) limit`,
+		`\bper (?:transaction|session|connection) (?:exceeded|reached)`,
+		`reached (?:your|the|its|their) (?:\w+ ){0,2}limit`,
+		`exceeded (?:the )?(?:permitted|allowed) (?:\w+ ){0,2}limits?`,
+		`frequency (?:limit|limited|exceeded)`,
 		`max(?:imum)? (?:number of )?(?:\w+ ){0,2}(?:connections?|messages?|e-?mails?|recipients?|sessions?) (?:per|has|have|exceeded|reached|from)`,
 		`connection (?:limit|count)`, `slow down`, `\bslower\b`,
 		`try again later.{0,30}\b(?:rate|volume)`,
@@ -310,9 +334,17 @@ var (
 		`inactive (?:e-?mail address|account|user|mailbox)`,
 		`not listed in .{0,40}(?:directory|address book)`,
 	)
+	// A refusal that names the sender, with no word on why: the sender is
+	// on the receiver's deny list. Postfix's "Sender address rejected:"
+	// prefix is not enough on its own; its detail decides.
+	senderRefusedText = textRE(
+		`\bsender (?:is )?(?:denied|blocked|refused|banned|rejected)\b`,
+		`\bsender address (?:is )?(?:denied|blocked|refused|banned)\b`,
+	)
 	localErrorText = textRE(
 		`local (?:error|problem)`, `error in processing`,
 		`queue file write error`, `temporary lookup failure`,
+		`dns temporary failure`, `temporary dns (?:failure|error)`,
 		`(?:server|system) configuration (?:error|problem)`,
 	)
 	// At 451, "local error in processing" by RFC 5321, a generic internal
@@ -329,8 +361,9 @@ var (
 		`ports? (?:are |is )?busy`,
 		`temporary (?:server|system) (?:error|problem|failure)`,
 		`overload`, `resources? (?:are )?(?:temporarily )?(?:unavailable|not available)`,
-		`temporarily unavailable`, `maintenance`,
+		`temporarily unavailable`, `maintenance`, `\bbusy\b`,
 		`connection (?:expired|dropped|timed? ?out|lost)`, `lost (?:\w+ )?connection`,
+		`\bdisconnected\b`,
 		`time(?:d)? ?out`,
 	)
 	protocolText = textRE(
@@ -343,6 +376,8 @@ var (
 		`(?:line|command) too long`, `too many (?:\w+ )?(?:errors|commands)`,
 		`no valid recipients`, `nested mail command`, `already (?:specified|given|authenticated)`,
 		`bare (?:lf|line ?feed)`,
+		// qmail's whole reply to a bare LF is a link to djb's smtplf page.
+		`\bsmtplf\b`,
 	)
 	// Content and local-policy wording: why a message, rather than the
 	// sender's standing, was refused.
@@ -354,6 +389,8 @@ var (
 		`not (?:in|on) (?:the |our )?(?:white ?list|allow ?list)`,
 		`\brfc ?(?:5322|2822)\b`, `not (?:rfc )?compliant`, `malformed`,
 		`administrative prohibition`,
+		// A null-sender message to several recipients is no real bounce.
+		`multi-recipient bounce`,
 	)
 	greylistRetryText = textRE(
 		`\b(?:try|retry|come back|send|resend)\b.{0,20}\blater\b`, `try again in`,
@@ -378,11 +415,17 @@ var classifyRules = []classifyRule{
 	{reason: ReasonAuthFailed, codes: []int{534, 535}},
 	{reason: ReasonAuthFailed, enhanced: enhancedRE(`[45]\.7\.8`)},
 	{reason: ReasonTLSRequired, codes: []int{538}},
-	// Microsoft 365: 5.7.515 is its DMARC-style "authentication level"
-	// rejection; 5.7.606-649 banned sending IP, 5.7.700-749 tenant banned
-	// for spam, 5.7.511 banned sender, 5.7.513 recipient's block list.
+	// Microsoft 365 (the Exchange Online NDR reference): 5.7.515 is its
+	// DMARC-style "authentication level" rejection; 5.7.501-503 sending
+	// account banned for spam, 5.7.507 IP blocked by the recipient's
+	// organization, 5.7.511 banned sender, 5.7.513 recipient's block list,
+	// 5.7.606-649 banned sending IP, 5.7.700-749 tenant banned for spam;
+	// 5.7.504/505 invalid or banned recipient. 5.7.703 is the sender's own
+	// tenant block list for recipients: a policy, not the sender's standing.
 	{reason: ReasonDMARC, enhanced: enhancedRE(`5\.7\.515`)},
-	{reason: ReasonReputation, enhanced: enhancedRE(`5\.7\.(?:60[6-9]|6[1-3]\d|64\d|7[0-4]\d|511|513)`)},
+	{reason: ReasonPolicy, enhanced: enhancedRE(`5\.7\.703`)},
+	{reason: ReasonReputation, enhanced: enhancedRE(`5\.7\.(?:50[1237]|60[6-9]|6[1-3]\d|64\d|7[0-4]\d|511|513)`)},
+	{reason: ReasonMailboxUnavailable, enhanced: enhancedRE(`5\.7\.50[45]`)},
 
 	// Tier 2: specific wording.
 	// Greylisting first: greylisters often explain what triggered them
@@ -409,8 +452,9 @@ var classifyRules = []classifyRule{
 	{reason: ReasonRelayDenied, text: relayText},
 	{reason: ReasonSTARTTLSUnavailable, text: starttlsUnavailableText},
 	{reason: ReasonTLSRequired, text: tlsRequiredText},
-	{reason: ReasonAuthRequired, codes: []int{530}, text: authRequiredText},
-	{reason: ReasonAuthRequired, enhanced: authRequiredEnhanced, text: authRequiredText},
+	// Delivery restrictions before the login wording they borrow.
+	{reason: ReasonPolicy, text: deliveryRestrictionText},
+	{reason: ReasonAuthRequired, text: authRequiredText},
 	{reason: ReasonAuthFailed, text: authFailedText},
 	// Reputation before rate limits, so that "rate limited due to IP
 	// reputation" names the cause; but "unusual rate" deferrals are rate
@@ -431,6 +475,9 @@ var classifyRules = []classifyRule{
 	{reason: ReasonInsufficientStorage, text: insufficientStorageText},
 	{reason: ReasonMailboxBusy, class: 4, enhanced: notAddressEnhanced, text: mailboxBusyText},
 	{reason: ReasonMailboxUnavailable, text: mailboxUnavailableText},
+	// After the unknown-address wording: "Sender rejected: domain does not
+	// exist" is about the address, a bare "Sender denied" about policy.
+	{reason: ReasonPolicy, text: senderRefusedText},
 	{reason: ReasonLocalError, text: localErrorText},
 	{reason: ReasonLocalError, codes: []int{451}, text: localError451Text},
 	{reason: ReasonServiceUnavailable, class: 4, text: serviceUnavailableText},
