@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 	"go.yaml.in/yaml/v3"
 )
@@ -90,6 +91,12 @@ func Parse(data []byte, file string) (*Config, error) {
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return nil, yamlError(file, err, &lines)
 	}
+	// A second document would be silently ignored: a concatenated or
+	// templated file gone wrong, which must not half-apply.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, &ConfigError{File: file, Line: extra.Line, Msg: "more than one YAML document (---); put everything in one"}
+	}
 	if err := cfg.validate(filepath.Dir(file)); err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
@@ -122,6 +129,13 @@ func (c *Config) validate(dir string) error {
 			}
 			return &ConfigError{Field: "modules." + name, Msg: err.Error()}
 		}
+		// Build the TLS configuration now: an unreadable CA file or a bad
+		// client key is the operator's to fix, not a failing probe's.
+		if m.SMTP.TLS != probes.TLSNone {
+			if _, err := config.NewTLSConfig(&m.SMTP.TLSConfig); err != nil {
+				return &ConfigError{Field: "modules." + name + ".smtp.tls_config", Msg: err.Error()}
+			}
+		}
 	}
 	seen := map[string]int{}
 	for i, t := range c.Targets {
@@ -144,6 +158,9 @@ func (c *Config) validate(dir string) error {
 		m, ok := c.Modules[t.Module]
 		if !ok {
 			return &ConfigError{Field: path + ".module", Msg: fmt.Sprintf("unknown module %q (have: %s)", t.Module, strings.Join(sortedKeys(c.Modules), ", "))}
+		}
+		if _, _, err := probes.SplitTarget(t.Address, m); err != nil {
+			return &ConfigError{Field: path + ".address", Msg: err.Error()}
 		}
 		intervalName := "interval"
 		if t.Interval == 0 {
@@ -331,23 +348,36 @@ func syntaxError(file string, data []byte, err error) error {
 		ce.Line, _ = strconv.Atoi(m[1])
 		ce.Msg = m[2]
 	}
-	// The library's line is never past the mistake: start there.
+	// The library's line is never past the mistake, and a prefix of the
+	// file that contains the mistake fails with the same message: binary
+	// search for the shortest such prefix. (A linear scan re-parses the
+	// file once per line: minutes for a large file, during a reload.)
 	lines := bytes.SplitAfter(data, []byte("\n"))
-	for n := max(ce.Line, 1); n <= len(lines); n++ {
+	sameError := func(n int) bool {
 		var node yaml.Node
 		perr := yaml.Unmarshal(bytes.Join(lines[:n], nil), &node)
 		if perr == nil {
-			continue
+			return false
 		}
 		pmsg := strings.TrimPrefix(perr.Error(), "yaml: ")
 		if m := yamlLineRe.FindStringSubmatch(pmsg); m != nil {
 			pmsg = m[2]
 		}
-		if pmsg == ce.Msg {
-			ce.Line = n
-			break
+		return pmsg == ce.Msg
+	}
+	lo, hi := min(max(ce.Line, 1), len(lines)), len(lines)
+	if !sameError(hi) {
+		return ce
+	}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if sameError(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
 		}
 	}
+	ce.Line = hi
 	return ce
 }
 

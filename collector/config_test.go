@@ -3,6 +3,8 @@ package collector
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -274,8 +276,9 @@ func TestConfig_SecretsMasked(t *testing.T) {
 // against the configuration file's directory, not the working directory.
 func TestLoadFile_RelativePaths(t *testing.T) {
 	dir := t.TempDir()
-	for _, name := range []string{"pw", "ca.pem"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte("x\n"), 0o600); err != nil {
+	files := map[string][]byte{"pw": []byte("x\n"), "ca.pem": probestest.NewCA(t).CertPEM}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -291,5 +294,44 @@ func TestLoadFile_RelativePaths(t *testing.T) {
 	s := cfg.Modules["m"].SMTP
 	if s.Auth.PasswordFile != filepath.Join(dir, "pw") || s.TLSConfig.CAFile != filepath.Join(dir, "ca.pem") {
 		t.Errorf("password_file=%q ca_file=%q, want them under %s", s.Auth.PasswordFile, s.TLSConfig.CAFile, dir)
+	}
+}
+
+func TestParse_AddressAndTLSAndDocuments(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"bad port", "modules: {mx: {smtp: {tls: none}}}\ntargets:\n  - {name: a, address: \"mx.example.net:abc\", module: mx}\n",
+			`x.yml:3: targets[0].address: target "mx.example.net:abc" has an invalid port "abc"`},
+		{"scheme", "modules: {mx: {smtp: {tls: none}}}\ntargets:\n  - {name: a, address: \"smtp://mx.example.net:25\", module: mx}\n",
+			`x.yml:3: targets[0].address: target "smtp://mx.example.net:25" is not host:port (no scheme, path or spaces)`},
+		{"bad inline key", "modules:\n  mx:\n    smtp:\n      tls_config: {cert: nonsense, key: nonsense}\n",
+			`x.yml:4: modules.mx.smtp.tls_config: unable to use specified client cert (inline) & key (inline): tls: failed to find any PEM data in certificate input`},
+		{"two documents", "modules: {mx: {}}\n---\nmodules: {other: {}}\n",
+			`x.yml:2: more than one YAML document (---); put everything in one`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml), "x.yml")
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestParse_SyntaxErrorLineInLargeFile checks the line of a syntax error
+// deep in a large file, which is found by bisecting the file's prefixes.
+func TestParse_SyntaxErrorLineInLargeFile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("modules:\n  mx:\n    smtp:\n      tls: none\ntargets:\n")
+	for i := 0; i < 3000; i++ {
+		indent := "    "
+		if i == 2500 {
+			indent = "     " // one space too many: line 5+3*2500+2
+		}
+		fmt.Fprintf(&b, "  - name: t%d\n%saddress: 127.0.0.1:25\n    module: mx\n", i, indent)
+	}
+	_, err := Parse([]byte(b.String()), "big.yml")
+	want := fmt.Sprintf("big.yml:%d: mapping values are not allowed in this context", 5+3*2500+2)
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
 	}
 }

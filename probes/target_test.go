@@ -1,0 +1,33 @@
+package probes
+
+import "testing"
+
+func TestSplitTarget(t *testing.T) {
+	smtp, implicit, lmtp := &Module{}, &Module{SMTP: SMTPModule{TLS: TLSImplicit}}, &Module{Prober: ProberLMTP}
+	for _, tc := range []struct {
+		target     string
+		m          *Module
+		host, port string
+		bad        bool
+	}{
+		{"mx.example.net:587", smtp, "mx.example.net", "587", false},
+		{"mx.example.net", smtp, "mx.example.net", "25", false},
+		{"mx.example.net", implicit, "mx.example.net", "465", false},
+		{"mx.example.net", lmtp, "mx.example.net", "24", false},
+		{"[2001:db8::1]:25", smtp, "2001:db8::1", "25", false},
+		{"[2001:db8::1]", smtp, "2001:db8::1", "25", false},
+		{"2001:db8::1", smtp, "2001:db8::1", "25", false},
+		{"mx.example.net:abc", smtp, "", "", true},
+		{"mx.example.net:0", smtp, "", "", true},
+		{"mx.example.net:70000", smtp, "", "", true},
+		{"mx.example.net:", smtp, "", "", true},
+		{"smtp://mx.example.net:25", smtp, "", "", true},
+		{"mx example.net", smtp, "", "", true},
+		{":25", smtp, "", "", true},
+	} {
+		host, port, err := SplitTarget(tc.target, tc.m)
+		if (err != nil) != tc.bad || host != tc.host || port != tc.port {
+			t.Errorf("SplitTarget(%q) = %q, %q, %v; want %q, %q, error %t", tc.target, host, port, err, tc.host, tc.port, tc.bad)
+		}
+	}
+}
