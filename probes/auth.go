@@ -50,25 +50,26 @@ func (s *session) auth(pr *PhaseResult) error {
 		return err
 	}
 	for {
-		rep, err := s.read(pr, true)
+		rep, text, err := s.readAuth(pr)
 		if err != nil {
 			return err
 		}
 		if rep.Code != 334 {
 			return s.judge(PhaseAuth, "AUTH "+mech, rep, 235)
 		}
-		challenge, err := base64.StdEncoding.DecodeString(strings.TrimSpace(rep.Text()))
+		challenge, err := base64.StdEncoding.DecodeString(strings.TrimSpace(text))
 		if err != nil {
-			// RFC 4954 §4: "*" cancels the exchange; the server then
-			// answers 501.
-			s.cmd("*", "")
-			return &ProtocolError{Msg: "AUTH challenge is not base64"}
+			return s.cancelAuth(pr, "AUTH challenge is not base64")
 		}
 		resp, err := client.Next(challenge)
 		if err != nil {
-			// The server's challenge was an error report (XOAUTH2,
-			// OAUTHBEARER): answer empty to get the final reply.
-			if err := s.cmd("", redacted); err != nil {
+			ack, ok := errorAcks[mech]
+			if !ok {
+				return s.cancelAuth(pr, "unexpected AUTH challenge")
+			}
+			// The challenge was the server's error report: acknowledge
+			// it to get the final reply.
+			if err := s.cmd(ack, redacted); err != nil {
 				return err
 			}
 			continue
@@ -79,6 +80,32 @@ func (s *session) auth(pr *PhaseResult) error {
 			return err
 		}
 	}
+}
+
+// errorAcks answer a bearer mechanism's error challenge, after which the
+// server sends its final reply: XOAUTH2 wants an empty response (as Google
+// and Microsoft document it), OAUTHBEARER a single %x01 (RFC 7628 §3.2.3).
+var errorAcks = map[string]string{
+	"XOAUTH2":     "",
+	"OAUTHBEARER": base64.StdEncoding.EncodeToString([]byte{0x01}),
+}
+
+// cancelAuth ends the exchange with "*" (RFC 4954 §4) and reads the
+// server's answer, normally 501, so that QUIT does not take it for its own.
+func (s *session) cancelAuth(pr *PhaseResult, why string) error {
+	if err := s.cmd("*", ""); err != nil {
+		return err
+	}
+	rep, _, err := s.readAuth(pr)
+	if err != nil {
+		return err
+	}
+	if rep.Code == 334 {
+		// The server ignored the cancel: QUIT would be taken for a
+		// response.
+		s.broken = true
+	}
+	return &ProtocolError{Msg: why}
 }
 
 func saslClient(mech, user, secret string) sasl.Client {

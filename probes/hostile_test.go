@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"github.com/go-kit/log"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
 	"github.com/prometheus/common/config"
 
 	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
@@ -163,6 +164,9 @@ func TestRun_Hostile_NoBanner(t *testing.T) {
 		wantHostileFailure(t, res, PhaseBanner, ReasonTimeout)
 		if !res.Temporary {
 			t.Error("a timeout should be temporary")
+		}
+		if errors.Is(res.Err, context.Canceled) {
+			t.Errorf("err = %v: a probe that ran out of time was not cancelled", res.Err)
 		}
 		if res.Phase(PhaseQuit) != nil || probeSentCommand(res, "QUIT") {
 			t.Error("QUIT attempted on a connection that timed out")
@@ -361,6 +365,14 @@ func TestRun_Hostile_STARTTLSCertificates(t *testing.T) {
 		{"Expired", func(t *testing.T) tls.Certificate { return ca.Expired(t, "localhost") }, ReasonCertExpired},
 		{"SelfSigned", func(t *testing.T) tls.Certificate { return probestest.SelfSigned(t, "localhost") }, ReasonCertUntrusted},
 		{"WrongHost", func(t *testing.T) tls.Certificate { return ca.Valid(t, "mail.other.test") }, ReasonCertHostname},
+		{"ExpiredSelfSigned", func(t *testing.T) tls.Certificate { return probestest.ExpiredSelfSigned(t, "localhost") }, ReasonCertExpired},
+		// An expired certificate the server sends along but the chain
+		// does not need must not mask what is wrong with the leaf.
+		{"WrongHostExpiredExtra", func(t *testing.T) tls.Certificate {
+			cert := ca.Valid(t, "mail.other.test")
+			cert.Certificate = append(slices.Clip(cert.Certificate), ca.Expired(t, "old.other.test").Certificate[0])
+			return cert
+		}, ReasonCertHostname},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			withFDCheck(t, func(t *testing.T) {
@@ -528,6 +540,11 @@ func TestRun_Hostile_ContextCancelledMidBanner(t *testing.T) {
 		elapsed := time.Since(start)
 		<-done
 		wantHostileFailure(t, res, PhaseBanner, ReasonTimeout)
+		// The reason is timeout, as the taxonomy has no other; the error
+		// tells callers that the probe was cancelled, not slow.
+		if !errors.Is(res.Err, context.Canceled) {
+			t.Errorf("err = %v, want it to wrap context.Canceled", res.Err)
+		}
 		if elapsed > 200*time.Millisecond+hostileSlack {
 			t.Errorf("Run took %s after a cancel at 200ms", elapsed)
 		}
@@ -603,6 +620,9 @@ func TestRun_Hostile_ContextCancelledBetweenCommands(t *testing.T) {
 		}
 		if res.Success || res.FailedPhase != PhaseMail || res.Reason != ReasonTimeout {
 			t.Errorf("got success=%t %s/%s, want mail/timeout", res.Success, res.FailedPhase, res.Reason)
+		}
+		if !errors.Is(res.Err, context.Canceled) {
+			t.Errorf("err = %v, want it to wrap context.Canceled", res.Err)
 		}
 	})
 }

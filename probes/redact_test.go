@@ -64,6 +64,7 @@ func checkNoSecrets(t *testing.T, res *Result, logs string, user, secret string)
 		"JSON result": string(js),
 		"debug log":   logs,
 		"error":       fmt.Sprint(res.Err),
+		"reply text":  res.ReplyText,
 	}
 	for where, text := range places {
 		for what, form := range secretForms(user, secret) {
@@ -157,6 +158,58 @@ func TestRun_AuthRedaction_WrongPassword(t *testing.T) {
 			}
 			if res.Temporary {
 				t.Error("rejected credentials should be a permanent failure")
+			}
+			checkNoSecrets(t, res, logs.String(), redactUser, redactSecret)
+		})
+	}
+}
+
+// A server may echo what it was sent: PLAIN's response in its 535, LOGIN's
+// password in a 334. Neither may reach the stored replies, hence the JSON
+// result, the reply text or the error, any more than the transcript.
+func TestRun_AuthRedaction_ServerEcho(t *testing.T) {
+	for _, tc := range []struct {
+		mech string
+		auth func(c *probestest.Conn, arg string)
+	}{
+		{"PLAIN", func(c *probestest.Conn, arg string) {
+			_, ir, _ := strings.Cut(arg, " ")
+			c.Send("535 5.7.8 Authentication failed for " + ir)
+		}},
+		{"LOGIN", func(c *probestest.Conn, _ string) {
+			c.Send("334 VXNlcm5hbWU6")
+			if _, err := c.ReadLine(); err != nil {
+				return
+			}
+			c.Send("334 UGFzc3dvcmQ6")
+			pass, err := c.ReadLine()
+			if err != nil {
+				return
+			}
+			c.Send("334 " + pass)
+			if _, err := c.ReadLine(); err != nil {
+				return
+			}
+			c.Send("535 5.7.8 Authentication failed for " + pass)
+		}},
+	} {
+		t.Run(tc.mech, func(t *testing.T) {
+			srv := authScriptServer(t, tc.mech, tc.auth)
+			m := authScriptModule(tc.mech, redactSecret)
+			m.SMTP.Auth.Username = redactUser
+			var logs bytes.Buffer
+			res := Run(context.Background(), srv.Addr, m, redactDebugLogger(&logs))
+			if res.Success || res.FailedPhase != PhaseAuth {
+				t.Errorf("got success=%t phase=%q (%v), want a failure in auth", res.Success, res.FailedPhase, res.Err)
+			}
+			// Proof that the echo arrived: the last reply is the 535.
+			if last := res.Phase(PhaseAuth).LastReply(); last == nil || last.Code != 535 {
+				t.Fatalf("auth phase did not end with the echoing 535: %v", replyCodes(res.Phase(PhaseAuth)))
+			}
+			for _, rep := range res.Phase(PhaseAuth).Replies {
+				if rep.Code == 334 && rep.Text() != redacted {
+					t.Errorf("334 stored as %q, want %q", rep.Text(), redacted)
+				}
 			}
 			checkNoSecrets(t, res, logs.String(), redactUser, redactSecret)
 		})

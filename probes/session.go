@@ -174,22 +174,49 @@ func (s *session) cmd(line, display string) error {
 	return nil
 }
 
-// read reads one reply into the phase. redactText hides the text of 334
-// challenges during AUTH from the transcript: they can echo credentials
-// (LOGIN's prompts do not, but XOAUTH2's error report names the user).
-func (s *session) read(pr *PhaseResult, redactText bool) (Reply, error) {
-	rep, err := readReply(s.br, func(line string) {
-		if redactText && strings.HasPrefix(line, "334") && len(line) > 4 {
+// read reads one reply into the phase.
+func (s *session) read(pr *PhaseResult) (Reply, error) {
+	rep, _, err := s.readReply(pr, false)
+	return rep, err
+}
+
+// readAuth reads one reply of the SASL exchange. The text of its 334
+// challenges is stored and shown as redacted only: they can echo
+// credentials (LOGIN's prompts do not, but XOAUTH2's error report names the
+// user). challenge is the text as received, for the mechanism alone.
+func (s *session) readAuth(pr *PhaseResult) (rep Reply, challenge string, err error) {
+	return s.readReply(pr, true)
+}
+
+// readReply reads one reply into the phase. The reply is classified from
+// what the server sent, but what is kept (the phase's replies, and through
+// them the result's reply text, errors, JSON and logs) is redacted like
+// the transcript: a server may echo a credential back.
+func (s *session) readReply(pr *PhaseResult, inAuth bool) (Reply, string, error) {
+	raw, err := readReply(s.br, func(line string) {
+		if inAuth && strings.HasPrefix(line, "334") && len(line) > 4 {
 			line = line[:4] + redacted
 		}
 		s.record(DirRecv, line)
 	})
 	if err != nil {
 		s.broken = true
-		return rep, err
+		var pe *ProtocolError
+		if errors.As(err, &pe) {
+			pe.Msg = s.redact(pe.Msg)
+		}
+		return Reply{}, "", err
+	}
+	rep := raw
+	rep.Lines = make([]string, len(raw.Lines))
+	for i, l := range raw.Lines {
+		if inAuth && raw.Code == 334 {
+			l = redacted
+		}
+		rep.Lines[i] = s.redact(l)
 	}
 	pr.Replies = append(pr.Replies, rep)
-	return rep, nil
+	return rep, raw.Text(), nil
 }
 
 // exchange sends a command and reads its reply, then judges the reply
@@ -199,7 +226,7 @@ func (s *session) exchange(pr *PhaseResult, line string, ok ...int) (Reply, erro
 	if err := s.cmd(line, ""); err != nil {
 		return Reply{}, err
 	}
-	rep, err := s.read(pr, false)
+	rep, err := s.read(pr)
 	if err != nil {
 		return rep, err
 	}

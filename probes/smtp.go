@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +21,12 @@ import (
 // returns nil, never panics on server input and returns within m.Timeout
 // (or ctx's deadline, if sooner). logger may be nil.
 func Run(ctx context.Context, target string, m Module, logger log.Logger) *Result {
+	// m is a copy, but Auth still points at the caller's settings, shared
+	// by every target probed with this module, and SetDefaults writes them.
+	if m.SMTP.Auth != nil {
+		auth := *m.SMTP.Auth
+		m.SMTP.Auth = &auth
+	}
 	m.SetDefaults()
 	if logger == nil {
 		logger = log.NewNopLogger()
@@ -35,23 +40,34 @@ func Run(ctx context.Context, target string, m Module, logger log.Logger) *Resul
 	}
 	s.deadline, _ = ctx.Deadline()
 	s.run(ctx, target)
+	// A cancelled probe fails as timeout, the taxonomy having no other
+	// reason, but its error says so: callers must be able to tell a scrape
+	// aborted or a shutdown from a slow server.
+	if r := s.res; !r.Success && r.Reason == ReasonTimeout &&
+		errors.Is(ctx.Err(), context.Canceled) && !errors.Is(r.Err, context.Canceled) {
+		r.Err = fmt.Errorf("%w: %w", context.Canceled, r.Err)
+	}
 	s.res.Duration = time.Since(s.res.Start)
 	return s.res
 }
 
 func (s *session) run(ctx context.Context, target string) {
-	host, port, err := s.splitTarget(target)
+	// A malformed target or an unusable tls_config is the exporter's own
+	// configuration problem, not the server's: reason other.
+	host, port, err := SplitTarget(target, s.m)
 	if err != nil {
-		s.phase(PhaseResolve, func(*PhaseResult) error { return &stepError{ReasonDNS, err.Error()} })
+		s.phase(PhaseResolve, func(*PhaseResult) error { return &stepError{ReasonOther, err.Error()} })
 		return
 	}
 	s.host = host
-	// Built before connecting (it reads the CA file), so that the time
-	// it takes is not counted as the server's banner latency.
-	s.tlsConfig, err = s.clientTLSConfig()
-	if err != nil {
-		s.phase(PhaseTLS, func(*PhaseResult) error { return &stepError{ReasonTLSHandshake, "TLS configuration: " + err.Error()} })
-		return
+	if tlsPhase := s.tlsPhase(); tlsPhase != "" {
+		// Built before connecting (it reads the CA file), so that the time
+		// it takes is not counted as the server's banner latency.
+		s.tlsConfig, err = s.clientTLSConfig()
+		if err != nil {
+			s.phase(tlsPhase, func(*PhaseResult) error { return &stepError{ReasonOther, "TLS configuration: " + err.Error()} })
+			return
+		}
 	}
 	var ip net.IP
 	if !s.phase(PhaseResolve, func(*PhaseResult) error {
@@ -103,6 +119,17 @@ func (s *session) run(ctx context.Context, target string) {
 	}
 }
 
+// tlsPhase is the phase in which the TLS handshake happens, "" for none.
+func (s *session) tlsPhase() Phase {
+	switch s.m.SMTP.TLS {
+	case TLSImplicit:
+		return PhaseTLS
+	case TLSStartTLS:
+		return PhaseSTARTTLS
+	}
+	return ""
+}
+
 func (s *session) helloPhase() Phase {
 	if s.m.Prober == ProberLMTP {
 		return PhaseLHLO
@@ -126,27 +153,6 @@ func (s *session) wants(p Phase) bool {
 		return c.Send
 	}
 	return true
-}
-
-func (s *session) splitTarget(target string) (host, port string, err error) {
-	host, port, err = net.SplitHostPort(target)
-	if err != nil {
-		// A bare host: the port follows from the module.
-		host, port = strings.Trim(target, "[]"), "25"
-		switch {
-		case s.m.Prober == ProberLMTP:
-			port = "24"
-		case s.m.SMTP.TLS == TLSImplicit:
-			port = "465"
-		}
-	}
-	if host == "" {
-		return "", "", fmt.Errorf("target %q has no host", target)
-	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return "", "", fmt.Errorf("target %q has an invalid port", target)
-	}
-	return host, port, nil
 }
 
 // resolve returns one address of host in the preferred family, falling back
@@ -253,15 +259,11 @@ func (s *session) handshake() error {
 	if info.Verified || s.m.SMTP.TLSConfig.InsecureSkipVerify {
 		return nil
 	}
-	reason := verifyReason(info.VerifyError)
-	if expiredInChain(info.Certificates, time.Now()) {
-		reason = ReasonCertExpired
-	}
-	return &tlsVerifyError{reason: reason, err: info.VerifyError}
+	return &tlsVerifyError{reason: verifyReason(info, time.Now()), err: info.VerifyError}
 }
 
 func (s *session) banner(pr *PhaseResult) error {
-	rep, err := s.read(pr, false)
+	rep, err := s.read(pr)
 	if err != nil {
 		return err
 	}
@@ -287,7 +289,7 @@ func (s *session) ehloName() string {
 }
 
 func (s *session) hello(pr *PhaseResult) error {
-	if err := s.sayHello(pr); err != nil {
+	if err := s.sayHello(pr, pr.Phase); err != nil {
 		return err
 	}
 	_, s.res.STARTTLSOffered = s.ext["STARTTLS"]
@@ -295,8 +297,10 @@ func (s *session) hello(pr *PhaseResult) error {
 }
 
 // sayHello sends EHLO (LHLO for LMTP) and records the extensions; an SMTP
-// server that does not know EHLO (500/502) gets HELO instead.
-func (s *session) sayHello(pr *PhaseResult) error {
+// server that does not know EHLO (500/502) gets HELO instead. The replies
+// go into pr but are judged as phase p's: the EHLO after STARTTLS belongs
+// to the starttls phase but is an EHLO all the same.
+func (s *session) sayHello(pr *PhaseResult, p Phase) error {
 	cmd := "EHLO"
 	if s.m.Prober == ProberLMTP {
 		cmd = "LHLO"
@@ -305,21 +309,27 @@ func (s *session) sayHello(pr *PhaseResult) error {
 	if err := s.cmd(cmd+" "+name, ""); err != nil {
 		return err
 	}
-	rep, err := s.read(pr, false)
+	rep, err := s.read(pr)
 	if err != nil {
 		return err
 	}
 	if cmd == "EHLO" && (rep.Code == 500 || rep.Code == 502) {
-		if _, set := s.m.SMTP.ExpectCodes[PhaseEHLO]; !set {
+		if _, set := s.m.SMTP.ExpectCodes[p]; !set {
 			s.note("EHLO refused, falling back to HELO")
 			s.res.HELOFallback = true
 			s.ext = map[string]string{}
 			s.res.Extensions = s.ext
-			_, err := s.exchange(pr, "HELO "+name, 250)
-			return err
+			if err := s.cmd("HELO "+name, ""); err != nil {
+				return err
+			}
+			rep, err := s.read(pr)
+			if err != nil {
+				return err
+			}
+			return s.judge(p, "HELO", rep, 250)
 		}
 	}
-	if err := s.judge(pr.Phase, cmd, rep, 250); err != nil || s.stopped {
+	if err := s.judge(p, cmd, rep, 250); err != nil || s.stopped {
 		return err
 	}
 	s.ext = parseExtensions(rep.Lines)
@@ -360,18 +370,23 @@ func (s *session) starttls(pr *PhaseResult) error {
 	if err := s.cmd("STARTTLS", ""); err != nil {
 		return err
 	}
-	rep, err := s.read(pr, false)
+	rep, err := s.read(pr)
 	if err != nil {
 		return err
 	}
-	if rep.Code != 220 {
-		if err := s.judge(PhaseSTARTTLS, "STARTTLS", rep, 220); err != nil {
-			var re *replyError
-			if errors.As(err, &re) && rep.Code != 421 && re.reason != ReasonUnexpectedReply {
-				re.reason = ReasonSTARTTLSUnavailable
-			}
-			return err
+	if err := s.judge(PhaseSTARTTLS, "STARTTLS", rep, 220); err != nil {
+		var re *replyError
+		switch {
+		case rep.Code == 220:
+			// The server now takes whatever comes next for a TLS
+			// handshake: not even QUIT may follow.
+			s.broken = true
+		case errors.As(err, &re) && rep.Code != 421 && re.reason != ReasonUnexpectedReply:
+			re.reason = ReasonSTARTTLSUnavailable
 		}
+		return err
+	}
+	if s.stopped {
 		return nil
 	}
 	// Anything the server sent after 220 and before the handshake is an
@@ -384,7 +399,7 @@ func (s *session) starttls(pr *PhaseResult) error {
 		return err
 	}
 	// RFC 3207 §4.2: forget what was learned before TLS and greet again.
-	return s.sayHello(pr)
+	return s.sayHello(pr, s.helloPhase())
 }
 
 func (s *session) mail(pr *PhaseResult) error {
@@ -418,39 +433,59 @@ func (s *session) rcpt(pr *PhaseResult) error {
 }
 
 // data sends DATA and the generated message. SMTP answers once; LMTP once
-// per accepted recipient (RFC 2033 §4.2), and each answer counts.
+// per accepted recipient (RFC 2033 §4.2), and each answer counts. Only the
+// final replies decide the phase: 354 merely lets the message go.
 func (s *session) data(pr *PhaseResult) error {
-	if _, err := s.exchange(pr, "DATA", 354); err != nil || s.stopped {
+	if err := s.cmd("DATA", ""); err != nil {
 		return err
 	}
+	rep, err := s.read(pr)
+	if err != nil {
+		return err
+	}
+	if rep.Code != 354 {
+		return s.judge(PhaseData, "DATA", rep, 354)
+	}
+	// From here to the final dot the server takes every line for message
+	// text, so a failure in between must not let RSET or QUIT follow.
+	s.broken = true
 	id := newProbeID()
 	msg := s.message(id)
 	s.record(DirSend, fmt.Sprintf("<message: %d bytes, Message-ID %s>", len(msg), s.res.MessageID))
 	dw := s.tw.DotWriter()
 	if _, err := dw.Write(msg); err != nil {
-		s.broken = true
 		return err
 	}
 	if err := dw.Close(); err != nil {
-		s.broken = true
 		return err
 	}
+	s.broken = false
 	s.record(DirSend, ".")
 	replies := 1
 	if s.m.Prober == ProberLMTP {
 		replies = s.rcptAccepted
 	}
+	// Every reply is read before the verdict, the first failure deciding
+	// it: one left unread would be taken for the answer to the next
+	// command.
+	var verdict error
 	for i := 0; i < replies; i++ {
-		rep, err := s.read(pr, false)
+		rep, err := s.read(pr)
 		if err != nil {
 			return err
 		}
 		if err := s.judge(PhaseData, "end of DATA", rep, 250); err != nil {
-			return err
+			if verdict == nil {
+				verdict = err
+			}
+			continue
 		}
 		if q := queueID(rep.Text()); q != "" && s.res.QueueID == "" {
 			s.res.QueueID = q
 		}
+	}
+	if verdict != nil {
+		return verdict
 	}
 	s.inTx = false
 	return nil
@@ -530,7 +565,7 @@ func (s *session) quit() {
 			pr.Err, pr.Reason = err, s.reasonOf(err)
 			return false
 		}
-		rep, err := s.read(pr, false)
+		rep, err := s.read(pr)
 		if err != nil {
 			pr.Err, pr.Reason = err, s.reasonOf(err)
 			return false

@@ -3,7 +3,10 @@ package probes
 import (
 	"context"
 	"net"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -419,4 +422,197 @@ func TestDefaultEHLOName_NeverLocalhost(t *testing.T) {
 	if !strings.HasPrefix(ehlo, "EHLO ") || strings.Contains(ehlo, "localhost") || len(ehlo) < len("EHLO x.y") {
 		t.Errorf("greeted with %q", ehlo)
 	}
+}
+
+func replyCodes(pr *PhaseResult) []int {
+	if pr == nil {
+		return nil
+	}
+	codes := make([]int, len(pr.Replies))
+	for i, r := range pr.Replies {
+		codes[i] = r.Code
+	}
+	return codes
+}
+
+// Every target of a module is probed with the same Module value, whose
+// Auth is a pointer: concurrent runs must not write through it (run under
+// -race), nor change the caller's module at all.
+func TestRun_SharedModuleConcurrently(t *testing.T) {
+	ca := probestest.NewCA(t)
+	cert := ca.Valid(t)
+	srv := probestest.NewServer(t, probestest.ServerOptions{TLS: &cert, Users: map[string]string{"u@example.test": "pw"}})
+	m := tlsModule(t, ca, TLSStartTLS)
+	m.SMTP.Auth = &AuthConfig{Username: "u@example.test", Password: "pw"}
+	results := make([]*Result, 4)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() { results[i] = Run(context.Background(), srv.Addr, m, nil) })
+	}
+	wg.Wait()
+	for _, r := range results {
+		requireSuccess(t, r)
+	}
+	if m.SMTP.Auth.Mechanism != "" {
+		t.Errorf("Run set the caller's Auth.Mechanism to %q", m.SMTP.Auth.Mechanism)
+	}
+}
+
+// expect_codes judge the reply that decides a phase: the 354 to DATA only
+// lets the message go, and the reply to the final dot is the verdict.
+func TestRun_ExpectCodesData(t *testing.T) {
+	m := dialogModule()
+	m.Timeout = 2 * time.Second
+	m.SMTP.Send = true
+	m.SMTP.ExpectCodes = map[Phase][]int{PhaseData: {554}}
+
+	t.Run("rejected", func(t *testing.T) {
+		srv := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{"DOT": "554 5.7.1 Message rejected as spam"}}.Serve)
+		r := Run(context.Background(), srv.Addr, m, nil)
+		requireSuccess(t, r)
+		if !r.ExpectationMet {
+			t.Error("ExpectationMet = false")
+		}
+		if got := replyCodes(r.Phase(PhaseData)); !slices.Equal(got, []int{354, 554}) {
+			t.Errorf("data replies = %v, want [354 554]", got)
+		}
+		got := srv.Received()
+		end := slices.Index(got, ".")
+		if end < 0 || end+1 >= len(got) || (got[end+1] != "RSET" && got[end+1] != "QUIT") || got[len(got)-1] != "QUIT" {
+			t.Errorf("server received %q, want the message, its final dot, then RSET or QUIT", got)
+		}
+		if q := r.Phase(PhaseQuit); q == nil || q.LastReply() == nil || q.LastReply().Code != 221 {
+			t.Errorf("QUIT not answered 221: %+v", q)
+		}
+	})
+	t.Run("accepted", func(t *testing.T) {
+		srv := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{"DOT": "250 2.0.0 Ok: queued as ABC123"}}.Serve)
+		r := Run(context.Background(), srv.Addr, m, nil)
+		if r.Success || r.FailedPhase != PhaseData || r.Reason != ReasonUnexpectedReply || r.Code != 250 {
+			t.Fatalf("got success=%t %s/%s code %d (%v), want data/unexpected_reply 250", r.Success, r.FailedPhase, r.Reason, r.Code, r.Err)
+		}
+	})
+}
+
+// STARTTLS's own reply is judged by the starttls expectations; the EHLO
+// after the handshake is an EHLO and judged by the ehlo ones.
+func TestRun_ExpectCodesSTARTTLS(t *testing.T) {
+	ca := probestest.NewCA(t)
+	cfg := probestest.ServerTLSConfig(ca.Valid(t))
+	accepting := probestest.NewScriptServer(t, probestest.Dialog{TLS: cfg}.Serve)
+	refusing := probestest.NewScriptServer(t, probestest.Dialog{
+		TLS:     cfg,
+		Replies: map[string]string{"STARTTLS": "454 4.7.0 TLS not available due to local problem"},
+	}.Serve)
+	module := func(t *testing.T, expect []int) Module {
+		m := tlsModule(t, ca, TLSStartTLS)
+		m.SMTP.ExpectCodes = map[Phase][]int{PhaseSTARTTLS: expect}
+		return m
+	}
+
+	t.Run("220 expected", func(t *testing.T) {
+		r := Run(context.Background(), accepting.Addr, module(t, []int{220}), nil)
+		requireSuccess(t, r)
+		if r.ExpectationMet || r.TLS == nil || !r.TLS.Verified {
+			t.Errorf("ExpectationMet=%t TLS=%+v, want a verified TLS session", r.ExpectationMet, r.TLS)
+		}
+	})
+	t.Run("454 expected and sent", func(t *testing.T) {
+		r := Run(context.Background(), refusing.Addr, module(t, []int{454}), nil)
+		requireSuccess(t, r)
+		if !r.ExpectationMet {
+			t.Error("ExpectationMet = false")
+		}
+	})
+	t.Run("454 expected, 220 sent", func(t *testing.T) {
+		r := Run(context.Background(), accepting.Addr, module(t, []int{454}), nil)
+		if r.Success || r.FailedPhase != PhaseSTARTTLS || r.Reason != ReasonUnexpectedReply || r.Code != 220 {
+			t.Fatalf("got success=%t %s/%s code %d (%v), want starttls/unexpected_reply 220", r.Success, r.FailedPhase, r.Reason, r.Code, r.Err)
+		}
+		// After its 220 the server reads a TLS handshake: a plaintext
+		// QUIT would be garbage to it.
+		if probeSentCommand(r, "QUIT") {
+			t.Error("QUIT sent where the server expects a TLS handshake")
+		}
+	})
+	t.Run("EHLO after TLS judged as EHLO", func(t *testing.T) {
+		srv := probestest.NewScriptServer(t, hostileSTARTTLSThen(func(c *probestest.Conn) {
+			if c.StartTLS(cfg) != nil {
+				return
+			}
+			if _, ok := c.Expect("EHLO"); !ok {
+				return
+			}
+			c.Send("550 5.7.1 Client host rejected: cannot find your hostname")
+			if _, ok := c.Expect("QUIT"); ok {
+				c.Send("221 2.0.0 Bye")
+			}
+		}))
+		m := tlsModule(t, ca, TLSStartTLS)
+		m.SMTP.ExpectCodes = map[Phase][]int{PhaseEHLO: {250, 550}}
+		r := Run(context.Background(), srv.Addr, m, nil)
+		requireSuccess(t, r)
+		if !r.ExpectationMet || !slices.Equal(replyCodes(r.Phase(PhaseSTARTTLS)), []int{220, 550}) {
+			t.Errorf("ExpectationMet=%t starttls replies %v, want the 550 to the second EHLO to meet the ehlo expectation",
+				r.ExpectationMet, replyCodes(r.Phase(PhaseSTARTTLS)))
+		}
+	})
+}
+
+// Every accepted LMTP recipient gets a reply after DATA; all must be read,
+// whichever fails, or the next command reads a leftover reply.
+func TestRun_LMTPFirstRecipientRefusedStaysInStep(t *testing.T) {
+	srv := probestest.NewServer(t, probestest.ServerOptions{LMTP: true, LMTPDataErrors: map[string]*smtp.SMTPError{
+		"b@example.test": {Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full"},
+	}})
+	m := Module{Prober: ProberLMTP, Timeout: 5 * time.Second, SMTP: SMTPModule{
+		TLS: TLSNone, EHLO: "probe.example.test", MailFrom: "a@example.test",
+		RcptTo: []string{"b@example.test", "c@example.test"}, Send: true,
+	}}
+	r := Run(context.Background(), srv.Addr, m, nil)
+	if r.Success || r.FailedPhase != PhaseData || r.Reason != ReasonMailboxFull || r.Code != 552 {
+		t.Fatalf("got %s/%s code %d, want data/mailbox_full 552", r.FailedPhase, r.Reason, r.Code)
+	}
+	if got := replyCodes(r.Phase(PhaseData)); !slices.Equal(got, []int{354, 552, 250}) {
+		t.Errorf("data replies = %v, want [354 552 250]", got)
+	}
+	if q := r.Phase(PhaseQuit); q == nil || q.LastReply() == nil || q.LastReply().Code != 221 {
+		t.Errorf("QUIT not answered 221 (stream out of step): %v", replyCodes(q))
+	}
+}
+
+// A CA file that cannot be read or a malformed target is the exporter's
+// own configuration problem, not the server's.
+func TestRun_LocalConfigProblems(t *testing.T) {
+	t.Run("invalid port", func(t *testing.T) {
+		r := Run(context.Background(), "127.0.0.1:99999", dialogModule(), nil)
+		if r.Success || r.FailedPhase != PhaseResolve || r.Reason != ReasonOther {
+			t.Errorf("got %s/%s (%v), want resolve/other", r.FailedPhase, r.Reason, r.Err)
+		}
+	})
+	missingCA := config.TLSConfig{CAFile: filepath.Join(t.TempDir(), "missing-ca.pem")}
+	for _, tc := range []struct {
+		mode  string
+		phase Phase
+	}{
+		{TLSStartTLS, PhaseSTARTTLS},
+		{TLSImplicit, PhaseTLS},
+	} {
+		t.Run("unreadable CA file, "+tc.mode, func(t *testing.T) {
+			srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
+			m := dialogModule()
+			m.SMTP.TLS = tc.mode
+			m.SMTP.TLSConfig = missingCA
+			r := Run(context.Background(), srv.Addr, m, nil)
+			if r.Success || r.FailedPhase != tc.phase || r.Reason != ReasonOther || r.Temporary {
+				t.Errorf("got %s/%s temporary=%t (%v), want %s/other, permanent", r.FailedPhase, r.Reason, r.Temporary, r.Err, tc.phase)
+			}
+		})
+	}
+	t.Run("unreadable CA file, tls none", func(t *testing.T) {
+		srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
+		m := dialogModule()
+		m.SMTP.TLSConfig = missingCA
+		requireSuccess(t, Run(context.Background(), srv.Addr, m, nil))
+	})
 }

@@ -131,33 +131,31 @@ func certInfo(c *x509.Certificate) CertInfo {
 	return ci
 }
 
-// verifyReason maps a verification failure onto the taxonomy. An expired
-// certificate is reported as expired even when it is also untrusted: expiry
-// is the fact an operator can act on first.
-func verifyReason(err error) Reason {
+// verifyReason maps a failed verification onto the taxonomy. The error
+// says what the verifier found first, in an order of its own (a platform
+// verifier has another); an expired leaf is reported as expired whatever
+// else is wrong, as expiry is the fact an operator can act on first. Other
+// certificates the server sent are not looked at: one the chain does not
+// need can be expired without anything being wrong.
+func verifyReason(info *TLSInfo, now time.Time) Reason {
 	var inv x509.CertificateInvalidError
 	var host x509.HostnameError
 	var unknown x509.UnknownAuthorityError
 	switch {
-	case errors.As(err, &inv) && inv.Reason == x509.Expired:
+	case errors.As(info.VerifyError, &inv) && inv.Reason == x509.Expired:
 		return ReasonCertExpired
-	case errors.As(err, &host):
+	case len(info.Certificates) > 0 && outsideValidity(info.Certificates[0], now):
+		return ReasonCertExpired
+	case errors.As(info.VerifyError, &host):
 		return ReasonCertHostname
-	case errors.As(err, &unknown):
+	case errors.As(info.VerifyError, &unknown):
 		return ReasonCertUntrusted
 	}
 	return ReasonCertUntrusted
 }
 
-// expiredInChain reports a presented certificate outside its validity
-// period, which Verify does not report when the chain is untrusted anyway.
-func expiredInChain(certs []CertInfo, now time.Time) bool {
-	for _, c := range certs {
-		if now.After(c.NotAfter) || now.Before(c.NotBefore) {
-			return true
-		}
-	}
-	return false
+func outsideValidity(c CertInfo, now time.Time) bool {
+	return now.After(c.NotAfter) || now.Before(c.NotBefore)
 }
 
 // tlsVerifyError wraps a verification failure with its reason.

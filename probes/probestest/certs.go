@@ -125,8 +125,25 @@ func (ca *CA) WriteCAFile(t testing.TB) string {
 // NewCA trusts it, so clients fail with x509.UnknownAuthorityError.
 func SelfSigned(t testing.TB, hosts ...string) tls.Certificate {
 	t.Helper()
+	return selfSigned(t, CertOptions{Hosts: hosts})
+}
+
+// ExpiredSelfSigned is a self-signed leaf that expired a day ago: both
+// untrusted and expired, as on a forgotten appliance.
+func ExpiredSelfSigned(t testing.TB, hosts ...string) tls.Certificate {
+	t.Helper()
+	now := time.Now()
+	return selfSigned(t, CertOptions{
+		Hosts:     hosts,
+		NotBefore: now.Add(-400 * 24 * time.Hour),
+		NotAfter:  now.Add(-24 * time.Hour),
+	})
+}
+
+func selfSigned(t testing.TB, opts CertOptions) tls.Certificate {
+	t.Helper()
 	key := newKey(t)
-	tmpl := leafTemplate(t, CertOptions{Hosts: hosts})
+	tmpl := leafTemplate(t, opts)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		t.Fatalf("probestest: create self-signed certificate: %v", err)

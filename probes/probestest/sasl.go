@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 )
 
 // Mechanism names go-sasl does not define.
@@ -184,11 +185,13 @@ func parseXOAuth2(response []byte) (user, token string, err error) {
 	return user, token, nil
 }
 
-// newOAuthBearerServer adapts go-sasl's OAUTHBEARER server. That server
-// indexes response[0] of the client's acknowledgement of an error
-// challenge, so an empty line (what XOAUTH2 clients send and many
-// OAUTHBEARER clients reuse) panics it; we hand it the RFC 7628 "\x01"
-// instead. user is the gs2 authzid, empty when the client sent none.
+// newOAuthBearerServer adapts go-sasl's OAUTHBEARER server, whose check of
+// the client's acknowledgement of an error challenge lets almost anything
+// through and panics on an empty line. The acknowledgement must be the
+// single %x01 of RFC 7628 §3.2.3; anything else, the empty line XOAUTH2
+// clients send included, gets errBadOAuthBearerAck, so that a client using
+// the wrong one fails against this server as it would against a strict one.
+// user is the gs2 authzid, empty when the client sent none.
 func newOAuthBearerServer(auth func(user, token string) error) sasl.Server {
 	inner := sasl.NewOAuthBearerServer(func(opts sasl.OAuthBearerOptions) *sasl.OAuthBearerError {
 		if auth(opts.Username, opts.Token) != nil {
@@ -199,17 +202,23 @@ func newOAuthBearerServer(auth func(user, token string) error) sasl.Server {
 	return &oauthBearerServer{inner: inner}
 }
 
+var errBadOAuthBearerAck = &smtp.SMTPError{
+	Code:         501,
+	EnhancedCode: smtp.EnhancedCode{5, 5, 2},
+	Message:      "OAUTHBEARER error challenge must be acknowledged with %x01",
+}
+
 type oauthBearerServer struct {
-	inner     sasl.Server
-	responded bool
+	inner      sasl.Server
+	challenged bool // an error challenge was sent: only the acknowledgement may follow
 }
 
 func (s *oauthBearerServer) Next(response []byte) ([]byte, bool, error) {
-	if s.responded && len(response) == 0 {
-		response = []byte{0x01}
+	if s.challenged && !bytes.Equal(response, []byte{0x01}) {
+		return nil, true, errBadOAuthBearerAck
 	}
-	if response != nil {
-		s.responded = true
-	}
-	return s.inner.Next(response)
+	challenge, done, err := s.inner.Next(response)
+	// The only challenge after a client response is the error report.
+	s.challenged = response != nil && !done && err == nil
+	return challenge, done, err
 }

@@ -259,10 +259,19 @@ func TestServer_OAUTHBEARER(t *testing.T) {
 		}
 	})
 
-	// The acknowledgement of the error challenge is "\x01" in RFC 7628 but
-	// an empty line from XOAUTH2-style clients; both must end in 535.
-	for name, ack := range map[string]string{"FailureAckCtrlA": b64("\x01"), "FailureAckEmpty": ""} {
-		t.Run(name, func(t *testing.T) {
+	// RFC 7628 §3.2.3: the error challenge is acknowledged with "\x01".
+	// The empty line XOAUTH2 clients send is refused, so that a probe
+	// sending it cannot pass against this server.
+	for _, tc := range []struct {
+		name, ack string
+		code      int
+		text      string
+	}{
+		{"FailureAckCtrlA", b64("\x01"), 535, "5.7.8 Authentication failed"},
+		{"FailureAckEmpty", "", 501, "5.5.2 "},
+		{"FailureAckOther", b64("x"), 501, "5.5.2 "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			s := NewServer(t, opts)
 			c := dialRaw(t, s.Addr)
 			c.expectReply(220, "")
@@ -271,7 +280,7 @@ func TestServer_OAUTHBEARER(t *testing.T) {
 			if !strings.Contains(errJSON, `"invalid_token"`) {
 				t.Errorf("error challenge %q, want invalid_token", errJSON)
 			}
-			c.expect(ack, 535, "5.7.8 Authentication failed")
+			c.expect(tc.ack, tc.code, tc.text)
 			if got := s.AuthAttempts(); !slices.Equal(got, []string{"OAUTHBEARER - fail"}) {
 				t.Errorf("AuthAttempts() = %q", got)
 			}
