@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -21,16 +22,17 @@ import (
 // ProbeHandler serves /probe: a configured target by name, or, only when
 // allowed, an ad hoc host:port with a named module. Ad hoc probing is off
 // by default: an exporter reachable by others would otherwise let them
-// make it connect anywhere and send mail as the monitor.
+// make it connect anywhere. Even when allowed, ad hoc probes never send
+// mail, and a module's AUTH credentials go only to the server its
+// tls_config.server_name pins (403 otherwise). Both kinds run through the
+// Scheduler, under --probe.concurrency and shutdown; one that cannot start
+// before the scrape's timeout, or during shutdown, is answered with 503.
 type ProbeHandler struct {
 	Config        *SafeConfig
 	Scheduler     *Scheduler
 	AllowAdhoc    bool
 	TimeoutOffset time.Duration
-	History       *History
 	Logger        log.Logger
-	// Probe runs ad hoc probes; probes.Run when nil.
-	Probe ProbeFunc
 }
 
 var probeDescs = newResultDescs()
@@ -59,12 +61,7 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		logger = log.NewLogfmtLogger(&logBuf)
 	}
 	if moduleName == "" {
-		var ok bool
-		res, module, ok = h.Scheduler.RunNow(r.Context(), target, timeout, logger)
-		if !ok {
-			http.Error(w, fmt.Sprintf("unknown target %q: name a configured target, or give module= for an ad hoc host:port (needs --probe.allow-adhoc)", target), http.StatusBadRequest)
-			return
-		}
+		res, module, err = h.Scheduler.RunNow(r.Context(), target, timeout, logger)
 	} else {
 		if !h.AllowAdhoc {
 			http.Error(w, "ad hoc targets are disabled: probe configured targets by name, or start the exporter with --probe.allow-adhoc", http.StatusForbidden)
@@ -75,18 +72,21 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf("unknown module %q", moduleName), http.StatusBadRequest)
 			return
 		}
-		used := *m
-		if timeout > 0 && timeout < used.Timeout {
-			used.Timeout = timeout
-		}
-		probe := h.Probe
-		if probe == nil {
-			probe = probes.Run
-		}
-		res = probe(r.Context(), target, used, log.With(logger, "target", target, "module", moduleName))
-		res.Target, res.Module = target, moduleName
-		module = &used
-		h.History.Add("probe", res)
+		res, module, err = h.Scheduler.RunAdhoc(r.Context(), target, moduleName, m, timeout, logger)
+	}
+	switch {
+	case errors.Is(err, ErrUnknownTarget):
+		http.Error(w, fmt.Sprintf("unknown target %q: name a configured target, or give module= for an ad hoc host:port (needs --probe.allow-adhoc)", target), http.StatusBadRequest)
+		return
+	case errors.Is(err, ErrUnpinnedCredentials):
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	case errors.Is(err, ErrBusy), errors.Is(err, ErrShuttingDown):
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
 	}
 	logResult(h.Logger, res.Target, res.Module, res)
 

@@ -56,18 +56,25 @@ type htFixture struct {
 }
 
 // htNewFixture loads the config at path and starts a scheduler running
-// probe. Targets in these tests use an hour's interval, so the schedule
-// (first run at a hash of the name into the hour) stays out of the way of
-// the on-demand runs under test.
+// probe, for scheduled and /probe runs alike. Targets in these tests use an
+// hour's interval, so the schedule (first run at a hash of the name into
+// the hour) stays out of the way of the on-demand runs under test.
 func htNewFixture(t *testing.T, path string, probe ProbeFunc) *htFixture {
+	t.Helper()
+	return htNewFixtureWith(t, path, probe, 4, 10)
+}
+
+// htNewFixtureWith is htNewFixture with a concurrency limit and a history
+// size.
+func htNewFixtureWith(t *testing.T, path string, probe ProbeFunc, concurrency, historyLimit int) *htFixture {
 	t.Helper()
 	sc := NewSafeConfig(path)
 	cfg, err := sc.Reload()
 	if err != nil {
 		t.Fatalf("load config: %v", err)
 	}
-	history := NewHistory(10)
-	sched := NewScheduler(probe, 4, NewStore(), history, log.NewNopLogger())
+	history := NewHistory(historyLimit)
+	sched := NewScheduler(probe, concurrency, NewStore(), history, log.NewNopLogger())
 	sched.Apply(cfg)
 	t.Cleanup(func() { sched.Shutdown(5 * time.Second) })
 	f := &htFixture{sc: sc, sched: sched, history: history}
@@ -82,10 +89,10 @@ func htNewFixture(t *testing.T, path string, probe ProbeFunc) *htFixture {
 	return f
 }
 
-func (f *htFixture) handler(allowAdhoc bool, probe ProbeFunc) *ProbeHandler {
+func (f *htFixture) handler(allowAdhoc bool) *ProbeHandler {
 	return &ProbeHandler{
 		Config: f.sc, Scheduler: f.sched, AllowAdhoc: allowAdhoc, TimeoutOffset: 500 * time.Millisecond,
-		History: f.history, Logger: log.NewNopLogger(), Probe: probe,
+		Logger: log.NewNopLogger(),
 	}
 }
 
@@ -222,7 +229,7 @@ targets:
 func TestProbeHandler_ConfiguredTarget(t *testing.T) {
 	srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
 	f := htNewFixture(t, htWriteConfig(t, htPlainConfig(srv.Addr)), probes.Run)
-	h := f.handler(false, nil)
+	h := f.handler(false)
 
 	rec := htGet(h, "/probe?target=mx1")
 	if rec.Code != http.StatusOK {
@@ -279,7 +286,7 @@ func TestProbeHandler_ConfiguredTargetFailure(t *testing.T) {
 	}}.Serve)
 	f := htNewFixture(t, htWriteConfig(t, htPlainConfig(srv.Addr)), probes.Run)
 
-	rec := htGet(f.handler(false, nil), "/probe?target=mx1")
+	rec := htGet(f.handler(false), "/probe?target=mx1")
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
@@ -298,7 +305,6 @@ func TestProbeHandler_ConfiguredTargetFailure(t *testing.T) {
 func TestProbeHandler_BadRequests(t *testing.T) {
 	rec := &htRecorder{}
 	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), rec.probe)
-	adhoc := &htRecorder{}
 	for _, tc := range []struct {
 		name       string
 		allowAdhoc bool
@@ -319,7 +325,7 @@ func TestProbeHandler_BadRequests(t *testing.T) {
 		{name: "header ad hoc", allowAdhoc: true, url: "/probe?target=127.0.0.1:25&module=mx", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "x"}, wantCode: 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := htGet(f.handler(tc.allowAdhoc, adhoc.probe), tc.url, tc.header...)
+			resp := htGet(f.handler(tc.allowAdhoc), tc.url, tc.header...)
 			if resp.Code != tc.wantCode {
 				t.Fatalf("status %d, want %d: %s", resp.Code, tc.wantCode, resp.Body)
 			}
@@ -330,16 +336,15 @@ func TestProbeHandler_BadRequests(t *testing.T) {
 			}
 		})
 	}
-	if n := len(rec.Calls()) + len(adhoc.Calls()); n != 0 {
+	if n := len(rec.Calls()); n != 0 {
 		t.Errorf("a rejected request ran %d probes", n)
 	}
 }
 
 func TestProbeHandler_AdhocForbidden(t *testing.T) {
-	sched := &htRecorder{}
-	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), sched.probe)
-	adhoc := &htRecorder{}
-	h := f.handler(false, adhoc.probe)
+	rec := &htRecorder{}
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), rec.probe)
+	h := f.handler(false)
 	for _, url := range []string{
 		"/probe?module=mx&target=127.0.0.1:25",
 		"/probe?module=mx&target=mail.example.net:25",
@@ -355,11 +360,8 @@ func TestProbeHandler_AdhocForbidden(t *testing.T) {
 			t.Errorf("%s: body %q does not say how to allow ad hoc probes", url, rec.Body)
 		}
 	}
-	if calls := adhoc.Calls(); len(calls) != 0 {
+	if calls := rec.Calls(); len(calls) != 0 {
 		t.Errorf("forbidden requests called the probe: %+v", calls)
-	}
-	if calls := sched.Calls(); len(calls) != 0 {
-		t.Errorf("forbidden requests ran the scheduler's probe: %+v", calls)
 	}
 	if n := len(f.history.List()); n != 0 {
 		t.Errorf("history has %d entries after forbidden requests", n)
@@ -368,9 +370,9 @@ func TestProbeHandler_AdhocForbidden(t *testing.T) {
 
 func TestProbeHandler_AdhocAllowed(t *testing.T) {
 	t.Run("fake", func(t *testing.T) {
-		f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), (&htRecorder{}).probe)
 		adhoc := &htRecorder{}
-		rec := htGet(f.handler(true, adhoc.probe), "/probe?module=mx&target=mail.example.net:2525")
+		f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), adhoc.probe)
+		rec := htGet(f.handler(true), "/probe?module=mx&target=mail.example.net:2525")
 		if rec.Code != http.StatusOK {
 			t.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
@@ -391,8 +393,8 @@ func TestProbeHandler_AdhocAllowed(t *testing.T) {
 	})
 	t.Run("real", func(t *testing.T) {
 		srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
-		f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), (&htRecorder{}).probe)
-		rec := htGet(f.handler(true, nil), "/probe?module=mx&target="+srv.Addr)
+		f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), probes.Run)
+		rec := htGet(f.handler(true), "/probe?module=mx&target="+srv.Addr)
 		if rec.Code != http.StatusOK {
 			t.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
@@ -440,7 +442,7 @@ targets:
 			if tc.header != "" {
 				header = []string{"X-Prometheus-Scrape-Timeout-Seconds", tc.header}
 			}
-			resp := htGet(f.handler(true, rec.probe), "/probe?"+tc.query, header...)
+			resp := htGet(f.handler(true), "/probe?"+tc.query, header...)
 			if resp.Code != http.StatusOK {
 				t.Fatalf("status %d: %s", resp.Code, resp.Body)
 			}
@@ -455,7 +457,8 @@ targets:
 	}
 }
 
-// htAuthConfig is a STARTTLS module that authenticates with htSecret.
+// htAuthConfig is a STARTTLS module that authenticates with htSecret, with
+// the server name pinned so that ad hoc probes may use it too.
 func htAuthConfig(addr, caFile string) string {
 	return fmt.Sprintf(`modules:
   submission:
@@ -463,7 +466,7 @@ func htAuthConfig(addr, caFile string) string {
     smtp:
       tls: starttls
       ehlo: probe.example.test
-      tls_config: {ca_file: %q}
+      tls_config: {ca_file: %q, server_name: localhost}
       auth: {mechanism: PLAIN, username: monitor@example.test, password: %q}
       mail_from: monitor@example.test
       rcpt_to: [sink@example.test]
@@ -491,7 +494,7 @@ func TestProbeHandler_Debug(t *testing.T) {
 
 	for _, url := range []string{"/probe?target=submission&debug=true", "/probe?module=submission&target=" + srv.Addr + "&debug=true"} {
 		t.Run(url, func(t *testing.T) {
-			rec := htGet(f.handler(true, nil), url)
+			rec := htGet(f.handler(true), url)
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
@@ -617,7 +620,7 @@ targets:
 	path := htWriteConfig(t, oldCfg)
 	f := htNewFixture(t, path, rec.probe)
 	h := ReloadHandler(f.reload, log.NewNopLogger())
-	probe := f.handler(false, nil)
+	probe := f.handler(false)
 	reloadOK := func() float64 { return htGauge(t, "smtp_exporter_config_last_reload_successful", f.sc.Collectors()...) }
 	post := func() *httptest.ResponseRecorder {
 		resp := httptest.NewRecorder()
@@ -712,10 +715,8 @@ targets:
 
 func TestHistoryHandler(t *testing.T) {
 	const limit = 3
-	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), (&htRecorder{}).probe)
-	f.history = NewHistory(limit)
-	adhoc := &htRecorder{}
-	h := f.handler(true, adhoc.probe)
+	f := htNewFixtureWith(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), (&htRecorder{}).probe, 4, limit)
+	h := f.handler(true)
 	for i := 1; i <= 5; i++ {
 		if rec := htGet(h, fmt.Sprintf("/probe?module=mx&target=host%d.example.test:25", i)); rec.Code != http.StatusOK {
 			t.Fatalf("probe %d: status %d: %s", i, rec.Code, rec.Body)
@@ -778,5 +779,203 @@ func TestHistoryHandler(t *testing.T) {
 		if rec := htGet(hh, "/history?id="+id); rec.Code != http.StatusNotFound {
 			t.Errorf("?id=%s: status %d, want 404", id, rec.Code)
 		}
+	}
+}
+
+// htBlocking is a fake ProbeFunc whose calls to block block until their
+// context ends or 10s pass; entered receives each call's target.
+type htBlocking struct {
+	htRecorder
+	block   string
+	entered chan string
+}
+
+func newHTBlocking(block string) *htBlocking {
+	return &htBlocking{block: block, entered: make(chan string, 10)}
+}
+
+func (b *htBlocking) probe(ctx context.Context, target string, m probes.Module, logger log.Logger) *probes.Result {
+	b.entered <- target
+	if target == b.block {
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+		}
+	}
+	return b.htRecorder.probe(ctx, target, m, logger)
+}
+
+// A scrape of a target that is being probed answers 503 at its deadline
+// rather than wait out the other run.
+func TestProbeHandler_ConfiguredTargetBusy(t *testing.T) {
+	fake := newHTBlocking("127.0.0.1:1")
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), fake.probe)
+	h := f.handler(false)
+	first := make(chan int, 1)
+	go func() { first <- htGet(h, "/probe?target=mx1").Code }()
+	<-fake.entered
+
+	start := time.Now()
+	rec := htGet(h, "/probe?target=mx1", "X-Prometheus-Scrape-Timeout-Seconds", "0.8")
+	if elapsed := time.Since(start); elapsed > 3*time.Second {
+		t.Errorf("answered after %s with a 0.8s scrape timeout", elapsed)
+	}
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503: %s", rec.Code, rec.Body)
+	}
+	if want := `target "mx1" is being probed by the schedule or another request; try again`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("body %q does not contain %q", rec.Body, want)
+	}
+	if n := len(fake.Calls()); n != 0 {
+		t.Errorf("%d probes finished while the first still runs", n)
+	}
+	f.sched.Shutdown(0)
+	<-first
+}
+
+// Ad hoc probes share --probe.concurrency with the rest, count as in
+// flight, and are waited for and cancelled by shutdown.
+func TestProbeHandler_AdhocUnderSchedulerLimits(t *testing.T) {
+	fake := newHTBlocking("blocked.example.test:25")
+	f := htNewFixtureWith(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), fake.probe, 1, 10)
+	h := f.handler(true)
+	inFlight := func() float64 { return htGauge(t, "smtp_exporter_probes_in_flight", f.sched.Collectors()...) }
+
+	first := make(chan *httptest.ResponseRecorder, 1)
+	go func() { first <- htGet(h, "/probe?module=mx&target=blocked.example.test:25") }()
+	<-fake.entered
+	if v := inFlight(); v != 1 {
+		t.Errorf("smtp_exporter_probes_in_flight = %v during an ad hoc probe, want 1", v)
+	}
+
+	// The only slot is taken: neither kind of probe starts.
+	for _, url := range []string{"/probe?module=mx&target=other.example.test:25", "/probe?target=mx1"} {
+		rec := htGet(h, url, "X-Prometheus-Scrape-Timeout-Seconds", "0.8")
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "all 1 probe slots (--probe.concurrency) are in use") {
+			t.Errorf("%s with the only slot taken: status %d, body %q; want 503 naming the slots", url, rec.Code, rec.Body)
+		}
+	}
+	select {
+	case target := <-fake.entered:
+		t.Errorf("probe of %s started without a slot", target)
+	default:
+	}
+
+	done := make(chan struct{})
+	go func() { f.sched.Shutdown(100 * time.Millisecond); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("Shutdown returned while an ad hoc probe was in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	var rec *httptest.ResponseRecorder
+	select {
+	case rec = <-first:
+	case <-time.After(5 * time.Second):
+		t.Fatal("shutdown did not cancel the ad hoc probe")
+	}
+	<-done
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "shutting down") {
+		t.Errorf("ad hoc probe cancelled by shutdown: status %d, body %q; want 503", rec.Code, rec.Body)
+	}
+	if rec := htGet(h, "/probe?module=mx&target=late.example.test:25"); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("ad hoc probe after shutdown: status %d, want 503: %s", rec.Code, rec.Body)
+	}
+	if v := inFlight(); v != 0 {
+		t.Errorf("smtp_exporter_probes_in_flight = %v after shutdown, want 0", v)
+	}
+	if n := len(f.history.List()); n != 0 {
+		t.Errorf("history holds %d entries; the cancelled probe has no result", n)
+	}
+}
+
+// An ad hoc probe never sends mail, however often it is asked for: no
+// target's min_send_interval covers an address anyone may name.
+func TestProbeHandler_AdhocNeverSends(t *testing.T) {
+	cfg := `modules:
+  send:
+    smtp:
+      tls: none
+      mail_from: monitor@example.test
+      rcpt_to: [sink@example.test]
+      send: true
+targets:
+  - {name: mx1, address: "127.0.0.1:1", module: send, interval: 1h}
+`
+	rec := &htRecorder{}
+	f := htNewFixture(t, htWriteConfig(t, cfg), rec.probe)
+	h := f.handler(true)
+	for range 3 {
+		if resp := htGet(h, "/probe?module=send&target=victim.example.test:25&debug=true"); resp.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", resp.Code, resp.Body)
+		} else if strings.Contains(resp.Body.String(), "send: true") {
+			t.Errorf("debug page shows a sending module:\n%s", resp.Body)
+		}
+	}
+	for i, c := range rec.Calls() {
+		if c.module.SMTP.Send {
+			t.Errorf("ad hoc probe %d ran with send: true", i+1)
+		}
+	}
+	if !f.sc.Get().Modules["send"].SMTP.Send {
+		t.Error("the running configuration's module no longer sends")
+	}
+}
+
+// A module's credentials go to an ad hoc address only over TLS verified
+// against the server name the module pins.
+func TestProbeHandler_AdhocCredentialsPinned(t *testing.T) {
+	const auth = `auth: {username: monitor@example.test, password: ` + htSecret + `}`
+	caFile := probestest.NewCA(t).WriteCAFile(t)
+	for _, tc := range []struct {
+		name, smtp string
+		want       int
+	}{
+		{"auth, server name not pinned", `{tls: starttls, ` + auth + `}`, http.StatusForbidden},
+		{"auth, CA pinned, server name not", `{tls: implicit, tls_config: {ca_file: "` + caFile + `"}, ` + auth + `}`, http.StatusForbidden},
+		{"auth, pinned, verification off", `{tls: starttls, tls_config: {server_name: mail.example.test, insecure_skip_verify: true}, ` + auth + `}`, http.StatusForbidden},
+		{"auth without TLS, pinned", `{tls: none, allow_insecure_auth: true, tls_config: {server_name: mail.example.test}, ` + auth + `}`, http.StatusForbidden},
+		{"auth, pinned", `{tls: starttls, tls_config: {server_name: mail.example.test}, ` + auth + `}`, http.StatusOK},
+		{"auth, implicit TLS, pinned", `{tls: implicit, tls_config: {server_name: mail.example.test}, ` + auth + `}`, http.StatusOK},
+		{"no auth", `{tls: starttls}`, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &htRecorder{}
+			path := htWriteConfig(t, "modules:\n  m:\n    smtp: "+tc.smtp+"\ntargets:\n  - {name: configured, address: \"127.0.0.1:1\", module: m, interval: 1h}\n")
+			f := htNewFixture(t, path, rec.probe)
+			h := f.handler(true)
+			resp := htGet(h, "/probe?module=m&target=elsewhere.example.test:587")
+			if resp.Code != tc.want {
+				t.Fatalf("status %d, want %d: %s", resp.Code, tc.want, resp.Body)
+			}
+			if tc.want == http.StatusForbidden {
+				if !strings.Contains(resp.Body.String(), `module "m"`) || !strings.Contains(resp.Body.String(), "server_name") {
+					t.Errorf("body %q does not say which module and what it needs", resp.Body)
+				}
+				if n := len(rec.Calls()); n != 0 {
+					t.Errorf("refused ad hoc probe ran %d probes", n)
+				}
+			}
+			// The configured target names its own server: always allowed.
+			if resp := htGet(h, "/probe?target=configured"); resp.Code != http.StatusOK {
+				t.Errorf("configured target: status %d: %s", resp.Code, resp.Body)
+			}
+		})
+	}
+}
+
+// Once shutdown has begun, /probe answers 503, not "unknown target".
+func TestProbeHandler_DuringShutdown(t *testing.T) {
+	rec := &htRecorder{}
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), rec.probe)
+	f.sched.Shutdown(0)
+	for _, url := range []string{"/probe?target=mx1", "/probe?module=mx&target=mail.example.test:25"} {
+		resp := htGet(f.handler(true), url)
+		if resp.Code != http.StatusServiceUnavailable || !strings.Contains(resp.Body.String(), "shutting down") {
+			t.Errorf("%s during shutdown: status %d, body %q; want 503 saying so", url, resp.Code, resp.Body)
+		}
+	}
+	if n := len(rec.Calls()); n != 0 {
+		t.Errorf("%d probes ran after shutdown", n)
 	}
 }

@@ -2,6 +2,8 @@ package collector
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"sync"
 	"time"
@@ -18,6 +20,28 @@ type ProbeFunc func(ctx context.Context, target string, m probes.Module, logger 
 // Backoff limits: a target that is throttled, greylisted or unavailable
 // waits twice as long each time, at most maxBackoff times its interval.
 const maxBackoff = 8
+
+// answerSlack is how long past the scrape's timeout an on-demand probe may
+// still run: the probe's own timeout, which names the phase it was in,
+// normally ends it first; this deadline bounds the wait for the target's
+// lock and a slot, and a probe that started late.
+const answerSlack = 100 * time.Millisecond
+
+// Why RunNow or RunAdhoc did not return a result; the /probe handler maps
+// each to an HTTP status.
+var (
+	ErrUnknownTarget = errors.New("unknown target")
+	// ErrBusy: the target's lock or a probe slot was not free before the
+	// deadline; the probe did not start.
+	ErrBusy = errors.New("busy")
+	// ErrShuttingDown: shutdown had begun before the probe started, or
+	// cancelled it, so there is no result to report.
+	ErrShuttingDown = errors.New("the exporter is shutting down")
+	// ErrUnpinnedCredentials: an ad hoc probe would send the module's AUTH
+	// credentials to whatever server the caller names.
+	ErrUnpinnedCredentials = errors.New("the module authenticates, so ad hoc probes with it need TLS verified against its smtp.tls_config.server_name " +
+		"(set, with insecure_skip_verify off): its credentials must only go to the server it names")
+)
 
 // Scheduler runs every configured target on its interval.
 type Scheduler struct {
@@ -44,11 +68,34 @@ type loop struct {
 	name, module string
 	cancel       context.CancelFunc
 	// run serialises scheduled and on-demand runs: a target never
-	// overlaps itself.
-	run      sync.Mutex
+	// overlaps itself. A 1-buffered channel rather than a mutex, so that
+	// an on-demand run can stop waiting when its scrape gives up. It is
+	// always taken before a slot of Scheduler.sem, never while holding
+	// one: a run waiting for its target must not keep a slot from others.
+	run chan struct{}
+	// replan tells the loop that its target's address, interval or
+	// timeout changed, so that the plan made for the old ones goes.
+	replan chan struct{}
+	// lastSend is guarded by run; backoff is written only by the loop.
 	lastSend time.Time
 	backoff  int
 }
+
+func newLoop(name, module string, cancel context.CancelFunc) *loop {
+	return &loop{name: name, module: module, cancel: cancel, backoff: 1,
+		run: make(chan struct{}, 1), replan: make(chan struct{}, 1)}
+}
+
+func (l *loop) lock(ctx context.Context) error {
+	select {
+	case l.run <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *loop) unlock() { <-l.run }
 
 // NewScheduler returns a scheduler running at most concurrency probes at
 // once. Register its metrics with Collectors.
@@ -76,9 +123,17 @@ func (s *Scheduler) Collectors() []prometheus.Collector { return s.metrics.colle
 // Apply switches to cfg: targets that are new (or whose module changed)
 // start, removed ones stop and lose their series; the others keep their
 // counters, histograms, schedule and send rate limit.
+//
+// After Shutdown has begun Apply does nothing: a loop started then would
+// race Shutdown's wait, and dropped series would be missing from the last
+// scrapes.
 func (s *Scheduler) Apply(cfg *Config) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.schedCtx.Err() != nil {
+		return
+	}
+	old := s.cfg
 	s.cfg = cfg
 	want := map[string]*Target{}
 	for _, t := range cfg.Targets {
@@ -86,6 +141,12 @@ func (s *Scheduler) Apply(cfg *Config) {
 	}
 	for name, l := range s.loops {
 		if t, ok := want[name]; ok && t.Module == l.module {
+			if planChanged(old, t) {
+				select {
+				case l.replan <- struct{}{}:
+				default: // already pending; the loop reads the config anew
+				}
+			}
 			continue
 		}
 		l.cancel()
@@ -98,13 +159,27 @@ func (s *Scheduler) Apply(cfg *Config) {
 			continue
 		}
 		ctx, cancel := context.WithCancel(s.schedCtx)
-		l := &loop{name: t.Name, module: t.Module, cancel: cancel, backoff: 1}
+		l := newLoop(t.Name, t.Module, cancel)
 		s.loops[t.Name] = l
 		s.metrics.backoff.WithLabelValues(t.Name, t.Module).Set(1)
 		s.wg.Add(1)
 		go s.runLoop(ctx, l, t.Interval)
 	}
 	s.metrics.targets.Set(float64(len(cfg.Targets)))
+}
+
+// planChanged reports whether t's address, interval or timeout differ from
+// those of the same name in old.
+func planChanged(old *Config, t *Target) bool {
+	if old == nil {
+		return false
+	}
+	for _, o := range old.Targets {
+		if o.Name == t.Name {
+			return o.Address != t.Address || o.Interval != t.Interval || o.Timeout != t.Timeout
+		}
+	}
+	return false
 }
 
 // current returns the target's settings and module in the running config,
@@ -141,24 +216,47 @@ func (s *Scheduler) runLoop(ctx context.Context, l *loop, interval time.Duration
 		select {
 		case <-ctx.Done():
 			return
+		case <-l.replan:
+			t, _ := s.current(l)
+			if t == nil {
+				return
+			}
+			// The old plan may be an interval of an hour away, or backed
+			// off against the old address: start afresh, spread as at
+			// start. lastSend stays, so the send rate limit holds.
+			s.setBackoff(l, t, 1)
+			next = time.Now().Add(offset(l.name, t.Interval))
+			timer.Reset(time.Until(next))
+			continue
 		case <-timer.C:
 		}
-		select {
-		case s.sem <- struct{}{}:
-		case <-ctx.Done():
+		if l.lock(ctx) != nil {
+			return
+		}
+		if s.acquireSlot(ctx) != nil {
+			l.unlock()
 			return
 		}
 		// Both cases of the selects above may be ready at once and select
 		// picks at random: a stopped loop must not start a probe.
 		t, m := s.current(l)
 		if t == nil || ctx.Err() != nil {
-			<-s.sem
+			s.releaseSlot()
+			l.unlock()
 			return
 		}
 		lag := time.Since(next)
-		res, used, skipped := s.runOnce(s.probeCtx, l, t, m, s.logger)
-		<-s.sem
-		s.record(l, t, used, res, lag, skipped)
+		res, configured, skipped := s.runOnce(s.probeCtx, l, t, m, s.logger)
+		s.releaseSlot()
+		l.unlock()
+		if s.probeCtx.Err() != nil || errors.Is(res.Err, context.Canceled) {
+			// Cut short by shutdown: the result says nothing about the
+			// server, and counting it would report a timeout that never
+			// happened.
+			level.Info(s.logger).Log("msg", "Probe cancelled by shutdown, not recorded", "target", t.Name, "module", t.Module)
+		} else {
+			s.record(l, t, configured, res, lag, skipped)
+		}
 		// Keep the cadence from the plan, not from when the run ended;
 		// a run that is already late starts at once.
 		next = next.Add(t.Interval * time.Duration(l.backoff))
@@ -171,16 +269,27 @@ func (s *Scheduler) runLoop(ctx context.Context, l *loop, interval time.Duration
 	}
 }
 
-// runOnce runs one probe of t under the target's no-overlap lock, applying
-// its timeout and the send rate limit; it returns the result, the module
-// actually used and whether a due send was skipped.
-func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *Target, m *probes.Module, logger log.Logger) (*probes.Result, *probes.Module, bool) {
-	l.run.Lock()
-	defer l.run.Unlock()
-	used := *m
-	if t.Timeout > 0 {
-		used.Timeout = t.Timeout
+func (s *Scheduler) acquireSlot(ctx context.Context) error {
+	select {
+	case s.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
+}
+
+func (s *Scheduler) releaseSlot() { <-s.sem }
+
+// runOnce runs one probe of t, applying its timeout and the send rate
+// limit; the caller holds l's lock. It returns the result, the module as
+// configured (with t's timeout), which decides the phases reported, and
+// whether a due send was skipped.
+func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *Target, m *probes.Module, logger log.Logger) (*probes.Result, *probes.Module, bool) {
+	configured := *m
+	if t.Timeout > 0 {
+		configured.Timeout = t.Timeout
+	}
+	used := configured
 	skipped := used.SMTP.Send && !l.lastSend.IsZero() && time.Since(l.lastSend) < used.SMTP.MinSendInterval
 	if skipped {
 		used.SMTP.Send = false
@@ -192,12 +301,13 @@ func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *Target, m *probes.M
 	if res.Phase(probes.PhaseData) != nil {
 		l.lastSend = res.Start
 	}
-	return res, &used, skipped
+	return res, &configured, skipped
 }
 
 // record publishes a scheduled result: store, counters, backoff, history
-// and one log line per failure. skipped counts a send the rate limit held
-// back.
+// and one log line per failure. m is the module as configured, so that a
+// send the rate limit held back (skipped, counted) reports its DATA phase
+// as 0 rather than making the series come and go.
 func (s *Scheduler) record(l *loop, t *Target, m *probes.Module, res *probes.Result, lag time.Duration, skipped bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -223,6 +333,18 @@ func (s *Scheduler) record(l *loop, t *Target, m *probes.Module, res *probes.Res
 	logResult(s.logger, t.Name, t.Module, res)
 }
 
+// setBackoff sets l's backoff factor and its gauge, unless a reload removed
+// or replaced l (its series must stay deleted).
+func (s *Scheduler) setBackoff(l *loop, t *Target, factor int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loops[l.name] != l {
+		return
+	}
+	l.backoff = factor
+	s.metrics.backoff.WithLabelValues(t.Name, t.Module).Set(float64(factor))
+}
+
 // logResult logs a failed probe once at warn with everything needed to act
 // on it, and a success at debug.
 func logResult(logger log.Logger, target, module string, res *probes.Result) {
@@ -239,45 +361,147 @@ func logResult(logger log.Logger, target, module string, res *probes.Result) {
 // shares the target's no-overlap lock, send rate limit and the global
 // concurrency limit, but not its counters: those belong to the schedule.
 // timeout, when positive, shortens the probe's timeout (the scrape's own
-// deadline); logger receives the probe's own log lines. ok is false for an
-// unknown target or once shutdown has begun.
-func (s *Scheduler) RunNow(ctx context.Context, name string, timeout time.Duration, logger log.Logger) (res *probes.Result, used *probes.Module, ok bool) {
+// deadline) and bounds the wait for the target's lock and a slot, so that
+// RunNow never answers after the scrape has given up: it returns ErrBusy
+// instead. logger receives the probe's own log lines. The other errors are
+// ErrUnknownTarget and ErrShuttingDown. The module returned is the one
+// configured, with the timeout used.
+func (s *Scheduler) RunNow(ctx context.Context, name string, timeout time.Duration, logger log.Logger) (*probes.Result, *probes.Module, error) {
+	if err := s.track(); err != nil {
+		return nil, nil, err
+	}
+	defer s.wg.Done()
 	s.mu.Lock()
 	l := s.loops[name]
-	if l == nil || s.schedCtx.Err() != nil {
-		s.mu.Unlock()
-		return nil, nil, false
-	}
-	// Added under the lock that Shutdown takes to stop scheduling, so
-	// Shutdown's Wait never races with this Add.
-	s.wg.Add(1)
 	s.mu.Unlock()
-	defer s.wg.Done()
-	if logger == nil {
-		logger = s.logger
+	if l == nil {
+		return nil, nil, ErrUnknownTarget
 	}
 	t, m := s.current(l)
 	if t == nil {
-		return nil, nil, false
+		return nil, nil, ErrUnknownTarget
+	}
+	if logger == nil {
+		logger = s.logger
 	}
 	tt := *t
 	if limit := effectiveTimeout(&tt, m); timeout > 0 && timeout < limit {
 		tt.Timeout = timeout
 	}
-	// Shutdown cancels on-demand probes as it does scheduled ones.
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, wait, cancel := s.onDemandContexts(ctx, timeout)
 	defer cancel()
-	defer context.AfterFunc(s.probeCtx, cancel)()
-	select {
-	case s.sem <- struct{}{}:
-		defer func() { <-s.sem }()
-	case <-ctx.Done():
-		// No slot before the scrape gave up: the probe runs with the
-		// expired context and reports the timeout like any other.
+	if l.lock(wait) != nil {
+		return nil, nil, s.notStarted(fmt.Errorf("%w: target %q is being probed by the schedule or another request; try again", ErrBusy, name))
 	}
-	res, used, _ = s.runOnce(ctx, l, &tt, m, logger)
+	defer l.unlock()
+	if s.acquireSlot(wait) != nil {
+		return nil, nil, s.notStarted(s.slotsBusy())
+	}
+	defer s.releaseSlot()
+	res, configured, _ := s.runOnce(ctx, l, &tt, m, logger)
+	if s.probeCtx.Err() != nil {
+		return nil, nil, ErrShuttingDown
+	}
 	s.history.Add("probe", res)
-	return res, used, true
+	return res, configured, nil
+}
+
+// RunAdhoc probes an address that is not a configured target with a named
+// module (/probe?module=M&target=host:port, with --probe.allow-adhoc). It
+// takes a slot of the global concurrency limit, counts as in flight and is
+// waited for and cancelled by Shutdown like any probe; timeout and the
+// errors are RunNow's. It never sends mail: anyone who reaches /probe may
+// name the address, and no target's send rate limit covers it. A module
+// with AUTH is refused (ErrUnpinnedCredentials) unless credentialsPinned.
+// The module returned is the one used, without sending.
+func (s *Scheduler) RunAdhoc(ctx context.Context, address, moduleName string, m *probes.Module, timeout time.Duration, logger log.Logger) (*probes.Result, *probes.Module, error) {
+	if !credentialsPinned(m) {
+		return nil, nil, fmt.Errorf("module %q: %w", moduleName, ErrUnpinnedCredentials)
+	}
+	if err := s.track(); err != nil {
+		return nil, nil, err
+	}
+	defer s.wg.Done()
+	if logger == nil {
+		logger = s.logger
+	}
+	used := *m
+	used.SMTP.Send = false
+	if timeout > 0 && timeout < used.Timeout {
+		used.Timeout = timeout
+	}
+	ctx, wait, cancel := s.onDemandContexts(ctx, timeout)
+	defer cancel()
+	if s.acquireSlot(wait) != nil {
+		return nil, nil, s.notStarted(s.slotsBusy())
+	}
+	defer s.releaseSlot()
+	s.metrics.inFlight.Inc()
+	res := s.probe(ctx, address, used, log.With(logger, "target", address, "module", moduleName))
+	s.metrics.inFlight.Dec()
+	if s.probeCtx.Err() != nil {
+		return nil, nil, ErrShuttingDown
+	}
+	res.Target, res.Module = address, moduleName
+	s.history.Add("probe", res)
+	return res, &used, nil
+}
+
+// credentialsPinned reports whether a module's AUTH credentials, if any,
+// can only reach the server the module names: over TLS verified against a
+// server_name of its own. Without that, an ad hoc probe would hand them to
+// any host whose certificate is valid for the host's own name.
+func credentialsPinned(m *probes.Module) bool {
+	s := &m.SMTP
+	return s.Auth == nil || (s.TLS != probes.TLSNone && s.TLSConfig.ServerName != "" && !s.TLSConfig.InsecureSkipVerify)
+}
+
+// track counts an on-demand probe in Shutdown's wait, or refuses it once
+// shutdown has begun. The Add happens under the lock that Shutdown takes
+// to stop scheduling, so Shutdown's Wait never races with it. The caller
+// calls s.wg.Done when it returns.
+func (s *Scheduler) track() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.schedCtx.Err() != nil {
+		return ErrShuttingDown
+	}
+	s.wg.Add(1)
+	return nil
+}
+
+// onDemandContexts returns the context an on-demand probe runs in and the
+// one it waits for its target and a slot in. The first ends with parent,
+// at the scrape's timeout plus answerSlack (when timeout is positive) and
+// when shutdown cancels probes; the second also when shutdown begins, so
+// that a probe not yet started never starts.
+func (s *Scheduler) onDemandContexts(parent context.Context, timeout time.Duration) (run, wait context.Context, cancel func()) {
+	run, cancelRun := context.WithCancel(parent)
+	if timeout > 0 {
+		run, cancelRun = context.WithTimeout(parent, timeout+answerSlack)
+	}
+	stopRun := context.AfterFunc(s.probeCtx, cancelRun)
+	wait, cancelWait := context.WithCancel(run)
+	stopWait := context.AfterFunc(s.schedCtx, cancelWait)
+	return run, wait, func() {
+		stopWait()
+		stopRun()
+		cancelWait()
+		cancelRun()
+	}
+}
+
+// notStarted is err, or ErrShuttingDown when shutdown is why the wait
+// ended.
+func (s *Scheduler) notStarted(err error) error {
+	if s.schedCtx.Err() != nil {
+		return ErrShuttingDown
+	}
+	return err
+}
+
+func (s *Scheduler) slotsBusy() error {
+	return fmt.Errorf("%w: all %d probe slots (--probe.concurrency) are in use; try again", ErrBusy, cap(s.sem))
 }
 
 func effectiveTimeout(t *Target, m *probes.Module) time.Duration {
@@ -290,9 +514,7 @@ func effectiveTimeout(t *Target, m *probes.Module) time.Duration {
 // Shutdown stops scheduling, waits up to grace for probes in flight to
 // finish (and QUIT), then cancels the rest and waits for them to end.
 func (s *Scheduler) Shutdown(grace time.Duration) {
-	s.mu.Lock()
-	s.stopSched()
-	s.mu.Unlock()
+	s.stopScheduling()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -303,4 +525,20 @@ func (s *Scheduler) Shutdown(grace time.Duration) {
 		<-done
 	}
 	s.stopProbes()
+}
+
+// CancelProbes ends Shutdown's grace period at once (a second SIGTERM): it
+// stops scheduling and cancels every probe in flight, scheduled or on
+// demand. Shutdown still waits for them to end.
+func (s *Scheduler) CancelProbes() {
+	s.stopScheduling()
+	s.stopProbes()
+}
+
+// stopScheduling cancels schedCtx under the lock that on-demand probes and
+// Apply check it under.
+func (s *Scheduler) stopScheduling() {
+	s.mu.Lock()
+	s.stopSched()
+	s.mu.Unlock()
 }

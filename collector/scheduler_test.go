@@ -1,8 +1,11 @@
 package collector
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -370,12 +373,12 @@ func TestScheduler_RunNow_WaitsForScheduledRun(t *testing.T) {
 
 	type runNow struct {
 		res *probes.Result
-		ok  bool
+		err error
 	}
 	done := make(chan runNow, 1)
 	go func() {
-		res, _, ok := s.RunNow(context.Background(), "mx", 0, nil)
-		done <- runNow{res, ok}
+		res, _, err := s.RunNow(context.Background(), "mx", 0, nil)
+		done <- runNow{res, err}
 	}()
 	time.Sleep(150 * time.Millisecond)
 	select {
@@ -393,14 +396,14 @@ func TestScheduler_RunNow_WaitsForScheduledRun(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("RunNow did not return after the scheduled run finished")
 	}
-	if !got.ok || got.res == nil || got.res.Target != "mx" || got.res.Module != "plain" {
+	if got.err != nil || got.res == nil || got.res.Target != "mx" || got.res.Module != "plain" {
 		t.Errorf("RunNow = %+v, want a result for mx/plain", got)
 	}
 	if m := fake.maxSelfOverlap(); m != 1 {
 		t.Errorf("target ran %d probes at once, want 1", m)
 	}
-	if _, _, ok := s.RunNow(context.Background(), "unknown", 0, nil); ok {
-		t.Error("RunNow of an unknown target reported ok")
+	if _, _, err := s.RunNow(context.Background(), "unknown", 0, nil); !errors.Is(err, ErrUnknownTarget) {
+		t.Errorf("RunNow of an unknown target: err = %v, want ErrUnknownTarget", err)
 	}
 }
 
@@ -534,7 +537,7 @@ func TestScheduler_Backoff_SpacesRuns(t *testing.T) {
 
 func TestScheduler_SendRateLimit(t *testing.T) {
 	fake := newFakeProbe(func(c *probeCall) *probes.Result { return sendAwareResult(c.module) })
-	s, store, reg := newTestScheduler(t, fake, 2)
+	s, _, reg := newTestScheduler(t, fake, 2)
 	s.Apply(&Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targetsOf("send", 50*time.Millisecond, "mx")})
 	waitFor(t, "five runs", func() bool { return fake.count("mx") >= 5 })
 	s.Shutdown(time.Minute)
@@ -551,18 +554,34 @@ func TestScheduler_SendRateLimit(t *testing.T) {
 	if got := value(t, reg, "probe_smtp_runs_total", labels); got != float64(len(calls)) {
 		t.Errorf("probe_smtp_runs_total = %v, want %d", got, len(calls))
 	}
-	// The store keeps the module as run, so a skipped send reports no
-	// DATA phase rather than a zero one.
-	e, ok := store.Get("mx")
-	if !ok || e.Module.SMTP.Send {
-		t.Fatalf("store entry: ok=%v, module sends=%v; want the module as run, without sending", ok, ok && e.Module.SMTP.Send)
-	}
-	if got := value(t, reg, "probe_smtp_phase_duration_seconds", map[string]string{"target": "mx", "phase": "data"}); got != -1 {
-		t.Errorf("probe_smtp_phase_duration_seconds{phase=data} = %v after a skipped send, want absent", got)
-	}
 	// The configuration is not changed by the limit.
 	if !sendModule().SMTP.Send {
 		t.Fatal("sendModule does not send")
+	}
+}
+
+// A send the rate limit held back reports its DATA phase as 0, like any
+// phase a run did not reach, so the series does not come and go with the
+// sending runs.
+func TestScheduler_SendRateLimit_DataPhaseStays(t *testing.T) {
+	fake := newFakeProbe(func(c *probeCall) *probes.Result { return sendAwareResult(c.module) })
+	s, store, reg := newTestScheduler(t, fake, 2)
+	targets := targetsOf("send", 50*time.Millisecond, "mx")
+	targets[0].Timeout = 40 * time.Millisecond
+	s.Apply(&Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targets})
+	labels := map[string]string{"target": "mx", "module": "send"}
+	waitFor(t, "three recorded runs", func() bool { return value(t, reg, "probe_smtp_runs_total", labels) >= 3 })
+	s.Shutdown(time.Minute)
+	calls := fake.callsTo("mx")
+	if last := calls[len(calls)-1]; last.module.SMTP.Send {
+		t.Fatal("the last run sent; want it held back by min_send_interval")
+	}
+	if got := value(t, reg, "probe_smtp_phase_duration_seconds", map[string]string{"target": "mx", "phase": "data"}); got != 0 {
+		t.Errorf("probe_smtp_phase_duration_seconds{phase=data} = %v after a skipped send, want 0 (-1: absent)", got)
+	}
+	e, ok := store.Get("mx")
+	if !ok || !e.Module.SMTP.Send || e.Module.Timeout != targets[0].Timeout {
+		t.Errorf("store entry: ok=%v, module %+v; want the module as configured, with the target's timeout", ok, e.Module)
 	}
 }
 
@@ -842,10 +861,10 @@ func TestScheduler_RunNow_CountsAgainstConcurrency(t *testing.T) {
 	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
 	waitFor(t, "the scheduled run of busy to start", func() bool { return fake.count("busy") == 1 })
 
-	done := make(chan bool, 1)
+	done := make(chan error, 1)
 	go func() {
-		_, _, ok := s.RunNow(context.Background(), "idle", 0, nil)
-		done <- ok
+		_, _, err := s.RunNow(context.Background(), "idle", 0, nil)
+		done <- err
 	}()
 	time.Sleep(150 * time.Millisecond)
 	if n := fake.count("idle"); n != 0 {
@@ -853,11 +872,230 @@ func TestScheduler_RunNow_CountsAgainstConcurrency(t *testing.T) {
 	}
 	close(release)
 	select {
-	case ok := <-done:
-		if !ok {
-			t.Error("RunNow reported not ok")
+	case err := <-done:
+		if err != nil {
+			t.Errorf("RunNow: %v", err)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("RunNow did not get the slot after it was freed")
 	}
+}
+
+// An on-demand run of a target whose scheduled run is in progress gives up
+// at the scrape's deadline rather than wait out the scheduled run, and a
+// run waiting for its target holds no slot that other targets need.
+func TestScheduler_RunNow_BusyTargetGivesUpAtDeadline(t *testing.T) {
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		if c.ctx.Err() != nil {
+			// Started without a slot, past its deadline.
+			return resultWith(probes.ReasonTimeout, 0, "")
+		}
+		if c.target == "mx" && c.n == 1 {
+			sleepCtx(c.ctx, 10*time.Second)
+		}
+		return okResult()
+	})
+	s, _, _ := newTestScheduler(t, fake, 2)
+	targets := targetsOf("plain", time.Hour, "mx", "other")
+	targets[0].Interval = 100 * time.Millisecond
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
+	waitFor(t, "the scheduled run of mx to start", func() bool { return fake.count("mx") == 1 })
+
+	// Without a scrape timeout, an on-demand run waits for the target...
+	go s.RunNow(context.Background(), "mx", 0, nil)
+	time.Sleep(100 * time.Millisecond)
+	// ... but not in the second slot, which another target gets.
+	if res, _, err := s.RunNow(context.Background(), "other", 300*time.Millisecond, nil); err != nil || !res.Success {
+		t.Errorf("RunNow(other) with one slot free: err=%v success=%v; want it to run", err, res != nil && res.Success)
+	}
+
+	start := time.Now()
+	res, _, err := s.RunNow(context.Background(), "mx", 300*time.Millisecond, nil)
+	elapsed := time.Since(start)
+	if !errors.Is(err, ErrBusy) || res != nil {
+		t.Errorf("RunNow(mx) during its 10s scheduled run: res=%v err=%v, want ErrBusy", res, err)
+	}
+	if err != nil && !strings.Contains(err.Error(), `target "mx" is being probed`) {
+		t.Errorf("error %q does not say that the target is busy", err)
+	}
+	if elapsed > 3*time.Second {
+		t.Errorf("RunNow with a 300ms timeout returned after %s", elapsed)
+	}
+	if n := fake.count("mx"); n != 1 {
+		t.Errorf("mx probed %d times, want only its scheduled run", n)
+	}
+}
+
+// Shutdown must not make a probe it cut short count as a failure: the
+// server did nothing wrong.
+func TestScheduler_Shutdown_CancelledRunNotRecorded(t *testing.T) {
+	var logs bytes.Buffer
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		if c.n == 1 {
+			return okResult()
+		}
+		<-c.ctx.Done()
+		res := resultWith(probes.ReasonTimeout, 0, "")
+		res.FailedPhase = probes.PhaseBanner
+		if c.target == "wrapped" {
+			// What probes.Run reports when its context is cancelled.
+			res.Err = fmt.Errorf("read banner: %w", context.Canceled)
+		}
+		return res
+	})
+	store, history := NewStore(), NewHistory(10)
+	s := NewScheduler(fake.probe, 4, store, history, log.NewLogfmtLogger(log.NewSyncWriter(&logs)))
+	reg := registryOf(NewCollector(store))
+	reg.MustRegister(s.Collectors()...)
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 20*time.Millisecond, "wrapped", "bare")})
+	waitFor(t, "a second run of each target", func() bool { return fake.count("wrapped") == 2 && fake.count("bare") == 2 })
+	s.Shutdown(50 * time.Millisecond)
+
+	for _, target := range []string{"wrapped", "bare"} {
+		labels := map[string]string{"target": target}
+		if got := value(t, reg, "probe_smtp_runs_total", labels); got != 1 {
+			t.Errorf("probe_smtp_runs_total{target=%q} = %v, want 1: the cancelled run counted", target, got)
+		}
+		if got := value(t, reg, "probe_smtp_failures_total", labels); got != -1 {
+			t.Errorf("probe_smtp_failures_total{target=%q} = %v, want none", target, got)
+		}
+		if got := value(t, reg, "probe_success", labels); got != 1 {
+			t.Errorf("probe_success{target=%q} = %v, want the last real run's 1", target, got)
+		}
+	}
+	for _, e := range history.List() {
+		if !e.Result.Success {
+			t.Errorf("history holds the cancelled run of %s", e.Result.Target)
+		}
+	}
+	out := logs.String()
+	if strings.Contains(out, "Probe failed") {
+		t.Errorf("a cancelled run was logged as a failure:\n%s", out)
+	}
+	if n := strings.Count(out, "Probe cancelled by shutdown"); n != 2 {
+		t.Errorf("%d log lines for two cancelled runs, want one each:\n%s", n, out)
+	}
+}
+
+// On-demand runs after shutdown has begun are refused as such, not as an
+// unknown target.
+func TestScheduler_RunNow_DuringShutdown(t *testing.T) {
+	fake := newFakeProbe(func(c *probeCall) *probes.Result {
+		if c.target == "slow" {
+			sleepCtx(c.ctx, 10*time.Second)
+		}
+		return okResult()
+	})
+	s := NewScheduler(fake.probe, 4, NewStore(), nil, nopLogger())
+	targets := targetsOf("plain", time.Hour, "slow", "mx")
+	targets[0].Interval = 20 * time.Millisecond
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
+	waitFor(t, "the run of slow", func() bool { return fake.count("slow") == 1 })
+	done := make(chan struct{})
+	go func() { s.Shutdown(time.Minute); close(done) }()
+	waitFor(t, "shutdown to begin", func() bool { return s.schedCtx.Err() != nil })
+	for _, name := range []string{"mx", "slow", "unknown"} {
+		if _, _, err := s.RunNow(context.Background(), name, 0, nil); !errors.Is(err, ErrShuttingDown) {
+			t.Errorf("RunNow(%s) during shutdown: err = %v, want ErrShuttingDown", name, err)
+		}
+	}
+	s.CancelProbes()
+	<-done
+	if _, _, err := s.RunNow(context.Background(), "mx", 0, nil); !errors.Is(err, ErrShuttingDown) {
+		t.Errorf("RunNow after shutdown: err = %v, want ErrShuttingDown", err)
+	}
+	if n := fake.count("mx"); n != 0 {
+		t.Errorf("mx probed %d times during shutdown", n)
+	}
+}
+
+// A reload after Shutdown (a SIGHUP or POST /-/reload that lost the race)
+// changes nothing: no loop starts, no series goes.
+func TestScheduler_Apply_AfterShutdownIsNoop(t *testing.T) {
+	fake := newFakeProbe(func(*probeCall) *probes.Result { return okResult() })
+	s, store, reg := newTestScheduler(t, fake, 4)
+	modules := map[string]*probes.Module{"plain": plainModule("p")}
+	s.Apply(&Config{Modules: modules, Targets: targetsOf("plain", 20*time.Millisecond, "old")})
+	waitFor(t, "a run of old", func() bool { _, ok := store.Get("old"); return ok })
+	s.Shutdown(time.Minute)
+	calls := fake.total()
+
+	s.Apply(&Config{Modules: modules, Targets: targetsOf("plain", 20*time.Millisecond, "new1", "new2")})
+	time.Sleep(100 * time.Millisecond)
+	if _, ok := store.Get("old"); !ok {
+		t.Error("Apply after Shutdown removed old's result")
+	}
+	if got := value(t, reg, "smtp_exporter_targets", nil); got != 1 {
+		t.Errorf("smtp_exporter_targets = %v after Apply after Shutdown, want 1", got)
+	}
+	s.mu.Lock()
+	_, started := s.loops["new1"]
+	s.mu.Unlock()
+	if started || fake.total() != calls {
+		t.Errorf("Apply after Shutdown started a loop (%v) or a probe (%d)", started, fake.total()-calls)
+	}
+}
+
+// A reload that changes a kept target's interval replans it at once: the
+// old plan could be an hour away. Counters and the send rate limit stay.
+func TestScheduler_Apply_ChangedIntervalReplans(t *testing.T) {
+	if o := offset("mx", time.Hour); o < time.Minute {
+		t.Fatalf("mx's first run in an hourly plan is %s in; the test needs a later one", o)
+	}
+	fake := newFakeProbe(func(c *probeCall) *probes.Result { return sendAwareResult(c.module) })
+	s, _, reg := newTestScheduler(t, fake, 2)
+	modules := map[string]*probes.Module{"send": sendModule()}
+	labels := map[string]string{"target": "mx", "module": "send"}
+	runs := func() float64 { return value(t, reg, "probe_smtp_runs_total", labels) }
+	s.Apply(&Config{Modules: modules, Targets: targetsOf("send", 50*time.Millisecond, "mx")})
+	waitFor(t, "two runs", func() bool { return runs() >= 2 })
+	s.mu.Lock()
+	loopMX := s.loops["mx"]
+	s.mu.Unlock()
+
+	s.Apply(&Config{Modules: modules, Targets: targetsOf("send", time.Hour, "mx")})
+	waitFor(t, "the hourly plan", func() bool {
+		n := fake.count("mx")
+		time.Sleep(300 * time.Millisecond)
+		return fake.count("mx") == n && runs() == float64(n)
+	})
+	before := fake.count("mx")
+
+	s.Apply(&Config{Modules: modules, Targets: targetsOf("send", 100*time.Millisecond, "mx")})
+	waitFor(t, "three runs on the new interval", func() bool { return fake.count("mx") >= before+3 })
+	s.Shutdown(time.Minute)
+
+	s.mu.Lock()
+	sameLoop := s.loops["mx"] == loopMX
+	s.mu.Unlock()
+	if !sameLoop {
+		t.Error("the reload replaced mx's loop")
+	}
+	if got, want := runs(), float64(fake.count("mx")); got != want {
+		t.Errorf("probe_smtp_runs_total = %v, want all %v runs (not reset by the reloads)", got, want)
+	}
+	for i, c := range fake.callsTo("mx") {
+		if c.module.SMTP.Send != (i == 0) {
+			t.Errorf("run %d: Send = %v; the send rate limit did not survive the reloads", i+1, c.module.SMTP.Send)
+		}
+	}
+}
+
+// A new plan starts without the old one's backoff.
+func TestScheduler_Apply_ChangedIntervalResetsBackoff(t *testing.T) {
+	if o := offset("throttled", time.Hour); o < time.Minute {
+		t.Fatalf("throttled's first run in an hourly plan is %s in; the test needs a later one", o)
+	}
+	fake := newFakeProbe(func(*probeCall) *probes.Result { return resultWith(probes.ReasonThrottled, 421, "4.7.0") })
+	s, _, reg := newTestScheduler(t, fake, 2)
+	modules := map[string]*probes.Module{"plain": plainModule("p")}
+	labels := map[string]string{"target": "throttled", "module": "plain"}
+	s.Apply(&Config{Modules: modules, Targets: targetsOf("plain", 10*time.Millisecond, "throttled")})
+	waitFor(t, "the backoff cap", func() bool {
+		return value(t, reg, "smtp_exporter_scheduler_backoff_factor", labels) == maxBackoff
+	})
+	s.Apply(&Config{Modules: modules, Targets: targetsOf("plain", time.Hour, "throttled")})
+	waitFor(t, "the backoff reset", func() bool {
+		return value(t, reg, "smtp_exporter_scheduler_backoff_factor", labels) == 1
+	})
 }

@@ -79,10 +79,16 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 	sched := collector.NewScheduler(probes.Run, *c.concurrency, store, history, log.With(logger, "component", "scheduler"))
 	sched.Apply(cfg)
 
-	var reloadMu sync.Mutex
+	var (
+		reloadMu sync.Mutex
+		stopping bool // set under reloadMu before the scheduler shuts down
+	)
 	reload := func() error {
 		reloadMu.Lock()
 		defer reloadMu.Unlock()
+		if stopping {
+			return errors.New("shutting down: the configuration is no longer reloaded")
+		}
 		cfg, err := sc.Reload()
 		if err != nil {
 			return err
@@ -106,7 +112,7 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}))
 	mux.Handle("/probe", &collector.ProbeHandler{
 		Config: sc, Scheduler: sched, AllowAdhoc: *c.allowAdhoc, TimeoutOffset: *c.timeoutOffset,
-		History: history, Logger: log.With(logger, "component", "probe"),
+		Logger: log.With(logger, "component", "probe"),
 	})
 	mux.Handle("/config", collector.ConfigHandler(sc))
 	mux.Handle("/history", collector.HistoryHandler(history))
@@ -164,13 +170,37 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 				continue
 			}
 			level.Info(logger).Log("msg", "Shutting down", "signal", sig)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			srv.Shutdown(ctx)
-			cancel()
 			done = true
 		}
 	}
-	sched.Shutdown(*c.shutdownGrace)
+	// A POST /-/reload still being served must not start targets on a
+	// scheduler that is shutting down.
+	reloadMu.Lock()
+	stopping = true
+	reloadMu.Unlock()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		srv.Shutdown(ctx)
+		cancel()
+		sched.Shutdown(*c.shutdownGrace)
+	}()
+	// An operator who does not want to wait for the grace period signals
+	// again.
+	for waiting := true; waiting; {
+		select {
+		case <-stopped:
+			waiting = false
+		case sig := <-signals:
+			if sig == syscall.SIGHUP {
+				level.Info(logger).Log("msg", "Not reloading: shutting down", "signal", sig)
+				continue
+			}
+			level.Warn(logger).Log("msg", "Signalled again during shutdown, cancelling probes in flight", "signal", sig)
+			sched.CancelProbes()
+		}
+	}
 	level.Info(logger).Log("msg", "Stopped")
 	return status
 }

@@ -585,6 +585,91 @@ func TestServe_SIGTERM(t *testing.T) {
 	}
 }
 
+// muteServer accepts connections and never greets, so that a probe of it
+// waits for the banner until its timeout; accepted receives a value per
+// connection.
+func muteServer(t *testing.T) (addr string, accepted <-chan struct{}) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan struct{}, 16)
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String(), ch
+}
+
+// A second SIGTERM during the shutdown grace period cancels the probes
+// still running instead of waiting for them.
+func TestServe_SecondSignalCancelsProbes(t *testing.T) {
+	bin := exporterBinary(t)
+	t.Parallel()
+	addr, accepted := muteServer(t)
+	config := writeTestFile(t, t.TempDir(), "smtp_exporter.yml", fmt.Sprintf(
+		"modules:\n  mute:\n    timeout: 30s\n    smtp: {tls: none}\ntargets:\n  - {name: mute, address: %q, module: mute, interval: 1m}\n", addr))
+	p := startExporter(t, bin, "--config.file="+config, "--shutdown.grace-period=1m")
+
+	// No client timeout: the request must end because the probe does.
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		if resp, err := (&http.Client{Transport: tr}).Get(p.url("/probe?target=mute")); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	select {
+	case <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the probe did not connect")
+	}
+
+	start := time.Now()
+	p.signal(syscall.SIGTERM)
+	eventually(t, 5*time.Second, func() (bool, string) {
+		return strings.Contains(p.logs.String(), `msg="Shutting down"`), "the first signal's log line"
+	})
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %s to exit after the second SIGTERM; the probe's timeout is 30s", d)
+	}
+	if !strings.Contains(p.logs.String(), `msg="Signalled again during shutdown, cancelling probes in flight"`) {
+		t.Error("log does not say why probes were cancelled")
+	}
+	<-probeDone
+}
+
 func TestServe_LandingPageAndHealth(t *testing.T) {
 	bin := exporterBinary(t)
 	t.Parallel()
