@@ -39,8 +39,8 @@ var (
 	ErrShuttingDown = errors.New("the exporter is shutting down")
 	// ErrUnpinnedCredentials: an ad hoc probe would send the module's AUTH
 	// credentials to whatever server the caller names.
-	ErrUnpinnedCredentials = errors.New("the module authenticates, so ad hoc probes with it need TLS verified against its smtp.tls_config.server_name " +
-		"(set, with insecure_skip_verify off): its credentials must only go to the server it names")
+	ErrUnpinnedCredentials = errors.New("ad hoc probes with a module that authenticates need TLS verified against its smtp.tls_config.server_name " +
+		"(set, with insecure_skip_verify off), so that its credentials only go to the server it names")
 )
 
 // Scheduler runs every configured target on its interval.
@@ -122,7 +122,9 @@ func (s *Scheduler) Collectors() []prometheus.Collector { return s.metrics.colle
 
 // Apply switches to cfg: targets that are new (or whose module changed)
 // start, removed ones stop and lose their series; the others keep their
-// counters, histograms, schedule and send rate limit.
+// counters, histograms and send rate limit, and their schedule unless their
+// address, interval or timeout changed: those are planned afresh, without
+// backoff, as at start.
 //
 // After Shutdown has begun Apply does nothing: a loop started then would
 // race Shutdown's wait, and dropped series would be missing from the last

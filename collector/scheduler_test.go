@@ -905,11 +905,15 @@ func TestScheduler_RunNow_BusyTargetGivesUpAtDeadline(t *testing.T) {
 	go s.RunNow(context.Background(), "mx", 0, nil)
 	time.Sleep(100 * time.Millisecond)
 	// ... but not in the second slot, which another target gets.
+	start := time.Now()
 	if res, _, err := s.RunNow(context.Background(), "other", 300*time.Millisecond, nil); err != nil || !res.Success {
 		t.Errorf("RunNow(other) with one slot free: err=%v success=%v; want it to run", err, res != nil && res.Success)
 	}
+	if elapsed := time.Since(start); elapsed > 3*time.Second {
+		t.Errorf("RunNow(other) returned after %s: the run waiting for mx held the free slot", elapsed)
+	}
 
-	start := time.Now()
+	start = time.Now()
 	res, _, err := s.RunNow(context.Background(), "mx", 300*time.Millisecond, nil)
 	elapsed := time.Since(start)
 	if !errors.Is(err, ErrBusy) || res != nil {
