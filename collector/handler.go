@@ -81,6 +81,9 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrUnpinnedCredentials):
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
+	case errors.Is(err, ErrAbandoned):
+		// Nobody is listening: nothing to write, nothing to log.
+		return
 	case errors.Is(err, ErrBusy), errors.Is(err, ErrShuttingDown):
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return

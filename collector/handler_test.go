@@ -979,3 +979,31 @@ func TestProbeHandler_DuringShutdown(t *testing.T) {
 		t.Errorf("%d probes ran after shutdown", n)
 	}
 }
+
+// TestProbeHandler_ClientGoneNotRecorded: a scrape that goes away mid-probe
+// leaves no "timeout" in /history, whether by name or ad hoc.
+func TestProbeHandler_ClientGoneNotRecorded(t *testing.T) {
+	started := make(chan struct{}, 2)
+	probe := func(ctx context.Context, target string, m probes.Module, _ log.Logger) *probes.Result {
+		started <- struct{}{}
+		<-ctx.Done()
+		return &probes.Result{Start: time.Now(), Reason: probes.ReasonTimeout, FailedPhase: probes.PhaseBanner,
+			Err: fmt.Errorf("%w: i/o timeout", context.Canceled)}
+	}
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), probe)
+	for _, url := range []string{"/probe?target=mx1", "/probe?module=mx&target=mail.example.test:25"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		req := httptest.NewRequest(http.MethodGet, url, nil).WithContext(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			f.handler(true).ServeHTTP(httptest.NewRecorder(), req)
+		}()
+		<-started
+		cancel()
+		<-done
+	}
+	if n := len(f.history.List()); n != 0 {
+		t.Errorf("history holds %d abandoned probes, want 0", n)
+	}
+}

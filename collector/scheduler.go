@@ -37,6 +37,8 @@ var (
 	// ErrShuttingDown: shutdown had begun before the probe started, or
 	// cancelled it, so there is no result to report.
 	ErrShuttingDown = errors.New("the exporter is shutting down")
+	// ErrAbandoned: the caller went away while the probe ran.
+	ErrAbandoned = errors.New("the request was cancelled before the probe ended")
 	// ErrUnpinnedCredentials: an ad hoc probe would send the module's AUTH
 	// credentials to whatever server the caller names.
 	ErrUnpinnedCredentials = errors.New("ad hoc probes with a module that authenticates need TLS verified against its smtp.tls_config.server_name " +
@@ -390,6 +392,7 @@ func (s *Scheduler) RunNow(ctx context.Context, name string, timeout time.Durati
 	if limit := effectiveTimeout(&tt, m); timeout > 0 && timeout < limit {
 		tt.Timeout = timeout
 	}
+	caller := ctx
 	ctx, wait, cancel := s.onDemandContexts(ctx, timeout)
 	defer cancel()
 	if l.lock(wait) != nil {
@@ -401,10 +404,9 @@ func (s *Scheduler) RunNow(ctx context.Context, name string, timeout time.Durati
 	}
 	defer s.releaseSlot()
 	res, configured, _ := s.runOnce(ctx, l, &tt, m, logger)
-	if s.probeCtx.Err() != nil {
-		return nil, nil, ErrShuttingDown
+	if err := s.onDemandDone(caller, res); err != nil {
+		return nil, nil, err
 	}
-	s.history.Add("probe", res)
 	return res, configured, nil
 }
 
@@ -432,6 +434,7 @@ func (s *Scheduler) RunAdhoc(ctx context.Context, address, moduleName string, m 
 	if timeout > 0 && timeout < used.Timeout {
 		used.Timeout = timeout
 	}
+	caller := ctx
 	ctx, wait, cancel := s.onDemandContexts(ctx, timeout)
 	defer cancel()
 	if s.acquireSlot(wait) != nil {
@@ -441,12 +444,26 @@ func (s *Scheduler) RunAdhoc(ctx context.Context, address, moduleName string, m 
 	s.metrics.inFlight.Inc()
 	res := s.probe(ctx, address, used, log.With(logger, "target", address, "module", moduleName))
 	s.metrics.inFlight.Dec()
-	if s.probeCtx.Err() != nil {
-		return nil, nil, ErrShuttingDown
-	}
 	res.Target, res.Module = address, moduleName
-	s.history.Add("probe", res)
+	if err := s.onDemandDone(caller, res); err != nil {
+		return nil, nil, err
+	}
 	return res, &used, nil
+}
+
+// onDemandDone keeps an on-demand result in the history, unless shutdown
+// or the caller cut the probe short: a scrape that went away (Prometheus
+// gave up, a browser tab closed) has no one to read its result, and its
+// "timeout" would only mislead whoever reads /history.
+func (s *Scheduler) onDemandDone(caller context.Context, res *probes.Result) error {
+	switch {
+	case s.probeCtx.Err() != nil:
+		return ErrShuttingDown
+	case caller.Err() != nil && errors.Is(res.Err, context.Canceled):
+		return ErrAbandoned
+	}
+	s.history.Add("probe", res)
+	return nil
 }
 
 // credentialsPinned reports whether a module's AUTH credentials, if any,
