@@ -93,9 +93,17 @@ func Parse(data []byte, file string) (*Config, error) {
 	}
 	// A second document would be silently ignored: a concatenated or
 	// templated file gone wrong, which must not half-apply.
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, &ConfigError{File: file, Line: extra.Line, Msg: "more than one YAML document (---); put everything in one"}
+	// Empty documents (a trailing "---", common in generated files) are
+	// harmless.
+	for {
+		var extra yaml.Node
+		err := dec.Decode(&extra)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil || !emptyDocument(&extra) {
+			return nil, &ConfigError{File: file, Line: extra.Line, Msg: "more than one YAML document (---); put everything in one"}
+		}
 	}
 	if err := cfg.validate(filepath.Dir(file)); err != nil {
 		var ce *ConfigError
@@ -106,6 +114,11 @@ func Parse(data []byte, file string) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// emptyDocument reports a document with no content but comments.
+func emptyDocument(doc *yaml.Node) bool {
+	return len(doc.Content) == 0 || len(doc.Content) == 1 && doc.Content[0].Tag == "!!null"
 }
 
 // validate fills defaults, resolves relative paths against dir and checks

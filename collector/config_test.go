@@ -307,6 +307,8 @@ func TestParse_AddressAndTLSAndDocuments(t *testing.T) {
 			`x.yml:4: modules.mx.smtp.tls_config: unable to use specified client cert (inline) & key (inline): tls: failed to find any PEM data in certificate input`},
 		{"two documents", "modules: {mx: {}}\n---\nmodules: {other: {}}\n",
 			`x.yml:2: more than one YAML document (---); put everything in one`},
+		{"trailing empty document", "modules: {mx: {smtp: {tls: bogus}}}\n---\n# nothing\n",
+			`x.yml:1: modules.mx.smtp.tls: unknown value "bogus" (want none, starttls or implicit)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml), "x.yml")

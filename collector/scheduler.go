@@ -302,6 +302,13 @@ func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *Target, m *probes.M
 	defer s.metrics.inFlight.Dec()
 	res := s.probe(ctx, t.Address, used, log.With(logger, "target", t.Name, "module", t.Module))
 	res.Target, res.Module = t.Name, t.Module
+	if skipped {
+		// Say so where an operator reads the run: the DATA phase is 0
+		// because of the exporter, not the server.
+		res.Transcript = append(res.Transcript, probes.TranscriptLine{Offset: res.Duration, Dir: probes.DirInfo,
+			Text: fmt.Sprintf("no message sent: the last one went %s ago, min_send_interval is %s",
+				time.Since(l.lastSend).Round(time.Second), used.SMTP.MinSendInterval)})
+	}
 	if res.Phase(probes.PhaseData) != nil {
 		l.lastSend = res.Start
 	}
@@ -495,9 +502,11 @@ func (s *Scheduler) track() error {
 // when shutdown cancels probes; the second also when shutdown begins, so
 // that a probe not yet started never starts.
 func (s *Scheduler) onDemandContexts(parent context.Context, timeout time.Duration) (run, wait context.Context, cancel func()) {
-	run, cancelRun := context.WithCancel(parent)
+	var cancelRun context.CancelFunc
 	if timeout > 0 {
 		run, cancelRun = context.WithTimeout(parent, timeout+answerSlack)
+	} else {
+		run, cancelRun = context.WithCancel(parent)
 	}
 	stopRun := context.AfterFunc(s.probeCtx, cancelRun)
 	wait, cancelWait := context.WithCancel(run)

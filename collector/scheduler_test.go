@@ -581,7 +581,10 @@ func TestScheduler_SendRateLimit_DataPhaseStays(t *testing.T) {
 	}
 	e, ok := store.Get("mx")
 	if !ok || !e.Module.SMTP.Send || e.Module.Timeout != targets[0].Timeout {
-		t.Errorf("store entry: ok=%v, module %+v; want the module as configured, with the target's timeout", ok, e.Module)
+		t.Fatalf("store entry: ok=%v, module %+v; want the module as configured, with the target's timeout", ok, e.Module)
+	}
+	if tr := e.Result.Transcript; len(tr) == 0 || !strings.Contains(tr[len(tr)-1].Text, "no message sent") {
+		t.Errorf("the transcript does not say the send was held back: %v", tr)
 	}
 }
 

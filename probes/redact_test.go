@@ -215,3 +215,17 @@ func TestRun_AuthRedaction_ServerEcho(t *testing.T) {
 		})
 	}
 }
+
+func TestRedact_ShortSecretOnlyAsWord(t *testing.T) {
+	s := &session{secrets: []string{"a", "s3cr3t-Pa55w0rd-xyz"}}
+	for in, want := range map[string]string{
+		"250 2.0.0 Roger, accepting mail from <monitor@example.net>": "250 2.0.0 Roger, accepting mail from <monitor@example.net>",
+		"535 5.7.8 Authentication failed for a":                      "535 5.7.8 Authentication failed for <redacted>",
+		"pass=a; user=b":                                             "pass=<redacted>; user=b",
+		"x s3cr3t-Pa55w0rd-xyzs3cr3t-Pa55w0rd-xyz y":                 "x <redacted><redacted> y",
+	} {
+		if got := s.redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

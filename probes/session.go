@@ -143,15 +143,49 @@ func (s *session) record(dir Direction, text string) {
 }
 
 // redact is the last line of defence: a credential that reaches a
-// transcript line by any path (an error echoing the command, a server
-// echoing the payload) is replaced.
+// transcript line or a stored reply by any path (an error echoing the
+// command, a server echoing the payload) is replaced. A short secret is
+// replaced only where it stands as a word of its own: replacing every "a"
+// of a one-letter test password would make the whole dialog unreadable.
 func (s *session) redact(text string) string {
 	for _, sec := range s.secrets {
-		if sec != "" && strings.Contains(text, sec) {
+		switch {
+		case sec == "" || !strings.Contains(text, sec):
+		case len(sec) >= minSubstringSecret:
 			text = strings.ReplaceAll(text, sec, redacted)
+		default:
+			text = replaceWords(text, sec, redacted)
 		}
 	}
 	return text
+}
+
+// minSubstringSecret is the length from which a secret is replaced
+// wherever it occurs.
+const minSubstringSecret = 8
+
+// replaceWords replaces old in s where neither neighbour is a letter or a
+// digit.
+func replaceWords(s, old, repl string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, old)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + len(old)
+		if (i == 0 || !isWordByte(s[i-1])) && (end == len(s) || !isWordByte(s[end])) {
+			b.WriteString(s[:i] + repl)
+		} else {
+			b.WriteString(s[:end])
+		}
+		s = s[end:]
+	}
+}
+
+func isWordByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 func (s *session) setConn(c net.Conn) {

@@ -21,7 +21,16 @@ func SplitTarget(target string, m *Module) (host, port string, err error) {
 			// "host:" or "host:port:..." shapes SplitHostPort rejects.
 			return "", "", fmt.Errorf("target %q is not host:port", target)
 		}
-		host, port = strings.TrimSuffix(strings.TrimPrefix(target, "["), "]"), "25"
+		port = "25"
+		if strings.HasPrefix(target, "[") != strings.HasSuffix(target, "]") {
+			return "", "", fmt.Errorf("target %q has unbalanced brackets", target)
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(target, "["), "]")
+		// With colons and no port, only an IPv6 literal makes sense:
+		// "host:25:26" is a typo, not a host.
+		if strings.Contains(host, ":") && net.ParseIP(host) == nil {
+			return "", "", fmt.Errorf("target %q is not host:port", target)
+		}
 		switch {
 		case m.Prober == ProberLMTP:
 			port = "24"

@@ -24,6 +24,12 @@ func TestSplitTarget(t *testing.T) {
 		{"smtp://mx.example.net:25", smtp, "", "", true},
 		{"mx example.net", smtp, "", "", true},
 		{":25", smtp, "", "", true},
+		{"host:25:26", smtp, "", "", true},
+		{"[2001:db8::1", smtp, "", "", true},
+		{"host]", smtp, "", "", true},
+		{"mail.example.com.", smtp, "mail.example.com.", "25", false},
+		{"localhost", smtp, "localhost", "25", false},
+		{"::1", smtp, "::1", "25", false},
 	} {
 		host, port, err := SplitTarget(tc.target, tc.m)
 		if (err != nil) != tc.bad || host != tc.host || port != tc.port {
