@@ -28,7 +28,7 @@ func newResultDescs(labels ...string) *resultDescs {
 		success:         d("probe_success", "Whether the last SMTP probe succeeded (1) or failed (0)."),
 		duration:        d("probe_duration_seconds", "How long the last probe took, QUIT included."),
 		phaseDuration:   d("probe_smtp_phase_duration_seconds", "Duration of each dialog phase in the last probe; zero for phases it never reached.", "phase"),
-		replyCode:       d("probe_smtp_reply_code", "Code of the last reply in each phase of the last probe.", "phase"),
+		replyCode:       d("probe_smtp_reply_code", "Code of the reply that decided each phase of the last probe (for starttls, the answer to STARTTLS).", "phase"),
 		failureInfo:     d("probe_smtp_failure_info", "Set to 1 with the phase and reason of the last probe's failure; absent on success.", "phase", "reason"),
 		starttlsOffered: d("probe_smtp_starttls_offered", "Whether the server offered STARTTLS in its first EHLO reply."),
 		certExpiry:      d("probe_ssl_earliest_cert_expiry", "Earliest NotAfter (Unix time) over the certificates the server presented."),
@@ -64,7 +64,7 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, m *
 		g(d.phaseDuration, secs, string(p))
 	}
 	for _, pr := range r.Phases {
-		if rep := pr.LastReply(); rep != nil {
+		if rep := pr.DecidingReply(); rep != nil {
 			g(d.replyCode, float64(rep.Code), string(pr.Phase))
 		}
 	}

@@ -60,6 +60,17 @@ func (p *PhaseResult) LastReply() *Reply {
 	return &p.Replies[len(p.Replies)-1]
 }
 
+// DecidingReply is the reply that decided the phase: the last one, except
+// in a successful starttls phase, whose last replies are the EHLO after the
+// handshake; there it is the server's answer to STARTTLS itself.
+func (p *PhaseResult) DecidingReply() *Reply {
+	last := p.LastReply()
+	if p.Phase == PhaseSTARTTLS && last != nil && last.Positive() {
+		return &p.Replies[0]
+	}
+	return last
+}
+
 // Phase returns the result of phase p, or nil when the probe never ran it.
 func (r *Result) Phase(p Phase) *PhaseResult {
 	for _, pr := range r.Phases {
@@ -107,8 +118,8 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		if jp.Replies == nil {
 			jp.Replies = []Reply{}
 		}
-		if last := p.LastReply(); last != nil {
-			jp.Code, jp.EnhancedCode, jp.Text = last.Code, last.EnhancedCode, last.Text()
+		if rep := p.DecidingReply(); rep != nil {
+			jp.Code, jp.EnhancedCode, jp.Text = rep.Code, rep.EnhancedCode, rep.Text()
 		}
 		if p.Err != nil {
 			jp.Error = p.Err.Error()

@@ -616,3 +616,21 @@ func TestRun_LocalConfigProblems(t *testing.T) {
 		requireSuccess(t, Run(context.Background(), srv.Addr, m, nil))
 	})
 }
+
+func TestPhaseResult_DecidingReply(t *testing.T) {
+	ok := &PhaseResult{Phase: PhaseSTARTTLS, Replies: []Reply{{Code: 220}, {Code: 250}}}
+	if got := ok.DecidingReply().Code; got != 220 {
+		t.Errorf("starttls deciding reply = %d, want 220 (the answer to STARTTLS)", got)
+	}
+	failed := &PhaseResult{Phase: PhaseSTARTTLS, Replies: []Reply{{Code: 220}, {Code: 554}}}
+	if got := failed.DecidingReply().Code; got != 554 {
+		t.Errorf("starttls with a refused EHLO: deciding reply = %d, want 554", got)
+	}
+	data := &PhaseResult{Phase: PhaseData, Replies: []Reply{{Code: 354}, {Code: 250}}}
+	if got := data.DecidingReply().Code; got != 250 {
+		t.Errorf("data deciding reply = %d, want 250", got)
+	}
+	if (&PhaseResult{Phase: PhaseConnect}).DecidingReply() != nil {
+		t.Error("a phase without replies has a deciding reply")
+	}
+}

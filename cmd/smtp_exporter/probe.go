@@ -158,7 +158,7 @@ func writeText(w io.Writer, r *probes.Result) {
 	fmt.Fprintf(w, "\nPhases:\n")
 	for _, p := range r.Phases {
 		fmt.Fprintf(w, "  %-9s %9.1fms", p.Phase, p.Duration.Seconds()*1000)
-		if rep := p.LastReply(); rep != nil {
+		if rep := p.DecidingReply(); rep != nil {
 			// The text starts with the enhanced code as the server sent it.
 			fmt.Fprintf(w, "  %d %s", rep.Code, truncate(rep.Text(), 80))
 		}
