@@ -1,7 +1,6 @@
 package probes
 
 import (
-	"slices"
 	"strings"
 	"testing"
 )
@@ -1158,25 +1157,7 @@ var realWorldRepliesMore = []classifyCase{
 	},
 }
 
-func TestClassify_RealWorldMore(t *testing.T) {
-	for _, tc := range realWorldRepliesMore {
-		t.Run(truncate(tc.lines[0], 60), func(t *testing.T) {
-			rep, seen := parseRawReply(t, tc.lines)
-			if rep.Code != tc.code {
-				t.Errorf("code = %d, want %d", rep.Code, tc.code)
-			}
-			if rep.EnhancedCode != tc.enhanced {
-				t.Errorf("enhanced code = %q, want %q", rep.EnhancedCode, tc.enhanced)
-			}
-			if rep.Reason != tc.want {
-				t.Errorf("reason = %q, want %q\ntext: %s", rep.Reason, tc.want, rep.Text())
-			}
-			if !slices.Equal(seen, tc.lines) {
-				t.Errorf("transcript saw %q, want %q", seen, tc.lines)
-			}
-		})
-	}
-}
+func TestClassify_RealWorldMore(t *testing.T) { checkCorpus(t, realWorldRepliesMore) }
 
 // TestClassify_RealWorldMoreIsNew keeps the two corpora apart: a reply listed
 // twice would only weigh its rules double.

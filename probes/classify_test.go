@@ -1072,8 +1072,13 @@ var realWorldReplies = []classifyCase{
 	},
 }
 
-func TestClassify_RealWorld(t *testing.T) {
-	for _, tc := range realWorldReplies {
+func TestClassify_RealWorld(t *testing.T) { checkCorpus(t, realWorldReplies) }
+
+// checkCorpus feeds each row through the real parser, so that the enhanced
+// code extraction and the transcript callback are checked with the reason.
+func checkCorpus(t *testing.T, rows []classifyCase) {
+	t.Helper()
+	for _, tc := range rows {
 		t.Run(truncate(tc.lines[0], 60), func(t *testing.T) {
 			rep, seen := parseRawReply(t, tc.lines)
 			if rep.Code != tc.code {
