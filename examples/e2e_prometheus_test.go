@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -117,7 +116,6 @@ func TestE2E_Prometheus(t *testing.T) {
 	expiredCert := ca.Expired(t)
 	expired := probestest.NewServer(t, probestest.ServerOptions{TLS: &expiredCert})
 
-	domain := pf.Domain
 	exporterConfig := e2eWriteFile(t, dir, "smtp_exporter.yml", fmt.Sprintf(`modules:
   dmarc:
     timeout: 1500ms
@@ -142,26 +140,12 @@ func TestE2E_Prometheus(t *testing.T) {
       tls_config: {ca_file: %q}
       mail_from: monitor@example.test
       rcpt_to: [sink@example.test]
-  postfix:
-    timeout: 1500ms
-    smtp:
-      tls: starttls
-      ehlo: probe.example.test
-      tls_config: {ca_file: %q, server_name: %q}
-      auth: {mechanism: PLAIN, username: %q, password_file: %q}
-      mail_from: %q
-      rcpt_to: [%q]
-      send: true
-      min_send_interval: 1h
-targets:
+%stargets:
   - {name: %s, address: %q, module: dmarc, interval: 2s}
   - {name: %s, address: %q, module: open_relay, interval: 2s}
   - {name: %s, address: %q, module: starttls, interval: 2s}
   - {name: %s, address: %q, module: postfix, interval: 2s}
-`, caFile,
-		pf.CAFile, pf.ServerName,
-		pf.User, pf.PasswordFile,
-		"monitor@"+domain, "sink@"+domain,
+`, caFile, pf.SendModuleYAML("postfix", "1500ms", "min_send_interval: 1h"),
 		e2eDMARCTarget, dmarc.Addr, e2eNegativeTarget, dmarc.Addr,
 		e2eExpiredTarget, expired.Addr, e2ePostfixTarget, pf.Addr))
 	exp := e2eStart(t, client, logs, "exporter", "/-/ready", func(addr string) *exec.Cmd {
@@ -668,7 +652,7 @@ func e2eStart(t *testing.T, client *http.Client, logs *e2eLogs, name, readyPath 
 	t.Helper()
 	dir := t.TempDir()
 	for attempt := 1; ; attempt++ {
-		p := &e2eProcess{name: name, addr: e2eFreeAddr(t), done: make(chan struct{})}
+		p := &e2eProcess{name: name, addr: probestest.ClosedAddr(t), done: make(chan struct{})}
 		p.log = filepath.Join(dir, fmt.Sprintf("%s-%d.log", name, attempt))
 		f, err := os.Create(p.log)
 		if err != nil {
@@ -716,16 +700,6 @@ func e2eStart(t *testing.T, client *http.Client, logs *e2eLogs, name, readyPath 
 		}
 		t.Fatalf("%s exited during startup (%v):\n%s", name, p.err, tail)
 	}
-}
-
-func e2eFreeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // e2eWait polls cond every 250 ms until it holds, for at most max and

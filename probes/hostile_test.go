@@ -501,13 +501,7 @@ func TestRun_Hostile_Banner554(t *testing.T) {
 
 func TestRun_Hostile_ConnectionRefused(t *testing.T) {
 	withFDCheck(t, func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		res := runHostile(t, context.Background(), addr, hostileModule())
+		res := runHostile(t, context.Background(), probestest.ClosedAddr(t), hostileModule())
 		wantHostileFailure(t, res, PhaseConnect, ReasonConnect)
 	})
 }

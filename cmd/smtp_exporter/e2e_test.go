@@ -70,22 +70,10 @@ func TestE2E_Exporter(t *testing.T) {
       rcpt_to: [nobody@example.test]
 `, caFile)
 	if pf != nil {
-		domain := pf.Domain
-		fmt.Fprintf(&cfg, `  postfix:
-    timeout: 1500ms
-    smtp:
-      tls: starttls
-      ehlo: probe.example.test
-      tls_config: {ca_file: %q, server_name: %q}
-      auth: {mechanism: PLAIN, username: %q, password_file: %q}
-      mail_from: %q
-      rcpt_to: [%q]
-      send: true
-`, pf.CAFile, pf.ServerName,
-			pf.User, pf.PasswordFile,
-			"monitor@"+domain, "sink@"+domain)
+		cfg.WriteString(pf.SendModuleYAML("postfix", "1500ms"))
 		targets = append(targets, e2eTarget{name: "postfix", address: pf.Addr, module: "postfix", success: true, tlsVerified: &yes})
 	}
+
 	cfg.WriteString("targets:\n")
 	for _, tg := range targets {
 		fmt.Fprintf(&cfg, "  - {name: %s, address: %q, module: %s, interval: 2s}\n", tg.name, tg.address, tg.module)

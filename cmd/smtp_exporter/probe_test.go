@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -386,18 +385,7 @@ func TestE2E_ProbeCommand_Postfix(t *testing.T) {
 	if env == nil {
 		t.Skip("no real Postfix configured; make test-e2e runs this test")
 	}
-	cfg := writeFile(t, t.TempDir(), "smtp_exporter.yml", fmt.Sprintf(`modules:
-  submission:
-    smtp:
-      tls: starttls
-      ehlo: probe.example.test
-      tls_config: {server_name: %s, ca_file: %s}
-      auth: {mechanism: PLAIN, username: %s, password_file: %s}
-      mail_from: %s
-      rcpt_to: [sink@%s]
-      send: true
-`, env.ServerName, env.CAFile, env.User,
-		env.PasswordFile, env.User, env.Domain))
+	cfg := writeFile(t, t.TempDir(), "smtp_exporter.yml", "modules:\n"+env.SendModuleYAML("submission", ""))
 	password, err := os.ReadFile(env.PasswordFile)
 	if err != nil {
 		t.Fatal(err)

@@ -115,24 +115,12 @@ type exporterProcess struct {
 	err  error         // from Wait, once done
 }
 
-// freeLoopbackAddr returns a loopback address with a port that was free a
-// moment ago.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startExporter runs the binary with args and a fresh listen address, and
 // returns once the port accepts connections. Cleanup kills it if a test
 // did not stop it, and shows its log when the test failed.
 func startExporter(t *testing.T, bin string, args ...string) *exporterProcess {
 	t.Helper()
-	p := &exporterProcess{t: t, addr: freeLoopbackAddr(t), logs: &lockedBuffer{}, done: make(chan struct{})}
+	p := &exporterProcess{t: t, addr: probestest.ClosedAddr(t), logs: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"--web.listen-address=" + p.addr}, args...)...)
 	p.cmd.Stdout = p.logs
 	p.cmd.Stderr = p.logs

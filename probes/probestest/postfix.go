@@ -1,6 +1,7 @@
 package probestest
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -54,4 +55,29 @@ func PostfixFromEnv(t testing.TB) *Postfix {
 		t.Fatalf("the real Postfix is not (fully) configured, missing %s: run `make test-e2e`, or `scripts/postfix.sh start DIR` and export DIR/env", strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// SendModuleYAML is a module, as an entry of a config file's modules: map,
+// that authenticates with PLAIN over verified STARTTLS and sends a message
+// to sink@Domain. timeout may be empty (the default); extra are further
+// lines of its smtp: section, such as "min_send_interval: 1h".
+func (pf *Postfix) SendModuleYAML(name, timeout string, extra ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  %s:\n", name)
+	if timeout != "" {
+		fmt.Fprintf(&b, "    timeout: %s\n", timeout)
+	}
+	fmt.Fprintf(&b, `    smtp:
+      tls: starttls
+      ehlo: probe.example.test
+      tls_config: {ca_file: %q, server_name: %q}
+      auth: {mechanism: PLAIN, username: %q, password_file: %q}
+      mail_from: %q
+      rcpt_to: [%q]
+      send: true
+`, pf.CAFile, pf.ServerName, pf.User, pf.PasswordFile, pf.User, "sink@"+pf.Domain)
+	for _, l := range extra {
+		fmt.Fprintf(&b, "      %s\n", l)
+	}
+	return b.String()
 }
