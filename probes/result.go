@@ -81,23 +81,6 @@ func (r *Result) Phase(p Phase) *PhaseResult {
 	return nil
 }
 
-// Replies returns every reply the probe received, in order, with its phase.
-func (r *Result) Replies() []PhaseReply {
-	var out []PhaseReply
-	for _, pr := range r.Phases {
-		for _, rep := range pr.Replies {
-			out = append(out, PhaseReply{Phase: pr.Phase, Reply: rep})
-		}
-	}
-	return out
-}
-
-// PhaseReply is a reply with the phase it belongs to.
-type PhaseReply struct {
-	Phase Phase
-	Reply Reply
-}
-
 type jsonPhase struct {
 	Name         Phase   `json:"name"`
 	Duration     float64 `json:"duration_seconds"`
