@@ -31,12 +31,12 @@ type session struct {
 	tw   *textproto.Writer
 	// broken is set after an I/O error or a half-read reply: the stream is
 	// no longer in step, so nothing more may be sent, not even QUIT.
-	broken       bool
-	inTx         bool
-	host         string
-	ext          map[string]string
-	tlsOn        bool
-	stopped      bool // expectation met: end the dialog early, successfully
+	broken  bool
+	inTx    bool
+	host    string
+	ext     map[string]string
+	tlsOn   bool
+	stopped bool // expectation met: end the dialog early, successfully
 	// red holds the module's credential from the start of the session: a
 	// server that has seen it once (in an earlier probe) can send it
 	// before AUTH, in the greeting or in EHLO.
