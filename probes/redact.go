@@ -334,62 +334,44 @@ func escapeGo(dst []byte, c string) []byte {
 	return dst[:len(dst)-2]
 }
 
-func escapeJSONHTML(dst []byte, c string) []byte { return appendJSONChar(dst, c, true) }
-func escapeJSON(dst []byte, c string) []byte     { return appendJSONChar(dst, c, false) }
+// jsonStyle is an escaping in the style of JSON strings.
+type jsonStyle struct {
+	short string // each control character with a one-letter escape, then the letter
+	html  bool   // escape <, > and &
+	del   bool   // escape DEL
+	// lineSep escapes U+2028 and U+2029; else the valid U+FFFD is
+	// escaped, like an invalid byte.
+	lineSep bool
+}
+
+var (
+	jsonHTMLStyle  = jsonStyle{short: "\bb\ff\nn\rr\tt", html: true, lineSep: true}
+	jsonPlainStyle = jsonStyle{short: "\bb\ff\nn\rr\tt", lineSep: true}
+	logfmtStyle    = jsonStyle{short: "\nn\rr\tt", del: true}
+)
+
+// escapeJSONHTML and escapeJSON escape as encoding/json does, escapeLogfmt
+// as go-logfmt does in a quoted value.
+func escapeJSONHTML(dst []byte, c string) []byte { return jsonHTMLStyle.escape(dst, c) }
+func escapeJSON(dst []byte, c string) []byte     { return jsonPlainStyle.escape(dst, c) }
+func escapeLogfmt(dst []byte, c string) []byte   { return logfmtStyle.escape(dst, c) }
 
 const lowerHex = "0123456789abcdef"
 
-// appendJSONChar escapes as encoding/json does.
-func appendJSONChar(dst []byte, c string, html bool) []byte {
-	if len(c) == 1 {
-		switch b := c[0]; {
-		case b == '"' || b == '\\':
-			return append(dst, '\\', b)
-		case b == '\b':
-			return append(dst, '\\', 'b')
-		case b == '\f':
-			return append(dst, '\\', 'f')
-		case b == '\n':
-			return append(dst, '\\', 'n')
-		case b == '\r':
-			return append(dst, '\\', 'r')
-		case b == '\t':
-			return append(dst, '\\', 't')
-		case b < 0x20 || html && (b == '<' || b == '>' || b == '&'):
-			return append(dst, '\\', 'u', '0', '0', lowerHex[b>>4], lowerHex[b&0xf])
-		case b >= utf8.RuneSelf:
-			return append(dst, `\ufffd`...)
-		}
-		return append(dst, c...)
-	}
-	switch r, _ := utf8.DecodeRuneInString(c); r {
-	case '\u2028', '\u2029':
-		return append(dst, '\\', 'u', '2', '0', '2', lowerHex[r&0xf])
-	}
-	return append(dst, c...)
-}
-
-// escapeLogfmt escapes as go-logfmt does in a quoted value.
-func escapeLogfmt(dst []byte, c string) []byte {
-	if len(c) == 1 {
-		switch b := c[0]; {
-		case b == '"' || b == '\\':
-			return append(dst, '\\', b)
-		case b == '\n':
-			return append(dst, '\\', 'n')
-		case b == '\r':
-			return append(dst, '\\', 'r')
-		case b == '\t':
-			return append(dst, '\\', 't')
-		case b < 0x20 || b == 0x7f:
-			return append(dst, '\\', 'u', '0', '0', lowerHex[b>>4], lowerHex[b&0xf])
-		case b >= utf8.RuneSelf:
-			return append(dst, `\ufffd`...)
-		}
-		return append(dst, c...)
-	}
-	if r, _ := utf8.DecodeRuneInString(c); r == utf8.RuneError {
+func (st jsonStyle) escape(dst []byte, c string) []byte {
+	r, size := utf8.DecodeRuneInString(c)
+	switch {
+	case size == 1 && (r == '"' || r == '\\'):
+		return append(dst, '\\', c[0])
+	case size == 1 && r < 0x20 && strings.ContainsRune(st.short, r):
+		i := strings.IndexRune(st.short, r)
+		return append(dst, '\\', st.short[i+1])
+	case size == 1 && (r < 0x20 || st.del && r == 0x7f || st.html && (r == '<' || r == '>' || r == '&')):
+		return append(dst, '\\', 'u', '0', '0', lowerHex[r>>4], lowerHex[r&0xf])
+	case r == utf8.RuneError && (size == 1 || !st.lineSep):
 		return append(dst, `\ufffd`...)
+	case st.lineSep && (r == '\u2028' || r == '\u2029'):
+		return append(dst, '\\', 'u', '2', '0', '2', lowerHex[r&0xf])
 	}
 	return append(dst, c...)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -243,16 +244,20 @@ func resultSurfaces(t *testing.T, res *Result, logs string) []surface {
 		{"Result.EnhancedCode", res.EnhancedCode},
 		{"debug log", logs},
 	}
-	var recv []string
+	// A reader puts a reply split over lines back together: its lines
+	// (the server's lines between two of the probe's) joined without a
+	// separator must not hold a fragment either.
+	var reply []string
 	for i, l := range res.Transcript {
 		out = append(out, surface{fmt.Sprintf("transcript line %d", i), l.String()})
 		if l.Dir == DirRecv {
-			recv = append(recv, strings.TrimLeft(l.Text, "0123456789- "))
+			reply = append(reply, replyCodePrefix.ReplaceAllString(l.Text, ""))
+		}
+		if l.Dir != DirRecv || i == len(res.Transcript)-1 {
+			out = append(out, surface{fmt.Sprintf("received lines before transcript line %d joined", i), strings.Join(reply, "")})
+			reply = nil
 		}
 	}
-	// A reader puts a reply split over lines back together: the lines
-	// joined without a separator must not hold a fragment either.
-	out = append(out, surface{"received lines joined", strings.Join(recv, "")})
 	for _, p := range res.Phases {
 		if p.Err != nil {
 			out = append(out, surface{"error of phase " + string(p.Phase), p.Err.Error()})
@@ -266,6 +271,10 @@ func resultSurfaces(t *testing.T, res *Result, logs string) []surface {
 	}
 	return out
 }
+
+// replyCodePrefix is the code and separator of a reply line (RFC 5321
+// §4.2), which a reader skips when putting the text of a reply together.
+var replyCodePrefix = regexp.MustCompile(`^[2-5][0-5][0-9]([ -]|$)`)
 
 // secretFragmentForms maps every form of every fragment of secret that is
 // minFragment bytes long to a description: the fragment itself, Go-quoted

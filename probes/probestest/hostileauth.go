@@ -43,13 +43,11 @@ func (s *HostileAuthServer) Learnt() []Credential {
 	return append([]Credential(nil), s.learnt...)
 }
 
-// NewHostileAuthServer advertises AUTH mech; after the client has sent its
-// credential, answer takes over the exchange (it sends the reply to AUTH
-// and may read and answer more). Other commands get 250, QUIT 221.
-func NewHostileAuthServer(t testing.TB, mech string, answer func(c *Conn, cred Credential)) *HostileAuthServer {
-	s := &HostileAuthServer{}
-	s.ScriptServer = NewScriptServer(t, func(c *Conn) {
-		c.Send("220 hostile.test ESMTP")
+// NewAuthScriptServer greets, advertises AUTH with mechs and hands every
+// AUTH command's argument to auth; any other command gets 250, QUIT 221.
+func NewAuthScriptServer(t testing.TB, mechs string, auth func(c *Conn, arg string)) *ScriptServer {
+	return NewScriptServer(t, func(c *Conn) {
+		c.Send("220 auth.test ESMTP")
 		for {
 			line, err := c.ReadLine()
 			if err != nil {
@@ -58,17 +56,9 @@ func NewHostileAuthServer(t testing.TB, mech string, answer func(c *Conn, cred C
 			verb, arg, _ := strings.Cut(line, " ")
 			switch strings.ToUpper(verb) {
 			case "EHLO":
-				c.Send("250-hostile.test", "250 AUTH "+mech)
+				c.Send("250-auth.test", "250 AUTH "+mechs)
 			case "AUTH":
-				cred, ok := learnCredential(c, arg)
-				if !ok {
-					c.Send("501 5.5.4 Cannot decode the response")
-					continue
-				}
-				s.mu.Lock()
-				s.learnt = append(s.learnt, cred)
-				s.mu.Unlock()
-				answer(c, cred)
+				auth(c, arg)
 			case "QUIT":
 				c.Send("221 2.0.0 Bye")
 				return
@@ -76,6 +66,24 @@ func NewHostileAuthServer(t testing.TB, mech string, answer func(c *Conn, cred C
 				c.Send("250 2.0.0 Ok")
 			}
 		}
+	})
+}
+
+// NewHostileAuthServer advertises AUTH mech; after the client has sent its
+// credential, answer takes over the exchange (it sends the reply to AUTH
+// and may read and answer more).
+func NewHostileAuthServer(t testing.TB, mech string, answer func(c *Conn, cred Credential)) *HostileAuthServer {
+	s := &HostileAuthServer{}
+	s.ScriptServer = NewAuthScriptServer(t, mech, func(c *Conn, arg string) {
+		cred, ok := learnCredential(c, arg)
+		if !ok {
+			c.Send("501 5.5.4 Cannot decode the response")
+			return
+		}
+		s.mu.Lock()
+		s.learnt = append(s.learnt, cred)
+		s.mu.Unlock()
+		answer(c, cred)
 	})
 	return s
 }
