@@ -108,7 +108,7 @@ func FuzzAuthReplies(f *testing.F) {
 		mu      sync.Mutex
 		payload []byte
 	)
-	srv := probestest.NewAuthScriptServer(f, strings.Join(fuzzAuthMechanisms, " "), func(c *probestest.Conn, _ string) {
+	serve := func(c *probestest.Conn, _ string) {
 		mu.Lock()
 		p := payload
 		mu.Unlock()
@@ -123,7 +123,15 @@ func FuzzAuthReplies(f *testing.F) {
 				return
 			}
 		}
-	})
+	}
+	// Each exec leaves a connection in TIME_WAIT for a minute, and a
+	// local port can be reused only towards another address: rotating
+	// over a few servers keeps a long run from running out of ports.
+	var addrs []string
+	for range 8 {
+		addrs = append(addrs, probestest.NewAuthScriptServer(f, strings.Join(fuzzAuthMechanisms, " "), serve).Addr)
+	}
+	var execs int
 
 	f.Fuzz(func(t *testing.T, mech uint8, script []byte) {
 		m := hostileAuthModule(fuzzAuthMechanisms[int(mech)%len(fuzzAuthMechanisms)], hostileSecret)
@@ -132,7 +140,11 @@ func FuzzAuthReplies(f *testing.F) {
 		payload = expandSecretForms(script, redactUser, hostileSecret)
 		mu.Unlock()
 		var logs bytes.Buffer
-		res := Run(context.Background(), srv.Addr, m, redactDebugLogger(&logs))
+		execs++
+		res := Run(context.Background(), addrs[execs%len(addrs)], m, redactDebugLogger(&logs))
+		if res.Phase(PhaseAuth) == nil {
+			t.Fatalf("probe never got to AUTH: %s (%v)", res.Reason, res.Err)
+		}
 		if res.Reason == ReasonTimeout {
 			t.Fatalf("probe timed out (%v): the server's EOF should end it", res.Err)
 		}
