@@ -626,3 +626,40 @@ func TestRedactor_EscapersMatchOutputs(t *testing.T) {
 		check("logfmt", escapeLogfmt, l)
 	}
 }
+
+// A reply is recorded once complete, so that a secret split over its lines
+// is redacted in each, but each line keeps the offset it arrived at: a
+// server that stalls mid-reply still shows where.
+func TestRun_ReplyLinesKeepArrivalOffsets(t *testing.T) {
+	const stall = 100 * time.Millisecond
+	srv := probestest.NewScriptServer(t, func(c *probestest.Conn) {
+		c.Send("220 stall.test ESMTP")
+		if _, ok := c.Expect("EHLO"); !ok {
+			return
+		}
+		c.Send("250-stall.test")
+		if !c.Sleep(stall) {
+			return
+		}
+		c.Send("250 SIZE 1000")
+		if _, ok := c.Expect("QUIT"); ok {
+			c.Send("221 2.0.0 Bye")
+		}
+	})
+	res := Run(context.Background(), srv.Addr, hostileModule(), nil)
+	var first, second time.Duration
+	for _, l := range res.Transcript {
+		switch l.Text {
+		case "250-stall.test":
+			first = l.Offset
+		case "250 SIZE 1000":
+			second = l.Offset
+		}
+	}
+	if first == 0 || second == 0 {
+		t.Fatalf("EHLO reply lines not in the transcript")
+	}
+	if second-first < stall {
+		t.Errorf("EHLO reply lines recorded %s apart, want at least the server's %s stall", second-first, stall)
+	}
+}

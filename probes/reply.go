@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Limits on what a server may send in one reply. RFC 5321 §4.5.3.1.5 allows
@@ -178,7 +179,7 @@ func replyTextStart(line string) int {
 // redaction. onLine sees every raw line received (also the partial or
 // malformed last one), so that the transcript shows what the server sent.
 func readReply(r *bufio.Reader, onLine func(string)) (Reply, error) {
-	rep, _, err := readRedactedReply(r, nil, onLine)
+	rep, _, err := readRedactedReply(r, nil, func(l string, _ time.Time) { onLine(l) })
 	return rep, err
 }
 
@@ -187,18 +188,21 @@ func readReply(r *bufio.Reader, onLine func(string)) (Reply, error) {
 // else happens to it: all of the reply's lines at once, so that a secret
 // split over line ends is caught, and before any cutting, quoting or
 // joining. The Reply, its classification, the error and the lines onLine
-// sees are all built from red's output. challenge is the unredacted text of
-// a 334 reply, for the SASL mechanism alone.
-func readRedactedReply(r *bufio.Reader, red *Redactor, onLine func(string)) (rep Reply, challenge string, err error) {
+// sees are all built from red's output; onLine sees them when the reply
+// is complete, each with the time it arrived. challenge is the unredacted
+// text of a 334 reply, for the SASL mechanism alone.
+func readRedactedReply(r *bufio.Reader, red *Redactor, onLine func(line string, arrived time.Time)) (rep Reply, challenge string, err error) {
 	var (
-		code int
-		raw  []string // the lines as received
-		bad  string   // how the last line breaks the grammar
+		code    int
+		raw     []string // the lines as received
+		arrived []time.Time
+		bad     string // how the last line breaks the grammar
 	)
 	for {
 		line, lerr := readLine(r)
 		if line != "" || lerr == nil {
 			raw = append(raw, line)
+			arrived = append(arrived, time.Now())
 		}
 		if lerr != nil {
 			err = lerr
@@ -226,8 +230,8 @@ func readRedactedReply(r *bufio.Reader, red *Redactor, onLine func(string)) (rep
 	if err == errLineTooLong {
 		shown[len(shown)-1] = truncate(shown[len(shown)-1], shownLineBytes)
 	}
-	for _, l := range shown {
-		onLine(l)
+	for i, l := range shown {
+		onLine(l, arrived[i])
 	}
 	if bad != "" {
 		last := truncate(shown[len(shown)-1], shownLineBytes)

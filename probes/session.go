@@ -141,8 +141,15 @@ func (s *session) note(format string, args ...any) {
 }
 
 func (s *session) record(dir Direction, text string) {
+	s.recordAt(dir, text, time.Now())
+}
+
+// recordAt records a line that arrived at a given time: the lines of a
+// reply are recorded once it is complete (see readRedactedReply), each at
+// its own offset.
+func (s *session) recordAt(dir Direction, text string, at time.Time) {
 	text = s.redact(text)
-	s.res.Transcript = append(s.res.Transcript, TranscriptLine{Offset: time.Since(s.res.Start), Dir: dir, Text: text})
+	s.res.Transcript = append(s.res.Transcript, TranscriptLine{Offset: at.Sub(s.res.Start), Dir: dir, Text: text})
 	level.Debug(s.logger).Log("msg", "SMTP", "dir", dir, "line", text)
 }
 
@@ -259,11 +266,11 @@ func (s *session) readAuth(pr *PhaseResult) (rep Reply, challenge string, err er
 // a credential a server echoed. In the SASL exchange the 334 challenges
 // are kept and shown as redacted whole, whatever they hold.
 func (s *session) readReply(pr *PhaseResult, inAuth bool) (Reply, string, error) {
-	rep, challenge, err := readRedactedReply(s.br, &s.red, func(line string) {
+	rep, challenge, err := readRedactedReply(s.br, &s.red, func(line string, arrived time.Time) {
 		if inAuth && strings.HasPrefix(line, "334") && len(line) > 4 {
 			line = line[:4] + redacted
 		}
-		s.record(DirRecv, line)
+		s.recordAt(DirRecv, line, arrived)
 	})
 	if err != nil {
 		s.broken = true
