@@ -3,6 +3,7 @@ package collector
 import (
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/smtp-exporter/smtp_exporter/probes"
@@ -144,6 +145,20 @@ func enhancedLabel(enh string) string {
 	return enh
 }
 
+// maxReplyLabelSets bounds the distinct {phase, code, enhanced_code, class,
+// reason} sets of probe_smtp_replies_total per target. A healthy dialog
+// uses about ten (one per reply of STARTTLS, AUTH and a send), and a
+// failing server adds a few per way it fails (greylisting, throttling,
+// refusals at MAIL or RCPT); 50 leaves room for months of real trouble,
+// while code and enhanced code alone allow some 400 × 8,000 sets that a
+// hostile server could rotate through.
+const maxReplyLabelSets = 50
+
+// overflowLabel replaces phase, code, enhanced_code and reason of a reply
+// whose label set would pass maxReplyLabelSets. Its class stays, so rates
+// of 4xx and 5xx replies still count it, in at most one series per class.
+const overflowLabel = "other"
+
 // phaseLatencyBuckets suit SMTP: loopback answers in a millisecond, a
 // distant server's TLS handshake or a content-filtered DATA in seconds,
 // and a slow greeting (postscreen's pregreet delay) takes up to tens of
@@ -154,6 +169,7 @@ var phaseLatencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 // exporter's own series.
 type runMetrics struct {
 	replies      *prometheus.CounterVec
+	overflow     *prometheus.CounterVec
 	failures     *prometheus.CounterVec
 	runs         *prometheus.CounterVec
 	phaseLatency *prometheus.HistogramVec
@@ -163,7 +179,16 @@ type runMetrics struct {
 	sendSkipped  *prometheus.CounterVec
 	inFlight     prometheus.Gauge
 	targets      prometheus.Gauge
+
+	// labelSets holds, per target, the reply label sets that have a
+	// series of their own, up to maxReplyLabelSets.
+	mu        sync.Mutex
+	labelSets map[string]map[replyLabels]struct{}
 }
+
+// replyLabels are the labels of probe_smtp_replies_total after target and
+// module.
+type replyLabels struct{ phase, code, enhancedCode, class, reason string }
 
 func newRunMetrics() *runMetrics {
 	tm := []string{"target", "module"}
@@ -173,6 +198,11 @@ func newRunMetrics() *runMetrics {
 			Name: "probe_smtp_replies_total",
 			Help: "SMTP replies received, by phase, code, class, enhanced status code and diagnosed reason.",
 		}, with("phase", "code", "enhanced_code", "class", "reason")),
+		overflow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smtp_exporter_reply_labels_overflow_total",
+			Help: "Replies counted in probe_smtp_replies_total under phase, code, enhanced_code and reason \"other\" because their target already had " +
+				strconv.Itoa(maxReplyLabelSets) + " label sets.",
+		}, tm),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "probe_smtp_failures_total",
 			Help: "Failed probe runs, by the phase and reason of the failure.",
@@ -213,11 +243,12 @@ func newRunMetrics() *runMetrics {
 			Name: "smtp_exporter_targets",
 			Help: "Targets in the running configuration.",
 		}),
+		labelSets: map[string]map[replyLabels]struct{}{},
 	}
 }
 
 func (m *runMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.replies, m.failures, m.runs, m.phaseLatency, m.lastRun, m.lag, m.backoff, m.sendSkipped, m.inFlight, m.targets}
+	return []prometheus.Collector{m.replies, m.overflow, m.failures, m.runs, m.phaseLatency, m.lastRun, m.lag, m.backoff, m.sendSkipped, m.inFlight, m.targets}
 }
 
 // observe counts one scheduled run's replies, failure and phase latencies.
@@ -225,8 +256,8 @@ func (m *runMetrics) observe(t *Target, r *probes.Result) {
 	for _, pr := range r.Phases {
 		m.phaseLatency.WithLabelValues(t.Name, t.Module, string(pr.Phase)).Observe(pr.Duration.Seconds())
 		for _, rep := range pr.Replies {
-			m.replies.WithLabelValues(t.Name, t.Module, string(pr.Phase), codeLabel(rep.Code),
-				enhancedLabel(rep.EnhancedCode), rep.Class(), string(rep.Reason)).Inc()
+			l := m.admit(t, replyLabels{string(pr.Phase), codeLabel(rep.Code), enhancedLabel(rep.EnhancedCode), rep.Class(), string(rep.Reason)})
+			m.replies.WithLabelValues(t.Name, t.Module, l.phase, l.code, l.enhancedCode, l.class, l.reason).Inc()
 		}
 	}
 	if !r.Success {
@@ -236,10 +267,33 @@ func (m *runMetrics) observe(t *Target, r *probes.Result) {
 	m.lastRun.WithLabelValues(t.Name, t.Module).Set(float64(r.Start.Add(r.Duration).UnixNano()) / 1e9)
 }
 
+// admit returns the labels to count a reply of t under: its own while t
+// has a series for them or fewer than maxReplyLabelSets, else its class's
+// overflow series, which smtp_exporter_reply_labels_overflow_total counts.
+func (m *runMetrics) admit(t *Target, l replyLabels) replyLabels {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sets := m.labelSets[t.Name]
+	if sets == nil {
+		sets = map[replyLabels]struct{}{}
+		m.labelSets[t.Name] = sets
+	}
+	if _, ok := sets[l]; ok || len(sets) < maxReplyLabelSets {
+		sets[l] = struct{}{}
+		return l
+	}
+	m.overflow.WithLabelValues(t.Name, t.Module).Inc()
+	return replyLabels{overflowLabel, overflowLabel, overflowLabel, l.class, overflowLabel}
+}
+
 // forget drops every series of a target, so removed targets disappear.
 func (m *runMetrics) forget(name string) {
+	m.mu.Lock()
+	delete(m.labelSets, name)
+	m.mu.Unlock()
 	l := prometheus.Labels{"target": name}
 	m.replies.DeletePartialMatch(l)
+	m.overflow.DeletePartialMatch(l)
 	m.failures.DeletePartialMatch(l)
 	m.runs.DeletePartialMatch(l)
 	m.phaseLatency.DeletePartialMatch(l)

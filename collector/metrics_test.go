@@ -302,6 +302,10 @@ func checkLabelValues(t *testing.T, mfs []*dto.MetricFamily) int {
 			for _, lp := range m.GetLabel() {
 				v := lp.GetValue()
 				var ok bool
+				if v == overflowLabel && lp.GetName() != "class" && mf.GetName() == "probe_smtp_replies_total" {
+					checked++
+					continue // the folded series of a target past maxReplyLabelSets
+				}
 				switch lp.GetName() {
 				case "phase":
 					ok = slices.Contains(probes.AllPhases, probes.Phase(v))
@@ -674,4 +678,110 @@ func ExampleCollector() {
 	// # HELP probe_success Whether the last SMTP probe succeeded (1) or failed (0).
 	// # TYPE probe_success gauge
 	// probe_success{module="mx",target="mx1"} 0
+}
+
+// seriesOf counts the series of family name whose labels include want.
+func seriesOf(mfs []*dto.MetricFamily, name string, want map[string]string) (n int, sum float64) {
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			got := labelsOf(m)
+			for k, v := range want {
+				if got[k] != v {
+					continue next
+				}
+			}
+			n++
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return n, sum
+}
+
+// randomEnhanced is an enhanced code of class c that enhancedLabel
+// accepts, drawn from its 8,000 values per class.
+func randomEnhanced(rng *rand.Rand, class int) string {
+	return fmt.Sprintf("%d.%d.%d", class, rng.IntN(8), rng.IntN(1000))
+}
+
+// TestReplies_LabelSetsCappedPerTarget: a server rotating random enhanced
+// codes (and then random codes) cannot grow its target's reply series
+// beyond maxReplyLabelSets plus one overflow series per class; the replies
+// it folds are still counted, by class and in the overflow counter.
+func TestReplies_LabelSetsCappedPerTarget(t *testing.T) {
+	rm := newRunMetrics()
+	reg := registryOf(rm.collectors()...)
+	tg := &Target{Name: "rotating", Module: "mx"}
+	rng := rand.New(rand.NewPCG(7, 7))
+	rcptReply := func(code int, enh string) *probes.Result {
+		res := refusedResult()
+		res.Phases = []*probes.PhaseResult{phaseResult(probes.PhaseRcpt, 1, reply(code, enh, probes.ReasonPolicy, enh+" go away"))}
+		return res
+	}
+
+	rm.observe(tg, successResult()) // 10 replies, 10 label sets
+	const floods = 5000
+	for range floods {
+		rm.observe(tg, rcptReply(550, randomEnhanced(rng, 5)))
+	}
+	target := map[string]string{"target": "rotating"}
+	mfs := gatherAll(t, reg)
+	checkLabelValues(t, mfs)
+	n, total := seriesOf(mfs, "probe_smtp_replies_total", target)
+	if n > maxReplyLabelSets+1 {
+		t.Errorf("probe_smtp_replies_total{target=rotating}: %d series after %d random enhanced codes, want at most %d", n, floods, maxReplyLabelSets+1)
+	}
+	if total != 10+floods {
+		t.Errorf("probe_smtp_replies_total{target=rotating} sums to %v, want every reply counted (%d)", total, 10+floods)
+	}
+	overflowSeries := map[string]string{"target": "rotating", "phase": overflowLabel, "code": overflowLabel,
+		"enhanced_code": overflowLabel, "class": "5xx", "reason": overflowLabel}
+	folded, ok := find(mfs, "probe_smtp_replies_total", overflowSeries)
+	// Only a random code drawn twice among the first 40 counts as itself.
+	if !ok || folded < floods*9/10 {
+		t.Errorf("overflow series %v = %v, %v; want most of the %d random replies", overflowSeries, folded, ok, floods)
+	}
+	if v, _ := find(mfs, "smtp_exporter_reply_labels_overflow_total", map[string]string{"target": "rotating", "module": "mx"}); v != folded {
+		t.Errorf("smtp_exporter_reply_labels_overflow_total = %v, want the %v replies folded", v, folded)
+	}
+
+	// Label sets seen before the cap keep counting as themselves.
+	rm.observe(tg, successResult())
+	mfs = gatherAll(t, reg)
+	banner := map[string]string{"target": "rotating", "phase": "banner", "code": "220"}
+	if v, _ := find(mfs, "probe_smtp_replies_total", banner); v != 2 {
+		t.Errorf("probe_smtp_replies_total%v = %v after the cap, want 2", banner, v)
+	}
+
+	// Random codes of every class fold into one series per class.
+	for range floods {
+		class := 2 + rng.IntN(4)
+		enhClass := class
+		if class == 3 {
+			enhClass = 2 // RFC 3463 has no class 3
+		}
+		rm.observe(tg, rcptReply(class*100+rng.IntN(60), randomEnhanced(rng, enhClass)))
+	}
+	mfs = gatherAll(t, reg)
+	checkLabelValues(t, mfs)
+	if n, _ := seriesOf(mfs, "probe_smtp_replies_total", target); n > maxReplyLabelSets+len(classLabels) {
+		t.Errorf("probe_smtp_replies_total{target=rotating}: %d series after random codes, want at most %d", n, maxReplyLabelSets+len(classLabels))
+	}
+
+	// forget drops the bookkeeping: the target starts afresh.
+	rm.forget("rotating")
+	rm.observe(tg, rcptReply(550, "5.7.1"))
+	mfs = gatherAll(t, reg)
+	if fams := familiesWith(mfs, map[string]string{"target": "rotating", "phase": overflowLabel}); len(fams) > 0 {
+		t.Errorf("overflow series survive forget: %v", fams)
+	}
+	if _, ok := find(mfs, "smtp_exporter_reply_labels_overflow_total", target); ok {
+		t.Error("smtp_exporter_reply_labels_overflow_total survives forget")
+	}
+	if v, _ := find(mfs, "probe_smtp_replies_total", map[string]string{"target": "rotating", "enhanced_code": "5.7.1"}); v != 1 {
+		t.Errorf("first reply after forget: %v, want its own series at 1", v)
+	}
 }
