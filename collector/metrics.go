@@ -28,10 +28,10 @@ func newResultDescs(labels ...string) *resultDescs {
 		labels:          labels,
 		success:         d("probe_success", "Whether the last SMTP probe succeeded (1) or failed (0)."),
 		duration:        d("probe_duration_seconds", "How long the last probe took, QUIT included."),
-		phaseDuration:   d("probe_smtp_phase_duration_seconds", "Duration of each dialog phase in the last probe; zero for phases it never reached.", "phase"),
+		phaseDuration:   d("probe_smtp_phase_duration_seconds", "Duration of each dialog phase the last probe ran, failed ones included; absent for phases it never reached.", "phase"),
 		replyCode:       d("probe_smtp_reply_code", "Code of the reply that decided each phase of the last probe (for starttls, the answer to STARTTLS).", "phase"),
 		failureInfo:     d("probe_smtp_failure_info", "Set to 1 with the phase and reason of the last probe's failure; absent on success.", "phase", "reason"),
-		starttlsOffered: d("probe_smtp_starttls_offered", "Whether the server offered STARTTLS in its first EHLO reply."),
+		starttlsOffered: d("probe_smtp_starttls_offered", "Whether the server offered STARTTLS in its first EHLO (or LHLO) reply; absent when the probe got no such reply."),
 		certExpiry:      d("probe_ssl_earliest_cert_expiry", "Earliest NotAfter (Unix time) over the certificates the server presented."),
 		chainExpiry:     d("probe_ssl_last_chain_expiry_timestamp_seconds", "Expiry (Unix time) of the verified chain that lasts longest, each chain counted by its earliest NotAfter."),
 		tlsVerified:     d("probe_smtp_tls_verified", "Whether the server certificate verified against the module's roots and server name."),
@@ -57,14 +57,8 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, m *
 	}
 	g(d.success, boolValue(r.Success))
 	g(d.duration, r.Duration.Seconds())
-	for _, p := range modulePhases(m) {
-		var secs float64
-		if pr := r.Phase(p); pr != nil {
-			secs = pr.Duration.Seconds()
-		}
-		g(d.phaseDuration, secs, string(p))
-	}
 	for _, pr := range r.Phases {
+		g(d.phaseDuration, pr.Duration.Seconds(), string(pr.Phase))
 		if rep := pr.DecidingReply(); rep != nil {
 			g(d.replyCode, float64(rep.Code), string(pr.Phase))
 		}
@@ -72,7 +66,9 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, m *
 	if !r.Success {
 		g(d.failureInfo, 1, string(r.FailedPhase), string(r.Reason))
 	}
-	g(d.starttlsOffered, boolValue(r.STARTTLSOffered))
+	if helloAnswered(r) {
+		g(d.starttlsOffered, boolValue(r.STARTTLSOffered))
+	}
 	if len(m.SMTP.ExpectCodes) > 0 {
 		g(d.expectationMet, boolValue(r.ExpectationMet))
 	}
@@ -89,36 +85,15 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, m *
 	}
 }
 
-// modulePhases lists the phases a module's dialog goes through, so that a
-// probe that stops early reports zero, not nothing, for the rest.
-func modulePhases(m *probes.Module) []probes.Phase {
-	s := &m.SMTP
-	ps := []probes.Phase{probes.PhaseResolve, probes.PhaseConnect}
-	if s.TLS == probes.TLSImplicit {
-		ps = append(ps, probes.PhaseTLS)
+// helloAnswered reports whether the server answered EHLO (or LHLO): before
+// that, whether it offers STARTTLS is unknown, not "no".
+func helloAnswered(r *probes.Result) bool {
+	for _, p := range []probes.Phase{probes.PhaseEHLO, probes.PhaseLHLO} {
+		if pr := r.Phase(p); pr != nil && len(pr.Replies) > 0 {
+			return true
+		}
 	}
-	ps = append(ps, probes.PhaseBanner)
-	if m.Prober == probes.ProberLMTP {
-		ps = append(ps, probes.PhaseLHLO)
-	} else {
-		ps = append(ps, probes.PhaseEHLO)
-	}
-	if s.TLS == probes.TLSStartTLS {
-		ps = append(ps, probes.PhaseSTARTTLS)
-	}
-	if s.Auth != nil {
-		ps = append(ps, probes.PhaseAuth)
-	}
-	if s.MailFrom != "" {
-		ps = append(ps, probes.PhaseMail)
-	}
-	if len(s.RcptTo) > 0 {
-		ps = append(ps, probes.PhaseRcpt)
-	}
-	if s.Send {
-		ps = append(ps, probes.PhaseData)
-	}
-	return append(ps, probes.PhaseQuit)
+	return false
 }
 
 func boolValue(b bool) float64 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
@@ -369,21 +370,83 @@ func TestCollector_ConnectRefused(t *testing.T) {
 	goldenCompare(t, reg, "refused.prom", perRunMetricNames...)
 	mfs := gatherAll(t, reg)
 	checkLabelValues(t, mfs)
-	// Phases never reached report zero, not nothing.
-	for _, p := range modulePhases(m) {
-		v, ok := find(mfs, "probe_smtp_phase_duration_seconds", map[string]string{"phase": string(p)})
-		if !ok {
-			t.Errorf("probe_smtp_phase_duration_seconds{phase=%q} missing", p)
-		}
-		if p != probes.PhaseResolve && p != probes.PhaseConnect && v != 0 {
-			t.Errorf("probe_smtp_phase_duration_seconds{phase=%q} = %v, want 0", p, v)
-		}
-	}
-	if n := len(modulePhases(m)); n != 10 {
-		t.Errorf("submission module has %d phases, want 10", n)
-	}
 	if _, ok := find(mfs, "probe_smtp_reply_code", nil); ok {
 		t.Error("probe_smtp_reply_code reported for a probe that got no reply")
+	}
+}
+
+// phaseDurations returns the phases of probe_smtp_phase_duration_seconds
+// in mfs with their values.
+func phaseDurations(mfs []*dto.MetricFamily) map[string]float64 {
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "probe_smtp_phase_duration_seconds" {
+			for _, m := range mf.GetMetric() {
+				out[labelsOf(m)["phase"]] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+// TestCollector_UnknownIsNotNo: what a probe never reached is omitted, not
+// reported as 0: the phases it did not run have no duration, and whether
+// STARTTLS was offered is unknown until the EHLO (or LHLO) reply came. A
+// phase that ran, even failing, keeps its duration.
+func TestCollector_UnknownIsNotNo(t *testing.T) {
+	bannerTimeout := func() *probes.Result {
+		res := refusedResult()
+		banner := phaseResult(probes.PhaseBanner, 5000)
+		banner.Reason, banner.Err = probes.ReasonTimeout, errors.New("i/o timeout")
+		res.Phases = []*probes.PhaseResult{phaseResult(probes.PhaseResolve, 1), phaseResult(probes.PhaseConnect, 2), banner}
+		res.FailedPhase, res.Reason = probes.PhaseBanner, probes.ReasonTimeout
+		return res
+	}
+	ehloRefused := func() *probes.Result {
+		res := bannerTimeout()
+		res.Phases[2] = phaseResult(probes.PhaseBanner, 3, okReply(220, "", "mx.example.org ESMTP"))
+		res.Phases = append(res.Phases, phaseResult(probes.PhaseEHLO, 4, reply(554, "5.7.1", probes.ReasonPolicy, "5.7.1 go away")),
+			phaseResult(probes.PhaseQuit, 1, okReply(221, "", "Bye")))
+		res.FailedPhase, res.Reason = probes.PhaseEHLO, probes.ReasonPolicy
+		return res
+	}
+	noSTARTTLS := func() *probes.Result {
+		res := dmarcResult()
+		res.STARTTLSOffered = false
+		return res
+	}
+	lmtp := func() *probes.Result {
+		res := ehloRefused()
+		res.Phases[3] = phaseResult(probes.PhaseLHLO, 4, okReply(250, "", "lmtp.example.org", "STARTTLS"))
+		res.STARTTLSOffered, res.Success = true, true
+		return res
+	}
+	for _, tc := range []struct {
+		name     string
+		result   func() *probes.Result
+		phases   map[string]float64
+		starttls float64 // -1: absent
+	}{
+		{"connection refused", refusedResult, map[string]float64{"resolve": 0.00075, "connect": 0.001}, -1},
+		{"banner timeout", bannerTimeout, map[string]float64{"resolve": 0.001, "connect": 0.002, "banner": 5}, -1},
+		{"EHLO refused", ehloRefused, map[string]float64{"resolve": 0.001, "connect": 0.002, "banner": 0.003, "ehlo": 0.004, "quit": 0.001}, 0},
+		{"no STARTTLS", noSTARTTLS, map[string]float64{"resolve": 0.002, "connect": 0.02, "banner": 0.04, "ehlo": 0.015,
+			"starttls": 0.09, "mail": 0.012, "rcpt": 0.025, "quit": 0.006}, 0},
+		{"LHLO", lmtp, map[string]float64{"resolve": 0.001, "connect": 0.002, "banner": 0.003, "lhlo": 0.004, "quit": 0.001}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mfs := gatherAll(t, storeRegistry(t, "t", "submission", submissionModule(), tc.result()))
+			if got := phaseDurations(mfs); !maps.Equal(got, tc.phases) {
+				t.Errorf("probe_smtp_phase_duration_seconds = %v, want %v", got, tc.phases)
+			}
+			v, ok := find(mfs, "probe_smtp_starttls_offered", nil)
+			if !ok {
+				v = -1
+			}
+			if v != tc.starttls {
+				t.Errorf("probe_smtp_starttls_offered = %v, want %v (-1: absent)", v, tc.starttls)
+			}
+		})
 	}
 }
 

@@ -21,8 +21,8 @@ type Store struct {
 	entries map[string]StoreEntry
 }
 
-// StoreEntry is a target's last result with the module it ran with (after
-// the send rate limit), which decides the phases reported.
+// StoreEntry is a target's last result with its module as configured,
+// whose expect_codes decide whether probe_smtp_expectation_met is reported.
 type StoreEntry struct {
 	Target *Target
 	Module *probes.Module
