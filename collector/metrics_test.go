@@ -244,9 +244,9 @@ func labelsOf(m *dto.Metric) map[string]string {
 	return out
 }
 
-// find returns the value of the series of family name whose labels include
-// want: gauge or counter value, or a histogram's sample count.
-func find(mfs []*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+// matching returns the series of family name whose labels include want.
+func matching(mfs []*dto.MetricFamily, name string, want map[string]string) []*dto.Metric {
+	var out []*dto.Metric
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -259,16 +259,25 @@ func find(mfs []*dto.MetricFamily, name string, want map[string]string) (float64
 					continue next
 				}
 			}
-			switch {
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue(), true
-			case m.Counter != nil:
-				return m.GetCounter().GetValue(), true
-			case m.Histogram != nil:
-				return float64(m.GetHistogram().GetSampleCount()), true
-			case m.Untyped != nil:
-				return m.GetUntyped().GetValue(), true
-			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// find returns the value of the first series of family name whose labels
+// include want: gauge or counter value, or a histogram's sample count.
+func find(mfs []*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	for _, m := range matching(mfs, name, want) {
+		switch {
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.GetHistogram().GetSampleCount()), true
+		case m.Untyped != nil:
+			return m.GetUntyped().GetValue(), true
 		}
 	}
 	return 0, false
@@ -743,23 +752,12 @@ func ExampleCollector() {
 	// probe_success{module="mx",target="mx1"} 0
 }
 
-// seriesOf counts the series of family name whose labels include want.
+// seriesOf counts the counters of family name whose labels include want,
+// and sums them.
 func seriesOf(mfs []*dto.MetricFamily, name string, want map[string]string) (n int, sum float64) {
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			got := labelsOf(m)
-			for k, v := range want {
-				if got[k] != v {
-					continue next
-				}
-			}
-			n++
-			sum += m.GetCounter().GetValue()
-		}
+	for _, m := range matching(mfs, name, want) {
+		n++
+		sum += m.GetCounter().GetValue()
 	}
 	return n, sum
 }
