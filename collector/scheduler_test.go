@@ -560,10 +560,9 @@ func TestScheduler_SendRateLimit(t *testing.T) {
 	}
 }
 
-// A send the rate limit held back reports its DATA phase as 0, like any
-// phase a run did not reach, so the series does not come and go with the
-// sending runs.
-func TestScheduler_SendRateLimit_DataPhaseStays(t *testing.T) {
+// A send the rate limit held back has no DATA phase duration, like any
+// phase a run did not reach: a 0 would drag the phase's quantiles down.
+func TestScheduler_SendRateLimit_HeldBackDataAbsent(t *testing.T) {
 	fake := newFakeProbe(func(c *probeCall) *probes.Result { return sendAwareResult(c.module) })
 	s, store, reg := newTestScheduler(t, fake, 2)
 	targets := targetsOf("send", 50*time.Millisecond, "mx")
@@ -576,8 +575,8 @@ func TestScheduler_SendRateLimit_DataPhaseStays(t *testing.T) {
 	if last := calls[len(calls)-1]; last.module.SMTP.Send {
 		t.Fatal("the last run sent; want it held back by min_send_interval")
 	}
-	if got := value(t, reg, "probe_smtp_phase_duration_seconds", map[string]string{"target": "mx", "phase": "data"}); got != 0 {
-		t.Errorf("probe_smtp_phase_duration_seconds{phase=data} = %v after a skipped send, want 0 (-1: absent)", got)
+	if got := value(t, reg, "probe_smtp_phase_duration_seconds", map[string]string{"target": "mx", "phase": "data"}); got != -1 {
+		t.Errorf("probe_smtp_phase_duration_seconds{phase=data} = %v after a skipped send, want absent (-1)", got)
 	}
 	e, ok := store.Get("mx")
 	if !ok || !e.Module.SMTP.Send || e.Module.Timeout != targets[0].Timeout {
