@@ -617,6 +617,11 @@ func (s *Scheduler) CancelProbes() {
 	s.stopProbes()
 }
 
+// StopScheduling begins shutdown at once: no scheduled or on-demand probe
+// starts after it returns (on-demand ones get ErrShuttingDown), while the
+// probes in flight run on. Shutdown, which does it too, then waits for them.
+func (s *Scheduler) StopScheduling() { s.stopScheduling() }
+
 // stopScheduling cancels schedCtx under the lock that on-demand probes and
 // Apply check it under.
 func (s *Scheduler) stopScheduling() {
