@@ -36,6 +36,7 @@ const httpShutdownTimeout = time.Second
 type serveCommand struct {
 	name          string
 	web           *web.FlagConfig
+	webLimits     *webLimits
 	check         *bool
 	concurrency   *int
 	allowAdhoc    *bool
@@ -48,6 +49,7 @@ func newServeCommand(app *kingpin.Application) *serveCommand {
 	c := &serveCommand{name: "serve"}
 	cmd := app.Command(c.name, "Run the exporter (the default command).").Default()
 	c.web = kingpinflag.AddFlags(cmd, defaultListenAddress)
+	c.webLimits = addWebLimitFlags(cmd)
 	c.check = cmd.Flag("config.check", "Validate the configuration file, then exit 0 if it is valid and 1 if not.").Bool()
 	c.concurrency = cmd.Flag("probe.concurrency", "Most probes running at once; later runs wait and the wait shows in smtp_exporter_scheduler_lag_seconds.").Default("64").Int()
 	c.allowAdhoc = cmd.Flag("probe.allow-adhoc", "Allow /probe?module=M&target=host:port for targets not in the configuration. Off by default: it lets anyone who reaches the exporter make it connect anywhere.").Bool()
@@ -115,10 +117,10 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}))
-	mux.Handle("/probe", &collector.ProbeHandler{
+	mux.Handle("/probe", c.webLimits.probeDeadlines(sc, &collector.ProbeHandler{
 		Config: sc, Scheduler: sched, AllowAdhoc: *c.allowAdhoc, TimeoutOffset: *c.timeoutOffset,
 		Logger: log.With(logger, "component", "probe"),
-	})
+	}))
 	mux.Handle("/config", collector.ConfigHandler(sc))
 	mux.Handle("/history", collector.HistoryHandler(history))
 	mux.Handle("/-/reload", collector.ReloadHandler(reload, logger))
@@ -162,9 +164,9 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
 	defer signal.Stop(signals)
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := c.webLimits.server(mux)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- web.ListenAndServe(srv, c.web, slogLogger(base, logLevel)) }()
+	go func() { serveErr <- c.webLimits.listenAndServe(srv, c.web, slogLogger(base, logLevel)) }()
 
 	status := 0
 	for done := false; !done; {

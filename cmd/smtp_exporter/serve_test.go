@@ -913,3 +913,112 @@ func TestServe_SIGTERM_ProbeInFlight(t *testing.T) {
 		t.Errorf("%d scheduled sessions began after SIGTERM", after)
 	}
 }
+
+// limitedExporter writes a script that runs bin with at most maxFiles open
+// descriptors (soft and hard, so that Go cannot raise it), as a small
+// container or a service with LimitNOFILE would.
+func limitedExporter(t *testing.T, bin string, maxFiles int) string {
+	t.Helper()
+	script := filepath.Join(t.TempDir(), "limited.sh")
+	content := fmt.Sprintf("#!/bin/sh\nulimit -n %d || exit 1\nexec '%s' \"$@\"\n", maxFiles, strings.ReplaceAll(bin, "'", `'\''`))
+	if err := os.WriteFile(script, []byte(content), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return script
+}
+
+// Idle keep-alive and slow-body clients beyond the connection cap must not
+// take the descriptors that scrapes and probes need: /metrics answers, the
+// scheduled probe still connects, and the exporter closes every flood
+// connection in time.
+func TestServe_ConnectionFlood(t *testing.T) {
+	bin := exporterBinary(t)
+	t.Parallel()
+	sessions := newSessionServer(t)
+	config := writeTestFile(t, t.TempDir(), "smtp_exporter.yml", fmt.Sprintf(
+		"modules:\n  quick:\n    timeout: 1s\n    smtp: {tls: none}\ntargets:\n  - {name: quick, address: %q, module: quick, interval: 1s}\n", sessions.addr))
+	p := startExporter(t, limitedExporter(t, bin, 128), "--config.file="+config,
+		"--web.max-connections=32", "--web.read-timeout=1s", "--web.idle-timeout=1s")
+	client := newTestClient(t, nil)
+	quick := map[string]string{"target": "quick"}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		v, _ := scrapeMetrics(t, client, p.url("/metrics")).value("probe_success", quick)
+		return v == 1, "a first successful run"
+	})
+
+	const floodSize = 200
+	var flood []net.Conn
+	defer func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	}()
+	for i := range floodSize {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatalf("flood connection %d: %v", i, err)
+		}
+		flood = append(flood, c)
+		req := "GET /-/healthy HTTP/1.1\r\nHost: flood\r\n\r\n" // answered, then idle
+		if i%4 == 0 {
+			req = "POST /metrics HTTP/1.1\r\nHost: flood\r\nContent-Length: 100000\r\n\r\nslow"
+		}
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatalf("flood connection %d: %v", i, err)
+		}
+	}
+	floodStart := float64(time.Now().UnixNano()) / 1e9
+
+	eventually(t, 20*time.Second, func() (bool, string) {
+		mfs := scrapeMetrics(t, client, p.url("/metrics"))
+		last, _ := mfs.value("probe_smtp_last_run_timestamp_seconds", quick)
+		ok, _ := mfs.value("probe_success", quick)
+		return last > floodStart && ok == 1, "a successful scheduled run that began after the flood"
+	})
+	for i, c := range flood {
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Errorf("flood connection %d is still open", i)
+				break
+			}
+		}
+	}
+	if logs := p.logs.String(); strings.Contains(logs, "too many open files") {
+		t.Error("the exporter ran out of descriptors")
+	}
+
+	// Without a flood, an idle keep-alive connection is closed after the
+	// idle timeout.
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /-/healthy HTTP/1.1\r\nHost: idle\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	got, err := io.ReadAll(c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Error("an idle connection stayed open past the idle timeout")
+	} else if !strings.HasPrefix(string(got), "HTTP/1.1 200") {
+		t.Errorf("GET /-/healthy: %q", got)
+	}
+}
+
+// A /probe may take longer than the web server's read and write timeouts:
+// it gets its probe's timeout on top, and its answer is not cut off.
+func TestServe_ProbeOutlastsWebTimeouts(t *testing.T) {
+	bin := exporterBinary(t)
+	t.Parallel()
+	muteAddr, _ := muteServer(t)
+	config := writeTestFile(t, t.TempDir(), "smtp_exporter.yml", fmt.Sprintf(
+		"modules:\n  mute:\n    timeout: 2s\n    smtp: {tls: none}\ntargets:\n  - {name: slow, address: %q, module: mute, interval: 24h}\n", muteAddr))
+	p := startExporter(t, bin, "--config.file="+config, "--web.read-timeout=500ms", "--web.write-timeout=500ms")
+	client := newTestClient(t, nil)
+	code, body := httpGet(t, client, p.url("/probe?target=slow"))
+	if code != http.StatusOK || !strings.Contains(body, "probe_success 0") {
+		t.Errorf("/probe of a server that never greets, 2s timeout: %d %q, want 200 with probe_success 0", code, body)
+	}
+}
