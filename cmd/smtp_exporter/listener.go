@@ -36,7 +36,7 @@ func addWebLimitFlags(cmd *kingpin.CmdClause) *webLimits {
 		maxConns: cmd.Flag("web.max-connections", "Most web connections open at once; beyond it idle ones are closed to make room, and new ones wait.").Default("512").Int(),
 		readTimeout: cmd.Flag("web.read-timeout", "Most time to read a request, body included (the headers: at most 10s).").
 			Default("30s").Duration(),
-		writeTimeout: cmd.Flag("web.write-timeout", "Most time to answer a request once read; /probe gets the longest configured probe timeout on top.").
+		writeTimeout: cmd.Flag("web.write-timeout", "Most time to answer a request once read; /probe gets twice the longest configured probe timeout on top.").
 			Default("60s").Duration(),
 		idleTimeout: cmd.Flag("web.idle-timeout", "How long an idle keep-alive connection stays open.").Default("2m").Duration(),
 	}
