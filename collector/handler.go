@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -103,22 +104,34 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeDebug(w, res, module, reg, logBuf.String())
 }
 
+// maxScrapeTimeoutSeconds is the longest header value that fits a
+// time.Duration; a longer one means "as long as the module allows", as no
+// header does.
+const maxScrapeTimeoutSeconds = float64(math.MaxInt64 / int64(time.Second))
+
 // scrapeTimeout takes Prometheus's scrape timeout header, less the offset
-// that leaves time to answer; zero means "the module's own timeout".
+// that leaves time to answer (half the header when the offset would leave
+// nothing); zero means "the module's own timeout". NaN, infinities, and
+// values under a millisecond are refused: converted to a Duration they
+// overflow or round to nothing, and would silently lift the limit.
 func scrapeTimeout(r *http.Request, offset time.Duration) (time.Duration, error) {
 	v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds")
 	if v == "" {
 		return 0, nil
 	}
 	secs, err := strconv.ParseFloat(v, 64)
-	if err != nil || secs <= 0 {
-		return 0, fmt.Errorf("invalid X-Prometheus-Scrape-Timeout-Seconds %q", v)
+	// Written so that NaN fails it too.
+	if err != nil || !(secs >= 0.001) || math.IsInf(secs, 1) {
+		return 0, fmt.Errorf("invalid X-Prometheus-Scrape-Timeout-Seconds %q: want a number of seconds, at least 0.001", v)
 	}
-	d := time.Duration(secs*float64(time.Second)) - offset
-	if d <= 0 {
-		d = time.Duration(secs * float64(time.Second) / 2)
+	if secs > maxScrapeTimeoutSeconds {
+		return 0, nil
 	}
-	return d, nil
+	d := time.Duration(secs * float64(time.Second))
+	if d-offset > 0 {
+		return d - offset, nil
+	}
+	return d / 2, nil
 }
 
 // resultCollector serves one result as the unlabelled per-run gauges.
