@@ -2,12 +2,15 @@ package collector
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
 	"math"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -29,9 +32,14 @@ import (
 // Scheduler, under --probe.concurrency and shutdown; one that cannot start
 // before the scrape's timeout, or during shutdown, is answered with 503.
 type ProbeHandler struct {
-	Config        *SafeConfig
-	Scheduler     *Scheduler
-	AllowAdhoc    bool
+	Config     *SafeConfig
+	Scheduler  *Scheduler
+	AllowAdhoc bool
+	// AdhocAllow limits where ad hoc probes may go; empty, to loopback.
+	AdhocAllow AdhocAllowList
+	// Resolver resolves ad hoc host names before the allow-list check;
+	// nil means net.DefaultResolver.
+	Resolver      Resolver
 	TimeoutOffset time.Duration
 	Logger        log.Logger
 }
@@ -73,7 +81,12 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf("unknown module %q", moduleName), http.StatusBadRequest)
 			return
 		}
-		res, module, err = h.Scheduler.RunAdhoc(r.Context(), target, moduleName, m, timeout, logger)
+		ctx, left, status, refused := h.resolveAdhoc(r.Context(), target, m, timeout)
+		if refused != nil {
+			http.Error(w, refused.Error(), status)
+			return
+		}
+		res, module, err = h.Scheduler.RunAdhoc(ctx, target, moduleName, m, left, logger)
 	}
 	switch {
 	case errors.Is(err, ErrUnknownTarget):
@@ -102,6 +115,53 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	writeDebug(w, res, module, reg, logBuf.String())
+}
+
+// resolveAdhoc resolves an ad hoc target's host once and checks every
+// address it has against the allow-list: a name with one address outside
+// it is refused, whichever the probe would pick. The context returned pins
+// the addresses checked, so that the probe does not resolve the name again
+// (a second answer could point elsewhere); a failed lookup is pinned too,
+// for the probe to report as its own. The timeout returned is what is left
+// of timeout after the lookup. A malformed target is a 400, a refused one
+// a 403.
+func (h *ProbeHandler) resolveAdhoc(ctx context.Context, target string, m *probes.Module, timeout time.Duration) (context.Context, time.Duration, int, error) {
+	host, portStr, err := probes.SplitTarget(target, m)
+	if err != nil {
+		return nil, 0, http.StatusBadRequest, err
+	}
+	port, _ := strconv.ParseUint(portStr, 10, 16) // SplitTarget checked it
+	var addrs []netip.Addr
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{a}
+	} else {
+		var resolver Resolver = net.DefaultResolver
+		if h.Resolver != nil {
+			resolver = h.Resolver
+		}
+		limit := m.Timeout
+		if timeout > 0 {
+			limit = min(limit, timeout)
+		}
+		start := time.Now()
+		lookupCtx, cancel := context.WithTimeout(ctx, limit)
+		ipAddrs, err := resolver.LookupIPAddr(lookupCtx, host)
+		cancel()
+		ctx = probes.WithResolved(ctx, host, ipAddrs, err)
+		if timeout > 0 {
+			timeout = max(timeout-time.Since(start), time.Millisecond)
+		}
+		for _, ip := range ipAddrs {
+			a, _ := netip.AddrFromSlice(ip.IP)
+			addrs = append(addrs, a.WithZone(ip.Zone))
+		}
+	}
+	for _, a := range addrs {
+		if err := h.AdhocAllow.check(a, uint16(port)); err != nil {
+			return nil, 0, http.StatusForbidden, fmt.Errorf("ad hoc target %q: %w", target, err)
+		}
+	}
+	return ctx, timeout, 0, nil
 }
 
 // maxScrapeTimeoutSeconds is the longest header value that fits a
