@@ -36,7 +36,7 @@ var loopbackOnly = AdhocAllowList{
 func (l *AdhocAllowList) Set(value string) error {
 	r, err := parseAdhocRule(value)
 	if err != nil {
-		return fmt.Errorf("%q is not CIDR[:PORTS]: %w", value, err)
+		return fmt.Errorf("--probe.adhoc-allow: %q is not CIDR[:PORTS]: %w", value, err)
 	}
 	*l = append(*l, r)
 	return nil

@@ -1092,13 +1092,13 @@ func TestAdhocAllowList_Set(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ value, want string }{
-		{"10.0.0.1", `"10.0.0.1" is not CIDR[:PORTS]: the network needs a prefix length (10.0.0.1/32 for one address)`},
-		{"mail.example.net/32", `"mail.example.net/32" is not CIDR[:PORTS]: invalid network "mail.example.net/32" (want an address and a prefix length: 192.0.2.0/24, 2001:db8::/32)`},
-		{"10.0.0.0/8:", `"10.0.0.0/8:" is not CIDR[:PORTS]: empty port list`},
-		{"10.0.0.0/8:smtp", `"10.0.0.0/8:smtp" is not CIDR[:PORTS]: invalid port "smtp" (want 1-65535)`},
-		{"10.0.0.0/8:0", `"10.0.0.0/8:0" is not CIDR[:PORTS]: invalid port "0" (want 1-65535)`},
-		{"10.0.0.0/8:70000", `"10.0.0.0/8:70000" is not CIDR[:PORTS]: invalid port "70000" (want 1-65535)`},
-		{"10.0.0.0/8:600-500", `"10.0.0.0/8:600-500" is not CIDR[:PORTS]: invalid port range "600-500"`},
+		{"10.0.0.1", `--probe.adhoc-allow: "10.0.0.1" is not CIDR[:PORTS]: the network needs a prefix length (10.0.0.1/32 for one address)`},
+		{"mail.example.net/32", `--probe.adhoc-allow: "mail.example.net/32" is not CIDR[:PORTS]: invalid network "mail.example.net/32" (want an address and a prefix length: 192.0.2.0/24, 2001:db8::/32)`},
+		{"10.0.0.0/8:", `--probe.adhoc-allow: "10.0.0.0/8:" is not CIDR[:PORTS]: empty port list`},
+		{"10.0.0.0/8:smtp", `--probe.adhoc-allow: "10.0.0.0/8:smtp" is not CIDR[:PORTS]: invalid port "smtp" (want 1-65535)`},
+		{"10.0.0.0/8:0", `--probe.adhoc-allow: "10.0.0.0/8:0" is not CIDR[:PORTS]: invalid port "0" (want 1-65535)`},
+		{"10.0.0.0/8:70000", `--probe.adhoc-allow: "10.0.0.0/8:70000" is not CIDR[:PORTS]: invalid port "70000" (want 1-65535)`},
+		{"10.0.0.0/8:600-500", `--probe.adhoc-allow: "10.0.0.0/8:600-500" is not CIDR[:PORTS]: invalid port range "600-500"`},
 	} {
 		var l AdhocAllowList
 		if err := l.Set(tc.value); err == nil || err.Error() != tc.want {
