@@ -120,9 +120,10 @@ type Resolver interface {
 	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
 }
 
-// check says why the allow-list refuses addr:port, or nil. IPv4 addresses
-// written as IPv6 (::ffff:192.0.2.1) are checked as IPv4.
-func (l AdhocAllowList) check(addr netip.Addr, port uint16) error {
+// check says why the allow-list refuses addr:port, or nil; shown is what
+// the message calls the address. IPv4 addresses written as IPv6
+// (::ffff:192.0.2.1) are checked as IPv4.
+func (l AdhocAllowList) check(addr netip.Addr, port uint16, shown string) error {
 	rules, hint := l, ""
 	if len(rules) == 0 {
 		rules, hint = loopbackOnly, " (without --probe.adhoc-allow, only loopback addresses are allowed)"
@@ -139,9 +140,9 @@ func (l AdhocAllowList) check(addr netip.Addr, port uint16) error {
 		}
 	}
 	if inNetwork {
-		return fmt.Errorf("port %d of %s is not allowed by --probe.adhoc-allow%s", port, addr, hint)
+		return fmt.Errorf("port %d of %s is not allowed by --probe.adhoc-allow%s", port, shown, hint)
 	}
-	return fmt.Errorf("%s is not in a network that --probe.adhoc-allow allows%s", addr, hint)
+	return fmt.Errorf("%s is not in a network that --probe.adhoc-allow allows%s", shown, hint)
 }
 
 func (r AdhocRule) allowsPort(port uint16) bool {

@@ -132,8 +132,11 @@ func (h *ProbeHandler) resolveAdhoc(ctx context.Context, target string, m *probe
 	}
 	port, _ := strconv.ParseUint(portStr, 10, 16) // SplitTarget checked it
 	var addrs []netip.Addr
+	// A refusal does not say where a name points: /probe must not tell
+	// whoever reaches it how internal names resolve.
+	shown := "an address of " + host
 	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
+		addrs, shown = []netip.Addr{a}, a.Unmap().String()
 	} else {
 		var resolver Resolver = net.DefaultResolver
 		if h.Resolver != nil {
@@ -157,7 +160,7 @@ func (h *ProbeHandler) resolveAdhoc(ctx context.Context, target string, m *probe
 		}
 	}
 	for _, a := range addrs {
-		if err := h.AdhocAllow.check(a, uint16(port)); err != nil {
+		if err := h.AdhocAllow.check(a, uint16(port), shown); err != nil {
 			return nil, 0, http.StatusForbidden, fmt.Errorf("ad hoc target %q: %w", target, err)
 		}
 	}

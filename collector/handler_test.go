@@ -1123,6 +1123,7 @@ func TestProbeHandler_AdhocAllowList(t *testing.T) {
 		resolver Resolver
 		wantCode int
 		wantBody []string
+		hidden   string // not in the body
 	}{
 		{name: "allowed network", allow: []string{"192.0.2.0/24"}, target: "192.0.2.7:25", wantCode: 200},
 		{name: "allowed network and port", allow: []string{"192.0.2.0/24:25,587"}, target: "192.0.2.7:587", wantCode: 200},
@@ -1137,14 +1138,15 @@ func TestProbeHandler_AdhocAllowList(t *testing.T) {
 		{name: "denied port", allow: []string{"192.0.2.0/24:25,587"}, target: "192.0.2.7:22", wantCode: 403,
 			wantBody: []string{`ad hoc target "192.0.2.7:22"`, "port 22 of 192.0.2.7 is not allowed by --probe.adhoc-allow"}},
 		{name: "denied default port", allow: []string{"192.0.2.0/24:587"}, target: "mail.example.test", wantCode: 403,
-			wantBody: []string{"port 25 of 192.0.2.10 is not allowed"}},
+			wantBody: []string{"port 25 of an address of mail.example.test is not allowed"}},
 		{name: "name resolving into a denied network", allow: []string{"192.0.2.0/24"}, target: "inside.example.test:25", wantCode: 403,
-			wantBody: []string{`ad hoc target "inside.example.test:25"`, "10.1.2.3 is not in a network"}},
+			wantBody: []string{`ad hoc target "inside.example.test:25": an address of inside.example.test is not in a network`}, hidden: "10.1.2.3"},
 		{name: "name with one denied address", allow: []string{"192.0.2.0/24"}, target: "mixed.example.test:25", wantCode: 403,
-			wantBody: []string{"10.0.0.1 is not in a network"}},
+			wantBody: []string{"an address of mixed.example.test is not in a network"}, hidden: "10.0.0.1"},
 		{name: "localhost outside the list", allow: []string{"192.0.2.0/24"}, target: "localhost:25", resolver: net.DefaultResolver, wantCode: 403,
 			wantBody: []string{`ad hoc target "localhost:25"`, "is not in a network that --probe.adhoc-allow allows"}},
-		{name: "mapped address of a denied network", allow: []string{"192.0.2.0/24"}, target: "[::ffff:10.0.0.1]:25", wantCode: 403},
+		{name: "mapped address of a denied network", allow: []string{"192.0.2.0/24"}, target: "[::ffff:10.0.0.1]:25", wantCode: 403,
+			wantBody: []string{"10.0.0.1 is not in a network"}},
 		{name: "no list: loopback", target: "127.0.0.1:2525", wantCode: 200},
 		{name: "no list: IPv6 loopback", target: "[::1]:25", wantCode: 200},
 		{name: "no list: anything else", target: "192.0.2.7:25", wantCode: 403,
@@ -1169,6 +1171,9 @@ func TestProbeHandler_AdhocAllowList(t *testing.T) {
 				if !strings.Contains(resp.Body.String(), w) {
 					t.Errorf("body %q does not contain %q", resp.Body, w)
 				}
+			}
+			if tc.hidden != "" && strings.Contains(resp.Body.String(), tc.hidden) {
+				t.Errorf("body %q tells where the name points (%s)", resp.Body, tc.hidden)
 			}
 			calls := rec.Calls()
 			if tc.wantCode != 200 {
