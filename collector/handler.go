@@ -26,8 +26,9 @@ import (
 // ProbeHandler serves /probe: a configured target by name, or, only when
 // allowed, an ad hoc host:port with a named module. Ad hoc probing is off
 // by default: an exporter reachable by others would otherwise let them
-// make it connect anywhere. Even when allowed, ad hoc probes never send
-// mail, and a module's AUTH credentials go only to the server its
+// make it connect anywhere. When allowed, ad hoc probes reach only the
+// addresses and ports of AdhocAllow (loopback when it is empty), never
+// send mail, and send a module's AUTH credentials only to the server its
 // tls_config.server_name pins (403 otherwise). Both kinds run through the
 // Scheduler, under --probe.concurrency and shutdown; one that cannot start
 // before the scrape's timeout, or during shutdown, is answered with 503.
