@@ -477,11 +477,7 @@ func (s *session) data(pr *PhaseResult) error {
 	// command.
 	var verdict error
 	for i := 0; i < replies; i++ {
-		read := s.read
-		if i > 0 {
-			read = func(pr *PhaseResult) (Reply, error) { return s.readLMTPReply(pr, i, replies) }
-		}
-		rep, err := read(pr)
+		rep, err := s.readFinal(pr, i, replies)
 		if err != nil {
 			return err
 		}
@@ -502,14 +498,15 @@ func (s *session) data(pr *PhaseResult) error {
 	return nil
 }
 
-// readLMTPReply reads the i-th of n LMTP replies to the message (i > 0),
-// waiting at most lmtpReplyWait for it. A server that does not send it by
-// then owes the rest, which are given up on: the dialog fails as protocol
-// and the session ends under the grace, QUIT going out without waiting
-// for them (a late one may be read as QUIT's reply; that does no harm).
-func (s *session) readLMTPReply(pr *PhaseResult, i, n int) (Reply, error) {
+// readFinal reads the i-th of n replies to the message. After the first,
+// an LMTP server has at most lmtpReplyWait for each. One that does not
+// send it by then owes the rest, which are given up on: the dialog fails
+// as protocol and the session ends under the grace, QUIT going out without
+// waiting for them (a late one may be read as QUIT's reply; that does no
+// harm).
+func (s *session) readFinal(pr *PhaseResult, i, n int) (Reply, error) {
 	until := time.Now().Add(lmtpReplyWait)
-	if !until.Before(s.deadline) {
+	if i == 0 || !until.Before(s.deadline) {
 		return s.read(pr)
 	}
 	s.dl.setRead(until)
