@@ -40,6 +40,21 @@ type session struct {
 	secrets      []string
 	rcptAccepted int
 	tlsConfig    *tls.Config
+
+	// For ending a cancelled session politely (quit.go): the probe's
+	// context, the connection's deadline once the dialog has begun, the
+	// reader under br that keeps a cut line's start, replies due (and
+	// the verb of the last command sent), the start of a reply line a
+	// timeout cut, LMTP replies given up on, and whether the grace's
+	// RSET and QUIT are being sent.
+	ctx        context.Context
+	dl         *connDeadline
+	tail       *lineTail
+	pending    int
+	pendingCmd string
+	partial    string
+	owed       int
+	closing    bool
 }
 
 // stepError is a failure with a reason decided by the probe, not the server.
@@ -190,13 +205,17 @@ func isWordByte(c byte) bool {
 
 func (s *session) setConn(c net.Conn) {
 	s.conn = c
-	s.br = bufio.NewReaderSize(c, 1024)
+	s.tail = &lineTail{r: c}
+	s.br = bufio.NewReaderSize(s.tail, 1024)
 	s.tw = textproto.NewWriter(bufio.NewWriter(c))
 }
 
 // cmd sends one command line. display is what the transcript shows instead
 // of line when the line carries a credential.
 func (s *session) cmd(line, display string) error {
+	if err := s.cancelled(); err != nil {
+		return err
+	}
 	if display == "" {
 		display = line
 	}
@@ -205,6 +224,7 @@ func (s *session) cmd(line, display string) error {
 		s.broken = true
 		return err
 	}
+	s.sent(line)
 	return nil
 }
 
@@ -234,12 +254,15 @@ func (s *session) readReply(pr *PhaseResult, inAuth bool) (Reply, string, error)
 		s.record(DirRecv, line)
 	})
 	if err != nil {
-		s.broken = true
+		s.readFailed(err)
 		var pe *ProtocolError
 		if errors.As(err, &pe) {
 			pe.Msg = s.redact(pe.Msg)
 		}
 		return Reply{}, "", err
+	}
+	if s.pending > 0 {
+		s.pending--
 	}
 	rep := raw
 	rep.Lines = make([]string, len(raw.Lines))
