@@ -3,7 +3,8 @@
 #   make build       the binary, with version information
 #   make test        unit tests with the race detector (what CI and the README run)
 #   make test-e2e    tests against a real, private Postfix (installs it if needed)
-#   make lint        gofmt, go vet, staticcheck
+#   make lint        gofmt, go vet, staticcheck, and go.mod/go.sum tidy
+#   make vulncheck   govulncheck against a pinned copy of the Go vulnerability database
 #   make fuzz        short runs of the reply parser and classifier fuzzers
 #   make tarball     release tarball through promu
 
@@ -106,6 +107,17 @@ lint:
 	fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(MAKE) --no-print-directory tidy-check
+
+# go mod tidy -diff exits non-zero and prints the change when go.mod or
+# go.sum is not what the imports need.
+.PHONY: tidy-check
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
+
+.PHONY: vulncheck
+vulncheck:
+	GO='$(GO)' bash scripts/govulncheck.sh ./...
 
 .PHONY: fmt
 fmt:

@@ -25,6 +25,10 @@ import (
 const (
 	DefaultInterval = 60 * time.Second
 	MinInterval     = time.Second
+	// MaxConfigFileSize bounds what LoadFile reads: far beyond any real
+	// configuration (100,000 targets take about 10 MiB), and small enough
+	// that a wrong file (a log, a disk image) cannot exhaust memory.
+	MaxConfigFileSize = 16 << 20
 )
 
 // Config is the whole configuration file: probe modules and the targets
@@ -60,19 +64,49 @@ func (e *ConfigError) Error() string {
 		b.WriteString(":" + strconv.Itoa(e.Line))
 	}
 	if e.Field != "" {
-		b.WriteString(": " + e.Field)
+		// A key may hold control characters, which the message must not
+		// pass on to a terminal or a log line.
+		field := e.Field
+		if probes.CheckText(field) != nil {
+			field = strings.Trim(strconv.Quote(field), `"`)
+		}
+		b.WriteString(": " + field)
 	}
 	b.WriteString(": " + e.Msg)
 	return b.String()
 }
 
-// LoadFile reads and validates the configuration file.
+// LoadFile reads and validates the configuration file, refusing one over
+// MaxConfigFileSize.
 func LoadFile(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := readLimited(path, MaxConfigFileSize)
 	if err != nil {
 		return nil, err
 	}
 	return Parse(b, path)
+}
+
+// readLimited reads a file of at most limit bytes. The size it states is
+// checked first, then the read is bounded as well: a pipe or a device
+// states none, and a file may grow.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tooLarge := &ConfigError{File: path, Msg: fmt.Sprintf("larger than %d MiB, the limit for a configuration file", limit>>20)}
+	if fi, err := f.Stat(); err == nil && fi.Size() > limit {
+		return nil, tooLarge
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, tooLarge
+	}
+	return b, nil
 }
 
 // Parse decodes a configuration strictly (unknown keys are errors), fills
@@ -128,6 +162,10 @@ func (c *Config) validate(dir string) error {
 		return &ConfigError{Field: "modules", Msg: "at least one module is required"}
 	}
 	for _, name := range sortedKeys(c.Modules) {
+		// The module name is a label value on every series of its targets.
+		if err := probes.CheckText(name); err != nil {
+			return &ConfigError{Field: "modules." + name, Msg: "module name " + err.Error()}
+		}
 		m := c.Modules[name]
 		if m == nil {
 			m = &probes.Module{}
@@ -163,6 +201,10 @@ func (c *Config) validate(dir string) error {
 			return &ConfigError{Field: path + ".address", Msg: "required"}
 		case t.Module == "":
 			return &ConfigError{Field: path + ".module", Msg: "required"}
+		}
+		// The name is the target label's value.
+		if err := probes.CheckText(t.Name); err != nil {
+			return &ConfigError{Field: path + ".name", Msg: err.Error()}
 		}
 		if j, dup := seen[t.Name]; dup {
 			return &ConfigError{Field: path + ".name", Msg: fmt.Sprintf("duplicate target name %q (also targets[%d])", t.Name, j)}
@@ -217,7 +259,7 @@ type lineIndex struct {
 type indexEntry struct {
 	path       string
 	key, value *yaml.Node
-	goType     string
+	goType     reflect.Type
 }
 
 func (l lineIndex) lineOf(path string) int {
@@ -247,19 +289,20 @@ func (l lineIndex) keyAt(line int, name string) (string, bool) {
 
 // valueAt finds the node a type error is about: the value on line with the
 // given short tag and value prefix, decoding into goType. Nested flow
-// collections can start on one line, so the Go type picks among them.
+// collections can start on one line, so the Go type picks among them. A
+// type that decodes itself names another type in its errors (config.Secret
+// says "config.plain", config.TLSVersion "string"); then the innermost
+// candidate is the one at fault, its containers having decoded.
 func (l lineIndex) valueAt(line int, tag, prefix, goType string) (*indexEntry, bool) {
 	var found *indexEntry
 	for i, e := range l.entries {
 		if e.value.Line != line || e.value.ShortTag() != tag || !strings.HasPrefix(e.value.Value, prefix) {
 			continue
 		}
-		if e.goType == goType {
+		if typeName(e.goType) == goType {
 			return &l.entries[i], true
 		}
-		if found == nil {
-			found = &l.entries[i]
-		}
+		found = &l.entries[i]
 	}
 	return found, found != nil
 }
@@ -284,7 +327,7 @@ func fieldLines(root *yaml.Node, t reflect.Type) lineIndex {
 				}
 				vt := keyType(t, k.Value)
 				idx.byPath[p] = k.Line
-				idx.entries = append(idx.entries, indexEntry{path: p, key: k, value: v, goType: typeName(vt)})
+				idx.entries = append(idx.entries, indexEntry{path: p, key: k, value: v, goType: vt})
 				walk(v, p, vt)
 			}
 		case yaml.SequenceNode:
@@ -295,7 +338,7 @@ func fieldLines(root *yaml.Node, t reflect.Type) lineIndex {
 			for i, c := range n.Content {
 				p := fmt.Sprintf("%s[%d]", path, i)
 				idx.byPath[p] = c.Line
-				idx.entries = append(idx.entries, indexEntry{path: p, value: c, goType: typeName(et)})
+				idx.entries = append(idx.entries, indexEntry{path: p, value: c, goType: et})
 				walk(c, p, et)
 			}
 		}
@@ -422,20 +465,22 @@ func yamlError(file string, err error, lines *lineIndex) error {
 	}
 	if u := cannotUnmarshalRe.FindStringSubmatch(ce.Msg); u != nil {
 		tag, value, goType := u[1], u[2], u[4]
+		var target reflect.Type
 		if e, ok := lines.valueAt(ce.Line, tag, value, goType); ok {
-			ce.Field, value = e.path, e.value.Value
+			ce.Field, value, target = e.path, e.value.Value, e.goType
 		} else {
 			ce.Field, _ = lines.keyAt(ce.Line, "")
 		}
-		ce.Msg = typeMessage(tag, value, goType)
+		ce.Msg = typeMessage(tag, value, goType, target)
 		return ce
 	}
 	ce.Field, _ = lines.keyAt(ce.Line, "")
 	return ce
 }
 
-// typeMessage says what a setting wants and what it got.
-func typeMessage(tag, value, goType string) string {
+// typeMessage says what a setting wants and what it got. goType is the
+// type the YAML library names, target the setting's own Go type when known.
+func typeMessage(tag, value, goType string, target reflect.Type) string {
 	got := map[string]string{
 		"!!str": "a string", "!!int": "an integer", "!!float": "a number", "!!bool": "a boolean",
 		"!!null": "null", "!!map": "a mapping", "!!seq": "a list", "!!timestamp": "a timestamp",
@@ -450,22 +495,47 @@ func typeMessage(tag, value, goType string) string {
 	default:
 		got += " " + value
 	}
-	var want string
-	switch {
-	case goType == "time.Duration":
+	if goType == "time.Duration" {
+		if value == "" {
+			return "want a duration such as 15s or 1m30s, got " + got
+		}
 		return fmt.Sprintf("invalid duration %q: want a number with a unit (ms, s, m or h), e.g. 15s or 1m30s", value)
-	case strings.HasPrefix(goType, "[]"):
-		want = "a list"
-	case strings.HasPrefix(goType, "map["), strings.Contains(goType, "."):
-		want = "a mapping"
-	case goType == "bool":
-		want = "true or false"
-	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
-		want = "an integer"
-	case goType == "string":
-		want = "a string"
-	default:
-		want = goType
 	}
-	return fmt.Sprintf("want %s, got %s", want, got)
+	return fmt.Sprintf("want %s, got %s", wantOf(goType, target), got)
+}
+
+// wantOf names what a value of goType is written as. A named type (one of
+// ours, or config.Secret) is written as what it is made of.
+func wantOf(goType string, target reflect.Type) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["):
+		return "a mapping"
+	case goType == "bool":
+		return "true or false"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "an integer"
+	case goType == "string":
+		return "a string"
+	}
+	kind := reflect.Invalid
+	if target != nil {
+		kind = target.Kind()
+	}
+	switch kind {
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	}
+	if strings.Contains(goType, ".") {
+		return "a mapping"
+	}
+	return goType
 }

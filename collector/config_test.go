@@ -111,6 +111,10 @@ func TestLoadFile_Invalid(t *testing.T) {
 		{"invalid-type.yml", `5: modules.mx.smtp.rcpt_to: want a list, got an integer 5`},
 		{"invalid-expect-codes.yml", `7: modules.relay.smtp.expect_codes.rcpt: code 5540 is not an SMTP reply code (200-599)`},
 		{"invalid-password-file.yml", `6: modules.submission.smtp.auth.password_file: stat testdata/no-such-password: no such file or directory`},
+		{"invalid-password-file-directory.yml", `6: modules.submission.smtp.auth.password_file: testdata is a directory, not a file`},
+		{"invalid-control-mail-from.yml", `4: modules.mx.smtp.mail_from: must not contain control characters, found U+0000 at byte 7`},
+		{"invalid-control-target-name.yml", `5: targets[0].name: must not contain control characters, found U+000A at byte 2`},
+		{"invalid-control-module-name.yml", `4: modules.m\x00x: module name must not contain control characters, found U+0000 at byte 1`},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
@@ -177,6 +181,26 @@ func TestParse_TypeErrorField(t *testing.T) {
 			name: "list for a string",
 			yaml: "modules:\n  mx: {}\ntargets:\n  - name: [a]\n",
 			want: "x.yml:4: targets[0].name: want a string, got a list",
+		},
+		{
+			name: "mapping for a secret",
+			yaml: "modules:\n  mx:\n    smtp:\n      auth: {username: u, password: {a: b}}\n",
+			want: "x.yml:4: modules.mx.smtp.auth.password: want a string, got a mapping",
+		},
+		{
+			name: "list for a duration",
+			yaml: "modules:\n  mx:\n    timeout: [1, 2]\n",
+			want: "x.yml:3: modules.mx.timeout: want a duration such as 15s or 1m30s, got a list",
+		},
+		{
+			name: "mapping for a duration",
+			yaml: "modules:\n  mx: {}\ntargets:\n  - {name: a, address: b, module: mx, interval: {s: 1}}\n",
+			want: "x.yml:4: targets[0].interval: want a duration such as 15s or 1m30s, got a mapping",
+		},
+		{
+			name: "mapping for a TLS version",
+			yaml: "modules:\n  mx:\n    smtp:\n      tls_config: {min_version: {a: b}}\n",
+			want: "x.yml:4: modules.mx.smtp.tls_config.min_version: want a string, got a mapping",
 		},
 		{
 			name: "top level list",
@@ -335,5 +359,42 @@ func TestParse_SyntaxErrorLineInLargeFile(t *testing.T) {
 	want := fmt.Sprintf("big.yml:%d: mapping values are not allowed in this context", 5+3*2500+2)
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+// TestValidate_TargetNameNotUTF8 checks names that YAML cannot carry (its
+// parser refuses invalid UTF-8) but a Config built in code can: label
+// values must be UTF-8.
+func TestValidate_TargetNameNotUTF8(t *testing.T) {
+	cfg := &Config{
+		Modules: map[string]*probes.Module{"mx": {SMTP: probes.SMTPModule{TLS: probes.TLSNone}}},
+		Targets: []*Target{{Name: "mx\xff1", Address: "127.0.0.1:25", Module: "mx"}},
+	}
+	err := cfg.validate("")
+	want := "targets[0].name: is not valid UTF-8 (at byte 2)"
+	if err == nil || err.Error() != ": "+want {
+		t.Errorf("validate() = %v, want %s", err, want)
+	}
+}
+
+// TestLoadFile_TooLarge checks that a configuration file over the limit is
+// refused, naming the file and the limit, without being read whole: a
+// sparse file says its size, /dev/zero does not and never ends.
+func TestLoadFile_TooLarge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.yml")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(MaxConfigFileSize + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, file := range []string{path, "/dev/zero"} {
+		_, err := LoadFile(file)
+		want := file + ": larger than 16 MiB, the limit for a configuration file"
+		if err == nil || err.Error() != want {
+			t.Errorf("LoadFile(%s) = %v, want %s", file, err, want)
+		}
 	}
 }

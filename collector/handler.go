@@ -2,11 +2,15 @@ package collector
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
+	"math"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -22,15 +26,21 @@ import (
 // ProbeHandler serves /probe: a configured target by name, or, only when
 // allowed, an ad hoc host:port with a named module. Ad hoc probing is off
 // by default: an exporter reachable by others would otherwise let them
-// make it connect anywhere. Even when allowed, ad hoc probes never send
-// mail, and a module's AUTH credentials go only to the server its
+// make it connect anywhere. When allowed, ad hoc probes reach only the
+// addresses and ports of AdhocAllow (loopback when it is empty), never
+// send mail, and send a module's AUTH credentials only to the server its
 // tls_config.server_name pins (403 otherwise). Both kinds run through the
 // Scheduler, under --probe.concurrency and shutdown; one that cannot start
 // before the scrape's timeout, or during shutdown, is answered with 503.
 type ProbeHandler struct {
-	Config        *SafeConfig
-	Scheduler     *Scheduler
-	AllowAdhoc    bool
+	Config     *SafeConfig
+	Scheduler  *Scheduler
+	AllowAdhoc bool
+	// AdhocAllow limits where ad hoc probes may go; empty, to loopback.
+	AdhocAllow AdhocAllowList
+	// Resolver resolves ad hoc host names before the allow-list check;
+	// nil means net.DefaultResolver.
+	Resolver      Resolver
 	TimeoutOffset time.Duration
 	Logger        log.Logger
 }
@@ -72,7 +82,12 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf("unknown module %q", moduleName), http.StatusBadRequest)
 			return
 		}
-		res, module, err = h.Scheduler.RunAdhoc(r.Context(), target, moduleName, m, timeout, logger)
+		ctx, left, status, refused := h.resolveAdhoc(r.Context(), target, m, timeout)
+		if refused != nil {
+			http.Error(w, refused.Error(), status)
+			return
+		}
+		res, module, err = h.Scheduler.RunAdhoc(ctx, target, moduleName, m, left, logger)
 	}
 	switch {
 	case errors.Is(err, ErrUnknownTarget):
@@ -103,22 +118,84 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeDebug(w, res, module, reg, logBuf.String())
 }
 
+// resolveAdhoc resolves an ad hoc target's host once and checks every
+// address it has against the allow-list: a name with one address outside
+// it is refused, whichever the probe would pick. The context returned pins
+// the addresses checked, so that the probe does not resolve the name again
+// (a second answer could point elsewhere); a failed lookup is pinned too,
+// for the probe to report as its own. The timeout returned is what is left
+// of timeout after the lookup. A malformed target is a 400, a refused one
+// a 403.
+func (h *ProbeHandler) resolveAdhoc(ctx context.Context, target string, m *probes.Module, timeout time.Duration) (context.Context, time.Duration, int, error) {
+	host, portStr, err := probes.SplitTarget(target, m)
+	if err != nil {
+		return nil, 0, http.StatusBadRequest, err
+	}
+	port, _ := strconv.ParseUint(portStr, 10, 16) // SplitTarget checked it
+	var addrs []netip.Addr
+	// A refusal does not say where a name points: /probe must not tell
+	// whoever reaches it how internal names resolve.
+	shown := "an address of " + host
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs, shown = []netip.Addr{a}, a.Unmap().String()
+	} else {
+		var resolver Resolver = net.DefaultResolver
+		if h.Resolver != nil {
+			resolver = h.Resolver
+		}
+		limit := m.Timeout
+		if timeout > 0 {
+			limit = min(limit, timeout)
+		}
+		start := time.Now()
+		lookupCtx, cancel := context.WithTimeout(ctx, limit)
+		ipAddrs, err := resolver.LookupIPAddr(lookupCtx, host)
+		cancel()
+		ctx = probes.WithResolved(ctx, host, ipAddrs, err)
+		if timeout > 0 {
+			timeout = max(timeout-time.Since(start), time.Millisecond)
+		}
+		for _, ip := range ipAddrs {
+			a, _ := netip.AddrFromSlice(ip.IP)
+			addrs = append(addrs, a.WithZone(ip.Zone))
+		}
+	}
+	for _, a := range addrs {
+		if err := h.AdhocAllow.check(a, uint16(port), shown); err != nil {
+			return nil, 0, http.StatusForbidden, fmt.Errorf("ad hoc target %q: %w", target, err)
+		}
+	}
+	return ctx, timeout, 0, nil
+}
+
+// maxScrapeTimeoutSeconds is the longest header value that fits a
+// time.Duration; a longer one means "as long as the module allows", as no
+// header does.
+const maxScrapeTimeoutSeconds = float64(math.MaxInt64 / int64(time.Second))
+
 // scrapeTimeout takes Prometheus's scrape timeout header, less the offset
-// that leaves time to answer; zero means "the module's own timeout".
+// that leaves time to answer (half the header when the offset would leave
+// nothing); zero means "the module's own timeout". NaN, infinities, and
+// values under a millisecond are refused: converted to a Duration they
+// overflow or round to nothing, and would silently lift the limit.
 func scrapeTimeout(r *http.Request, offset time.Duration) (time.Duration, error) {
 	v := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds")
 	if v == "" {
 		return 0, nil
 	}
 	secs, err := strconv.ParseFloat(v, 64)
-	if err != nil || secs <= 0 {
-		return 0, fmt.Errorf("invalid X-Prometheus-Scrape-Timeout-Seconds %q", v)
+	// Written so that NaN fails it too.
+	if err != nil || !(secs >= 0.001) || math.IsInf(secs, 1) {
+		return 0, fmt.Errorf("invalid X-Prometheus-Scrape-Timeout-Seconds %q: want a number of seconds, at least 0.001", v)
 	}
-	d := time.Duration(secs*float64(time.Second)) - offset
-	if d <= 0 {
-		d = time.Duration(secs * float64(time.Second) / 2)
+	if secs > maxScrapeTimeoutSeconds {
+		return 0, nil
 	}
-	return d, nil
+	d := time.Duration(secs * float64(time.Second))
+	if d-offset > 0 {
+		return d - offset, nil
+	}
+	return d / 2, nil
 }
 
 // resultCollector serves one result as the unlabelled per-run gauges.

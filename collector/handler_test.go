@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -89,11 +91,63 @@ func htNewFixtureWith(t *testing.T, path string, probe ProbeFunc, concurrency, h
 	return f
 }
 
+// handler is the /probe handler; with allowAdhoc, every address and port
+// may be probed ad hoc, and every host name resolves to 192.0.2.1 (the
+// allow-list has tests of its own).
 func (f *htFixture) handler(allowAdhoc bool) *ProbeHandler {
-	return &ProbeHandler{
+	h := &ProbeHandler{
 		Config: f.sc, Scheduler: f.sched, AllowAdhoc: allowAdhoc, TimeoutOffset: 500 * time.Millisecond,
 		Logger: log.NewNopLogger(),
 	}
+	if allowAdhoc {
+		h.AdhocAllow = AdhocAllowList{{Network: netip.MustParsePrefix("0.0.0.0/0")}, {Network: netip.MustParsePrefix("::/0")}}
+		h.Resolver = &htResolver{addrs: map[string][]string{"*": {"192.0.2.1"}}}
+	}
+	return h
+}
+
+// htAllowList parses --probe.adhoc-allow values.
+func htAllowList(t *testing.T, values ...string) AdhocAllowList {
+	t.Helper()
+	var l AdhocAllowList
+	for _, v := range values {
+		if err := l.Set(v); err != nil {
+			t.Fatalf("Set(%q): %v", v, err)
+		}
+	}
+	return l
+}
+
+// htResolver answers from a table ("*" for any other name) and counts its
+// lookups, so that a test can tell whether a name was resolved again.
+type htResolver struct {
+	mu      sync.Mutex
+	addrs   map[string][]string
+	lookups int
+}
+
+func (r *htResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lookups++
+	ips, ok := r.addrs[host]
+	if !ok {
+		ips, ok = r.addrs["*"]
+	}
+	if !ok {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	var out []net.IPAddr
+	for _, ip := range ips {
+		out = append(out, net.IPAddr{IP: net.ParseIP(ip)})
+	}
+	return out, nil
+}
+
+func (r *htResolver) Lookups() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lookups
 }
 
 // htCall is one call of a fake probe.
@@ -322,6 +376,14 @@ func TestProbeHandler_BadRequests(t *testing.T) {
 			wantBody: []string{"invalid X-Prometheus-Scrape-Timeout-Seconds"}},
 		{name: "header zero", url: "/probe?target=mx1", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "0"}, wantCode: 400},
 		{name: "header negative", url: "/probe?target=mx1", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "-3"}, wantCode: 400},
+		{name: "header NaN", url: "/probe?target=mx1", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "NaN"}, wantCode: 400,
+			wantBody: []string{`invalid X-Prometheus-Scrape-Timeout-Seconds "NaN"`, "at least 0.001"}},
+		{name: "header +Inf", url: "/probe?target=mx1", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "+Inf"}, wantCode: 400},
+		{name: "header Inf", url: "/probe?target=mx1", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "Inf"}, wantCode: 400},
+		{name: "header -Inf", url: "/probe?target=mx1", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "-Inf"}, wantCode: 400},
+		{name: "header negative zero", url: "/probe?target=mx1", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "-0"}, wantCode: 400},
+		{name: "header huge negative", url: "/probe?target=mx1", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "-1e308"}, wantCode: 400},
+		{name: "header below a millisecond", url: "/probe?target=mx1", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "1e-300"}, wantCode: 400},
 		{name: "header ad hoc", allowAdhoc: true, url: "/probe?target=127.0.0.1:25&module=mx", header: []string{"X-Prometheus-Scrape-Timeout-Seconds", "x"}, wantCode: 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -431,6 +493,10 @@ targets:
 		{"configured, target timeout smaller", "target=override-target", "3", 2 * time.Second},
 		{"configured, no header", "target=slow-target", "", 10 * time.Second},
 		{"configured, header below offset", "target=slow-target", "0.4", 200 * time.Millisecond},
+		{"configured, huge header", "target=slow-target", "1e308", 10 * time.Second},
+		{"configured, header beyond a duration", "target=slow-target", "9.3e9", 10 * time.Second},
+		{"configured, header just within a duration", "target=slow-target", "9.2e9", 10 * time.Second},
+		{"configured, header of a millisecond", "target=slow-target", "0.001", 500 * time.Microsecond},
 		{"ad hoc, header less offset", "module=slow&target=127.0.0.1:25", "3", 2500 * time.Millisecond},
 		{"ad hoc, module timeout smaller", "module=quick&target=127.0.0.1:25", "3", time.Second},
 		{"ad hoc, no header", "module=slow&target=127.0.0.1:25", "", 10 * time.Second},
@@ -1005,5 +1071,179 @@ func TestProbeHandler_ClientGoneNotRecorded(t *testing.T) {
 	}
 	if n := len(f.history.List()); n != 0 {
 		t.Errorf("history holds %d abandoned probes, want 0", n)
+	}
+}
+
+func TestAdhocAllowList_Set(t *testing.T) {
+	for _, tc := range []struct{ value, want string }{
+		{"10.0.0.0/8", "10.0.0.0/8"},
+		{"192.0.2.7/32:25", "192.0.2.7/32:25"},
+		{"10.1.2.3/8:25,465,587", "10.0.0.0/8:25,465,587"},
+		{"2001:db8::/32:24-26,587", "2001:db8::/32:24-26,587"},
+		{"::1/128", "::1/128"},
+	} {
+		var l AdhocAllowList
+		if err := l.Set(tc.value); err != nil {
+			t.Errorf("Set(%q): %v", tc.value, err)
+			continue
+		}
+		if got := l.String(); got != tc.want {
+			t.Errorf("Set(%q) reads back as %q, want %q", tc.value, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ value, want string }{
+		{"10.0.0.1", `--probe.adhoc-allow: "10.0.0.1" is not CIDR[:PORTS]: the network needs a prefix length (10.0.0.1/32 for one address)`},
+		{"mail.example.net/32", `--probe.adhoc-allow: "mail.example.net/32" is not CIDR[:PORTS]: invalid network "mail.example.net/32" (want an address and a prefix length: 192.0.2.0/24, 2001:db8::/32)`},
+		{"10.0.0.0/8:", `--probe.adhoc-allow: "10.0.0.0/8:" is not CIDR[:PORTS]: empty port list`},
+		{"10.0.0.0/8:smtp", `--probe.adhoc-allow: "10.0.0.0/8:smtp" is not CIDR[:PORTS]: invalid port "smtp" (want 1-65535)`},
+		{"10.0.0.0/8:0", `--probe.adhoc-allow: "10.0.0.0/8:0" is not CIDR[:PORTS]: invalid port "0" (want 1-65535)`},
+		{"10.0.0.0/8:70000", `--probe.adhoc-allow: "10.0.0.0/8:70000" is not CIDR[:PORTS]: invalid port "70000" (want 1-65535)`},
+		{"10.0.0.0/8:600-500", `--probe.adhoc-allow: "10.0.0.0/8:600-500" is not CIDR[:PORTS]: invalid port range "600-500"`},
+	} {
+		var l AdhocAllowList
+		if err := l.Set(tc.value); err == nil || err.Error() != tc.want {
+			t.Errorf("Set(%q) = %v\nwant %s", tc.value, err, tc.want)
+		}
+	}
+}
+
+// TestProbeHandler_AdhocAllowList checks which ad hoc targets the
+// allow-list lets through, after resolving their names: every address a
+// name resolves to must be allowed.
+func TestProbeHandler_AdhocAllowList(t *testing.T) {
+	resolver := &htResolver{addrs: map[string][]string{
+		"mail.example.test":   {"192.0.2.10"},
+		"mixed.example.test":  {"192.0.2.11", "10.0.0.1"},
+		"inside.example.test": {"10.1.2.3"},
+	}}
+	for _, tc := range []struct {
+		name     string
+		allow    []string
+		target   string
+		resolver Resolver
+		wantCode int
+		wantBody []string
+		hidden   string // not in the body
+	}{
+		{name: "allowed network", allow: []string{"192.0.2.0/24"}, target: "192.0.2.7:25", wantCode: 200},
+		{name: "allowed network and port", allow: []string{"192.0.2.0/24:25,587"}, target: "192.0.2.7:587", wantCode: 200},
+		{name: "allowed port range", allow: []string{"192.0.2.0/24:2500-2600"}, target: "192.0.2.7:2525", wantCode: 200},
+		{name: "allowed name", allow: []string{"192.0.2.0/24:25"}, target: "mail.example.test:25", wantCode: 200},
+		{name: "default port allowed", allow: []string{"192.0.2.0/24:25"}, target: "mail.example.test", wantCode: 200},
+		{name: "second rule", allow: []string{"10.0.0.0/8:25", "192.0.2.0/24:587"}, target: "192.0.2.7:587", wantCode: 200},
+		{name: "IPv4-mapped IPv6 address", allow: []string{"192.0.2.0/24"}, target: "[::ffff:192.0.2.7]:25", wantCode: 200},
+		{name: "IPv6 network", allow: []string{"2001:db8::/32:25"}, target: "[2001:db8::25]:25", wantCode: 200},
+		{name: "denied network", allow: []string{"192.0.2.0/24"}, target: "198.51.100.7:25", wantCode: 403,
+			wantBody: []string{`ad hoc target "198.51.100.7:25"`, "198.51.100.7 is not in a network that --probe.adhoc-allow allows"}},
+		{name: "denied port", allow: []string{"192.0.2.0/24:25,587"}, target: "192.0.2.7:22", wantCode: 403,
+			wantBody: []string{`ad hoc target "192.0.2.7:22"`, "port 22 of 192.0.2.7 is not allowed by --probe.adhoc-allow"}},
+		{name: "denied default port", allow: []string{"192.0.2.0/24:587"}, target: "mail.example.test", wantCode: 403,
+			wantBody: []string{"port 25 of an address of mail.example.test is not allowed"}},
+		{name: "name resolving into a denied network", allow: []string{"192.0.2.0/24"}, target: "inside.example.test:25", wantCode: 403,
+			wantBody: []string{`ad hoc target "inside.example.test:25": an address of inside.example.test is not in a network`}, hidden: "10.1.2.3"},
+		{name: "name with one denied address", allow: []string{"192.0.2.0/24"}, target: "mixed.example.test:25", wantCode: 403,
+			wantBody: []string{"an address of mixed.example.test is not in a network"}, hidden: "10.0.0.1"},
+		{name: "localhost outside the list", allow: []string{"192.0.2.0/24"}, target: "localhost:25", resolver: net.DefaultResolver, wantCode: 403,
+			wantBody: []string{`ad hoc target "localhost:25"`, "is not in a network that --probe.adhoc-allow allows"}},
+		{name: "mapped address of a denied network", allow: []string{"192.0.2.0/24"}, target: "[::ffff:10.0.0.1]:25", wantCode: 403,
+			wantBody: []string{"10.0.0.1 is not in a network"}},
+		{name: "no list: loopback", target: "127.0.0.1:2525", wantCode: 200},
+		{name: "no list: IPv6 loopback", target: "[::1]:25", wantCode: 200},
+		{name: "no list: anything else", target: "192.0.2.7:25", wantCode: 403,
+			wantBody: []string{"192.0.2.7 is not in a network", "without --probe.adhoc-allow, only loopback addresses are allowed"}},
+		{name: "no list: name resolving elsewhere", target: "mail.example.test:25", wantCode: 403},
+		{name: "malformed target", target: "127.0.0.1:smtp", wantCode: 400, wantBody: []string{`target "127.0.0.1:smtp" has an invalid port "smtp"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &htRecorder{}
+			f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), rec.probe)
+			h := f.handler(true)
+			h.AdhocAllow = htAllowList(t, tc.allow...)
+			h.Resolver = resolver
+			if tc.resolver != nil {
+				h.Resolver = tc.resolver
+			}
+			resp := htGet(h, "/probe?module=mx&target="+tc.target)
+			if resp.Code != tc.wantCode {
+				t.Fatalf("status %d, want %d: %s", resp.Code, tc.wantCode, resp.Body)
+			}
+			for _, w := range tc.wantBody {
+				if !strings.Contains(resp.Body.String(), w) {
+					t.Errorf("body %q does not contain %q", resp.Body, w)
+				}
+			}
+			if tc.hidden != "" && strings.Contains(resp.Body.String(), tc.hidden) {
+				t.Errorf("body %q tells where the name points (%s)", resp.Body, tc.hidden)
+			}
+			calls := rec.Calls()
+			if tc.wantCode != 200 {
+				if len(calls) != 0 || len(f.history.List()) != 0 {
+					t.Errorf("a refused target was probed: %+v", calls)
+				}
+				return
+			}
+			if len(calls) != 1 || calls[0].target != tc.target {
+				t.Errorf("probe calls = %+v, want one for %s", calls, tc.target)
+			}
+		})
+	}
+}
+
+// TestProbeHandler_AdhocResolvedOnce checks that the probe connects to the
+// address the allow-list checked, without resolving the name again: a name
+// that answers an allowed address to the check and a denied one later
+// (DNS rebinding) must not reach the denied one.
+func TestProbeHandler_AdhocResolvedOnce(t *testing.T) {
+	srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
+	_, port, err := net.SplitHostPort(srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), probes.Run)
+	h := f.handler(true)
+	h.AdhocAllow = htAllowList(t, "127.0.0.0/8:"+port)
+	resolver := &htResolver{addrs: map[string][]string{"rebind.example.test": {"127.0.0.1"}}}
+	h.Resolver = resolver
+	// Were the name resolved again, by the probe, it would not resolve.
+	rec := htGet(h, "/probe?module=mx&target=rebind.example.test:"+port+"&debug=true")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if !strings.Contains(rec.Body.String(), "probe_success 1") {
+		t.Errorf("probe failed:\n%s", rec.Body)
+	}
+	if !htContainsPrefix(srv.Received(), "EHLO probe.example.test") {
+		t.Errorf("server saw %q, want the probe's dialog", srv.Received())
+	}
+	if n := resolver.Lookups(); n != 1 {
+		t.Errorf("the name was resolved %d times, want once", n)
+	}
+	hist := f.history.List()
+	if len(hist) != 1 || hist[0].Result.Target != "rebind.example.test:"+port {
+		t.Errorf("history = %+v, want the run under the name asked for", hist)
+	}
+}
+
+// TestProbeHandler_AdhocUnresolvable checks that a name that does not
+// resolve is the probe's DNS failure, as for a configured target, not an
+// HTTP error.
+func TestProbeHandler_AdhocUnresolvable(t *testing.T) {
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), probes.Run)
+	h := f.handler(true)
+	resolver := &htResolver{addrs: map[string][]string{}}
+	h.Resolver = resolver
+	rec := htGet(h, "/probe?module=mx&target=nowhere.example.test:25")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	mfs := htParse(t, rec.Body.String())
+	if v := htMustValue(t, mfs, "probe_success", nil); v != 0 {
+		t.Errorf("probe_success = %v, want 0", v)
+	}
+	if v := htMustValue(t, mfs, "probe_smtp_failure_info", map[string]string{"phase": "resolve", "reason": "dns"}); v != 1 {
+		t.Errorf("probe_smtp_failure_info{phase=resolve,reason=dns} = %v, want 1\n%s", v, rec.Body)
+	}
+	if n := resolver.Lookups(); n != 1 {
+		t.Errorf("the name was resolved %d times, want once", n)
 	}
 }

@@ -27,11 +27,13 @@ type HistoryEntry struct {
 // NewHistory keeps at most limit results.
 func NewHistory(limit int) *History { return &History{limit: max(limit, 0)} }
 
-// Add remembers a result, dropping the oldest beyond the limit.
+// Add remembers a compact copy of a result (compactResult), dropping the
+// oldest beyond the limit.
 func (h *History) Add(source string, r *probes.Result) {
 	if h == nil || h.limit == 0 {
 		return
 	}
+	r = compactResult(r)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.nextID++

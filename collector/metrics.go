@@ -3,6 +3,7 @@ package collector
 import (
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/smtp-exporter/smtp_exporter/probes"
@@ -27,10 +28,10 @@ func newResultDescs(labels ...string) *resultDescs {
 		labels:          labels,
 		success:         d("probe_success", "Whether the last SMTP probe succeeded (1) or failed (0)."),
 		duration:        d("probe_duration_seconds", "How long the last probe took, QUIT included."),
-		phaseDuration:   d("probe_smtp_phase_duration_seconds", "Duration of each dialog phase in the last probe; zero for phases it never reached.", "phase"),
+		phaseDuration:   d("probe_smtp_phase_duration_seconds", "Duration of each dialog phase the last probe ran, failed ones included; absent for phases it never reached.", "phase"),
 		replyCode:       d("probe_smtp_reply_code", "Code of the reply that decided each phase of the last probe (for starttls, the answer to STARTTLS).", "phase"),
 		failureInfo:     d("probe_smtp_failure_info", "Set to 1 with the phase and reason of the last probe's failure; absent on success.", "phase", "reason"),
-		starttlsOffered: d("probe_smtp_starttls_offered", "Whether the server offered STARTTLS in its first EHLO reply."),
+		starttlsOffered: d("probe_smtp_starttls_offered", "Whether the server offered STARTTLS in its first EHLO (or LHLO) reply; absent when the probe got no such reply."),
 		certExpiry:      d("probe_ssl_earliest_cert_expiry", "Earliest NotAfter (Unix time) over the certificates the server presented."),
 		chainExpiry:     d("probe_ssl_last_chain_expiry_timestamp_seconds", "Expiry (Unix time) of the verified chain that lasts longest, each chain counted by its earliest NotAfter."),
 		tlsVerified:     d("probe_smtp_tls_verified", "Whether the server certificate verified against the module's roots and server name."),
@@ -56,14 +57,8 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, m *
 	}
 	g(d.success, boolValue(r.Success))
 	g(d.duration, r.Duration.Seconds())
-	for _, p := range modulePhases(m) {
-		var secs float64
-		if pr := r.Phase(p); pr != nil {
-			secs = pr.Duration.Seconds()
-		}
-		g(d.phaseDuration, secs, string(p))
-	}
 	for _, pr := range r.Phases {
+		g(d.phaseDuration, pr.Duration.Seconds(), string(pr.Phase))
 		if rep := pr.DecidingReply(); rep != nil {
 			g(d.replyCode, float64(rep.Code), string(pr.Phase))
 		}
@@ -71,7 +66,9 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, m *
 	if !r.Success {
 		g(d.failureInfo, 1, string(r.FailedPhase), string(r.Reason))
 	}
-	g(d.starttlsOffered, boolValue(r.STARTTLSOffered))
+	if helloAnswered(r) {
+		g(d.starttlsOffered, boolValue(r.STARTTLSOffered))
+	}
 	if len(m.SMTP.ExpectCodes) > 0 {
 		g(d.expectationMet, boolValue(r.ExpectationMet))
 	}
@@ -88,36 +85,15 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, m *
 	}
 }
 
-// modulePhases lists the phases a module's dialog goes through, so that a
-// probe that stops early reports zero, not nothing, for the rest.
-func modulePhases(m *probes.Module) []probes.Phase {
-	s := &m.SMTP
-	ps := []probes.Phase{probes.PhaseResolve, probes.PhaseConnect}
-	if s.TLS == probes.TLSImplicit {
-		ps = append(ps, probes.PhaseTLS)
+// helloAnswered reports whether the server answered EHLO (or LHLO): before
+// that, whether it offers STARTTLS is unknown, not "no".
+func helloAnswered(r *probes.Result) bool {
+	for _, p := range []probes.Phase{probes.PhaseEHLO, probes.PhaseLHLO} {
+		if pr := r.Phase(p); pr != nil && len(pr.Replies) > 0 {
+			return true
+		}
 	}
-	ps = append(ps, probes.PhaseBanner)
-	if m.Prober == probes.ProberLMTP {
-		ps = append(ps, probes.PhaseLHLO)
-	} else {
-		ps = append(ps, probes.PhaseEHLO)
-	}
-	if s.TLS == probes.TLSStartTLS {
-		ps = append(ps, probes.PhaseSTARTTLS)
-	}
-	if s.Auth != nil {
-		ps = append(ps, probes.PhaseAuth)
-	}
-	if s.MailFrom != "" {
-		ps = append(ps, probes.PhaseMail)
-	}
-	if len(s.RcptTo) > 0 {
-		ps = append(ps, probes.PhaseRcpt)
-	}
-	if s.Send {
-		ps = append(ps, probes.PhaseData)
-	}
-	return append(ps, probes.PhaseQuit)
+	return false
 }
 
 func boolValue(b bool) float64 {
@@ -144,6 +120,20 @@ func enhancedLabel(enh string) string {
 	return enh
 }
 
+// maxReplyLabelSets bounds the distinct {phase, code, enhanced_code, class,
+// reason} sets of probe_smtp_replies_total per target. A healthy dialog
+// uses about ten (one per reply of STARTTLS, AUTH and a send), and a
+// failing server adds a few per way it fails (greylisting, throttling,
+// refusals at MAIL or RCPT); 50 leaves room for months of real trouble,
+// while code and enhanced code alone allow some 400 × 8,000 sets that a
+// hostile server could rotate through.
+const maxReplyLabelSets = 50
+
+// overflowLabel replaces phase, code, enhanced_code and reason of a reply
+// whose label set would pass maxReplyLabelSets. Its class stays, so rates
+// of 4xx and 5xx replies still count it, in at most one series per class.
+const overflowLabel = "other"
+
 // phaseLatencyBuckets suit SMTP: loopback answers in a millisecond, a
 // distant server's TLS handshake or a content-filtered DATA in seconds,
 // and a slow greeting (postscreen's pregreet delay) takes up to tens of
@@ -154,6 +144,7 @@ var phaseLatencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 // exporter's own series.
 type runMetrics struct {
 	replies      *prometheus.CounterVec
+	overflow     *prometheus.CounterVec
 	failures     *prometheus.CounterVec
 	runs         *prometheus.CounterVec
 	phaseLatency *prometheus.HistogramVec
@@ -163,7 +154,16 @@ type runMetrics struct {
 	sendSkipped  *prometheus.CounterVec
 	inFlight     prometheus.Gauge
 	targets      prometheus.Gauge
+
+	// labelSets holds, per target, the reply label sets that have a
+	// series of their own, up to maxReplyLabelSets.
+	mu        sync.Mutex
+	labelSets map[string]map[replyLabels]struct{}
 }
+
+// replyLabels are the labels of probe_smtp_replies_total after target and
+// module.
+type replyLabels struct{ phase, code, enhancedCode, class, reason string }
 
 func newRunMetrics() *runMetrics {
 	tm := []string{"target", "module"}
@@ -173,6 +173,11 @@ func newRunMetrics() *runMetrics {
 			Name: "probe_smtp_replies_total",
 			Help: "SMTP replies received, by phase, code, class, enhanced status code and diagnosed reason.",
 		}, with("phase", "code", "enhanced_code", "class", "reason")),
+		overflow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smtp_exporter_reply_labels_overflow_total",
+			Help: "Replies counted in probe_smtp_replies_total under phase, code, enhanced_code and reason \"other\" because their target already had " +
+				strconv.Itoa(maxReplyLabelSets) + " label sets.",
+		}, tm),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "probe_smtp_failures_total",
 			Help: "Failed probe runs, by the phase and reason of the failure.",
@@ -213,11 +218,12 @@ func newRunMetrics() *runMetrics {
 			Name: "smtp_exporter_targets",
 			Help: "Targets in the running configuration.",
 		}),
+		labelSets: map[string]map[replyLabels]struct{}{},
 	}
 }
 
 func (m *runMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.replies, m.failures, m.runs, m.phaseLatency, m.lastRun, m.lag, m.backoff, m.sendSkipped, m.inFlight, m.targets}
+	return []prometheus.Collector{m.replies, m.overflow, m.failures, m.runs, m.phaseLatency, m.lastRun, m.lag, m.backoff, m.sendSkipped, m.inFlight, m.targets}
 }
 
 // observe counts one scheduled run's replies, failure and phase latencies.
@@ -225,8 +231,8 @@ func (m *runMetrics) observe(t *Target, r *probes.Result) {
 	for _, pr := range r.Phases {
 		m.phaseLatency.WithLabelValues(t.Name, t.Module, string(pr.Phase)).Observe(pr.Duration.Seconds())
 		for _, rep := range pr.Replies {
-			m.replies.WithLabelValues(t.Name, t.Module, string(pr.Phase), codeLabel(rep.Code),
-				enhancedLabel(rep.EnhancedCode), rep.Class(), string(rep.Reason)).Inc()
+			l := m.admit(t, replyLabels{string(pr.Phase), codeLabel(rep.Code), enhancedLabel(rep.EnhancedCode), rep.Class(), string(rep.Reason)})
+			m.replies.WithLabelValues(t.Name, t.Module, l.phase, l.code, l.enhancedCode, l.class, l.reason).Inc()
 		}
 	}
 	if !r.Success {
@@ -236,10 +242,33 @@ func (m *runMetrics) observe(t *Target, r *probes.Result) {
 	m.lastRun.WithLabelValues(t.Name, t.Module).Set(float64(r.Start.Add(r.Duration).UnixNano()) / 1e9)
 }
 
+// admit returns the labels to count a reply of t under: its own while t
+// has a series for them or fewer than maxReplyLabelSets, else its class's
+// overflow series, which smtp_exporter_reply_labels_overflow_total counts.
+func (m *runMetrics) admit(t *Target, l replyLabels) replyLabels {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sets := m.labelSets[t.Name]
+	if sets == nil {
+		sets = map[replyLabels]struct{}{}
+		m.labelSets[t.Name] = sets
+	}
+	if _, ok := sets[l]; ok || len(sets) < maxReplyLabelSets {
+		sets[l] = struct{}{}
+		return l
+	}
+	m.overflow.WithLabelValues(t.Name, t.Module).Inc()
+	return replyLabels{overflowLabel, overflowLabel, overflowLabel, l.class, overflowLabel}
+}
+
 // forget drops every series of a target, so removed targets disappear.
 func (m *runMetrics) forget(name string) {
+	m.mu.Lock()
+	delete(m.labelSets, name)
+	m.mu.Unlock()
 	l := prometheus.Labels{"target": name}
 	m.replies.DeletePartialMatch(l)
+	m.overflow.DeletePartialMatch(l)
 	m.failures.DeletePartialMatch(l)
 	m.runs.DeletePartialMatch(l)
 	m.phaseLatency.DeletePartialMatch(l)

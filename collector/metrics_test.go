@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
@@ -243,9 +244,9 @@ func labelsOf(m *dto.Metric) map[string]string {
 	return out
 }
 
-// find returns the value of the series of family name whose labels include
-// want: gauge or counter value, or a histogram's sample count.
-func find(mfs []*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+// matching returns the series of family name whose labels include want.
+func matching(mfs []*dto.MetricFamily, name string, want map[string]string) []*dto.Metric {
+	var out []*dto.Metric
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -258,16 +259,25 @@ func find(mfs []*dto.MetricFamily, name string, want map[string]string) (float64
 					continue next
 				}
 			}
-			switch {
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue(), true
-			case m.Counter != nil:
-				return m.GetCounter().GetValue(), true
-			case m.Histogram != nil:
-				return float64(m.GetHistogram().GetSampleCount()), true
-			case m.Untyped != nil:
-				return m.GetUntyped().GetValue(), true
-			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// find returns the value of the first series of family name whose labels
+// include want: gauge or counter value, or a histogram's sample count.
+func find(mfs []*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	for _, m := range matching(mfs, name, want) {
+		switch {
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.GetHistogram().GetSampleCount()), true
+		case m.Untyped != nil:
+			return m.GetUntyped().GetValue(), true
 		}
 	}
 	return 0, false
@@ -302,6 +312,10 @@ func checkLabelValues(t *testing.T, mfs []*dto.MetricFamily) int {
 			for _, lp := range m.GetLabel() {
 				v := lp.GetValue()
 				var ok bool
+				if v == overflowLabel && lp.GetName() != "class" && mf.GetName() == "probe_smtp_replies_total" {
+					checked++
+					continue // the folded series of a target past maxReplyLabelSets
+				}
 				switch lp.GetName() {
 				case "phase":
 					ok = slices.Contains(probes.AllPhases, probes.Phase(v))
@@ -365,21 +379,83 @@ func TestCollector_ConnectRefused(t *testing.T) {
 	goldenCompare(t, reg, "refused.prom", perRunMetricNames...)
 	mfs := gatherAll(t, reg)
 	checkLabelValues(t, mfs)
-	// Phases never reached report zero, not nothing.
-	for _, p := range modulePhases(m) {
-		v, ok := find(mfs, "probe_smtp_phase_duration_seconds", map[string]string{"phase": string(p)})
-		if !ok {
-			t.Errorf("probe_smtp_phase_duration_seconds{phase=%q} missing", p)
-		}
-		if p != probes.PhaseResolve && p != probes.PhaseConnect && v != 0 {
-			t.Errorf("probe_smtp_phase_duration_seconds{phase=%q} = %v, want 0", p, v)
-		}
-	}
-	if n := len(modulePhases(m)); n != 10 {
-		t.Errorf("submission module has %d phases, want 10", n)
-	}
 	if _, ok := find(mfs, "probe_smtp_reply_code", nil); ok {
 		t.Error("probe_smtp_reply_code reported for a probe that got no reply")
+	}
+}
+
+// phaseDurations returns the phases of probe_smtp_phase_duration_seconds
+// in mfs with their values.
+func phaseDurations(mfs []*dto.MetricFamily) map[string]float64 {
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "probe_smtp_phase_duration_seconds" {
+			for _, m := range mf.GetMetric() {
+				out[labelsOf(m)["phase"]] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+// TestCollector_UnknownIsNotNo: what a probe never reached is omitted, not
+// reported as 0: the phases it did not run have no duration, and whether
+// STARTTLS was offered is unknown until the EHLO (or LHLO) reply came. A
+// phase that ran, even failing, keeps its duration.
+func TestCollector_UnknownIsNotNo(t *testing.T) {
+	bannerTimeout := func() *probes.Result {
+		res := refusedResult()
+		banner := phaseResult(probes.PhaseBanner, 5000)
+		banner.Reason, banner.Err = probes.ReasonTimeout, errors.New("i/o timeout")
+		res.Phases = []*probes.PhaseResult{phaseResult(probes.PhaseResolve, 1), phaseResult(probes.PhaseConnect, 2), banner}
+		res.FailedPhase, res.Reason = probes.PhaseBanner, probes.ReasonTimeout
+		return res
+	}
+	ehloRefused := func() *probes.Result {
+		res := bannerTimeout()
+		res.Phases[2] = phaseResult(probes.PhaseBanner, 3, okReply(220, "", "mx.example.org ESMTP"))
+		res.Phases = append(res.Phases, phaseResult(probes.PhaseEHLO, 4, reply(554, "5.7.1", probes.ReasonPolicy, "5.7.1 go away")),
+			phaseResult(probes.PhaseQuit, 1, okReply(221, "", "Bye")))
+		res.FailedPhase, res.Reason = probes.PhaseEHLO, probes.ReasonPolicy
+		return res
+	}
+	noSTARTTLS := func() *probes.Result {
+		res := dmarcResult()
+		res.STARTTLSOffered = false
+		return res
+	}
+	lmtp := func() *probes.Result {
+		res := ehloRefused()
+		res.Phases[3] = phaseResult(probes.PhaseLHLO, 4, okReply(250, "", "lmtp.example.org", "STARTTLS"))
+		res.STARTTLSOffered, res.Success = true, true
+		return res
+	}
+	for _, tc := range []struct {
+		name     string
+		result   func() *probes.Result
+		phases   map[string]float64
+		starttls float64 // -1: absent
+	}{
+		{"connection refused", refusedResult, map[string]float64{"resolve": 0.00075, "connect": 0.001}, -1},
+		{"banner timeout", bannerTimeout, map[string]float64{"resolve": 0.001, "connect": 0.002, "banner": 5}, -1},
+		{"EHLO refused", ehloRefused, map[string]float64{"resolve": 0.001, "connect": 0.002, "banner": 0.003, "ehlo": 0.004, "quit": 0.001}, 0},
+		{"no STARTTLS", noSTARTTLS, map[string]float64{"resolve": 0.002, "connect": 0.02, "banner": 0.04, "ehlo": 0.015,
+			"starttls": 0.09, "mail": 0.012, "rcpt": 0.025, "quit": 0.006}, 0},
+		{"LHLO", lmtp, map[string]float64{"resolve": 0.001, "connect": 0.002, "banner": 0.003, "lhlo": 0.004, "quit": 0.001}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mfs := gatherAll(t, storeRegistry(t, "t", "submission", submissionModule(), tc.result()))
+			if got := phaseDurations(mfs); !maps.Equal(got, tc.phases) {
+				t.Errorf("probe_smtp_phase_duration_seconds = %v, want %v", got, tc.phases)
+			}
+			v, ok := find(mfs, "probe_smtp_starttls_offered", nil)
+			if !ok {
+				v = -1
+			}
+			if v != tc.starttls {
+				t.Errorf("probe_smtp_starttls_offered = %v, want %v (-1: absent)", v, tc.starttls)
+			}
+		})
 	}
 }
 
@@ -674,4 +750,99 @@ func ExampleCollector() {
 	// # HELP probe_success Whether the last SMTP probe succeeded (1) or failed (0).
 	// # TYPE probe_success gauge
 	// probe_success{module="mx",target="mx1"} 0
+}
+
+// seriesOf counts the counters of family name whose labels include want,
+// and sums them.
+func seriesOf(mfs []*dto.MetricFamily, name string, want map[string]string) (n int, sum float64) {
+	for _, m := range matching(mfs, name, want) {
+		n++
+		sum += m.GetCounter().GetValue()
+	}
+	return n, sum
+}
+
+// randomEnhanced is an enhanced code of class c that enhancedLabel
+// accepts, drawn from its 8,000 values per class.
+func randomEnhanced(rng *rand.Rand, class int) string {
+	return fmt.Sprintf("%d.%d.%d", class, rng.IntN(8), rng.IntN(1000))
+}
+
+// TestReplies_LabelSetsCappedPerTarget: a server rotating random enhanced
+// codes (and then random codes) cannot grow its target's reply series
+// beyond maxReplyLabelSets plus one overflow series per class; the replies
+// it folds are still counted, by class and in the overflow counter.
+func TestReplies_LabelSetsCappedPerTarget(t *testing.T) {
+	rm := newRunMetrics()
+	reg := registryOf(rm.collectors()...)
+	tg := &Target{Name: "rotating", Module: "mx"}
+	rng := rand.New(rand.NewPCG(7, 7))
+	rcptReply := func(code int, enh string) *probes.Result {
+		res := refusedResult()
+		res.Phases = []*probes.PhaseResult{phaseResult(probes.PhaseRcpt, 1, reply(code, enh, probes.ReasonPolicy, enh+" go away"))}
+		return res
+	}
+
+	rm.observe(tg, successResult()) // 10 replies, 10 label sets
+	const floods = 5000
+	for range floods {
+		rm.observe(tg, rcptReply(550, randomEnhanced(rng, 5)))
+	}
+	target := map[string]string{"target": "rotating"}
+	mfs := gatherAll(t, reg)
+	checkLabelValues(t, mfs)
+	n, total := seriesOf(mfs, "probe_smtp_replies_total", target)
+	if n > maxReplyLabelSets+1 {
+		t.Errorf("probe_smtp_replies_total{target=rotating}: %d series after %d random enhanced codes, want at most %d", n, floods, maxReplyLabelSets+1)
+	}
+	if total != 10+floods {
+		t.Errorf("probe_smtp_replies_total{target=rotating} sums to %v, want every reply counted (%d)", total, 10+floods)
+	}
+	overflowSeries := map[string]string{"target": "rotating", "phase": overflowLabel, "code": overflowLabel,
+		"enhanced_code": overflowLabel, "class": "5xx", "reason": overflowLabel}
+	folded, ok := find(mfs, "probe_smtp_replies_total", overflowSeries)
+	// Only a random code drawn twice among the first 40 counts as itself.
+	if !ok || folded < floods*9/10 {
+		t.Errorf("overflow series %v = %v, %v; want most of the %d random replies", overflowSeries, folded, ok, floods)
+	}
+	if v, _ := find(mfs, "smtp_exporter_reply_labels_overflow_total", map[string]string{"target": "rotating", "module": "mx"}); v != folded {
+		t.Errorf("smtp_exporter_reply_labels_overflow_total = %v, want the %v replies folded", v, folded)
+	}
+
+	// Label sets seen before the cap keep counting as themselves.
+	rm.observe(tg, successResult())
+	mfs = gatherAll(t, reg)
+	banner := map[string]string{"target": "rotating", "phase": "banner", "code": "220"}
+	if v, _ := find(mfs, "probe_smtp_replies_total", banner); v != 2 {
+		t.Errorf("probe_smtp_replies_total%v = %v after the cap, want 2", banner, v)
+	}
+
+	// Random codes of every class fold into one series per class.
+	for range floods {
+		class := 2 + rng.IntN(4)
+		enhClass := class
+		if class == 3 {
+			enhClass = 2 // RFC 3463 has no class 3
+		}
+		rm.observe(tg, rcptReply(class*100+rng.IntN(60), randomEnhanced(rng, enhClass)))
+	}
+	mfs = gatherAll(t, reg)
+	checkLabelValues(t, mfs)
+	if n, _ := seriesOf(mfs, "probe_smtp_replies_total", target); n > maxReplyLabelSets+len(classLabels) {
+		t.Errorf("probe_smtp_replies_total{target=rotating}: %d series after random codes, want at most %d", n, maxReplyLabelSets+len(classLabels))
+	}
+
+	// forget drops the bookkeeping: the target starts afresh.
+	rm.forget("rotating")
+	rm.observe(tg, rcptReply(550, "5.7.1"))
+	mfs = gatherAll(t, reg)
+	if fams := familiesWith(mfs, map[string]string{"target": "rotating", "phase": overflowLabel}); len(fams) > 0 {
+		t.Errorf("overflow series survive forget: %v", fams)
+	}
+	if _, ok := find(mfs, "smtp_exporter_reply_labels_overflow_total", target); ok {
+		t.Error("smtp_exporter_reply_labels_overflow_total survives forget")
+	}
+	if v, _ := find(mfs, "probe_smtp_replies_total", map[string]string{"target": "rotating", "enhanced_code": "5.7.1"}); v != 1 {
+		t.Errorf("first reply after forget: %v, want its own series at 1", v)
+	}
 }

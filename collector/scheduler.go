@@ -60,9 +60,19 @@ type Scheduler struct {
 	stopSched, stopProbes context.CancelFunc
 	wg                    sync.WaitGroup
 
-	mu    sync.Mutex
-	cfg   *Config
-	loops map[string]*loop
+	// applyMu serialises Apply, the only writer of cfg, targets and
+	// loops: it compares a new configuration with the running one without
+	// mu, so that runs (current) go on meanwhile, and the plan still holds
+	// when it takes mu to swap it in.
+	applyMu sync.Mutex
+
+	mu      sync.Mutex
+	cfg     *Config
+	targets map[string]*Target // cfg's targets by name
+	loops   map[string]*loop
+
+	// testHookPlanned runs in Apply between planning and swapping.
+	testHookPlanned func()
 }
 
 // loop is one target's schedule and the state that survives reloads.
@@ -128,62 +138,100 @@ func (s *Scheduler) Collectors() []prometheus.Collector { return s.metrics.colle
 // address, interval or timeout changed: those are planned afresh, without
 // backoff, as at start.
 //
+// Its cost is linear in the targets, and the scheduler's lock is held only
+// to swap the plan in: a reload of a large file does not hold up runs.
+//
 // After Shutdown has begun Apply does nothing: a loop started then would
 // race Shutdown's wait, and dropped series would be missing from the last
 // scrapes.
 func (s *Scheduler) Apply(cfg *Config) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	p := s.plan(cfg)
+	if s.testHookPlanned != nil {
+		s.testHookPlanned()
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.schedCtx.Err() != nil {
+		s.mu.Unlock()
+		for _, n := range p.start {
+			n.loop.cancel()
+		}
 		return
 	}
-	old := s.cfg
-	s.cfg = cfg
-	want := map[string]*Target{}
-	for _, t := range cfg.Targets {
-		want[t.Name] = t
-	}
-	for name, l := range s.loops {
-		if t, ok := want[name]; ok && t.Module == l.module {
-			if planChanged(old, t) {
-				select {
-				case l.replan <- struct{}{}:
-				default: // already pending; the loop reads the config anew
-				}
-			}
-			continue
-		}
+	s.cfg, s.targets = cfg, p.want
+	for _, l := range p.stop {
 		l.cancel()
-		delete(s.loops, name)
-		s.metrics.forget(name)
-		s.store.Delete(name)
+		delete(s.loops, l.name)
 	}
-	for _, t := range cfg.Targets {
-		if _, ok := s.loops[t.Name]; ok {
-			continue
+	for _, n := range p.start {
+		s.loops[n.loop.name] = n.loop
+	}
+	// Under mu, so that Shutdown's Wait comes after this Add.
+	s.wg.Add(len(p.start))
+	s.mu.Unlock()
+
+	// A stopped loop no longer records (record checks that it is still
+	// the target's loop), and new loops have not started yet: the series
+	// can go now, before a replaced target's new loop makes its own.
+	for _, l := range p.stop {
+		s.metrics.forget(l.name)
+		s.store.Delete(l.name)
+	}
+	for _, l := range p.replan {
+		select {
+		case l.replan <- struct{}{}:
+		default: // already pending; the loop reads the config anew
 		}
-		ctx, cancel := context.WithCancel(s.schedCtx)
-		l := newLoop(t.Name, t.Module, cancel)
-		s.loops[t.Name] = l
-		s.metrics.backoff.WithLabelValues(t.Name, t.Module).Set(1)
-		s.wg.Add(1)
-		go s.runLoop(ctx, l, t.Interval)
+	}
+	for _, n := range p.start {
+		s.metrics.backoff.WithLabelValues(n.loop.name, n.loop.module).Set(1)
+		go s.runLoop(n.ctx, n.loop, n.interval)
 	}
 	s.metrics.targets.Set(float64(len(cfg.Targets)))
 }
 
-// planChanged reports whether t's address, interval or timeout differ from
-// those of the same name in old.
-func planChanged(old *Config, t *Target) bool {
-	if old == nil {
-		return false
+// applyPlan is what Apply changes: loops to stop, to start and to replan.
+type applyPlan struct {
+	want   map[string]*Target
+	stop   []*loop
+	replan []*loop
+	start  []newLoopPlan
+}
+
+type newLoopPlan struct {
+	loop     *loop
+	ctx      context.Context
+	interval time.Duration
+}
+
+// plan compares cfg with the running configuration, in time linear in
+// their targets. The caller holds applyMu, so that s.targets and s.loops,
+// which only Apply writes, can be read without mu.
+func (s *Scheduler) plan(cfg *Config) applyPlan {
+	p := applyPlan{want: make(map[string]*Target, len(cfg.Targets))}
+	kept := 0
+	for _, t := range cfg.Targets {
+		p.want[t.Name] = t
+		if l, ok := s.loops[t.Name]; ok && l.module == t.Module {
+			kept++
+			if o := s.targets[t.Name]; o != nil && (o.Address != t.Address || o.Interval != t.Interval || o.Timeout != t.Timeout) {
+				p.replan = append(p.replan, l)
+			}
+			continue
+		}
+		ctx, cancel := context.WithCancel(s.schedCtx)
+		p.start = append(p.start, newLoopPlan{loop: newLoop(t.Name, t.Module, cancel), ctx: ctx, interval: t.Interval})
 	}
-	for _, o := range old.Targets {
-		if o.Name == t.Name {
-			return o.Address != t.Address || o.Interval != t.Interval || o.Timeout != t.Timeout
+	if kept == len(s.loops) {
+		return p
+	}
+	for name, l := range s.loops {
+		if t, ok := p.want[name]; !ok || t.Module != l.module {
+			p.stop = append(p.stop, l)
 		}
 	}
-	return false
+	return p
 }
 
 // current returns the target's settings and module in the running config,
@@ -191,15 +239,11 @@ func planChanged(old *Config, t *Target) bool {
 func (s *Scheduler) current(l *loop) (*Target, *probes.Module) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.loops[l.name] != l || s.cfg == nil {
+	t := s.targets[l.name]
+	if s.loops[l.name] != l || t == nil {
 		return nil, nil
 	}
-	for _, t := range s.cfg.Targets {
-		if t.Name == l.name {
-			return t, s.cfg.Modules[t.Module]
-		}
-	}
-	return nil, nil
+	return t, s.cfg.Modules[t.Module]
 }
 
 // offset spreads first runs over the interval by a stable hash of the
@@ -320,12 +364,23 @@ func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *Target, m *probes.M
 // send the rate limit held back (skipped, counted) reports its DATA phase
 // as 0 rather than making the series come and go.
 func (s *Scheduler) record(l *loop, t *Target, m *probes.Module, res *probes.Result, lag time.Duration, skipped bool) {
+	if !s.publish(l, t, m, res, lag, skipped) {
+		return
+	}
+	// Outside the scheduler's lock: a slow log writer must not hold up
+	// other targets' runs.
+	s.history.Add("schedule", res)
+	logResult(s.logger, t.Name, t.Module, res)
+}
+
+// publish sets the result's series and l's backoff, unless a reload removed
+// or replaced l while it ran: publishing would resurrect series that the
+// reload deleted. It reports whether it published.
+func (s *Scheduler) publish(l *loop, t *Target, m *probes.Module, res *probes.Result, lag time.Duration, skipped bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.loops[l.name] != l {
-		// Removed or replaced by a reload while running: publishing
-		// would resurrect series that the reload deleted.
-		return
+		return false
 	}
 	s.store.Set(StoreEntry{Target: t, Module: m, Result: res})
 	s.metrics.observe(t, res)
@@ -340,8 +395,7 @@ func (s *Scheduler) record(l *loop, t *Target, m *probes.Module, res *probes.Res
 		l.backoff = min(max(l.backoff*2, 2), maxBackoff)
 	}
 	s.metrics.backoff.WithLabelValues(t.Name, t.Module).Set(float64(l.backoff))
-	s.history.Add("schedule", res)
-	logResult(s.logger, t.Name, t.Module, res)
+	return true
 }
 
 // setBackoff sets l's backoff factor and its gauge, unless a reload removed
@@ -562,6 +616,11 @@ func (s *Scheduler) CancelProbes() {
 	s.stopScheduling()
 	s.stopProbes()
 }
+
+// StopScheduling begins shutdown at once: no scheduled or on-demand probe
+// starts after it returns (on-demand ones get ErrShuttingDown), while the
+// probes in flight run on. Shutdown, which does it too, then waits for them.
+func (s *Scheduler) StopScheduling() { s.stopScheduling() }
 
 // stopScheduling cancels schedCtx under the lock that on-demand probes and
 // Apply check it under.

@@ -560,10 +560,9 @@ func TestScheduler_SendRateLimit(t *testing.T) {
 	}
 }
 
-// A send the rate limit held back reports its DATA phase as 0, like any
-// phase a run did not reach, so the series does not come and go with the
-// sending runs.
-func TestScheduler_SendRateLimit_DataPhaseStays(t *testing.T) {
+// A send the rate limit held back has no DATA phase duration, like any
+// phase a run did not reach: a 0 would drag the phase's quantiles down.
+func TestScheduler_SendRateLimit_HeldBackDataAbsent(t *testing.T) {
 	fake := newFakeProbe(func(c *probeCall) *probes.Result { return sendAwareResult(c.module) })
 	s, store, reg := newTestScheduler(t, fake, 2)
 	targets := targetsOf("send", 50*time.Millisecond, "mx")
@@ -576,8 +575,8 @@ func TestScheduler_SendRateLimit_DataPhaseStays(t *testing.T) {
 	if last := calls[len(calls)-1]; last.module.SMTP.Send {
 		t.Fatal("the last run sent; want it held back by min_send_interval")
 	}
-	if got := value(t, reg, "probe_smtp_phase_duration_seconds", map[string]string{"target": "mx", "phase": "data"}); got != 0 {
-		t.Errorf("probe_smtp_phase_duration_seconds{phase=data} = %v after a skipped send, want 0 (-1: absent)", got)
+	if got := value(t, reg, "probe_smtp_phase_duration_seconds", map[string]string{"target": "mx", "phase": "data"}); got != -1 {
+		t.Errorf("probe_smtp_phase_duration_seconds{phase=data} = %v after a skipped send, want absent (-1)", got)
 	}
 	e, ok := store.Get("mx")
 	if !ok || !e.Module.SMTP.Send || e.Module.Timeout != targets[0].Timeout {
@@ -1105,4 +1104,107 @@ func TestScheduler_Apply_ChangedIntervalResetsBackoff(t *testing.T) {
 	waitFor(t, "the backoff reset", func() bool {
 		return value(t, reg, "smtp_exporter_scheduler_backoff_factor", labels) == 1
 	})
+}
+
+// manyTargets is n targets of module plain, due once a day, so that a
+// reload test or benchmark measures the reload rather than runs.
+func manyTargets(n int) []*Target {
+	out := make([]*Target, n)
+	for i := range out {
+		name := fmt.Sprintf("mx%06d.example.net", i)
+		out[i] = &Target{Name: name, Address: name + ":25", Module: "plain", Interval: 24 * time.Hour}
+	}
+	return out
+}
+
+// A reload plans its changes without the scheduler's lock, which every run
+// takes to read its target's settings (current): runs go on while a large
+// file is compared with the running one.
+func TestScheduler_Apply_PlansWithoutTheLock(t *testing.T) {
+	const n = 50000
+	fake := newFakeProbe(func(*probeCall) *probes.Result { return okResult() })
+	s, _, reg := newTestScheduler(t, fake, 4)
+	modules := map[string]*probes.Module{"plain": plainModule("plain")}
+	s.Apply(&Config{Modules: modules, Targets: manyTargets(n)})
+	last := fmt.Sprintf("mx%06d.example.net", n-1)
+	s.mu.Lock()
+	l := s.loops[last]
+	s.mu.Unlock()
+
+	planned := 0
+	s.testHookPlanned = func() {
+		planned++
+		if !s.mu.TryLock() {
+			t.Error("Apply holds the scheduler lock while it compares the configurations")
+			return
+		}
+		s.mu.Unlock()
+		if tg, m := s.current(l); tg == nil || m == nil {
+			t.Errorf("current(%s) during the reload = %v, %v; want the running settings", last, tg, m)
+		}
+	}
+	// An unchanged file decodes into new structs.
+	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("plain")}, Targets: manyTargets(n)})
+	if planned != 1 {
+		t.Fatalf("the planning hook ran %d times, want 1", planned)
+	}
+	s.mu.Lock()
+	same := s.loops[last] == l
+	loops := len(s.loops)
+	s.mu.Unlock()
+	if !same || loops != n {
+		t.Errorf("an unchanged reload replaced a loop (%v) or changed their number to %d", !same, loops)
+	}
+	if got := value(t, reg, "smtp_exporter_targets", nil); got != n {
+		t.Errorf("smtp_exporter_targets = %v, want %d", got, n)
+	}
+}
+
+// BenchmarkScheduler_ApplyUnchanged reloads a file that did not change:
+// the cost should grow linearly with the targets (ns/target stays flat
+// from 10,000 to 50,000). max-run-wait-ms is the longest a run waited for
+// the scheduler's lock (current) during the reloads.
+func BenchmarkScheduler_ApplyUnchanged(b *testing.B) {
+	for _, n := range []int{10000, 50000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			fake := newFakeProbe(func(*probeCall) *probes.Result { return okResult() })
+			s := NewScheduler(fake.probe, 4, NewStore(), NewHistory(10), nopLogger())
+			defer s.Shutdown(0)
+			modules := map[string]*probes.Module{"plain": plainModule("plain")}
+			s.Apply(&Config{Modules: modules, Targets: manyTargets(n)})
+			cfgs := make([]*Config, 2)
+			for i := range cfgs {
+				cfgs[i] = &Config{Modules: modules, Targets: manyTargets(n)}
+			}
+			s.mu.Lock()
+			l := s.loops["mx000000.example.net"]
+			s.mu.Unlock()
+
+			stop := make(chan struct{})
+			waited := make(chan time.Duration)
+			go func() {
+				var longest time.Duration
+				for {
+					select {
+					case <-stop:
+						waited <- longest
+						return
+					default:
+					}
+					start := time.Now()
+					s.current(l)
+					longest = max(longest, time.Since(start))
+					time.Sleep(100 * time.Microsecond)
+				}
+			}()
+			i := 0
+			for b.Loop() {
+				s.Apply(cfgs[i%2])
+				i++
+			}
+			close(stop)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/target")
+			b.ReportMetric(float64((<-waited).Microseconds())/1000, "max-run-wait-ms")
+		})
+	}
 }

@@ -1,8 +1,14 @@
 package collector
 
 import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/smtp-exporter/smtp_exporter/probes"
@@ -15,8 +21,8 @@ type Store struct {
 	entries map[string]StoreEntry
 }
 
-// StoreEntry is a target's last result with the module it ran with (after
-// the send rate limit), which decides the phases reported.
+// StoreEntry is a target's last result with its module as configured,
+// whose expect_codes decide whether probe_smtp_expectation_met is reported.
 type StoreEntry struct {
 	Target *Target
 	Module *probes.Module
@@ -26,8 +32,10 @@ type StoreEntry struct {
 // NewStore returns an empty store.
 func NewStore() *Store { return &Store{entries: map[string]StoreEntry{}} }
 
-// Set records a target's latest result.
+// Set records a target's latest result, as a compact copy (compactResult):
+// the caller's result is left whole.
 func (s *Store) Set(e StoreEntry) {
+	e.Result = compactResult(e.Result)
 	s.mu.Lock()
 	s.entries[e.Target.Name] = e
 	s.mu.Unlock()
@@ -38,14 +46,6 @@ func (s *Store) Delete(name string) {
 	s.mu.Lock()
 	delete(s.entries, name)
 	s.mu.Unlock()
-}
-
-// Get returns a target's last entry.
-func (s *Store) Get(name string) (StoreEntry, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	e, ok := s.entries[name]
-	return e, ok
 }
 
 // Snapshot returns every entry, ordered by target name.
@@ -80,4 +80,131 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, e := range c.store.Snapshot() {
 		c.descs.collect(ch, e.Result, e.Module, e.Target.Name, e.Target.Module)
 	}
+}
+
+// What a kept result may hold: every kept text (a reply line, an extension,
+// a transcript line, an error) is cut at maxKeptText bytes; a kept reply's
+// lines and the extensions stop at maxKeptReply bytes in all, and the
+// transcript at maxKeptTranscript, its head and its tail kept. A healthy
+// dialog stays far below (about 3 KB of transcript); a hostile server that
+// sends 99 EHLO lines of 4 KB no longer keeps 0.9 MB alive per target.
+const (
+	maxKeptText       = 512
+	maxKeptReply      = 4 << 10
+	maxKeptTranscript = 32 << 10
+)
+
+// compactResult returns a copy of r with what /metrics, /history and its
+// JSON need: per phase only the reply that decided it, and every text cut
+// to the limits above. The texts are copied, so that none pins the larger
+// buffer it was cut from. r's texts were redacted by the probe, so cutting
+// them cannot reveal a secret. r itself is not changed: the counters need
+// every reply.
+func compactResult(r *probes.Result) *probes.Result {
+	c := *r
+	c.ReplyText = keptText(r.ReplyText)
+	c.MessageID = keptText(r.MessageID)
+	c.QueueID = keptText(r.QueueID)
+	c.Err = keptError(r.Err)
+	c.Phases = make([]*probes.PhaseResult, len(r.Phases))
+	for i, pr := range r.Phases {
+		cp := &probes.PhaseResult{Phase: pr.Phase, Duration: pr.Duration, Reason: pr.Reason, Err: keptError(pr.Err)}
+		if rep := pr.DecidingReply(); rep != nil {
+			cp.Replies = []probes.Reply{keptReply(*rep)}
+		}
+		c.Phases[i] = cp
+	}
+	c.Extensions = keptExtensions(r.Extensions)
+	if r.TLS != nil {
+		// A verification error may hold the parsed certificate.
+		t := *r.TLS
+		t.VerifyError = keptError(r.TLS.VerifyError)
+		c.TLS = &t
+	}
+	c.Transcript = keptTranscript(r.Transcript)
+	return &c
+}
+
+// keptText is a copy of s cut at maxKeptText bytes, on a character
+// boundary, with the original size noted.
+func keptText(s string) string {
+	if len(s) <= maxKeptText {
+		return strings.Clone(s)
+	}
+	cut := maxKeptText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("…(%d bytes)", len(s))
+}
+
+func keptError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(keptText(err.Error()))
+}
+
+func keptReply(rep probes.Reply) probes.Reply {
+	c := probes.Reply{Code: rep.Code, EnhancedCode: keptText(rep.EnhancedCode), Reason: rep.Reason}
+	size := 0
+	for i, l := range rep.Lines {
+		k := keptText(l)
+		if size += len(k); size > maxKeptReply {
+			c.Lines = append(c.Lines, fmt.Sprintf("…(%d more lines not kept)", len(rep.Lines)-i))
+			break
+		}
+		c.Lines = append(c.Lines, k)
+	}
+	return c
+}
+
+// keptExtensions keeps the extensions in keyword order up to maxKeptReply
+// bytes; real servers advertise a dozen short ones.
+func keptExtensions(ext map[string]string) map[string]string {
+	if ext == nil {
+		return nil
+	}
+	c := make(map[string]string, len(ext))
+	size := 0
+	for _, k := range slices.Sorted(maps.Keys(ext)) {
+		kk, kv := keptText(k), keptText(ext[k])
+		if size += len(kk) + len(kv); size > maxKeptReply {
+			break
+		}
+		c[kk] = kv
+	}
+	return c
+}
+
+// keptTranscript keeps the transcript's head and tail, half of
+// maxKeptTranscript each, and notes what it dropped between them: the
+// start shows how the dialog went, the end how it failed.
+func keptTranscript(lines []probes.TranscriptLine) []probes.TranscriptLine {
+	kept := make([]probes.TranscriptLine, len(lines))
+	total := 0
+	for i, l := range lines {
+		kept[i] = probes.TranscriptLine{Offset: l.Offset, Dir: l.Dir, Text: keptText(l.Text)}
+		total += len(kept[i].Text)
+	}
+	if total <= maxKeptTranscript {
+		return kept
+	}
+	head, size := 0, 0
+	for head < len(kept) && size+len(kept[head].Text) <= maxKeptTranscript/2 {
+		size += len(kept[head].Text)
+		head++
+	}
+	tail, size := len(kept), 0
+	for tail > head && size+len(kept[tail-1].Text) <= maxKeptTranscript/2 {
+		size += len(kept[tail-1].Text)
+		tail--
+	}
+	dropped := 0
+	for _, l := range lines[head:tail] {
+		dropped += len(l.Text)
+	}
+	note := probes.TranscriptLine{Offset: lines[head].Offset, Dir: probes.DirInfo,
+		Text: fmt.Sprintf("…(%d lines, %d bytes, not kept)", tail-head, dropped)}
+	return slices.Concat(kept[:head], []probes.TranscriptLine{note}, kept[tail:])
 }

@@ -2,7 +2,9 @@ package collector
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,11 +12,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/smtp-exporter/smtp_exporter/probes"
+	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 )
 
 func storeEntry(name, module string, m *probes.Module, res *probes.Result) StoreEntry {
 	res.Target, res.Module = name, module
 	return StoreEntry{Target: &Target{Name: name, Address: name + ":25", Module: module, Interval: time.Minute}, Module: m, Result: res}
+}
+
+// Get returns a target's last entry; only tests need one target's.
+func (s *Store) Get(name string) (StoreEntry, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.entries[name]
+	return e, ok
 }
 
 func TestStore_SetGetDelete(t *testing.T) {
@@ -25,13 +36,13 @@ func TestStore_SetGetDelete(t *testing.T) {
 	first := storeEntry("mx1", "mx", mxModule(), dmarcResult())
 	s.Set(first)
 	e, ok := s.Get("mx1")
-	if !ok || e.Result != first.Result {
+	if !ok || e.Target != first.Target || e.Result.Reason != probes.ReasonDMARC {
 		t.Fatalf("Get(mx1) = %+v, %v; want the entry set", e, ok)
 	}
 	// The latest result replaces the previous one.
 	second := storeEntry("mx1", "mx", mxModule(), refusedResult())
 	s.Set(second)
-	if e, _ := s.Get("mx1"); e.Result != second.Result {
+	if e, _ := s.Get("mx1"); e.Target != second.Target || e.Result.Reason != probes.ReasonConnect {
 		t.Fatal("Set did not replace the previous result")
 	}
 	if n := len(s.Snapshot()); n != 1 {
@@ -121,4 +132,135 @@ func TestStore_ConcurrentSetAndCollect(t *testing.T) {
 	if n := len(s.Snapshot()); n > 40 {
 		t.Errorf("%d entries for 40 names", n)
 	}
+}
+
+// bigEHLOServer answers EHLO with 99 lines of 4,000 bytes, as the audit's
+// server did; the probe itself succeeds.
+func bigEHLOServer(t *testing.T) *probestest.ScriptServer {
+	t.Helper()
+	lines := make([]string, 0, 100)
+	lines = append(lines, "250-script.test")
+	for i := range 99 {
+		sep := "-"
+		if i == 98 {
+			sep = " "
+		}
+		lines = append(lines, fmt.Sprintf("250%sX-BIG%02d %s", sep, i, strings.Repeat(string(rune('a'+i%26)), 4000)))
+	}
+	return probestest.NewScriptServer(t, probestest.Dialog{EHLO: lines}.Serve)
+}
+
+func bigEHLOModule() *probes.Module {
+	m := &probes.Module{Prober: probes.ProberSMTP, Timeout: 5 * time.Second, SMTP: probes.SMTPModule{
+		TLS: probes.TLSNone, EHLO: "probe.example.test", MailFrom: "monitor@example.test", RcptTo: []string{"sink@example.test"},
+	}}
+	m.SetDefaults()
+	return m
+}
+
+// textBytes is the size of the text a result holds: what a stored result
+// keeps alive beyond its fixed-size fields.
+func textBytes(r *probes.Result) int {
+	n := len(r.ReplyText) + len(r.MessageID) + len(r.QueueID)
+	if r.Err != nil {
+		n += len(r.Err.Error())
+	}
+	for _, pr := range r.Phases {
+		for _, rep := range pr.Replies {
+			for _, l := range rep.Lines {
+				n += len(l)
+			}
+		}
+		if pr.Err != nil {
+			n += len(pr.Err.Error())
+		}
+	}
+	for k, v := range r.Extensions {
+		n += len(k) + len(v)
+	}
+	for _, l := range r.Transcript {
+		n += len(l.Text)
+	}
+	return n
+}
+
+// maxStoredBytes bounds the text of one stored result: the transcript's
+// budget and the kept replies and extensions, with room to spare.
+const maxStoredBytes = 64 << 10
+
+// TestStoredResults_Compact: a server that sends 99 EHLO lines of 4 KB
+// must not keep 0.9 MB alive per target in the Store and the History;
+// they keep a trimmed copy that still yields the same per-run gauges, and
+// leave the caller's result, which the counters need whole, untouched.
+func TestStoredResults_Compact(t *testing.T) {
+	srv := bigEHLOServer(t)
+	m := bigEHLOModule()
+	res := probes.Run(t.Context(), srv.Addr, *m, nopLogger())
+	if !res.Success {
+		t.Fatalf("probe failed: %v", res.Err)
+	}
+	raw := textBytes(res)
+	if raw < 2*99*4000 {
+		t.Fatalf("fixture: the result holds %d bytes of text, want the EHLO reply twice (reply and transcript)", raw)
+	}
+	rawLines, rawTranscript := len(res.Phase(probes.PhaseEHLO).Replies[0].Lines), len(res.Transcript)
+
+	store, hist := NewStore(), NewHistory(10)
+	tg := &Target{Name: "big", Module: "mx"}
+	res.Target, res.Module = tg.Name, tg.Module
+	store.Set(StoreEntry{Target: tg, Module: m, Result: res})
+	hist.Add("schedule", res)
+
+	if got := textBytes(res); got != raw || len(res.Phase(probes.PhaseEHLO).Replies[0].Lines) != rawLines || len(res.Transcript) != rawTranscript {
+		t.Fatalf("storing changed the caller's result: %d bytes of text, was %d", got, raw)
+	}
+	full := testutil.CollectAndCount(resultCollector{res: res, module: m})
+	for name, kept := range map[string]*probes.Result{"store": store.Snapshot()[0].Result, "history": hist.List()[0].Result} {
+		t.Logf("%s keeps %d bytes of text, the full result %d", name, textBytes(kept), raw)
+		if n := textBytes(kept); n > maxStoredBytes {
+			t.Errorf("%s keeps %d bytes of text for one result, want at most %d", name, n, maxStoredBytes)
+		}
+		if n := testutil.CollectAndCount(resultCollector{res: kept, module: m}); n != full {
+			t.Errorf("%s: %d per-run series from the kept result, %d from the full one", name, n, full)
+		}
+		if rep := kept.Phase(probes.PhaseEHLO).DecidingReply(); rep == nil || rep.Code != 250 {
+			t.Errorf("%s: EHLO deciding reply = %+v, want the 250", name, rep)
+		}
+		tr := kept.Transcript
+		if len(tr) == 0 || tr[len(tr)-1].Text != res.Transcript[len(res.Transcript)-1].Text {
+			t.Errorf("%s: the transcript lost its end (the QUIT)", name)
+		}
+		var noted bool
+		for _, l := range tr {
+			noted = noted || strings.Contains(l.Text, "not kept")
+		}
+		if !noted {
+			t.Errorf("%s: the transcript does not say which lines it dropped", name)
+		}
+	}
+}
+
+// TestStoredResults_HeapBound measures what 20 stored results of the
+// 99×4 KB EHLO server keep alive, so that a kept substring cannot pin the
+// whole line it came from.
+func TestStoredResults_HeapBound(t *testing.T) {
+	const n = 20
+	srv := bigEHLOServer(t)
+	m := bigEHLOModule()
+	store := NewStore()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		res := probes.Run(t.Context(), srv.Addr, *m, nopLogger())
+		store.Set(StoreEntry{Target: &Target{Name: fmt.Sprintf("big%d", i), Module: "mx"}, Module: m, Result: res})
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d stored results keep %d KB alive", n, grew>>10)
+	if grew > n*2*maxStoredBytes {
+		t.Errorf("%d stored results keep %d KB alive, want at most %d KB", n, grew>>10, n*2*maxStoredBytes>>10)
+	}
+	runtime.KeepAlive(store)
 }

@@ -53,6 +53,7 @@ var servedMetrics = []string{
 	"smtp_exporter_scheduler_lag_seconds",
 	"smtp_exporter_scheduler_backoff_factor",
 	"smtp_exporter_sends_skipped_total",
+	"smtp_exporter_reply_labels_overflow_total",
 	// The exporter itself.
 	"smtp_exporter_build_info",
 	"smtp_exporter_config_last_reload_successful",

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/prometheus/common/config"
 )
@@ -160,15 +162,41 @@ func (m *Module) Validate() error {
 	default:
 		return fieldErr("smtp.tls", "unknown value %q (want none, starttls or implicit)", s.TLS)
 	}
+	// What goes on the SMTP command line must not carry control
+	// characters: a CR LF would end the command and inject another, a NUL
+	// cuts it short at many servers.
+	for _, f := range []struct{ field, value string }{
+		{"smtp.ehlo", s.EHLO},
+		{"smtp.tls_config.server_name", s.TLSConfig.ServerName},
+		{"smtp.mail_from", s.MailFrom},
+	} {
+		if err := CheckText(f.value); err != nil {
+			return fieldErr(f.field, "%v", err)
+		}
+	}
+	for i, addr := range s.RcptTo {
+		if err := CheckText(addr); err != nil {
+			return fieldErr(fmt.Sprintf("smtp.rcpt_to[%d]", i), "%v", err)
+		}
+	}
+	if s.Auth != nil {
+		if err := CheckText(s.Auth.Username); err != nil {
+			return fieldErr("smtp.auth.username", "%v", err)
+		}
+	}
 	if strings.ContainsAny(s.EHLO, " \t\r\n") {
 		return fieldErr("smtp.ehlo", "must be a single domain name or address literal, got %q", s.EHLO)
 	}
 	if err := s.TLSConfig.Validate(); err != nil {
 		return fieldErr("smtp.tls_config", "%v", err)
 	}
-	if s.TLSConfig.CAFile != "" {
-		if _, err := os.Stat(s.TLSConfig.CAFile); err != nil {
-			return fieldErr("smtp.tls_config.ca_file", "%v", err)
+	for _, f := range []struct{ field, path string }{
+		{"smtp.tls_config.ca_file", s.TLSConfig.CAFile},
+		{"smtp.tls_config.cert_file", s.TLSConfig.CertFile},
+		{"smtp.tls_config.key_file", s.TLSConfig.KeyFile},
+	} {
+		if err := checkReadableFile(f.field, f.path); err != nil {
+			return err
 		}
 	}
 	if err := s.validateAuth(); err != nil {
@@ -238,16 +266,57 @@ func (s *SMTPModule) validateAuth() error {
 			return fieldErr("smtp.auth", "%s needs exactly one of password and password_file", a.Mechanism)
 		}
 	}
-	for field, file := range map[string]string{"password_file": a.PasswordFile, "token_file": a.TokenFile} {
-		if file == "" {
-			continue
-		}
-		if _, err := os.Stat(file); err != nil {
-			return fieldErr("smtp.auth."+field, "%v", err)
+	for _, f := range []struct{ field, path string }{
+		{"smtp.auth.password_file", a.PasswordFile},
+		{"smtp.auth.token_file", a.TokenFile},
+	} {
+		if err := checkReadableFile(f.field, f.path); err != nil {
+			return err
 		}
 	}
 	if s.TLS == TLSNone && !s.AllowInsecureAuth {
 		return fieldErr("smtp.auth", "AUTH without TLS sends credentials in clear text: use tls: starttls or implicit, or set allow_insecure_auth: true")
+	}
+	return nil
+}
+
+// checkReadableFile checks, when path is set, that it names a regular file
+// this process can open. The probe reads the file again at each run (so a
+// rotated secret is picked up), but a directory, a missing or an
+// unreadable file is a configuration mistake that --config.check must
+// catch, not a probe failing with reason other on every run.
+func checkReadableFile(field, path string) error {
+	if path == "" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return fieldErr(field, "%v", err)
+	case fi.IsDir():
+		return fieldErr(field, "%s is a directory, not a file", path)
+	case !fi.Mode().IsRegular():
+		// Opening a named pipe would block until a writer comes.
+		return fieldErr(field, "%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fieldErr(field, "%v", err)
+	}
+	f.Close()
+	return nil
+}
+
+// CheckText rejects control characters and invalid UTF-8 in a setting that
+// reaches the SMTP command line or a Prometheus label value.
+func CheckText(s string) error {
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], string(utf8.RuneError)):
+			return fmt.Errorf("is not valid UTF-8 (at byte %d)", i)
+		case unicode.IsControl(r):
+			return fmt.Errorf("must not contain control characters, found %U at byte %d", r, i)
+		}
 	}
 	return nil
 }

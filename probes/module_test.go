@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,6 +73,11 @@ func TestModule_Validate(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(t.TempDir(), "missing-pw")
+	dir := t.TempDir()
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name      string
@@ -223,6 +229,84 @@ func TestModule_Validate(t *testing.T) {
 			wantField: "smtp.rcpt_to[1]",
 			wantMsg:   `address "<b@example.net>" must be bare (no angle brackets or spaces)`,
 		},
+		{
+			name:      "NUL in mail_from",
+			module:    Module{SMTP: SMTPModule{MailFrom: "mon\x00itor@example.net"}},
+			wantField: "smtp.mail_from",
+			wantMsg:   `must not contain control characters, found U+0000 at byte 3`,
+		},
+		{
+			name:      "CR LF in rcpt_to",
+			module:    Module{SMTP: SMTPModule{MailFrom: "monitor@example.net", RcptTo: []string{"a@example.net", "b@example.net\r\nRSET"}}},
+			wantField: "smtp.rcpt_to[1]",
+			wantMsg:   `must not contain control characters, found U+000D at byte 13`,
+		},
+		{
+			name:      "escape in rcpt_to",
+			module:    Module{SMTP: SMTPModule{MailFrom: "monitor@example.net", RcptTo: []string{"a\x1b@example.net"}}},
+			wantField: "smtp.rcpt_to[0]",
+			wantMsg:   `must not contain control characters, found U+001B at byte 1`,
+		},
+		{
+			name:      "invalid UTF-8 in mail_from",
+			module:    Module{SMTP: SMTPModule{MailFrom: "m\xffx@example.net"}},
+			wantField: "smtp.mail_from",
+			wantMsg:   `is not valid UTF-8 (at byte 1)`,
+		},
+		{
+			name:      "NUL in ehlo",
+			module:    Module{SMTP: SMTPModule{EHLO: "probe.example.net\x00"}},
+			wantField: "smtp.ehlo",
+			wantMsg:   `must not contain control characters, found U+0000 at byte 17`,
+		},
+		{
+			name:      "NUL in auth username",
+			module:    Module{SMTP: SMTPModule{Auth: &AuthConfig{Username: "u\x00admin", Password: "p"}}},
+			wantField: "smtp.auth.username",
+			wantMsg:   `must not contain control characters, found U+0000 at byte 1`,
+		},
+		{
+			name:      "LF in server_name",
+			module:    Module{SMTP: SMTPModule{TLSConfig: config.TLSConfig{ServerName: "mail.example.net\n"}}},
+			wantField: "smtp.tls_config.server_name",
+			wantMsg:   `must not contain control characters, found U+000A at byte 16`,
+		},
+		{
+			name:      "password_file is a directory",
+			module:    Module{SMTP: SMTPModule{Auth: &AuthConfig{Username: "u", PasswordFile: dir}}},
+			wantField: "smtp.auth.password_file",
+			wantMsg:   dir + ` is a directory, not a file`,
+		},
+		{
+			name:      "token_file is a directory",
+			module:    Module{SMTP: SMTPModule{Auth: &AuthConfig{Mechanism: "XOAUTH2", Username: "u", TokenFile: dir}}},
+			wantField: "smtp.auth.token_file",
+			wantMsg:   dir + ` is a directory, not a file`,
+		},
+		{
+			name:      "ca_file is a directory",
+			module:    Module{SMTP: SMTPModule{TLSConfig: config.TLSConfig{CAFile: dir}}},
+			wantField: "smtp.tls_config.ca_file",
+			wantMsg:   dir + ` is a directory, not a file`,
+		},
+		{
+			name:      "missing cert_file",
+			module:    Module{SMTP: SMTPModule{TLSConfig: config.TLSConfig{CertFile: missing, KeyFile: pwFile}}},
+			wantField: "smtp.tls_config.cert_file",
+			wantMsg:   `stat ` + missing + `: no such file or directory`,
+		},
+		{
+			name:      "key_file is a directory",
+			module:    Module{SMTP: SMTPModule{TLSConfig: config.TLSConfig{CertFile: pwFile, KeyFile: dir}}},
+			wantField: "smtp.tls_config.key_file",
+			wantMsg:   dir + ` is a directory, not a file`,
+		},
+		{
+			name:      "password_file is a named pipe",
+			module:    Module{SMTP: SMTPModule{Auth: &AuthConfig{Username: "u", PasswordFile: fifo}}},
+			wantField: "smtp.auth.password_file",
+			wantMsg:   fifo + ` is not a regular file`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,5 +352,24 @@ func TestModule_ValidateGood(t *testing.T) {
 				t.Errorf("Validate() = %v, want nil", err)
 			}
 		})
+	}
+}
+
+// TestModule_ValidateUnreadableFile checks that a password_file the
+// exporter cannot read fails at load, not at every run. Root reads any
+// file, so the test needs another user.
+func TestModule_ValidateUnreadableFile(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root can read a file without permissions")
+	}
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("secret\n"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	m := Module{SMTP: SMTPModule{Auth: &AuthConfig{Username: "u", PasswordFile: pwFile}}}
+	m.SetDefaults()
+	want := "smtp.auth.password_file: open " + pwFile + ": permission denied"
+	if err := m.Validate(); err == nil || err.Error() != want {
+		t.Errorf("Validate() = %v, want %s", err, want)
 	}
 }

@@ -43,6 +43,21 @@ type session struct {
 	red          Redactor
 	rcptAccepted int
 	tlsConfig    *tls.Config
+
+	// For ending a cancelled session politely (quit.go): the probe's
+	// context, the connection's deadline once the dialog has begun, the
+	// reader under br that keeps a cut line's start, replies due (and
+	// the verb of the last command sent), the start of a reply line a
+	// timeout cut, LMTP replies given up on, and whether the grace's
+	// RSET and QUIT are being sent.
+	ctx        context.Context
+	dl         *connDeadline
+	tail       *lineTail
+	pending    int
+	pendingCmd string
+	partial    string
+	owed       int
+	closing    bool
 }
 
 // stepError is a failure with a reason decided by the probe, not the server.
@@ -228,13 +243,17 @@ func (s *session) redactResult() {
 
 func (s *session) setConn(c net.Conn) {
 	s.conn = c
-	s.br = bufio.NewReaderSize(c, 1024)
+	s.tail = &lineTail{r: c}
+	s.br = bufio.NewReaderSize(s.tail, 1024)
 	s.tw = textproto.NewWriter(bufio.NewWriter(c))
 }
 
 // cmd sends one command line. display is what the transcript shows instead
 // of line when the line carries a credential.
 func (s *session) cmd(line, display string) error {
+	if err := s.cancelled(); err != nil {
+		return err
+	}
 	if display == "" {
 		display = line
 	}
@@ -243,6 +262,7 @@ func (s *session) cmd(line, display string) error {
 		s.broken = true
 		return err
 	}
+	s.sent(line)
 	return nil
 }
 
@@ -273,8 +293,11 @@ func (s *session) readReply(pr *PhaseResult, inAuth bool) (Reply, string, error)
 		s.recordAt(DirRecv, line, arrived)
 	})
 	if err != nil {
-		s.broken = true
+		s.readFailed(err)
 		return Reply{}, "", err
+	}
+	if s.pending > 0 {
+		s.pending--
 	}
 	if inAuth && rep.Code == 334 {
 		for i := range rep.Lines {

@@ -19,7 +19,9 @@ import (
 // Run probes target ("host:port"; the port defaults to 25, 465 for implicit
 // TLS, 24 for LMTP) with module m and returns what it learned. It never
 // returns nil, never panics on server input and returns within m.Timeout
-// (or ctx's deadline, if sooner). logger may be nil.
+// (or ctx's deadline, if sooner) plus quitGrace, in which a probe that ran
+// out of time or was cancelled still ends the session with QUIT when the
+// stream allows. logger may be nil.
 func Run(ctx context.Context, target string, m Module, logger log.Logger) *Result {
 	// m is a copy, but Auth still points at the caller's settings, shared
 	// by every target probed with this module, and SetDefaults writes them.
@@ -39,6 +41,7 @@ func Run(ctx context.Context, target string, m Module, logger log.Logger) *Resul
 		res:    &Result{Target: target, Start: time.Now(), Success: true, Reason: ReasonOK},
 	}
 	s.deadline, _ = ctx.Deadline()
+	s.ctx = ctx
 	s.addSecrets()
 	s.run(ctx, target)
 	s.redactResult()
@@ -84,11 +87,13 @@ func (s *session) run(ctx context.Context, target string) {
 	// From here the connection exists: always close it, and QUIT first
 	// when the dialog is still in step.
 	// One absolute deadline bounds every read and write, TLS included
-	// (tls.Conn uses the raw connection's). Cancellation moves it to the
-	// past; nothing sets it again, so a cancelled probe stays cancelled.
-	raw := s.conn
-	raw.SetDeadline(s.deadline)
-	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+	// (tls.Conn uses the raw connection's). Cancellation interrupts the
+	// read in flight and starts quitGrace; connDeadline keeps a late
+	// cancellation from undoing the grace, and stop() keeps one from
+	// firing at all once the dialog is over.
+	s.dl = &connDeadline{conn: s.conn}
+	_ = s.conn.SetDeadline(s.deadline)
+	stop := context.AfterFunc(ctx, s.dl.cancel)
 	defer func() {
 		stop()
 		s.quit()
@@ -163,7 +168,7 @@ func (s *session) resolve(ctx context.Context, host string) (net.IP, error) {
 	if ip := net.ParseIP(host); ip != nil {
 		return ip, nil
 	}
-	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	addrs, err := lookupIPAddr(ctx, host)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -217,6 +222,7 @@ func (s *session) connect(ctx context.Context, ip net.IP, port string) error {
 	s.note("connected to %s from %s", addr, conn.LocalAddr())
 	s.res.RemoteAddr = addr
 	s.setConn(conn)
+	s.pending = 1 // the greeting
 	return nil
 }
 
@@ -467,12 +473,13 @@ func (s *session) data(pr *PhaseResult) error {
 	if s.m.Prober == ProberLMTP {
 		replies = s.rcptAccepted
 	}
+	s.pending, s.pendingCmd = replies, "."
 	// Every reply is read before the verdict, the first failure deciding
 	// it: one left unread would be taken for the answer to the next
 	// command.
 	var verdict error
 	for i := 0; i < replies; i++ {
-		rep, err := s.read(pr)
+		rep, err := s.readFinal(pr, i, replies)
 		if err != nil {
 			return err
 		}
@@ -491,6 +498,32 @@ func (s *session) data(pr *PhaseResult) error {
 	}
 	s.inTx = false
 	return nil
+}
+
+// readFinal reads the i-th of n replies to the message. After the first,
+// an LMTP server has at most lmtpReplyWait for each. One that does not
+// send it by then owes the rest, which are given up on: the dialog fails
+// as protocol and the session ends under the grace, QUIT going out without
+// waiting for them (a late one may be read as QUIT's reply; that does no
+// harm).
+func (s *session) readFinal(pr *PhaseResult, i, n int) (Reply, error) {
+	until := time.Now().Add(lmtpReplyWait)
+	if i == 0 || !until.Before(s.deadline) {
+		return s.read(pr)
+	}
+	s.dl.setRead(until)
+	defer s.dl.setRead(s.deadline)
+	rep, err := s.read(pr)
+	var ne net.Error
+	if err == nil || !errors.As(err, &ne) || !ne.Timeout() || s.ctx.Err() != nil {
+		return rep, err
+	}
+	s.owed, s.pending = s.pending, 0
+	if s.partial != "" {
+		// The server stopped mid-line: QUIT's reply would finish it.
+		s.broken = true
+	}
+	return rep, &ProtocolError{Msg: fmt.Sprintf("LMTP server sent %d of %d replies after DATA", i, n)}
 }
 
 // message builds the RFC 5322 test message. It names itself as automated
@@ -547,40 +580,6 @@ func queueID(text string) string {
 		}
 	}
 	return ""
-}
-
-// quit ends the session politely: RSET an open transaction, then QUIT. It
-// runs after failures too, whenever the stream is still in step and time
-// is left; its replies are recorded but never fail a good probe.
-func (s *session) quit() {
-	// Before the greeting has been read (a failed implicit TLS handshake)
-	// the server's next line is the banner, not a reply to QUIT: hang up.
-	if s.broken || s.res.Phase(PhaseBanner) == nil || time.Now().After(s.deadline) {
-		return
-	}
-	pr := &PhaseResult{Phase: PhaseQuit, Reason: ReasonOK}
-	s.res.Phases = append(s.res.Phases, pr)
-	start := time.Now()
-	defer func() { pr.Duration = time.Since(start) }()
-	send := func(cmd string) bool {
-		if err := s.cmd(cmd, ""); err != nil {
-			pr.Err, pr.Reason = err, s.reasonOf(err)
-			return false
-		}
-		rep, err := s.read(pr)
-		if err != nil {
-			pr.Err, pr.Reason = err, s.reasonOf(err)
-			return false
-		}
-		if !rep.Positive() {
-			pr.Reason = rep.Reason
-		}
-		return true
-	}
-	if s.inTx && !send("RSET") {
-		return
-	}
-	send("QUIT")
 }
 
 func isASCII(s string) bool {

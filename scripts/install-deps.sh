@@ -32,7 +32,7 @@ done
 # saslpasswd2 without libsasl2-modules creates users no mechanism can read.
 # Debian names the Alertmanager binary prometheus-alertmanager. ss and pgrep
 # are used by scripts/postfix.sh and are on most, not all, minimal images.
-commands=(postfix swaks saslpasswd2 openssl prometheus promtool prometheus-alertmanager ss pgrep runuser)
+commands=(postfix swaks saslpasswd2 openssl prometheus promtool prometheus-alertmanager ss pgrep runuser python3)
 packages=(
 	postfix
 	swaks
@@ -47,6 +47,7 @@ packages=(
 	iproute2
 	procps
 	util-linux
+	python3
 )
 
 missing=()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,12 +29,18 @@ import (
 // full, so this port is not registered there; README.md says so.
 const defaultListenAddress = ":9799"
 
+// httpShutdownTimeout bounds the web server's shutdown, which comes after
+// the probes': what is left to answer then is quick.
+const httpShutdownTimeout = time.Second
+
 type serveCommand struct {
 	name          string
 	web           *web.FlagConfig
+	webLimits     *webLimits
 	check         *bool
 	concurrency   *int
 	allowAdhoc    *bool
+	adhocAllow    collector.AdhocAllowList
 	timeoutOffset *time.Duration
 	historyLimit  *int
 	shutdownGrace *time.Duration
@@ -43,12 +50,14 @@ func newServeCommand(app *kingpin.Application) *serveCommand {
 	c := &serveCommand{name: "serve"}
 	cmd := app.Command(c.name, "Run the exporter (the default command).").Default()
 	c.web = kingpinflag.AddFlags(cmd, defaultListenAddress)
+	c.webLimits = addWebLimitFlags(cmd)
 	c.check = cmd.Flag("config.check", "Validate the configuration file, then exit 0 if it is valid and 1 if not.").Bool()
 	c.concurrency = cmd.Flag("probe.concurrency", "Most probes running at once; later runs wait and the wait shows in smtp_exporter_scheduler_lag_seconds.").Default("64").Int()
-	c.allowAdhoc = cmd.Flag("probe.allow-adhoc", "Allow /probe?module=M&target=host:port for targets not in the configuration. Off by default: it lets anyone who reaches the exporter make it connect anywhere.").Bool()
+	c.allowAdhoc = cmd.Flag("probe.allow-adhoc", "Allow /probe?module=M&target=host:port for targets not in the configuration, in the networks of --probe.adhoc-allow (loopback only without it). Off by default: it lets anyone who reaches the exporter make it connect there.").Bool()
+	cmd.Flag("probe.adhoc-allow", "With --probe.allow-adhoc, a network and optionally ports ad hoc targets may be in, as CIDR[:PORTS]: 192.0.2.0/24:25,465,587 or 2001:db8::/32:1024-2048. Every address a target's name resolves to must be allowed. Repeatable.").PlaceHolder("CIDR[:PORTS]").SetValue(&c.adhocAllow)
 	c.timeoutOffset = cmd.Flag("probe.timeout-offset", "Subtracted from Prometheus's scrape timeout on /probe, to leave time to answer.").Default("500ms").Duration()
 	c.historyLimit = cmd.Flag("history.limit", "Recent probe results kept for /history.").Default("100").Int()
-	c.shutdownGrace = cmd.Flag("shutdown.grace-period", "On SIGTERM, how long probes in flight may run on (and QUIT) before they are cancelled.").Default("15s").Duration()
+	c.shutdownGrace = cmd.Flag("shutdown.grace-period", "On SIGTERM scheduling stops at once; how long probes in flight may run on (and QUIT) before they are cancelled.").Default("15s").Duration()
 	return c
 }
 
@@ -110,15 +119,23 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}))
-	mux.Handle("/probe", &collector.ProbeHandler{
-		Config: sc, Scheduler: sched, AllowAdhoc: *c.allowAdhoc, TimeoutOffset: *c.timeoutOffset,
+	mux.Handle("/probe", c.webLimits.probeDeadlines(sc, &collector.ProbeHandler{
+		Config: sc, Scheduler: sched, AllowAdhoc: *c.allowAdhoc, AdhocAllow: c.adhocAllow, TimeoutOffset: *c.timeoutOffset,
 		Logger: log.With(logger, "component", "probe"),
-	})
+	}))
 	mux.Handle("/config", collector.ConfigHandler(sc))
 	mux.Handle("/history", collector.HistoryHandler(history))
 	mux.Handle("/-/reload", collector.ReloadHandler(reload, logger))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("Healthy\n")) })
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("Ready\n")) })
+	var ready atomic.Bool
+	ready.Store(true)
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "Shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("Ready\n"))
+	})
 	landing, err := web.NewLandingPage(web.LandingConfig{
 		Name:        "SMTP Exporter",
 		Description: "Prometheus exporter for synthetic SMTP monitoring",
@@ -149,9 +166,9 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
 	defer signal.Stop(signals)
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := c.webLimits.server(mux)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- web.ListenAndServe(srv, c.web, slogLogger(base, logLevel)) }()
+	go func() { serveErr <- c.webLimits.listenAndServe(srv, c.web, slogLogger(base, logLevel)) }()
 
 	status := 0
 	for done := false; !done; {
@@ -169,7 +186,10 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 				}
 				continue
 			}
-			level.Info(logger).Log("msg", "Shutting down", "signal", sig)
+			// Before the log line: nothing starts after it.
+			sched.StopScheduling()
+			ready.Store(false)
+			level.Info(logger).Log("msg", "Shutting down", "signal", sig, "grace_period", *c.shutdownGrace)
 			done = true
 		}
 	}
@@ -181,10 +201,16 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		srv.Shutdown(ctx)
-		cancel()
+		// Probes first, the web server last: until the probes are over it
+		// answers new /probe requests with 503 and still serves /metrics,
+		// and the /probe handlers in flight must write their answers (the
+		// result, or 503 for a probe cut short) before it closes.
 		sched.Shutdown(*c.shutdownGrace)
+		ctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+		}
 	}()
 	// An operator who does not want to wait for the grace period signals
 	// again.

@@ -729,3 +729,296 @@ func TestServe_JSONLogs(t *testing.T) {
 		t.Errorf(`"Listening on" address = %v, want %s`, rec["address"], p.addr)
 	}
 }
+
+// sessionServer answers SMTP briefly (a greeting, 250 to every command,
+// 221 to QUIT) and records the clients' addresses in the order it accepted
+// them, so that a test can tell which sessions began after a marker
+// connection of its own.
+type sessionServer struct {
+	addr string
+	mu   sync.Mutex
+	seen []string
+}
+
+func newSessionServer(t *testing.T) *sessionServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sessionServer{addr: l.Addr().String()}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.seen = append(s.seen, c.RemoteAddr().String())
+			s.mu.Unlock()
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				fmt.Fprint(c, "220 sessions.test ESMTP\r\n")
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if strings.HasPrefix(strings.ToUpper(string(buf[:n])), "QUIT") {
+						fmt.Fprint(c, "221 bye\r\n")
+						return
+					}
+					fmt.Fprint(c, "250 ok\r\n")
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return s
+}
+
+// sessions returns how many connections were accepted, and how many after
+// the one from marker (-1 when marker's has not been accepted).
+func (s *sessionServer) sessions(marker string) (total, after int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, a := range s.seen {
+		if a == marker {
+			return len(s.seen), len(s.seen) - i - 1
+		}
+	}
+	return len(s.seen), -1
+}
+
+// On SIGTERM scheduling stops at once, a /probe in flight runs until the
+// grace period and then gets an answer (a 503, not a dropped connection),
+// and the exporter exits within the grace period, not after the HTTP
+// server's own shutdown wait on top of it.
+func TestServe_SIGTERM_ProbeInFlight(t *testing.T) {
+	bin := exporterBinary(t)
+	t.Parallel()
+	const grace = 2 * time.Second
+	muteAddr, accepted := muteServer(t)
+	sessions := newSessionServer(t)
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "modules:\n  mute:\n    timeout: 30s\n    smtp: {tls: none}\n  quick:\n    timeout: 1s\n    smtp: {tls: none}\ntargets:\n")
+	// Scheduled once a day, first in hours: only /probe connects to it.
+	fmt.Fprintf(&cfg, "  - {name: slow, address: %q, module: mute, interval: 24h}\n", muteAddr)
+	for i := range 5 {
+		fmt.Fprintf(&cfg, "  - {name: quick%d, address: %q, module: quick, interval: 1s}\n", i, sessions.addr)
+	}
+	config := writeTestFile(t, t.TempDir(), "smtp_exporter.yml", cfg.String())
+	p := startExporter(t, bin, "--config.file="+config, "--shutdown.grace-period="+grace.String())
+	eventually(t, 10*time.Second, func() (bool, string) {
+		total, _ := sessions.sessions("")
+		return total >= 5, "scheduled sessions"
+	})
+
+	// No client timeout: the request must end because the exporter answers.
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := (&http.Client{Transport: tr}).Get(p.url("/probe?target=slow"))
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answered <- answer{code: resp.StatusCode, body: string(b), err: err}
+	}()
+	select {
+	case <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the /probe did not connect")
+	}
+
+	start := time.Now()
+	p.signal(syscall.SIGTERM)
+	eventually(t, 5*time.Second, func() (bool, string) {
+		return strings.Contains(p.logs.String(), `msg="Shutting down"`), "the shutdown's log line"
+	})
+	// Scheduling has stopped by the time the line is written; connections
+	// the server accepts after this one began later.
+	marker, err := net.Dial("tcp", sessions.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer marker.Close()
+	eventually(t, 5*time.Second, func() (bool, string) {
+		_, after := sessions.sessions(marker.LocalAddr().String())
+		return after >= 0, "the marker connection"
+	})
+	// During the grace period new /probe requests are refused, and the
+	// exporter says it is not ready.
+	client := newTestClient(t, nil)
+	if code, body := httpGet(t, client, p.url("/probe?target=quick0")); code != http.StatusServiceUnavailable || !strings.Contains(body, "shutting down") {
+		t.Errorf("a new /probe during shutdown: %d %q, want 503 saying the exporter is shutting down", code, body)
+	}
+	if code, _ := httpGet(t, client, p.url("/-/ready")); code != http.StatusServiceUnavailable {
+		t.Errorf("/-/ready during shutdown: %d, want 503", code)
+	}
+	client.Transport.(*http.Transport).CloseIdleConnections()
+
+	if code := p.wait(grace + 10*time.Second); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	d := time.Since(start)
+	t.Logf("exited %s after SIGTERM", d.Round(10*time.Millisecond))
+	if d > grace+time.Second {
+		t.Errorf("took %s to exit after SIGTERM with a %s grace period", d.Round(10*time.Millisecond), grace)
+	}
+	select {
+	case a := <-answered:
+		t.Logf("the /probe in flight: %d %q, err %v", a.code, a.body, a.err)
+		switch {
+		case a.err != nil:
+			t.Errorf("the /probe in flight got no answer: %v", a.err)
+		case a.code != http.StatusServiceUnavailable && a.code != http.StatusOK:
+			t.Errorf("the /probe in flight: status %d (%s), want 503 or 200", a.code, a.body)
+		case a.code == http.StatusServiceUnavailable && !strings.Contains(a.body, "shutting down"):
+			t.Errorf("the /probe in flight: 503 %q does not say the exporter is shutting down", a.body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the /probe in flight was not answered after the exporter exited")
+	}
+	if _, after := sessions.sessions(marker.LocalAddr().String()); after > 0 {
+		t.Errorf("%d scheduled sessions began after SIGTERM", after)
+	}
+}
+
+// limitedExporter writes a script that runs bin with at most maxFiles open
+// descriptors (soft and hard, so that Go cannot raise it), as a small
+// container or a service with LimitNOFILE would.
+func limitedExporter(t *testing.T, bin string, maxFiles int) string {
+	t.Helper()
+	script := filepath.Join(t.TempDir(), "limited.sh")
+	content := fmt.Sprintf("#!/bin/sh\nulimit -n %d || exit 1\nexec '%s' \"$@\"\n", maxFiles, strings.ReplaceAll(bin, "'", `'\''`))
+	if err := os.WriteFile(script, []byte(content), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return script
+}
+
+// Idle keep-alive and slow-body clients beyond the connection cap must not
+// take the descriptors that scrapes and probes need: /metrics answers, the
+// scheduled probe still connects, and the exporter closes every flood
+// connection in time.
+func TestServe_ConnectionFlood(t *testing.T) {
+	bin := exporterBinary(t)
+	t.Parallel()
+	sessions := newSessionServer(t)
+	config := writeTestFile(t, t.TempDir(), "smtp_exporter.yml", fmt.Sprintf(
+		"modules:\n  quick:\n    timeout: 1s\n    smtp: {tls: none}\ntargets:\n  - {name: quick, address: %q, module: quick, interval: 1s}\n", sessions.addr))
+	p := startExporter(t, limitedExporter(t, bin, 128), "--config.file="+config,
+		"--web.max-connections=32", "--web.read-timeout=1s", "--web.idle-timeout=1s")
+	client := newTestClient(t, nil)
+	quick := map[string]string{"target": "quick"}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		v, _ := scrapeMetrics(t, client, p.url("/metrics")).value("probe_success", quick)
+		return v == 1, "a first successful run"
+	})
+
+	const floodSize = 200
+	var flood []net.Conn
+	defer func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	}()
+	for i := range floodSize {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatalf("flood connection %d: %v", i, err)
+		}
+		flood = append(flood, c)
+		req := "GET /-/healthy HTTP/1.1\r\nHost: flood\r\n\r\n" // answered, then idle
+		if i%4 == 0 {
+			req = "POST /metrics HTTP/1.1\r\nHost: flood\r\nContent-Length: 100000\r\n\r\nslow"
+		}
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatalf("flood connection %d: %v", i, err)
+		}
+	}
+	floodStart := float64(time.Now().UnixNano()) / 1e9
+
+	eventually(t, 20*time.Second, func() (bool, string) {
+		mfs := scrapeMetrics(t, client, p.url("/metrics"))
+		last, _ := mfs.value("probe_smtp_last_run_timestamp_seconds", quick)
+		ok, _ := mfs.value("probe_success", quick)
+		return last > floodStart && ok == 1, "a successful scheduled run that began after the flood"
+	})
+	for i, c := range flood {
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Errorf("flood connection %d is still open", i)
+				break
+			}
+		}
+	}
+	if logs := p.logs.String(); strings.Contains(logs, "too many open files") {
+		t.Error("the exporter ran out of descriptors")
+	}
+
+	// Without a flood, an idle keep-alive connection is closed after the
+	// idle timeout.
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /-/healthy HTTP/1.1\r\nHost: idle\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	got, err := io.ReadAll(c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Error("an idle connection stayed open past the idle timeout")
+	} else if !strings.HasPrefix(string(got), "HTTP/1.1 200") {
+		t.Errorf("GET /-/healthy: %q", got)
+	}
+}
+
+// A /probe may take longer than the web server's read and write timeouts:
+// it gets its probe's timeout on top, and its answer is not cut off.
+func TestServe_ProbeOutlastsWebTimeouts(t *testing.T) {
+	bin := exporterBinary(t)
+	t.Parallel()
+	muteAddr, _ := muteServer(t)
+	config := writeTestFile(t, t.TempDir(), "smtp_exporter.yml", fmt.Sprintf(
+		"modules:\n  mute:\n    timeout: 2s\n    smtp: {tls: none}\ntargets:\n  - {name: slow, address: %q, module: mute, interval: 24h}\n", muteAddr))
+	p := startExporter(t, bin, "--config.file="+config, "--web.read-timeout=500ms", "--web.write-timeout=500ms")
+	client := newTestClient(t, nil)
+	code, body := httpGet(t, client, p.url("/probe?target=slow"))
+	if code != http.StatusOK || !strings.Contains(body, "probe_success 0") {
+		t.Errorf("/probe of a server that never greets, 2s timeout: %d %q, want 200 with probe_success 0", code, body)
+	}
+}
