@@ -47,7 +47,7 @@ E2E_RUN ?= E2E
 
 FUZZTIME    ?= 20s
 FUZZ_PKG    ?= ./probes
-FUZZ_TARGETS ?= FuzzReadReply FuzzClassify
+FUZZ_TARGETS ?= FuzzReadReply FuzzClassify FuzzAuthReplies
 
 # gofmt walks directories itself; listing files keeps it out of the e2e
 # instance, build output and testdata (which may hold broken Go on purpose).

@@ -29,7 +29,7 @@ func (s *session) auth(pr *PhaseResult) error {
 	if err != nil {
 		return &stepError{ReasonOther, "reading credential: " + err.Error()}
 	}
-	s.secrets = append(s.secrets, secret, base64.StdEncoding.EncodeToString([]byte(secret)))
+	s.red.Add(secret)
 	client := saslClient(a.Mechanism, a.Username, secret)
 	mech, ir, err := client.Start()
 	if err != nil {
@@ -41,7 +41,7 @@ func (s *session) auth(pr *PhaseResult) error {
 		enc := "="
 		if len(ir) > 0 {
 			enc = base64.StdEncoding.EncodeToString(ir)
-			s.secrets = append(s.secrets, enc)
+			s.red.AddResponse(ir)
 		}
 		if err := s.cmd(line+" "+enc, line+" "+redacted); err != nil {
 			return err
@@ -49,13 +49,16 @@ func (s *session) auth(pr *PhaseResult) error {
 	} else if err := s.cmd(line, ""); err != nil {
 		return err
 	}
-	for {
+	for challenges := 1; ; challenges++ {
 		rep, text, err := s.readAuth(pr)
 		if err != nil {
 			return err
 		}
 		if rep.Code != 334 {
 			return s.judge(PhaseAuth, "AUTH "+mech, rep, 235)
+		}
+		if limit := maxChallenges[mech]; challenges > limit {
+			return s.cancelAuth(pr, fmt.Sprintf("server sent more than %d AUTH challenges for %s", limit, mech))
 		}
 		challenge, err := base64.StdEncoding.DecodeString(strings.TrimSpace(text))
 		if err != nil {
@@ -74,12 +77,24 @@ func (s *session) auth(pr *PhaseResult) error {
 			}
 			continue
 		}
-		enc := base64.StdEncoding.EncodeToString(resp)
-		s.secrets = append(s.secrets, enc)
-		if err := s.cmd(enc, redacted); err != nil {
+		s.red.AddResponse(resp)
+		if err := s.cmd(base64.StdEncoding.EncodeToString(resp), redacted); err != nil {
 			return err
 		}
 	}
+}
+
+// maxChallenges bounds the 334 challenges each mechanism takes, so that a
+// server answering 334 forever cannot make the probe resend the password
+// thousands of times: PLAIN one (the empty challenge a server without
+// initial response support sends), LOGIN its two prompts, CRAM-MD5 its
+// challenge, the bearer mechanisms their error report.
+var maxChallenges = map[string]int{
+	"PLAIN":       1,
+	"LOGIN":       2,
+	"CRAM-MD5":    1,
+	"XOAUTH2":     1,
+	"OAUTHBEARER": 1,
 }
 
 // errorAcks answer a bearer mechanism's error challenge, after which the

@@ -16,27 +16,7 @@ import (
 // authScriptServer greets, advertises AUTH with mechs and hands every AUTH
 // command's argument to auth; any other command gets 250, QUIT 221.
 func authScriptServer(t *testing.T, mechs string, auth func(c *probestest.Conn, arg string)) *probestest.ScriptServer {
-	return probestest.NewScriptServer(t, func(c *probestest.Conn) {
-		c.Send("220 auth.test ESMTP")
-		for {
-			line, err := c.ReadLine()
-			if err != nil {
-				return
-			}
-			verb, arg, _ := strings.Cut(line, " ")
-			switch strings.ToUpper(verb) {
-			case "EHLO":
-				c.Send("250-auth.test", "250 AUTH "+mechs)
-			case "AUTH":
-				auth(c, arg)
-			case "QUIT":
-				c.Send("221 2.0.0 Bye")
-				return
-			default:
-				c.Send("250 2.0.0 Ok")
-			}
-		}
-	})
+	return probestest.NewAuthScriptServer(t, mechs, auth)
 }
 
 // authScriptModule authenticates in plain text (the script servers speak

@@ -6,6 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -216,16 +219,447 @@ func TestRun_AuthRedaction_ServerEcho(t *testing.T) {
 	}
 }
 
-func TestRedact_ShortSecretOnlyAsWord(t *testing.T) {
-	s := &session{secrets: []string{"a", "s3cr3t-Pa55w0rd-xyz"}}
+// hostileSecret has the characters that escaping changes, so that a
+// redaction that matches only the literal secret misses its %q and JSON
+// forms.
+const hostileSecret = `pa"ss\wo'rd-Secr3t!xyz`
+
+// surface is one place a probe's output can be seen.
+type surface struct{ name, text string }
+
+// resultSurfaces lists every output of a probe. The collector builds
+// /history, the debug page, the warn log line and the metrics from these
+// Result fields (Err, ReplyText, codes, phases, transcript), so a Result
+// that is clean here keeps every collector surface clean.
+func resultSurfaces(t *testing.T, res *Result, logs string) []surface {
+	t.Helper()
+	js, err := json.Marshal(res)
+	if err != nil {
+		t.Fatalf("marshal result: %v", err)
+	}
+	out := []surface{
+		{"JSON result", string(js)},
+		{"Result.Err", fmt.Sprint(res.Err)},
+		{"Result.ReplyText", res.ReplyText},
+		{"Result.EnhancedCode", res.EnhancedCode},
+		{"debug log", logs},
+	}
+	// A reader puts a reply split over lines back together: its lines
+	// (the server's lines between two of the probe's) joined without a
+	// separator must not hold a fragment either.
+	var reply []string
+	for i, l := range res.Transcript {
+		out = append(out, surface{fmt.Sprintf("transcript line %d", i), l.String()})
+		if l.Dir == DirRecv {
+			reply = append(reply, replyCodePrefix.ReplaceAllString(l.Text, ""))
+		}
+		if l.Dir != DirRecv || i == len(res.Transcript)-1 {
+			out = append(out, surface{fmt.Sprintf("received lines before transcript line %d joined", i), strings.Join(reply, "")})
+			reply = nil
+		}
+	}
+	for _, p := range res.Phases {
+		if p.Err != nil {
+			out = append(out, surface{"error of phase " + string(p.Phase), p.Err.Error()})
+		}
+		for i, rep := range p.Replies {
+			out = append(out, surface{fmt.Sprintf("reply %d of phase %s joined", i, p.Phase), strings.Join(rep.Lines, "")})
+		}
+	}
+	for k, v := range res.Extensions {
+		out = append(out, surface{"extension " + k, k + " " + v})
+	}
+	return out
+}
+
+// replyCodePrefix is the code and separator of a reply line (RFC 5321
+// §4.2), which a reader skips when putting the text of a reply together.
+var replyCodePrefix = regexp.MustCompile(`^[2-5][0-5][0-9]([ -]|$)`)
+
+// secretFragmentForms maps every form of every fragment of secret that is
+// minFragment bytes long to a description: the fragment itself, Go-quoted
+// (%q, as errors quote lines), JSON-escaped with and without HTML escaping,
+// and its base64 in both alphabets at every alignment, less the edge
+// characters that depend on the neighbouring bytes. A longer fragment holds
+// a short one in each of these forms, so checking the short ones suffices.
+func secretFragmentForms(secret string) map[string]string {
+	forms := map[string]string{}
+	for i := 0; i+minFragment <= len(secret); i++ {
+		f := secret[i : i+minFragment]
+		q := strconv.Quote(f)
+		forms[q[1:len(q)-1]] = fmt.Sprintf("fragment %q, Go-quoted", f)
+		for _, html := range []bool{true, false} {
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(html)
+			if err := enc.Encode(f); err != nil {
+				panic(err)
+			}
+			j := strings.TrimSpace(b.String())
+			forms[j[1:len(j)-1]] = fmt.Sprintf("fragment %q, JSON-escaped", f)
+		}
+		for name, enc := range map[string]*base64.Encoding{"std": base64.RawStdEncoding, "url": base64.RawURLEncoding} {
+			for align := 0; align < 3; align++ {
+				full := enc.EncodeToString(append(make([]byte, align), f...))
+				lo, hi := (8*align+5)/6, (8*align+8*len(f))/6
+				forms[full[lo:hi]] = fmt.Sprintf("fragment %q, base64 (%s) at alignment %d", f, name, align)
+			}
+		}
+		forms[f] = fmt.Sprintf("fragment %q", f)
+	}
+	return forms
+}
+
+// assertNoSecretFragments fails for each surface that holds a fragment of
+// secret of minFragment characters or more, in any form.
+func assertNoSecretFragments(t testing.TB, secret string, surfaces ...surface) {
+	t.Helper()
+	forms := secretFragmentForms(secret)
+	for _, s := range surfaces {
+		for form, what := range forms {
+			if i := strings.Index(s.text, form); i >= 0 {
+				t.Errorf("%s holds the %s: ...%s...", s.name, what, excerpt(s.text, i, len(form)))
+				break
+			}
+		}
+	}
+}
+
+func excerpt(s string, i, n int) string {
+	return s[max(0, i-40):min(len(s), i+n+40)]
+}
+
+// hostileAuthModule authenticates with mech in plain text (the hostile
+// servers speak no TLS) and goes on to MAIL and RCPT, so that what the
+// server says right after AUTH is seen too.
+func hostileAuthModule(mech, secret string) Module {
+	m := authScriptModule(mech, secret)
+	m.SMTP.Auth.Username = redactUser
+	m.SMTP.MailFrom = redactUser
+	m.SMTP.RcptTo = []string{"sink@example.net"}
+	return m
+}
+
+// Issue 7, secret leaks: servers that answer AUTH with the credential in
+// every shape the audit found (a line that is no reply, an over-long line,
+// halves on separate lines, re-encodings) and more. Whatever the server
+// sends, no fragment of the secret may reach any output.
+func TestRun_HostileAuthLeaks(t *testing.T) {
+	for _, mech := range probestest.HostileAuthMechanisms {
+		for _, leak := range probestest.AuthLeaks() {
+			t.Run(mech+"/"+leak.Name, func(t *testing.T) {
+				srv := probestest.NewHostileAuthServer(t, mech, leak.Answer)
+				var logs bytes.Buffer
+				res := Run(context.Background(), srv.Addr, hostileAuthModule(mech, hostileSecret), redactDebugLogger(&logs))
+				if learnt := srv.Learnt(); len(learnt) != 1 || learnt[0].Secret != hostileSecret {
+					t.Fatalf("server learnt %q, want the secret once: the leak was never sent", learnt)
+				}
+				if res.Phase(PhaseAuth) == nil {
+					t.Fatal("no auth phase")
+				}
+				assertNoSecretFragments(t, hostileSecret, resultSurfaces(t, res, logs.String())...)
+				if t.Failed() {
+					logHostileTranscript(t, res)
+				}
+			})
+		}
+	}
+}
+
+// A server that knows the password (it has seen it in an earlier probe)
+// can send it before AUTH: in the greeting, in EHLO and in a certificate-less
+// dialog of a module that never authenticates on this connection.
+func TestRun_SecretBeforeAuth(t *testing.T) {
+	srv := probestest.NewScriptServer(t, func(c *probestest.Conn) {
+		c.Send("220 hostile.test ESMTP your password is " + hostileSecret)
+		if _, ok := c.Expect("EHLO"); !ok {
+			return
+		}
+		c.Send("250-hostile.test "+strconv.Quote(hostileSecret), "250-X-"+base64.StdEncoding.EncodeToString([]byte(hostileSecret)), "250 AUTH PLAIN")
+		if _, ok := c.Expect("AUTH"); !ok {
+			return
+		}
+		c.Send("535 5.7.8 no")
+	})
+	var logs bytes.Buffer
+	res := Run(context.Background(), srv.Addr, hostileAuthModule("PLAIN", hostileSecret), redactDebugLogger(&logs))
+	if res.Phase(PhaseEHLO) == nil || res.Phase(PhaseEHLO).Err != nil {
+		t.Fatalf("EHLO did not succeed: %v", res.Err)
+	}
+	assertNoSecretFragments(t, hostileSecret, resultSurfaces(t, res, logs.String())...)
+	if t.Failed() {
+		logHostileTranscript(t, res)
+	}
+}
+
+// The checker itself must find what it looks for, or the tests above prove
+// nothing.
+func TestAssertNoSecretFragments_FindsEachForm(t *testing.T) {
+	frag := hostileSecret[3:12]
+	for _, text := range []string{
+		"x " + frag + " y",
+		fmt.Sprintf("%q", "x "+frag),
+		base64.StdEncoding.EncodeToString([]byte("a" + frag)),
+		base64.URLEncoding.EncodeToString([]byte("ab" + frag)),
+		base64.RawStdEncoding.EncodeToString([]byte(frag)),
+	} {
+		rec := &recordingTB{TB: t}
+		assertNoSecretFragments(rec, hostileSecret, surface{"text", text})
+		if !rec.failed {
+			t.Errorf("no fragment found in %q", text)
+		}
+	}
+}
+
+// Issue 7, SASL round trips: a server that answers 334 forever made LOGIN
+// resend the password thousands of times. Each mechanism has a bound on
+// the challenges it takes; beyond it the client cancels with "*" and fails
+// with protocol.
+func TestRun_AuthChallengeBound(t *testing.T) {
+	for _, mech := range authMechanisms {
+		t.Run(mech, func(t *testing.T) {
+			srv := authScriptServer(t, mech, func(c *probestest.Conn, _ string) {
+				for {
+					c.Send("334 UGFzc3dvcmQ6")
+					if _, err := c.ReadLine(); err != nil {
+						return
+					}
+				}
+			})
+			var logs bytes.Buffer
+			res := Run(context.Background(), srv.Addr, authScriptModule(mech, hostileSecret), redactDebugLogger(&logs))
+			if res.Success || res.FailedPhase != PhaseAuth || res.Reason != ReasonProtocol {
+				t.Errorf("got success=%t %s/%s (%v), want auth/protocol", res.Success, res.FailedPhase, res.Reason, res.Err)
+			}
+			if res.Err == nil || !strings.Contains(res.Err.Error(), "AUTH challenge") {
+				t.Errorf("error %q does not name the AUTH challenges", res.Err)
+			}
+			if n := len(res.Transcript); n > 30 {
+				t.Errorf("transcript has %d lines, want a handful", n)
+			}
+			if n := len(srv.Received()); n > 10 {
+				t.Errorf("server received %d lines, want a handful: %q", n, srv.Received()[:10])
+			}
+			if n := strings.Count(logs.String(), "\n"); n > 40 {
+				t.Errorf("debug log has %d lines, want a handful", n)
+			}
+		})
+	}
+}
+
+func TestRun_AuthChallengeBound_LOGINMessage(t *testing.T) {
+	srv := authScriptServer(t, "LOGIN", func(c *probestest.Conn, _ string) {
+		for {
+			c.Send("334 UGFzc3dvcmQ6")
+			if _, err := c.ReadLine(); err != nil {
+				return
+			}
+		}
+	})
+	res := Run(context.Background(), srv.Addr, authScriptModule("LOGIN", hostileSecret), nil)
+	if want := "server sent more than 2 AUTH challenges for LOGIN"; res.Err == nil || !strings.Contains(res.Err.Error(), want) {
+		t.Errorf("error = %v, want it to say %q", res.Err, want)
+	}
+	pw := base64.StdEncoding.EncodeToString([]byte(hostileSecret))
+	if n := slices.Index(srv.Received(), pw); n < 0 {
+		t.Errorf("the password was never sent: %q", srv.Received())
+	}
+	if got := countOf(srv.Received(), pw); got > 2 {
+		t.Errorf("password sent %d times, want at most 2", got)
+	}
+}
+
+// recordingTB notes failures instead of reporting them.
+type recordingTB struct {
+	testing.TB
+	failed bool
+}
+
+func (r *recordingTB) Errorf(string, ...any) { r.failed = true }
+
+func countOf(list []string, s string) int {
+	n := 0
+	for _, l := range list {
+		if l == s {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRedactor_ShortSecretOnlyAsWord(t *testing.T) {
+	var r Redactor
+	r.Add("a")
+	r.Add("s3cr3t-Pa55w0rd-xyz")
 	for in, want := range map[string]string{
 		"250 2.0.0 Roger, accepting mail from <monitor@example.net>": "250 2.0.0 Roger, accepting mail from <monitor@example.net>",
 		"535 5.7.8 Authentication failed for a":                      "535 5.7.8 Authentication failed for <redacted>",
 		"pass=a; user=b":                                             "pass=<redacted>; user=b",
-		"x s3cr3t-Pa55w0rd-xyzs3cr3t-Pa55w0rd-xyz y":                 "x <redacted><redacted> y",
+		"x s3cr3t-Pa55w0rd-xyzs3cr3t-Pa55w0rd-xyz y":                 "x <redacted> y",
 	} {
-		if got := s.redact(in); got != want {
-			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		if got := r.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Every form of a fragment is replaced, and only the fragment: the text
+// around it stays readable.
+func TestRedactor_Forms(t *testing.T) {
+	var r Redactor
+	r.Add(hostileSecret)
+	b64 := base64.StdEncoding.EncodeToString
+	for _, tc := range []struct{ in, want string }{
+		{"failed for " + hostileSecret + " today", "failed for <redacted> today"},
+		{"a piece: wo'rd-Se.", "a piece: <redacted>."},
+		{"five is not a fragment: Secr3 ok", "five is not a fragment: Secr3 ok"},
+		{"two pieces ss\\wo'r and r3t!xyz", "two pieces <redacted> and <redacted>"},
+		{"quoted " + strconv.Quote(hostileSecret), `quoted "<redacted>"`},
+		{`json {"p":"pa\"ss\\wo"}`, `json {"p":"<redacted>"}`},
+		{"b64 " + b64([]byte(hostileSecret)), "b64 <redacted>"},
+		// At other alignments the characters that mix the secret's edge
+		// bits with a neighbour's stay, with the neighbours' own.
+		{"b64 " + b64([]byte("x"+hostileSecret+"y")), "b64 eH<redacted>p5"},
+		{"b64 " + base64.RawURLEncoding.EncodeToString([]byte("xy"+hostileSecret)), "b64 eHl<redacted>"},
+		// JSON writes "<" as \u003c, which would complete "cr3t!x".
+		{"html <r3t!x", "html <redacted>"},
+		// Go quotes \x03 as `\x03`, which would complete "3t!xyz".
+		{"ctl \x03t!xyz", "ctl <redacted>"},
+		{"nothing to see here", "nothing to see here"},
+	} {
+		if got := r.Redact(tc.in); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// Issue 7, leak 3: a secret split over the lines of one reply.
+func TestRedactor_RedactLines(t *testing.T) {
+	var r Redactor
+	r.Add(hostileSecret)
+	for _, tc := range []struct{ in, want []string }{
+		{
+			[]string{"535-5.7.8 failed for pa\"s", "535 s\\wo'rd-Secr3t!xyz"},
+			[]string{"535-5.7.8 failed for <redacted>", "535 <redacted>"},
+		},
+		{
+			[]string{"535-pa\"s", "535-s\\wo", "535-'rd-", "535 ok"},
+			[]string{"535-<redacted>", "535-<redacted>", "535-<redacted>", "535 ok"},
+		},
+		{
+			// Shown with a space between lines, as a reply's text is.
+			[]string{"535-5.7.8 xyz", "535 5.7.8 ok"},
+			[]string{"535-5.7.8 xyz", "535 5.7.8 ok"},
+		},
+		{
+			[]string{"250-mx.example.net", "250 SIZE 1000"},
+			[]string{"250-mx.example.net", "250 SIZE 1000"},
+		},
+	} {
+		got := r.RedactLines(tc.in, replyTextStart)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("RedactLines(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	var sp Redactor
+	sp.Add("abc def-ghi")
+	got := sp.RedactLines([]string{"250-x abc", "250 def y"}, replyTextStart)
+	if want := []string{"250-x <redacted>", "250 <redacted> y"}; !slices.Equal(got, want) {
+		t.Errorf("secret with a space split at it: got %q, want %q", got, want)
+	}
+}
+
+// Most probes have no secret; the ones that do see mostly clean lines.
+// Neither may cost an allocation per line.
+func TestRedactor_NoAllocations(t *testing.T) {
+	var none Redactor
+	lines := []string{"250-mx.example.net Hello", "250 SIZE 1000"}
+	if n := testing.AllocsPerRun(100, func() {
+		none.Redact("250 2.1.0 Sender <a@example.net> ok")
+		none.RedactLines(lines, replyTextStart)
+	}); n != 0 {
+		t.Errorf("%v allocations without secrets, want 0", n)
+	}
+	var r Redactor
+	r.Add(hostileSecret)
+	if n := testing.AllocsPerRun(100, func() { r.Redact("250 2.1.0 Sender ok") }); n != 0 {
+		t.Errorf("%v allocations for a clean line, want 0", n)
+	}
+}
+
+// The escapers must write exactly what the outputs write, or a fragment an
+// escape completes goes unseen.
+func TestRedactor_EscapersMatchOutputs(t *testing.T) {
+	var chars []string
+	for b := 0; b < 256; b++ {
+		chars = append(chars, string([]byte{byte(b)}))
+	}
+	chars = append(chars, "é", "\u2028", "\u2029", "\ufffd", "\u00a0", "😀", "\u200b")
+	var logbuf bytes.Buffer
+	logger := log.NewLogfmtLogger(&logbuf)
+	for _, c := range chars {
+		in := "a b" + c
+		check := func(name string, esc escaper, want string) {
+			t.Helper()
+			got, _ := render(in, esc)
+			if string(got) != want {
+				t.Errorf("%s of %q: got %q, want %q", name, in, got, want)
+			}
+		}
+		q := strconv.Quote(in)
+		check("Go", escapeGo, q[1:len(q)-1])
+		for _, html := range []bool{true, false} {
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(html)
+			_ = enc.Encode(in)
+			j := strings.TrimSpace(b.String())
+			if html {
+				check("JSON", escapeJSONHTML, j[1:len(j)-1])
+			} else {
+				check("JSON without HTML escaping", escapeJSON, j[1:len(j)-1])
+			}
+		}
+		logbuf.Reset()
+		_ = logger.Log("v", in)
+		l := strings.TrimSuffix(strings.TrimPrefix(logbuf.String(), `v="`), "\"\n")
+		check("logfmt", escapeLogfmt, l)
+	}
+}
+
+// A reply is recorded once complete, so that a secret split over its lines
+// is redacted in each, but each line keeps the offset it arrived at: a
+// server that stalls mid-reply still shows where.
+func TestRun_ReplyLinesKeepArrivalOffsets(t *testing.T) {
+	const stall = 100 * time.Millisecond
+	srv := probestest.NewScriptServer(t, func(c *probestest.Conn) {
+		c.Send("220 stall.test ESMTP")
+		if _, ok := c.Expect("EHLO"); !ok {
+			return
+		}
+		c.Send("250-stall.test")
+		if !c.Sleep(stall) {
+			return
+		}
+		c.Send("250 SIZE 1000")
+		if _, ok := c.Expect("QUIT"); ok {
+			c.Send("221 2.0.0 Bye")
+		}
+	})
+	res := Run(context.Background(), srv.Addr, hostileModule(), nil)
+	var first, second time.Duration
+	for _, l := range res.Transcript {
+		switch l.Text {
+		case "250-stall.test":
+			first = l.Offset
+		case "250 SIZE 1000":
+			second = l.Offset
+		}
+	}
+	if first == 0 || second == 0 {
+		t.Fatalf("EHLO reply lines not in the transcript")
+	}
+	if second-first < stall {
+		t.Errorf("EHLO reply lines recorded %s apart, want at least the server's %s stall", second-first, stall)
 	}
 }

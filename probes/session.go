@@ -31,13 +31,16 @@ type session struct {
 	tw   *textproto.Writer
 	// broken is set after an I/O error or a half-read reply: the stream is
 	// no longer in step, so nothing more may be sent, not even QUIT.
-	broken       bool
-	inTx         bool
-	host         string
-	ext          map[string]string
-	tlsOn        bool
-	stopped      bool // expectation met: end the dialog early, successfully
-	secrets      []string
+	broken  bool
+	inTx    bool
+	host    string
+	ext     map[string]string
+	tlsOn   bool
+	stopped bool // expectation met: end the dialog early, successfully
+	// red holds the module's credential from the start of the session: a
+	// server that has seen it once (in an earlier probe) can send it
+	// before AUTH, in the greeting or in EHLO.
+	red          Redactor
 	rcptAccepted int
 	tlsConfig    *tls.Config
 
@@ -87,6 +90,7 @@ func (s *session) phase(p Phase, fn func(*PhaseResult) error) bool {
 	if err == nil {
 		return true
 	}
+	err = s.redactErr(err)
 	pr.Err = err
 	pr.Reason = s.reasonOf(err)
 	s.fail(p, pr.Reason, err)
@@ -152,55 +156,89 @@ func (s *session) note(format string, args ...any) {
 }
 
 func (s *session) record(dir Direction, text string) {
+	s.recordAt(dir, text, time.Now())
+}
+
+// recordAt records a line that arrived at a given time: the lines of a
+// reply are recorded once it is complete (see readRedactedReply), each at
+// its own offset.
+func (s *session) recordAt(dir Direction, text string, at time.Time) {
 	text = s.redact(text)
-	s.res.Transcript = append(s.res.Transcript, TranscriptLine{Offset: time.Since(s.res.Start), Dir: dir, Text: text})
+	s.res.Transcript = append(s.res.Transcript, TranscriptLine{Offset: at.Sub(s.res.Start), Dir: dir, Text: text})
 	level.Debug(s.logger).Log("msg", "SMTP", "dir", dir, "line", text)
 }
 
 // redact is the last line of defence: a credential that reaches a
-// transcript line or a stored reply by any path (an error echoing the
-// command, a server echoing the payload) is replaced. A short secret is
-// replaced only where it stands as a word of its own: replacing every "a"
-// of a one-letter test password would make the whole dialog unreadable.
+// transcript line by any path (an error echoing the command, a server
+// echoing the payload) is replaced.
 func (s *session) redact(text string) string {
-	for _, sec := range s.secrets {
-		switch {
-		case sec == "" || !strings.Contains(text, sec):
-		case len(sec) >= minSubstringSecret:
-			text = strings.ReplaceAll(text, sec, redacted)
-		default:
-			text = replaceWords(text, sec, redacted)
-		}
-	}
-	return text
+	return s.red.Redact(text)
 }
 
-// minSubstringSecret is the length from which a secret is replaced
-// wherever it occurs.
-const minSubstringSecret = 8
+// redactErr returns err, or when its text holds a secret an error with the
+// redacted text that still unwraps to err, so that its reason and the
+// collector's checks (context.Canceled) see through it.
+func (s *session) redactErr(err error) error {
+	if err == nil || s.red.empty() {
+		return err
+	}
+	msg := err.Error()
+	if red := s.red.Redact(msg); red != msg {
+		return &redactedError{err: err, msg: red}
+	}
+	return err
+}
 
-// replaceWords replaces old in s where neither neighbour is a letter or a
-// digit.
-func replaceWords(s, old, repl string) string {
-	var b strings.Builder
-	for {
-		i := strings.Index(s, old)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// addSecrets registers the module's credential before the first byte is
+// read. One that cannot be read now is registered by auth, which then
+// fails the probe.
+func (s *session) addSecrets() {
+	if a := s.m.SMTP.Auth; a != nil {
+		if secret, err := a.secret(); err == nil {
+			s.red.Add(secret)
 		}
-		end := i + len(old)
-		if (i == 0 || !isWordByte(s[i-1])) && (end == len(s) || !isWordByte(s[end])) {
-			b.WriteString(s[:i] + repl)
-		} else {
-			b.WriteString(s[:end])
-		}
-		s = s[end:]
 	}
 }
 
-func isWordByte(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+// redactResult is the final pass over what the probe keeps beyond the
+// transcript and the replies, which are redacted as they arrive: the
+// verdict's error and text, and the facts of the server's certificate,
+// whose names a server chooses.
+func (s *session) redactResult() {
+	if s.red.empty() {
+		return
+	}
+	r := s.res
+	r.Err = s.redactErr(r.Err)
+	r.ReplyText = s.redact(r.ReplyText)
+	for _, p := range r.Phases {
+		p.Err = s.redactErr(p.Err)
+	}
+	if t := r.TLS; t != nil {
+		t.ServerName = s.redact(t.ServerName)
+		t.VerifyError = s.redactErr(t.VerifyError)
+		for i := range t.Certificates {
+			c := &t.Certificates[i]
+			c.Subject, c.Issuer = s.redact(c.Subject), s.redact(c.Issuer)
+			// A copy: the names are the parsed certificate's, which
+			// crypto/tls shares between connections.
+			if c.DNSNames != nil {
+				names := make([]string, len(c.DNSNames))
+				for j, n := range c.DNSNames {
+					names[j] = s.redact(n)
+				}
+				c.DNSNames = names
+			}
+		}
+	}
 }
 
 func (s *session) setConn(c net.Conn) {
@@ -242,38 +280,32 @@ func (s *session) readAuth(pr *PhaseResult) (rep Reply, challenge string, err er
 	return s.readReply(pr, true)
 }
 
-// readReply reads one reply into the phase. The reply is classified from
-// what the server sent, but what is kept (the phase's replies, and through
-// them the result's reply text, errors, JSON and logs) is redacted like
-// the transcript: a server may echo a credential back.
+// readReply reads one reply into the phase. The reply is redacted as it
+// is read (see readRedactedReply): what is kept, the phase's replies and
+// through them the result's reply text, errors, JSON and logs, never holds
+// a credential a server echoed. In the SASL exchange the 334 challenges
+// are kept and shown as redacted whole, whatever they hold.
 func (s *session) readReply(pr *PhaseResult, inAuth bool) (Reply, string, error) {
-	raw, err := readReply(s.br, func(line string) {
+	rep, challenge, err := readRedactedReply(s.br, &s.red, func(line string, arrived time.Time) {
 		if inAuth && strings.HasPrefix(line, "334") && len(line) > 4 {
 			line = line[:4] + redacted
 		}
-		s.record(DirRecv, line)
+		s.recordAt(DirRecv, line, arrived)
 	})
 	if err != nil {
 		s.readFailed(err)
-		var pe *ProtocolError
-		if errors.As(err, &pe) {
-			pe.Msg = s.redact(pe.Msg)
-		}
 		return Reply{}, "", err
 	}
 	if s.pending > 0 {
 		s.pending--
 	}
-	rep := raw
-	rep.Lines = make([]string, len(raw.Lines))
-	for i, l := range raw.Lines {
-		if inAuth && raw.Code == 334 {
-			l = redacted
+	if inAuth && rep.Code == 334 {
+		for i := range rep.Lines {
+			rep.Lines[i] = redacted
 		}
-		rep.Lines[i] = s.redact(l)
 	}
 	pr.Replies = append(pr.Replies, rep)
-	return rep, raw.Text(), nil
+	return rep, challenge, nil
 }
 
 // exchange sends a command and reads its reply, then judges the reply

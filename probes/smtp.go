@@ -42,7 +42,9 @@ func Run(ctx context.Context, target string, m Module, logger log.Logger) *Resul
 	}
 	s.deadline, _ = ctx.Deadline()
 	s.ctx = ctx
+	s.addSecrets()
 	s.run(ctx, target)
+	s.redactResult()
 	// A cancelled probe fails as timeout, the taxonomy having no other
 	// reason, but its error says so: callers must be able to tell a scrape
 	// aborted or a shutdown from a slow server.
