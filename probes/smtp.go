@@ -560,28 +560,6 @@ func newProbeID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// queueID finds the queue id in a final DATA reply: Postfix and Sendmail
-// say "queued as ID", Exim "id=ID".
-func queueID(text string) string {
-	for _, marker := range []string{"queued as ", "id=", "Queued mail for delivery", "OK id="} {
-		i := strings.Index(text, marker)
-		if i < 0 {
-			continue
-		}
-		rest := strings.TrimSpace(text[i+len(marker):])
-		end := strings.IndexFunc(rest, func(r rune) bool {
-			return !(r == '-' || r == '.' || r == '_' || r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z')
-		})
-		if end < 0 {
-			end = len(rest)
-		}
-		if end > 0 {
-			return rest[:end]
-		}
-	}
-	return ""
-}
-
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {

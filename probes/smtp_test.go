@@ -343,18 +343,6 @@ func TestRun_NoSendResets(t *testing.T) {
 	}
 }
 
-func TestRun_QueueID(t *testing.T) {
-	for text, want := range map[string]string{
-		"250 2.0.0 Ok: queued as 4XyZ1k2n3Hz9":          "4XyZ1k2n3Hz9",
-		"250 OK id=1tQzJm-0004aB-2x":                    "1tQzJm-0004aB-2x",
-		"250 2.0.0 5ARHdEjk012345 Message accepted for": "",
-	} {
-		if got := queueID(text); got != want {
-			t.Errorf("queueID(%q) = %q, want %q", text, got, want)
-		}
-	}
-}
-
 func TestPickAddress(t *testing.T) {
 	v4, v6 := net.IPAddr{IP: net.ParseIP("192.0.2.1")}, net.IPAddr{IP: net.ParseIP("2001:db8::1")}
 	for _, tc := range []struct {

@@ -180,8 +180,13 @@ func writeText(w io.Writer, r *probes.Result) {
 				strings.Join(append(append([]string{}, c.DNSNames...), c.IPAddresses...), ","), c.SHA256)
 		}
 	}
-	if r.QueueID != "" || r.MessageID != "" {
-		fmt.Fprintf(w, "\nMessage %s queued as %s\n", r.MessageID, r.QueueID)
+	if r.MessageID != "" {
+		fmt.Fprintf(w, "\nMessage %s", r.MessageID)
+		// Not every server names the queue its message went into.
+		if r.QueueID != "" {
+			fmt.Fprintf(w, " queued as %s", r.QueueID)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
 	if r.Success {

@@ -126,6 +126,7 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 	mux.Handle("/config", collector.ConfigHandler(sc))
 	mux.Handle("/history", collector.HistoryHandler(history))
 	mux.Handle("/-/reload", collector.ReloadHandler(reload, logger))
+	handlePprof(mux)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("Healthy\n")) })
 	var ready atomic.Bool
 	ready.Store(true)

@@ -8,12 +8,16 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -1020,5 +1024,50 @@ func TestServe_ProbeOutlastsWebTimeouts(t *testing.T) {
 	code, body := httpGet(t, client, p.url("/probe?target=slow"))
 	if code != http.StatusOK || !strings.Contains(body, "probe_success 0") {
 		t.Errorf("/probe of a server that never greets, 2s timeout: %d %q, want 200 with probe_success 0", code, body)
+	}
+}
+
+// TestServe_LandingPageLinks follows every link of the landing page that
+// points at the exporter itself: the exporter-toolkit page adds pprof links
+// of its own, which must be served and not answer 404.
+func TestServe_LandingPageLinks(t *testing.T) {
+	bin := exporterBinary(t)
+	t.Parallel()
+	config := writeTestFile(t, t.TempDir(), "smtp_exporter.yml", minimalConfig(t, "alpha"))
+	p := startExporter(t, bin, "--config.file="+config)
+	client := newTestClient(t, nil)
+
+	code, body := httpGet(t, client, p.url("/"))
+	if code != http.StatusOK {
+		t.Fatalf("GET /: status %d", code)
+	}
+	base, err := url.Parse(p.url("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var followed []string
+	for _, m := range regexp.MustCompile(`href="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+		u, err := base.Parse(html.UnescapeString(m[1]))
+		if err != nil {
+			t.Errorf("link %q: %v", m[1], err)
+			continue
+		}
+		if u.Host != base.Host {
+			continue // pprof.me
+		}
+		if u.Path == "/debug/pprof/profile" {
+			q := u.Query()
+			q.Set("seconds", "1")
+			u.RawQuery = q.Encode()
+		}
+		followed = append(followed, u.Path)
+		if code, body := httpGet(t, client, u.String()); code != http.StatusOK {
+			t.Errorf("GET %s: status %d: %.200s", u, code, body)
+		}
+	}
+	for _, want := range []string{"/metrics", "/debug/pprof/heap", "/debug/pprof/profile"} {
+		if !slices.Contains(followed, want) {
+			t.Errorf("the landing page has no link to %s; links followed: %v", want, followed)
+		}
 	}
 }
