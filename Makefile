@@ -46,7 +46,7 @@ E2E_DIR ?=
 E2E_RUN ?= E2E
 
 FUZZTIME    ?= 20s
-FUZZ_PKG    ?= ./probes
+FUZZ_PKG    ?= ./probes/smtp
 FUZZ_TARGETS ?= FuzzReadReply FuzzClassify FuzzAuthReplies
 
 # gofmt walks directories itself; listing files keeps it out of the e2e

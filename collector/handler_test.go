@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
+	"github.com/smtp-exporter/smtp_exporter/probes/smtp"
 )
 
 // Helpers in this file are prefixed with "ht" (handler test): other test
@@ -282,7 +283,7 @@ targets:
 
 func TestProbeHandler_ConfiguredTarget(t *testing.T) {
 	srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
-	f := htNewFixture(t, htWriteConfig(t, htPlainConfig(srv.Addr)), probes.Run)
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig(srv.Addr)), smtp.Probe)
 	h := f.handler(false)
 
 	rec := htGet(h, "/probe?target=mx1")
@@ -338,7 +339,7 @@ func TestProbeHandler_ConfiguredTargetFailure(t *testing.T) {
 	srv := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{
 		"RCPT": "550 5.1.1 <sink@example.test>: Recipient address rejected: User unknown",
 	}}.Serve)
-	f := htNewFixture(t, htWriteConfig(t, htPlainConfig(srv.Addr)), probes.Run)
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig(srv.Addr)), smtp.Probe)
 
 	rec := htGet(f.handler(false), "/probe?target=mx1")
 	if rec.Code != http.StatusOK {
@@ -455,7 +456,7 @@ func TestProbeHandler_AdhocAllowed(t *testing.T) {
 	})
 	t.Run("real", func(t *testing.T) {
 		srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
-		f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), probes.Run)
+		f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), smtp.Probe)
 		rec := htGet(f.handler(true), "/probe?module=mx&target="+srv.Addr)
 		if rec.Code != http.StatusOK {
 			t.Fatalf("status %d: %s", rec.Code, rec.Body)
@@ -556,7 +557,7 @@ func TestProbeHandler_Debug(t *testing.T) {
 	cert := ca.Valid(t)
 	srv := probestest.NewServer(t, probestest.ServerOptions{TLS: &cert, Users: map[string]string{"monitor@example.test": htSecret}})
 	path := htWriteConfig(t, htAuthConfig(srv.Addr, ca.WriteCAFile(t)))
-	f := htNewFixture(t, path, probes.Run)
+	f := htNewFixture(t, path, smtp.Probe)
 
 	for _, url := range []string{"/probe?target=submission&debug=true", "/probe?module=submission&target=" + srv.Addr + "&debug=true"} {
 		t.Run(url, func(t *testing.T) {
@@ -1199,7 +1200,7 @@ func TestProbeHandler_AdhocResolvedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), probes.Run)
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), smtp.Probe)
 	h := f.handler(true)
 	h.AdhocAllow = htAllowList(t, "127.0.0.0/8:"+port)
 	resolver := &htResolver{addrs: map[string][]string{"rebind.example.test": {"127.0.0.1"}}}
@@ -1228,7 +1229,7 @@ func TestProbeHandler_AdhocResolvedOnce(t *testing.T) {
 // resolve is the probe's DNS failure, as for a configured target, not an
 // HTTP error.
 func TestProbeHandler_AdhocUnresolvable(t *testing.T) {
-	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), probes.Run)
+	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), smtp.Probe)
 	h := f.handler(true)
 	resolver := &htResolver{addrs: map[string][]string{}}
 	h.Resolver = resolver

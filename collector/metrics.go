@@ -2,7 +2,6 @@ package collector
 
 import (
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,10 +110,7 @@ func boolValue(b bool) float64 {
 func codeLabel(code int) string { return strconv.Itoa(code) }
 
 func enhancedLabel(enh string) string {
-	parts := strings.Split(enh, ".")
-	if len(parts) != 3 || len(parts[0]) != 1 || !strings.Contains("245", parts[0]) ||
-		len(parts[1]) != 1 || parts[1][0] < '0' || parts[1][0] > '7' ||
-		len(parts[2]) < 1 || len(parts[2]) > 3 || strings.Trim(parts[2], "0123456789") != "" {
+	if !probes.ValidEnhancedCode(enh) {
 		return ""
 	}
 	return enh

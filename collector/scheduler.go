@@ -14,8 +14,9 @@ import (
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
-// ProbeFunc runs one probe; probes.Run in production, a fake in tests.
-type ProbeFunc func(ctx context.Context, target string, m probes.Module, logger log.Logger) *probes.Result
+// ProbeFunc runs one probe: the prober registry's dispatch in production,
+// a fake in tests.
+type ProbeFunc = probes.ProbeFunc
 
 // Backoff limits: a target that is throttled, greylisted or unavailable
 // waits twice as long each time, at most maxBackoff times its interval.

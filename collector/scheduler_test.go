@@ -944,7 +944,7 @@ func TestScheduler_Shutdown_CancelledRunNotRecorded(t *testing.T) {
 		res := resultWith(probes.ReasonTimeout, 0, "")
 		res.FailedPhase = probes.PhaseBanner
 		if c.target == "wrapped" {
-			// What probes.Run reports when its context is cancelled.
+			// What smtp.Probe reports when its context is cancelled.
 			res.Err = fmt.Errorf("read banner: %w", context.Canceled)
 		}
 		return res

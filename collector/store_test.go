@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
+	"github.com/smtp-exporter/smtp_exporter/probes/smtp"
 )
 
 func storeEntry(name, module string, m *probes.Module, res *probes.Result) StoreEntry {
@@ -195,7 +196,7 @@ const maxStoredBytes = 64 << 10
 func TestStoredResults_Compact(t *testing.T) {
 	srv := bigEHLOServer(t)
 	m := bigEHLOModule()
-	res := probes.Run(t.Context(), srv.Addr, *m, nopLogger())
+	res := smtp.Probe(t.Context(), srv.Addr, *m, nopLogger())
 	if !res.Success {
 		t.Fatalf("probe failed: %v", res.Err)
 	}
@@ -252,7 +253,7 @@ func TestStoredResults_HeapBound(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for i := range n {
-		res := probes.Run(t.Context(), srv.Addr, *m, nopLogger())
+		res := smtp.Probe(t.Context(), srv.Addr, *m, nopLogger())
 		store.Set(StoreEntry{Target: &Target{Name: fmt.Sprintf("big%d", i), Module: "mx"}, Module: m, Result: res})
 	}
 	runtime.GC()

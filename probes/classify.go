@@ -75,23 +75,6 @@ func normalizeReplyText(enhanced, text string) string {
 	return text
 }
 
-// embeddedEnhancedRE finds the enhanced code qmail and its descendants put at
-// the end of the text ("... rcpthosts (#5.7.1)"). The '#' is required: bare
-// dotted triples also occur inside IP addresses and version numbers.
-var embeddedEnhancedRE = regexp.MustCompile(`#([245]\.\d{1,3}\.\d{1,3})\b`)
-
-// embeddedEnhancedCode returns the first '#'-marked enhanced code in text
-// whose class matches the reply code's, or "".
-func embeddedEnhancedCode(code int, text string) string {
-	class := byte('0' + code/100)
-	for _, m := range embeddedEnhancedRE.FindAllStringSubmatch(text, -1) {
-		if m[1][0] == class {
-			return m[1]
-		}
-	}
-	return ""
-}
-
 // classifyRule maps replies to a reason. Empty fields match anything, so a
 // rule states only what it depends on.
 type classifyRule struct {

@@ -139,7 +139,8 @@ func (m *Module) SetDefaults() {
 	}
 }
 
-var authMechanisms = []string{"PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"}
+// AuthMechanisms are the SASL mechanisms a module may name.
+var AuthMechanisms = []string{"PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"}
 
 // phasesWithReplies are the phases in which a server answers a command, so
 // the only ones expect_codes can name.
@@ -242,8 +243,8 @@ func (s *SMTPModule) validateAuth() error {
 	if a == nil {
 		return nil
 	}
-	if !slices.Contains(authMechanisms, a.Mechanism) {
-		return fieldErr("smtp.auth.mechanism", "unsupported mechanism %q (want one of %s)", a.Mechanism, strings.Join(authMechanisms, ", "))
+	if !slices.Contains(AuthMechanisms, a.Mechanism) {
+		return fieldErr("smtp.auth.mechanism", "unsupported mechanism %q (want one of %s)", a.Mechanism, strings.Join(AuthMechanisms, ", "))
 	}
 	if a.Username == "" {
 		return fieldErr("smtp.auth.username", "required")
@@ -340,7 +341,7 @@ func joinPhases(ps []Phase) string {
 
 // secret returns the password or token, reading the file at probe time so
 // that a rotated credential is picked up without a reload.
-func (a *AuthConfig) secret() (string, error) {
+func (a *AuthConfig) Secret() (string, error) {
 	switch {
 	case a.Password != "":
 		return string(a.Password), nil

@@ -8,25 +8,25 @@ import (
 	"unicode/utf8"
 )
 
-// minFragment is the length from which a piece of a secret counts: a run of
+// MinFragment is the length from which a piece of a secret counts: a run of
 // that many bytes from any form of a secret is replaced wherever it occurs,
 // alone or inside other text. A secret shorter than that is replaced only
 // where it stands as a word of its own: replacing every "a" of a one-letter
 // test password would make the whole dialog unreadable.
-const minFragment = 6
+const MinFragment = 6
 
 // Redactor removes secrets from text a server sent (or an error built from
 // it) before the text reaches any output. A server sees the credential and
 // may send it back in any shape: whole or in pieces, escaped as Go (%q) or
 // JSON would escape it, or re-encoded as base64 at any alignment. So the
-// Redactor replaces every run of minFragment or more bytes that is a piece
+// Redactor replaces every run of MinFragment or more bytes that is a piece
 // of any such form, and it looks at the text both as it is and as the
 // escaping outputs (Go quoting, JSON, logfmt) will render it.
 //
 // The zero Redactor redacts nothing, and does so without allocating: most
 // probes have no secret. It is not safe for concurrent use.
 type Redactor struct {
-	// grams holds every minFragment-byte window of every form of every
+	// grams holds every MinFragment-byte window of every form of every
 	// secret, packed into an integer.
 	grams map[uint64]struct{}
 	// words are the short secrets and short forms, replaced as words only.
@@ -50,7 +50,7 @@ func (r *Redactor) Add(secret string) {
 	}
 	for _, enc := range b64Alphabets {
 		r.addWholeBase64(enc, []byte(secret))
-		if len(secret) < minFragment {
+		if len(secret) < MinFragment {
 			// The aligned forms of a short secret are a few characters,
 			// which would be replaced wherever they stand as words.
 			continue
@@ -79,7 +79,7 @@ func (r *Redactor) addWholeBase64(enc *base64.Encoding, b []byte) {
 // addForm registers one form of a secret: by its windows when it is long
 // enough, else as a word.
 func (r *Redactor) addForm(f string) {
-	if len(f) < minFragment {
+	if len(f) < MinFragment {
 		if f != "" && !slices.Contains(r.words, f) {
 			r.words = append(r.words, f)
 		}
@@ -88,14 +88,14 @@ func (r *Redactor) addForm(f string) {
 	if r.grams == nil {
 		r.grams = make(map[uint64]struct{})
 	}
-	for i := 0; i+minFragment <= len(f); i++ {
-		r.grams[gramKey(f[i:i+minFragment])] = struct{}{}
+	for i := 0; i+MinFragment <= len(f); i++ {
+		r.grams[gramKey(f[i:i+MinFragment])] = struct{}{}
 	}
 }
 
 func gramKey(s string) uint64 {
 	var k uint64
-	for i := minFragment - 1; i >= 0; i-- {
+	for i := MinFragment - 1; i >= 0; i-- {
 		k = k<<8 | uint64(s[i])
 	}
 	return k
@@ -128,7 +128,8 @@ func alignedBase64(enc *base64.Encoding, secret string, align int) string {
 	return e[(8*align+5)/6 : (8*align+8*len(secret))/6]
 }
 
-func (r *Redactor) empty() bool {
+// Empty reports whether no secret was added: then nothing needs redacting.
+func (r *Redactor) Empty() bool {
 	return r == nil || len(r.grams) == 0 && len(r.words) == 0
 }
 
@@ -136,7 +137,7 @@ func (r *Redactor) empty() bool {
 // "<redacted>" (overlapping and adjacent fragments by one), and every short
 // secret standing as a word.
 func (r *Redactor) Redact(s string) string {
-	if r.empty() {
+	if r.Empty() {
 		return s
 	}
 	return r.replaceWords(applySpans(s, r.spans(s, nil)))
@@ -150,7 +151,7 @@ func (r *Redactor) Redact(s string) string {
 // text starts (after an SMTP reply code, say); nil means at 0. Only
 // redacted lines should be joined for display.
 func (r *Redactor) RedactLines(lines []string, textStart func(string) int) []string {
-	if r.empty() {
+	if r.Empty() {
 		return lines
 	}
 	spans := make([][]span, len(lines))
@@ -193,7 +194,7 @@ func (r *Redactor) RedactLines(lines []string, textStart func(string) int) []str
 func (r *Redactor) replaceWords(s string) string {
 	for _, w := range r.words {
 		if strings.Contains(s, w) {
-			s = replaceWords(s, w, redacted)
+			s = replaceWords(s, w, Redacted)
 		}
 	}
 	return s
@@ -231,14 +232,14 @@ func (r *Redactor) spans(s string, dst []span) []span {
 func (r *Redactor) scan(s string, dst []span) []span {
 	var k uint64
 	for i := 0; i < len(s); i++ {
-		k = k>>8 | uint64(s[i])<<(8*(minFragment-1))
-		if i < minFragment-1 {
+		k = k>>8 | uint64(s[i])<<(8*(MinFragment-1))
+		if i < MinFragment-1 {
 			continue
 		}
 		if _, ok := r.grams[k]; !ok {
 			continue
 		}
-		start := i + 1 - minFragment
+		start := i + 1 - MinFragment
 		if n := len(dst); n > 0 && start <= dst[n-1].end {
 			dst[n-1].end = i + 1
 		} else {
@@ -272,7 +273,7 @@ func applySpans(s string, sp []span) string {
 	prev := 0
 	for _, x := range sp {
 		b.WriteString(s[prev:x.start])
-		b.WriteString(redacted)
+		b.WriteString(Redacted)
 		prev = x.end
 	}
 	b.WriteString(s[prev:])

@@ -24,10 +24,10 @@ func WithResolved(ctx context.Context, host string, addrs []net.IPAddr, err erro
 	return context.WithValue(ctx, resolvedKey{}, &resolved{host: host, addrs: addrs, err: err})
 }
 
-// lookupIPAddr is host's addresses: the ones pinned in ctx, else from DNS.
+// LookupIPAddr is host's addresses: the ones pinned in ctx, else from DNS.
 // A context pinned for another name never falls back to DNS, which would
 // bypass whatever check the pinning was for.
-func lookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+func LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
 	r, ok := ctx.Value(resolvedKey{}).(*resolved)
 	switch {
 	case !ok:

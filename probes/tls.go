@@ -63,10 +63,10 @@ func (t *TLSInfo) MarshalJSON() ([]byte, error) {
 		t.EarliestExpiry.UTC().Format(time.RFC3339), chain, t.Certificates})
 }
 
-// tlsFacts records the connection state and verifies the presented chain
+// TLSFacts records the connection state and verifies the presented chain
 // itself: the handshake runs with verification off so that a bad
 // certificate is still examined rather than just refused.
-func tlsFacts(cs tls.ConnectionState, roots *x509.CertPool, serverName string) *TLSInfo {
+func TLSFacts(cs tls.ConnectionState, roots *x509.CertPool, serverName string) *TLSInfo {
 	info := &TLSInfo{
 		Version:    tls.VersionName(cs.Version),
 		Cipher:     tls.CipherSuiteName(cs.CipherSuite),
@@ -131,13 +131,13 @@ func certInfo(c *x509.Certificate) CertInfo {
 	return ci
 }
 
-// verifyReason maps a failed verification onto the taxonomy. The error
+// VerifyReason maps a failed verification onto the taxonomy. The error
 // says what the verifier found first, in an order of its own (a platform
 // verifier has another); an expired leaf is reported as expired whatever
 // else is wrong, as expiry is the fact an operator can act on first. Other
 // certificates the server sent are not looked at: one the chain does not
 // need can be expired without anything being wrong.
-func verifyReason(info *TLSInfo, now time.Time) Reason {
+func VerifyReason(info *TLSInfo, now time.Time) Reason {
 	var inv x509.CertificateInvalidError
 	var host x509.HostnameError
 	var unknown x509.UnknownAuthorityError
@@ -158,14 +158,14 @@ func outsideValidity(c CertInfo, now time.Time) bool {
 	return now.After(c.NotAfter) || now.Before(c.NotBefore)
 }
 
-// tlsVerifyError wraps a verification failure with its reason.
-type tlsVerifyError struct {
-	reason Reason
-	err    error
+// TLSVerifyError wraps a verification failure with its reason.
+type TLSVerifyError struct {
+	Reason Reason
+	Err    error
 }
 
-func (e *tlsVerifyError) Error() string {
-	return fmt.Sprintf("certificate verification failed (%s): %v", e.reason, e.err)
+func (e *TLSVerifyError) Error() string {
+	return fmt.Sprintf("certificate verification failed (%s): %v", e.Reason, e.Err)
 }
 
-func (e *tlsVerifyError) Unwrap() error { return e.err }
+func (e *TLSVerifyError) Unwrap() error { return e.Err }

@@ -17,10 +17,10 @@ const (
 	DirInfo Direction = "*"
 )
 
-// redacted replaces credentials in the transcript. The transcript is shown
+// Redacted replaces credentials in the transcript. The transcript is shown
 // on /probe?debug=true, printed by the probe command and logged at debug, so
 // it must never hold a password, token or their base64 form.
-const redacted = "<redacted>"
+const Redacted = "<redacted>"
 
 // TranscriptLine is one line of the dialog, with its offset from the start
 // of the probe on the monotonic clock.

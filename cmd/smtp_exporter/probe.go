@@ -70,7 +70,7 @@ func (c *probeCommand) run(configFile string, logger log.Logger, stdout, stderr 
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res := probes.Run(ctx, *c.target, *m, log.With(logger, "target", *c.target, "module", name))
+	res := probers.Probe(ctx, *c.target, *m, log.With(logger, "target", *c.target, "module", name))
 	res.Module = name
 	if *c.output == "json" {
 		enc := json.NewEncoder(stdout)

@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	"github.com/smtp-exporter/smtp_exporter/collector"
-	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
 // defaultListenAddress: Prometheus's list of default exporter ports is
@@ -85,7 +84,7 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 
 	store := collector.NewStore()
 	history := collector.NewHistory(*c.historyLimit)
-	sched := collector.NewScheduler(probes.Run, *c.concurrency, store, history, log.With(logger, "component", "scheduler"))
+	sched := collector.NewScheduler(probers.Probe, *c.concurrency, store, history, log.With(logger, "component", "scheduler"))
 	sched.Apply(cfg)
 
 	var (

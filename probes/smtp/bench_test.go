@@ -1,6 +1,8 @@
-package probes
+package smtp
 
 import (
+	"github.com/smtp-exporter/smtp_exporter/probes"
+
 	"context"
 	"crypto/tls"
 	"testing"
@@ -19,11 +21,11 @@ func BenchmarkRun_STARTTLS(b *testing.B) {
 	ca := probestest.NewCA(b)
 	cert := ca.Valid(b, "localhost", "127.0.0.1")
 	srv := probestest.NewServer(b, probestest.ServerOptions{TLS: &cert})
-	m := Module{
-		Prober:  ProberSMTP,
+	m := probes.Module{
+		Prober:  probes.ProberSMTP,
 		Timeout: 10 * time.Second,
-		SMTP: SMTPModule{
-			TLS:       TLSStartTLS,
+		SMTP: probes.SMTPModule{
+			TLS:       probes.TLSStartTLS,
 			EHLO:      "probe.test",
 			TLSConfig: config.TLSConfig{CAFile: ca.WriteCAFile(b), ServerName: "localhost"},
 			MailFrom:  "probe@example.net",
@@ -33,7 +35,7 @@ func BenchmarkRun_STARTTLS(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		res := Run(ctx, srv.Addr, m, nil)
+		res := Probe(ctx, srv.Addr, m, nil)
 		if !res.Success {
 			b.Fatalf("probe failed in phase %q: %s (%v)", res.FailedPhase, res.Reason, res.Err)
 		}

@@ -1,6 +1,8 @@
-package probes
+package smtp
 
 import (
+	"github.com/smtp-exporter/smtp_exporter/probes"
+
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -22,7 +24,7 @@ import (
 // (or ctx's deadline, if sooner) plus quitGrace, in which a probe that ran
 // out of time or was cancelled still ends the session with QUIT when the
 // stream allows. logger may be nil.
-func Run(ctx context.Context, target string, m Module, logger log.Logger) *Result {
+func Probe(ctx context.Context, target string, m probes.Module, logger log.Logger) *probes.Result {
 	// m is a copy, but Auth still points at the caller's settings, shared
 	// by every target probed with this module, and SetDefaults writes them.
 	if m.SMTP.Auth != nil {
@@ -38,7 +40,7 @@ func Run(ctx context.Context, target string, m Module, logger log.Logger) *Resul
 	s := &session{
 		m:      &m,
 		logger: logger,
-		res:    &Result{Target: target, Start: time.Now(), Success: true, Reason: ReasonOK},
+		res:    &probes.Result{Target: target, Start: time.Now(), Success: true, Reason: probes.ReasonOK},
 	}
 	s.deadline, _ = ctx.Deadline()
 	s.ctx = ctx
@@ -48,7 +50,7 @@ func Run(ctx context.Context, target string, m Module, logger log.Logger) *Resul
 	// A cancelled probe fails as timeout, the taxonomy having no other
 	// reason, but its error says so: callers must be able to tell a scrape
 	// aborted or a shutdown from a slow server.
-	if r := s.res; !r.Success && r.Reason == ReasonTimeout &&
+	if r := s.res; !r.Success && r.Reason == probes.ReasonTimeout &&
 		errors.Is(ctx.Err(), context.Canceled) && !errors.Is(r.Err, context.Canceled) {
 		r.Err = fmt.Errorf("%w: %w", context.Canceled, r.Err)
 	}
@@ -59,9 +61,9 @@ func Run(ctx context.Context, target string, m Module, logger log.Logger) *Resul
 func (s *session) run(ctx context.Context, target string) {
 	// A malformed target or an unusable tls_config is the exporter's own
 	// configuration problem, not the server's: reason other.
-	host, port, err := SplitTarget(target, s.m)
+	host, port, err := probes.SplitTarget(target, s.m)
 	if err != nil {
-		s.phase(PhaseResolve, func(*PhaseResult) error { return &stepError{ReasonOther, err.Error()} })
+		s.phase(probes.PhaseResolve, func(*probes.PhaseResult) error { return &stepError{probes.ReasonOther, err.Error()} })
 		return
 	}
 	s.host = host
@@ -70,18 +72,20 @@ func (s *session) run(ctx context.Context, target string) {
 		// it takes is not counted as the server's banner latency.
 		s.tlsConfig, err = s.clientTLSConfig()
 		if err != nil {
-			s.phase(tlsPhase, func(*PhaseResult) error { return &stepError{ReasonOther, "TLS configuration: " + err.Error()} })
+			s.phase(tlsPhase, func(*probes.PhaseResult) error {
+				return &stepError{probes.ReasonOther, "TLS configuration: " + err.Error()}
+			})
 			return
 		}
 	}
 	var ip net.IP
-	if !s.phase(PhaseResolve, func(*PhaseResult) error {
+	if !s.phase(probes.PhaseResolve, func(*probes.PhaseResult) error {
 		ip, err = s.resolve(ctx, host)
 		return err
 	}) {
 		return
 	}
-	if !s.phase(PhaseConnect, func(*PhaseResult) error { return s.connect(ctx, ip, port) }) {
+	if !s.phase(probes.PhaseConnect, func(*probes.PhaseResult) error { return s.connect(ctx, ip, port) }) {
 		return
 	}
 	// From here the connection exists: always close it, and QUIT first
@@ -99,22 +103,22 @@ func (s *session) run(ctx context.Context, target string) {
 		s.quit()
 		s.conn.Close()
 	}()
-	if s.m.SMTP.TLS == TLSImplicit {
-		if !s.phase(PhaseTLS, func(*PhaseResult) error { return s.handshake() }) {
+	if s.m.SMTP.TLS == probes.TLSImplicit {
+		if !s.phase(probes.PhaseTLS, func(*probes.PhaseResult) error { return s.handshake() }) {
 			return
 		}
 	}
 	steps := []struct {
-		phase Phase
-		fn    func(*PhaseResult) error
+		phase probes.Phase
+		fn    func(*probes.PhaseResult) error
 	}{
-		{PhaseBanner, s.banner},
+		{probes.PhaseBanner, s.banner},
 		{s.helloPhase(), s.hello},
-		{PhaseSTARTTLS, s.starttls},
-		{PhaseAuth, s.auth},
-		{PhaseMail, s.mail},
-		{PhaseRcpt, s.rcpt},
-		{PhaseData, s.data},
+		{probes.PhaseSTARTTLS, s.starttls},
+		{probes.PhaseAuth, s.auth},
+		{probes.PhaseMail, s.mail},
+		{probes.PhaseRcpt, s.rcpt},
+		{probes.PhaseData, s.data},
 	}
 	for _, st := range steps {
 		if !s.wants(st.phase) {
@@ -127,36 +131,36 @@ func (s *session) run(ctx context.Context, target string) {
 }
 
 // tlsPhase is the phase in which the TLS handshake happens, "" for none.
-func (s *session) tlsPhase() Phase {
+func (s *session) tlsPhase() probes.Phase {
 	switch s.m.SMTP.TLS {
-	case TLSImplicit:
-		return PhaseTLS
-	case TLSStartTLS:
-		return PhaseSTARTTLS
+	case probes.TLSImplicit:
+		return probes.PhaseTLS
+	case probes.TLSStartTLS:
+		return probes.PhaseSTARTTLS
 	}
 	return ""
 }
 
-func (s *session) helloPhase() Phase {
-	if s.m.Prober == ProberLMTP {
-		return PhaseLHLO
+func (s *session) helloPhase() probes.Phase {
+	if s.m.Prober == probes.ProberLMTP {
+		return probes.PhaseLHLO
 	}
-	return PhaseEHLO
+	return probes.PhaseEHLO
 }
 
 // wants reports whether the module asks for a phase.
-func (s *session) wants(p Phase) bool {
+func (s *session) wants(p probes.Phase) bool {
 	c := &s.m.SMTP
 	switch p {
-	case PhaseSTARTTLS:
-		return c.TLS == TLSStartTLS
-	case PhaseAuth:
+	case probes.PhaseSTARTTLS:
+		return c.TLS == probes.TLSStartTLS
+	case probes.PhaseAuth:
 		return c.Auth != nil
-	case PhaseMail:
+	case probes.PhaseMail:
 		return c.MailFrom != ""
-	case PhaseRcpt:
+	case probes.PhaseRcpt:
 		return len(c.RcptTo) > 0
-	case PhaseData:
+	case probes.PhaseData:
 		return c.Send
 	}
 	return true
@@ -168,7 +172,7 @@ func (s *session) resolve(ctx context.Context, host string) (net.IP, error) {
 	if ip := net.ParseIP(host); ip != nil {
 		return ip, nil
 	}
-	addrs, err := lookupIPAddr(ctx, host)
+	addrs, err := probes.LookupIPAddr(ctx, host)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -177,7 +181,7 @@ func (s *session) resolve(ctx context.Context, host string) (net.IP, error) {
 	}
 	ip, fellBack := pickAddress(addrs, s.m.IPProtocol == "ip4", *s.m.IPProtocolFallback)
 	if ip == nil {
-		return nil, &stepError{ReasonDNS, fmt.Sprintf("%s has no %s address", host, s.m.IPProtocol)}
+		return nil, &stepError{probes.ReasonDNS, fmt.Sprintf("%s has no %s address", host, s.m.IPProtocol)}
 	}
 	if fellBack {
 		s.note("resolved %s to %s (no %s address, fell back)", host, ip, s.m.IPProtocol)
@@ -217,7 +221,7 @@ func (s *session) connect(ctx context.Context, ip net.IP, port string) error {
 		if errors.As(err, &ne) && ne.Timeout() {
 			return err
 		}
-		return &stepError{ReasonConnect, err.Error()}
+		return &stepError{probes.ReasonConnect, err.Error()}
 	}
 	s.note("connected to %s from %s", addr, conn.LocalAddr())
 	s.res.RemoteAddr = addr
@@ -227,7 +231,7 @@ func (s *session) connect(ctx context.Context, ip net.IP, port string) error {
 }
 
 // clientTLSConfig builds the handshake config from the module's tls_config.
-// Verification is switched off in the handshake and done by tlsFacts, so
+// Verification is switched off in the handshake and done by probes.TLSFacts, so
 // the facts of a bad certificate are still recorded.
 func (s *session) clientTLSConfig() (*tls.Config, error) {
 	tc := s.m.SMTP.TLSConfig
@@ -249,10 +253,10 @@ func (s *session) handshake() error {
 	tc := tls.Client(s.conn, cfg)
 	if err := tc.Handshake(); err != nil {
 		s.broken = true
-		if s.reasonOf(err) == ReasonTimeout || s.reasonOf(err) == ReasonConnectionLost {
+		if s.reasonOf(err) == probes.ReasonTimeout || s.reasonOf(err) == probes.ReasonConnectionLost {
 			return err
 		}
-		return &stepError{ReasonTLSHandshake, "TLS handshake failed: " + err.Error()}
+		return &stepError{probes.ReasonTLSHandshake, "TLS handshake failed: " + err.Error()}
 	}
 	s.setConn(tc)
 	s.tlsOn = true
@@ -261,21 +265,21 @@ func (s *session) handshake() error {
 	if name == "" {
 		name = s.host
 	}
-	info := tlsFacts(cs, cfg.RootCAs, name)
+	info := probes.TLSFacts(cs, cfg.RootCAs, name)
 	s.res.TLS = info
 	s.note("TLS handshake done: %s, %s, verified=%t", info.Version, info.Cipher, info.Verified)
 	if info.Verified || s.m.SMTP.TLSConfig.InsecureSkipVerify {
 		return nil
 	}
-	return &tlsVerifyError{reason: verifyReason(info, time.Now()), err: info.VerifyError}
+	return &probes.TLSVerifyError{Reason: probes.VerifyReason(info, time.Now()), Err: info.VerifyError}
 }
 
-func (s *session) banner(pr *PhaseResult) error {
+func (s *session) banner(pr *probes.PhaseResult) error {
 	rep, err := s.read(pr)
 	if err != nil {
 		return err
 	}
-	return s.judge(PhaseBanner, "greeting", rep, 220)
+	return s.judge(probes.PhaseBanner, "greeting", rep, 220)
 }
 
 // ehloName is the configured name, else the machine's FQDN, else the
@@ -284,7 +288,7 @@ func (s *session) ehloName() string {
 	if s.m.SMTP.EHLO != "" {
 		return s.m.SMTP.EHLO
 	}
-	if name := DefaultEHLOName(); name != "" {
+	if name := probes.DefaultEHLOName(); name != "" {
 		return name
 	}
 	if a, ok := s.conn.LocalAddr().(*net.TCPAddr); ok {
@@ -296,7 +300,7 @@ func (s *session) ehloName() string {
 	return "[127.0.0.1]"
 }
 
-func (s *session) hello(pr *PhaseResult) error {
+func (s *session) hello(pr *probes.PhaseResult) error {
 	if err := s.sayHello(pr, pr.Phase); err != nil {
 		return err
 	}
@@ -308,9 +312,9 @@ func (s *session) hello(pr *PhaseResult) error {
 // server that does not know EHLO (500/502) gets HELO instead. The replies
 // go into pr but are judged as phase p's: the EHLO after STARTTLS belongs
 // to the starttls phase but is an EHLO all the same.
-func (s *session) sayHello(pr *PhaseResult, p Phase) error {
+func (s *session) sayHello(pr *probes.PhaseResult, p probes.Phase) error {
 	cmd := "EHLO"
-	if s.m.Prober == ProberLMTP {
+	if s.m.Prober == probes.ProberLMTP {
 		cmd = "LHLO"
 	}
 	name := s.ehloName()
@@ -371,9 +375,9 @@ func parseExtensions(lines []string) map[string]string {
 	return ext
 }
 
-func (s *session) starttls(pr *PhaseResult) error {
+func (s *session) starttls(pr *probes.PhaseResult) error {
 	if _, ok := s.ext["STARTTLS"]; !ok {
-		return &stepError{ReasonSTARTTLSUnavailable, "server does not offer STARTTLS"}
+		return &stepError{probes.ReasonSTARTTLSUnavailable, "server does not offer STARTTLS"}
 	}
 	if err := s.cmd("STARTTLS", ""); err != nil {
 		return err
@@ -382,15 +386,15 @@ func (s *session) starttls(pr *PhaseResult) error {
 	if err != nil {
 		return err
 	}
-	if err := s.judge(PhaseSTARTTLS, "STARTTLS", rep, 220); err != nil {
+	if err := s.judge(probes.PhaseSTARTTLS, "STARTTLS", rep, 220); err != nil {
 		var re *replyError
 		switch {
 		case rep.Code == 220:
 			// The server now takes whatever comes next for a TLS
 			// handshake: not even QUIT may follow.
 			s.broken = true
-		case errors.As(err, &re) && rep.Code != 421 && re.reason != ReasonUnexpectedReply:
-			re.reason = ReasonSTARTTLSUnavailable
+		case errors.As(err, &re) && rep.Code != 421 && re.reason != probes.ReasonUnexpectedReply:
+			re.reason = probes.ReasonSTARTTLSUnavailable
 		}
 		return err
 	}
@@ -410,7 +414,7 @@ func (s *session) starttls(pr *PhaseResult) error {
 	return s.sayHello(pr, s.helloPhase())
 }
 
-func (s *session) mail(pr *PhaseResult) error {
+func (s *session) mail(pr *probes.PhaseResult) error {
 	s.inTx = true
 	line := "MAIL FROM:<" + s.m.SMTP.MailFrom + ">"
 	if _, ok := s.ext["SMTPUTF8"]; ok && !isASCII(s.m.SMTP.MailFrom+strings.Join(s.m.SMTP.RcptTo, "")) {
@@ -423,7 +427,7 @@ func (s *session) mail(pr *PhaseResult) error {
 // rcpt sends every recipient. The phase fails on the first refusal unless
 // expect_codes names it; when every recipient got an expected refusal the
 // negative test has passed and the dialog ends.
-func (s *session) rcpt(pr *PhaseResult) error {
+func (s *session) rcpt(pr *probes.PhaseResult) error {
 	accepted := 0
 	for _, to := range s.m.SMTP.RcptTo {
 		s.stopped = false
@@ -443,7 +447,7 @@ func (s *session) rcpt(pr *PhaseResult) error {
 // data sends DATA and the generated message. SMTP answers once; LMTP once
 // per accepted recipient (RFC 2033 §4.2), and each answer counts. Only the
 // final replies decide the phase: 354 merely lets the message go.
-func (s *session) data(pr *PhaseResult) error {
+func (s *session) data(pr *probes.PhaseResult) error {
 	if err := s.cmd("DATA", ""); err != nil {
 		return err
 	}
@@ -452,14 +456,14 @@ func (s *session) data(pr *PhaseResult) error {
 		return err
 	}
 	if rep.Code != 354 {
-		return s.judge(PhaseData, "DATA", rep, 354)
+		return s.judge(probes.PhaseData, "DATA", rep, 354)
 	}
 	// From here to the final dot the server takes every line for message
 	// text, so a failure in between must not let RSET or QUIT follow.
 	s.broken = true
 	id := newProbeID()
 	msg := s.message(id)
-	s.record(DirSend, fmt.Sprintf("<message: %d bytes, Message-ID %s>", len(msg), s.res.MessageID))
+	s.record(probes.DirSend, fmt.Sprintf("<message: %d bytes, Message-ID %s>", len(msg), s.res.MessageID))
 	dw := s.tw.DotWriter()
 	if _, err := dw.Write(msg); err != nil {
 		return err
@@ -468,9 +472,9 @@ func (s *session) data(pr *PhaseResult) error {
 		return err
 	}
 	s.broken = false
-	s.record(DirSend, ".")
+	s.record(probes.DirSend, ".")
 	replies := 1
-	if s.m.Prober == ProberLMTP {
+	if s.m.Prober == probes.ProberLMTP {
 		replies = s.rcptAccepted
 	}
 	s.pending, s.pendingCmd = replies, "."
@@ -483,7 +487,7 @@ func (s *session) data(pr *PhaseResult) error {
 		if err != nil {
 			return err
 		}
-		if err := s.judge(PhaseData, "end of DATA", rep, 250); err != nil {
+		if err := s.judge(probes.PhaseData, "end of DATA", rep, 250); err != nil {
 			if verdict == nil {
 				verdict = err
 			}
@@ -506,7 +510,7 @@ func (s *session) data(pr *PhaseResult) error {
 // as protocol and the session ends under the grace, QUIT going out without
 // waiting for them (a late one may be read as QUIT's reply; that does no
 // harm).
-func (s *session) readFinal(pr *PhaseResult, i, n int) (Reply, error) {
+func (s *session) readFinal(pr *probes.PhaseResult, i, n int) (probes.Reply, error) {
 	until := time.Now().Add(lmtpReplyWait)
 	if i == 0 || !until.Before(s.deadline) {
 		return s.read(pr)

@@ -1,6 +1,8 @@
-package probes
+package smtp
 
 import (
+	"github.com/smtp-exporter/smtp_exporter/probes"
+
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -141,11 +143,11 @@ func FuzzAuthReplies(f *testing.F) {
 		mu.Unlock()
 		var logs bytes.Buffer
 		execs++
-		res := Run(context.Background(), addrs[execs%len(addrs)], m, redactDebugLogger(&logs))
-		if res.Phase(PhaseAuth) == nil {
+		res := Probe(context.Background(), addrs[execs%len(addrs)], m, redactDebugLogger(&logs))
+		if res.Phase(probes.PhaseAuth) == nil {
 			t.Fatalf("probe never got to AUTH: %s (%v)", res.Reason, res.Err)
 		}
-		if res.Reason == ReasonTimeout {
+		if res.Reason == probes.ReasonTimeout {
 			t.Fatalf("probe timed out (%v): the server's EOF should end it", res.Err)
 		}
 		assertNoSecretFragments(t, hostileSecret, resultSurfaces(t, res, logs.String())...)

@@ -1,6 +1,8 @@
-package probes
+package smtp
 
 import (
+	"github.com/smtp-exporter/smtp_exporter/probes"
+
 	"context"
 	"net"
 	"slices"
@@ -21,12 +23,12 @@ import (
 const quitSlack = 700 * time.Millisecond
 
 // quitModule takes a plain dialog into an open transaction.
-func quitModule() Module {
-	return Module{
-		Prober:  ProberSMTP,
+func quitModule() probes.Module {
+	return probes.Module{
+		Prober:  probes.ProberSMTP,
 		Timeout: 3 * time.Second,
-		SMTP: SMTPModule{
-			TLS:      TLSNone,
+		SMTP: probes.SMTPModule{
+			TLS:      probes.TLSNone,
 			EHLO:     "probe.test",
 			MailFrom: "probe@probe.test",
 			RcptTo:   []string{"rcpt@quit.test"},
@@ -66,8 +68,8 @@ func TestRun_QuitOnCancel(t *testing.T) {
 		// ctxTimeout is the caller's deadline; moduleTimeout overrides
 		// the module's.
 		ctxTimeout, moduleTimeout time.Duration
-		module                    func(*Module)
-		phase                     Phase
+		module                    func(*probes.Module)
+		phase                     probes.Phase
 		// wantQuit: the server saw QUIT; wantReset: RSET closed an open
 		// transaction before it. noSession: the server never gets to
 		// read the hang-up (it is still sleeping), so only what it
@@ -82,18 +84,18 @@ func TestRun_QuitOnCancel(t *testing.T) {
 		{
 			name:            "cancelled waiting for the banner",
 			opts:            probestest.QuitOptions{Delays: map[string]time.Duration{"BANNER": 200 * time.Millisecond}},
-			cancelAfterLine: "connected to", phase: PhaseBanner, wantQuit: true,
+			cancelAfterLine: "connected to", phase: probes.PhaseBanner, wantQuit: true,
 			wantNotSent: []string{"EHLO"},
 		},
 		{
 			name:            "cancelled waiting for a banner that does not come within the grace",
 			opts:            probestest.QuitOptions{Delays: map[string]time.Duration{"BANNER": time.Minute}},
-			cancelAfterLine: "connected to", phase: PhaseBanner, noSession: true,
+			cancelAfterLine: "connected to", phase: probes.PhaseBanner, noSession: true,
 		},
 		{
 			name:     "cancelled waiting for the EHLO reply",
 			opts:     probestest.QuitOptions{Delays: map[string]time.Duration{"EHLO": 200 * time.Millisecond}},
-			cancelOn: "EHLO", phase: PhaseEHLO, wantQuit: true,
+			cancelOn: "EHLO", phase: probes.PhaseEHLO, wantQuit: true,
 			wantNotSent: []string{"MAIL"},
 		},
 		{
@@ -103,9 +105,9 @@ func TestRun_QuitOnCancel(t *testing.T) {
 				PauseFor: 300 * time.Millisecond,
 			},
 			// The lines of a reply are logged only once it is complete
-			// (a secret split over them is redacted in each), so the
+			// (a secret split over them is probes.Redacted in each), so the
 			// server's own pause triggers this cancel.
-			cancelOn: "PAUSE", phase: PhaseEHLO, wantQuit: true,
+			cancelOn: "PAUSE", phase: probes.PhaseEHLO, wantQuit: true,
 		},
 		{
 			name: "cancelled in the middle of a reply line",
@@ -116,7 +118,7 @@ func TestRun_QuitOnCancel(t *testing.T) {
 			// The cut line arrives with the line before it, after which
 			// the probe is cancelled: the timed-out read takes the cut
 			// line's start, and the grace reads it again whole.
-			cancelOn: "PAUSE", phase: PhaseEHLO, wantQuit: true,
+			cancelOn: "PAUSE", phase: probes.PhaseEHLO, wantQuit: true,
 			// Whether the cut line's start was read before the cancel
 			// depends on scheduling; either way the line is read whole.
 			wantReceived: []string{"250-quit.test", "250-PIPELINING", "250 8BITMIME"},
@@ -124,22 +126,22 @@ func TestRun_QuitOnCancel(t *testing.T) {
 		{
 			name:       "caller's deadline while waiting for the MAIL reply",
 			opts:       probestest.QuitOptions{Delays: map[string]time.Duration{"MAIL": 600 * time.Millisecond}},
-			ctxTimeout: 300 * time.Millisecond, phase: PhaseMail, wantQuit: true, wantReset: true,
+			ctxTimeout: 300 * time.Millisecond, phase: probes.PhaseMail, wantQuit: true, wantReset: true,
 		},
 		{
 			name:     "cancelled waiting for the RCPT reply, in a transaction",
 			opts:     probestest.QuitOptions{Delays: map[string]time.Duration{"RCPT": 200 * time.Millisecond}},
-			cancelOn: "RCPT", phase: PhaseRcpt, wantQuit: true, wantReset: true,
+			cancelOn: "RCPT", phase: probes.PhaseRcpt, wantQuit: true, wantReset: true,
 		},
 		{
 			name:            "cancelled between commands",
-			cancelAfterLine: "250 2.1.0 Ok", phase: PhaseRcpt, wantQuit: true, wantReset: true,
+			cancelAfterLine: "250 2.1.0 Ok", phase: probes.PhaseRcpt, wantQuit: true, wantReset: true,
 			wantNotSent: []string{"RCPT"},
 		},
 		{
 			name:          "module timeout while waiting for the MAIL reply",
 			opts:          probestest.QuitOptions{Delays: map[string]time.Duration{"MAIL": 700 * time.Millisecond}},
-			moduleTimeout: 400 * time.Millisecond, phase: PhaseMail, wantQuit: true, wantReset: true,
+			moduleTimeout: 400 * time.Millisecond, phase: probes.PhaseMail, wantQuit: true, wantReset: true,
 		},
 		{
 			// The server advertises PIPELINING: RSET and QUIT go out at
@@ -147,15 +149,15 @@ func TestRun_QuitOnCancel(t *testing.T) {
 			// after the probe has hung up.
 			name:     "cancelled waiting for a reply slower than the grace",
 			opts:     probestest.QuitOptions{Delays: map[string]time.Duration{"RCPT": quitGrace + 2*quitSlack}},
-			cancelOn: "RCPT", phase: PhaseRcpt, wantQuit: true, wantReset: true,
+			cancelOn: "RCPT", phase: probes.PhaseRcpt, wantQuit: true, wantReset: true,
 		},
 		{
 			// After 220 the server waits for a ClientHello: no QUIT.
 			name:     "cancelled waiting for the 220 to STARTTLS",
 			opts:     probestest.QuitOptions{Delays: map[string]time.Duration{"STARTTLS": 200 * time.Millisecond}},
-			cancelOn: "STARTTLS", phase: PhaseSTARTTLS,
-			module: func(m *Module) {
-				tm := tlsModule(t, ca, TLSStartTLS)
+			cancelOn: "STARTTLS", phase: probes.PhaseSTARTTLS,
+			module: func(m *probes.Module) {
+				tm := tlsModule(t, ca, probes.TLSStartTLS)
 				m.SMTP.TLS, m.SMTP.TLSConfig = tm.SMTP.TLS, tm.SMTP.TLSConfig
 			},
 			wantNotSent: []string{"QUIT"},
@@ -164,8 +166,8 @@ func TestRun_QuitOnCancel(t *testing.T) {
 			// After 354 every line is message text: no QUIT.
 			name:     "cancelled waiting for the 354 to DATA",
 			opts:     probestest.QuitOptions{Delays: map[string]time.Duration{"DATA": 200 * time.Millisecond}},
-			cancelOn: "DATA", phase: PhaseData,
-			module:      func(m *Module) { m.SMTP.Send = true },
+			cancelOn: "DATA", phase: probes.PhaseData,
+			module:      func(m *probes.Module) { m.SMTP.Send = true },
 			wantNotSent: []string{"QUIT", "."},
 		},
 	}
@@ -215,7 +217,7 @@ func TestRun_QuitOnCancel(t *testing.T) {
 				defer c()
 			}
 			start := time.Now()
-			res := Run(ctx, srv.Addr, m, logger)
+			res := Probe(ctx, srv.Addr, m, logger)
 			end := time.Now()
 
 			mu.Lock()
@@ -234,7 +236,7 @@ func TestRun_QuitOnCancel(t *testing.T) {
 				t.Errorf("Run returned %s after it was stopped, want at most %s (grace %s + slack)",
 					end.Sub(stoppedAt), limit.Sub(stoppedAt), quitGrace)
 			}
-			if res.Success || res.Reason != ReasonTimeout || res.FailedPhase != tc.phase {
+			if res.Success || res.Reason != probes.ReasonTimeout || res.FailedPhase != tc.phase {
 				t.Errorf("got success=%t phase=%q reason=%q (%v), want a timeout in phase %q",
 					res.Success, res.FailedPhase, res.Reason, res.Err, tc.phase)
 			}
@@ -244,14 +246,14 @@ func TestRun_QuitOnCancel(t *testing.T) {
 			if tc.wantQuit != probeSentCommand(res, "QUIT") {
 				t.Errorf("probe sent QUIT: %t, want %t", !tc.wantQuit, tc.wantQuit)
 			}
-			if tc.wantQuit && !slices.ContainsFunc(res.Transcript, func(l TranscriptLine) bool {
-				return l.Dir == DirInfo && strings.Contains(l.Text, "grace")
+			if tc.wantQuit && !slices.ContainsFunc(res.Transcript, func(l probes.TranscriptLine) bool {
+				return l.Dir == probes.DirInfo && strings.Contains(l.Text, "grace")
 			}) {
 				t.Error("the transcript does not say that QUIT was sent under the grace")
 			}
 			var received []string
 			for _, l := range res.Transcript {
-				if l.Dir == DirRecv {
+				if l.Dir == probes.DirRecv {
 					received = append(received, l.Text)
 				}
 			}
@@ -297,17 +299,17 @@ func TestRun_LMTPShortReplies(t *testing.T) {
 		"LHLO": "250-script.test\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES",
 		"DOT":  "250 2.0.0 <a@example.test> Ok",
 	}}.Serve)
-	m := Module{Prober: ProberLMTP, Timeout: 10 * time.Second, SMTP: SMTPModule{
-		TLS: TLSNone, EHLO: "probe.test", MailFrom: "a@example.test",
+	m := probes.Module{Prober: probes.ProberLMTP, Timeout: 10 * time.Second, SMTP: probes.SMTPModule{
+		TLS: probes.TLSNone, EHLO: "probe.test", MailFrom: "a@example.test",
 		RcptTo: []string{"b@example.test", "c@example.test"}, Send: true,
 	}}
 	start := time.Now()
-	res := Run(context.Background(), srv.Addr, m, nil)
+	res := Probe(context.Background(), srv.Addr, m, nil)
 	elapsed := time.Since(start)
 	if limit := lmtpReplyWait + quitGrace + quitSlack; elapsed > limit {
 		t.Errorf("Run took %s, want at most %s (LMTP reply wait + grace + slack)", elapsed, limit)
 	}
-	if res.Success || res.FailedPhase != PhaseData || res.Reason != ReasonProtocol {
+	if res.Success || res.FailedPhase != probes.PhaseData || res.Reason != probes.ReasonProtocol {
 		t.Errorf("got success=%t phase=%q reason=%q, want protocol in data", res.Success, res.FailedPhase, res.Reason)
 	}
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "LMTP server sent 1 of 2 replies after DATA") {
@@ -352,15 +354,15 @@ func TestRun_QuitOnCancelDuringAuth(t *testing.T) {
 	})
 	m := quitModule()
 	m.SMTP.AllowInsecureAuth = true
-	m.SMTP.Auth = &AuthConfig{Mechanism: "LOGIN", Username: "probe", Password: "s3cr3t-Pa55w0rd"}
+	m.SMTP.Auth = &probes.AuthConfig{Mechanism: "LOGIN", Username: "probe", Password: "s3cr3t-Pa55w0rd"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := time.Now()
-	res := Run(ctx, srv.Addr, m, cancelLogger{line: "AUTH LOGIN", cancel: cancel})
+	res := Probe(ctx, srv.Addr, m, cancelLogger{line: "AUTH LOGIN", cancel: cancel})
 	if elapsed := time.Since(start); elapsed > quitGrace+quitSlack {
 		t.Errorf("Run took %s, want at most %s", elapsed, quitGrace+quitSlack)
 	}
-	if res.Success || res.FailedPhase != PhaseAuth || res.Reason != ReasonTimeout {
+	if res.Success || res.FailedPhase != probes.PhaseAuth || res.Reason != probes.ReasonTimeout {
 		t.Errorf("got success=%t phase=%q reason=%q, want a timeout in auth", res.Success, res.FailedPhase, res.Reason)
 	}
 	got := srv.Received()

@@ -1,4 +1,4 @@
-package probes
+package smtp
 
 import "regexp"
 

@@ -1,6 +1,8 @@
-package probes
+package smtp
 
 import (
+	"github.com/smtp-exporter/smtp_exporter/probes"
+
 	"crypto/hmac"
 	"crypto/md5"
 	"encoding/base64"
@@ -16,24 +18,24 @@ import (
 // auth runs the SASL exchange (RFC 4954). Every client response is a
 // credential or derived from one, so the transcript shows none of them,
 // nor the server's 334 challenges.
-func (s *session) auth(pr *PhaseResult) error {
+func (s *session) auth(pr *probes.PhaseResult) error {
 	a := s.m.SMTP.Auth
 	if !s.tlsOn && !s.m.SMTP.AllowInsecureAuth {
-		return &stepError{ReasonAuthFailed, "refusing AUTH over a connection without TLS (set allow_insecure_auth to permit it)"}
+		return &stepError{probes.ReasonAuthFailed, "refusing AUTH over a connection without TLS (set allow_insecure_auth to permit it)"}
 	}
 	offered := strings.Fields(strings.ToUpper(s.ext["AUTH"]))
 	if !slices.Contains(offered, a.Mechanism) {
-		return &stepError{ReasonAuthFailed, fmt.Sprintf("server does not offer AUTH %s (offers: %s)", a.Mechanism, strings.Join(offered, " "))}
+		return &stepError{probes.ReasonAuthFailed, fmt.Sprintf("server does not offer AUTH %s (offers: %s)", a.Mechanism, strings.Join(offered, " "))}
 	}
-	secret, err := a.secret()
+	secret, err := a.Secret()
 	if err != nil {
-		return &stepError{ReasonOther, "reading credential: " + err.Error()}
+		return &stepError{probes.ReasonOther, "reading credential: " + err.Error()}
 	}
 	s.red.Add(secret)
 	client := saslClient(a.Mechanism, a.Username, secret)
 	mech, ir, err := client.Start()
 	if err != nil {
-		return &stepError{ReasonAuthFailed, err.Error()}
+		return &stepError{probes.ReasonAuthFailed, err.Error()}
 	}
 	line := "AUTH " + mech
 	if ir != nil {
@@ -43,7 +45,7 @@ func (s *session) auth(pr *PhaseResult) error {
 			enc = base64.StdEncoding.EncodeToString(ir)
 			s.red.AddResponse(ir)
 		}
-		if err := s.cmd(line+" "+enc, line+" "+redacted); err != nil {
+		if err := s.cmd(line+" "+enc, line+" "+probes.Redacted); err != nil {
 			return err
 		}
 	} else if err := s.cmd(line, ""); err != nil {
@@ -55,7 +57,7 @@ func (s *session) auth(pr *PhaseResult) error {
 			return err
 		}
 		if rep.Code != 334 {
-			return s.judge(PhaseAuth, "AUTH "+mech, rep, 235)
+			return s.judge(probes.PhaseAuth, "AUTH "+mech, rep, 235)
 		}
 		if limit := maxChallenges[mech]; challenges > limit {
 			return s.cancelAuth(pr, fmt.Sprintf("server sent more than %d AUTH challenges for %s", limit, mech))
@@ -72,13 +74,13 @@ func (s *session) auth(pr *PhaseResult) error {
 			}
 			// The challenge was the server's error report: acknowledge
 			// it to get the final reply.
-			if err := s.cmd(ack, redacted); err != nil {
+			if err := s.cmd(ack, probes.Redacted); err != nil {
 				return err
 			}
 			continue
 		}
 		s.red.AddResponse(resp)
-		if err := s.cmd(base64.StdEncoding.EncodeToString(resp), redacted); err != nil {
+		if err := s.cmd(base64.StdEncoding.EncodeToString(resp), probes.Redacted); err != nil {
 			return err
 		}
 	}
@@ -107,7 +109,7 @@ var errorAcks = map[string]string{
 
 // cancelAuth ends the exchange with "*" (RFC 4954 §4) and reads the
 // server's answer, normally 501, so that QUIT does not take it for its own.
-func (s *session) cancelAuth(pr *PhaseResult, why string) error {
+func (s *session) cancelAuth(pr *probes.PhaseResult, why string) error {
 	if err := s.cmd("*", ""); err != nil {
 		return err
 	}

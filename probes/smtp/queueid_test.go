@@ -1,6 +1,8 @@
-package probes
+package smtp
 
 import (
+	"github.com/smtp-exporter/smtp_exporter/probes"
+
 	"context"
 	"testing"
 
@@ -81,7 +83,7 @@ func TestQueueID(t *testing.T) {
 			for i, l := range tc.reply {
 				lines[i] = l[len("250 "):]
 			}
-			rep := newReply(250, lines)
+			rep := probes.NewReply(250, lines)
 			if got := queueID(rep.Text()); got != tc.want {
 				t.Errorf("queueID(%q) = %q, want %q", rep.Text(), got, tc.want)
 			}
@@ -99,7 +101,7 @@ func TestRun_QueueIDOfReply(t *testing.T) {
 		srv := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{"DOT": dot}}.Serve)
 		m := dialogModule()
 		m.SMTP.Send = true
-		r := Run(context.Background(), srv.Addr, m, nil)
+		r := Probe(context.Background(), srv.Addr, m, nil)
 		requireSuccess(t, r)
 		if r.QueueID != want {
 			t.Errorf("reply %q: queue id %q, want %q", dot, r.QueueID, want)

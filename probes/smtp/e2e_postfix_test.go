@@ -1,6 +1,8 @@
-package probes
+package smtp
 
 import (
+	"github.com/smtp-exporter/smtp_exporter/probes"
+
 	"context"
 	"os"
 	"path/filepath"
@@ -24,10 +26,10 @@ func postfixEnv(t *testing.T) *probestest.Postfix {
 	return pf
 }
 
-func postfixModule(env *probestest.Postfix, mode string) Module {
-	return Module{
+func postfixModule(env *probestest.Postfix, mode string) probes.Module {
+	return probes.Module{
 		Timeout: 20 * time.Second,
-		SMTP: SMTPModule{
+		SMTP: probes.SMTPModule{
 			TLS:       mode,
 			EHLO:      "probe.example.test",
 			TLSConfig: config.TLSConfig{CAFile: env.CAFile, ServerName: env.ServerName},
@@ -35,8 +37,8 @@ func postfixModule(env *probestest.Postfix, mode string) Module {
 	}
 }
 
-func withAuth(m Module, env *probestest.Postfix, passwordFile string) Module {
-	m.SMTP.Auth = &AuthConfig{Username: env.User, PasswordFile: passwordFile}
+func withAuth(m probes.Module, env *probestest.Postfix, passwordFile string) probes.Module {
+	m.SMTP.Auth = &probes.AuthConfig{Username: env.User, PasswordFile: passwordFile}
 	m.SMTP.MailFrom = env.User
 	m.SMTP.RcptTo = []string{"sink@" + env.Domain}
 	return m
@@ -62,9 +64,9 @@ func TestE2E_Postfix(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("STARTTLSAuthSend", func(t *testing.T) {
-		m := withAuth(postfixModule(env, TLSStartTLS), env, env.PasswordFile)
+		m := withAuth(postfixModule(env, probes.TLSStartTLS), env, env.PasswordFile)
 		m.SMTP.Send = true
-		r := Run(ctx, env.Addr, m, nil)
+		r := Probe(ctx, env.Addr, m, nil)
 		requireSuccess(t, r)
 		if got := strings.Join(phaseNames(r), " "); got != "resolve connect banner ehlo starttls auth mail rcpt data quit" {
 			t.Errorf("phases = %q", got)
@@ -76,7 +78,7 @@ func TestE2E_Postfix(t *testing.T) {
 			t.Errorf("Postfix offers AUTH only after TLS; the TLS EHLO's extensions lack it: %v", r.Extensions)
 		}
 		if r.QueueID == "" {
-			t.Errorf("no queue id from %q", r.Phase(PhaseData).LastReply().Text())
+			t.Errorf("no queue id from %q", r.Phase(probes.PhaseData).LastReply().Text())
 		}
 		id := strings.Trim(strings.SplitN(r.MessageID, "@", 2)[0], "<")
 		deadline := time.Now().Add(15 * time.Second)
@@ -89,10 +91,10 @@ func TestE2E_Postfix(t *testing.T) {
 	})
 
 	t.Run("ImplicitTLS", func(t *testing.T) {
-		m := withAuth(postfixModule(env, TLSImplicit), env, env.PasswordFile)
-		r := Run(ctx, env.SMTPSAddr, m, nil)
+		m := withAuth(postfixModule(env, probes.TLSImplicit), env, env.PasswordFile)
+		r := Probe(ctx, env.SMTPSAddr, m, nil)
 		requireSuccess(t, r)
-		if r.Phase(PhaseTLS) == nil || r.TLS == nil || !r.TLS.Verified {
+		if r.Phase(probes.PhaseTLS) == nil || r.TLS == nil || !r.TLS.Verified {
 			t.Fatalf("implicit TLS not recorded: %+v", r.TLS)
 		}
 	})
@@ -100,40 +102,40 @@ func TestE2E_Postfix(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		addr      string
-		module    func() Module
-		phase     Phase
-		reason    Reason
+		module    func() probes.Module
+		phase     probes.Phase
+		reason    probes.Reason
 		code      int
 		enhanced  string
 		temporary bool
 	}{
-		{"WrongPassword", env.Addr, func() Module { return withAuth(postfixModule(env, TLSStartTLS), env, wrongPassword) },
-			PhaseAuth, ReasonAuthFailed, 535, "5.7.8", false},
-		{"RelayDenied", env.Addr, func() Module {
-			m := postfixModule(env, TLSStartTLS)
+		{"WrongPassword", env.Addr, func() probes.Module { return withAuth(postfixModule(env, probes.TLSStartTLS), env, wrongPassword) },
+			probes.PhaseAuth, probes.ReasonAuthFailed, 535, "5.7.8", false},
+		{"RelayDenied", env.Addr, func() probes.Module {
+			m := postfixModule(env, probes.TLSStartTLS)
 			m.SMTP.MailFrom, m.SMTP.RcptTo = "probe@example.org", []string{"someone@gmail.com"}
 			return m
-		}, PhaseRcpt, ReasonRelayDenied, 554, "5.7.1", false},
-		{"UnknownUser", env.Addr, func() Module {
-			m := postfixModule(env, TLSStartTLS)
+		}, probes.PhaseRcpt, probes.ReasonRelayDenied, 554, "5.7.1", false},
+		{"UnknownUser", env.Addr, func() probes.Module {
+			m := postfixModule(env, probes.TLSStartTLS)
 			m.SMTP.MailFrom, m.SMTP.RcptTo = "probe@example.org", []string{"reject@" + env.Domain}
 			return m
-		}, PhaseRcpt, ReasonMailboxUnavailable, 550, "5.1.1", false},
-		{"SubmissionNeedsTLS", env.SubmissionAddr, func() Module {
-			m := postfixModule(env, TLSNone)
+		}, probes.PhaseRcpt, probes.ReasonMailboxUnavailable, 550, "5.1.1", false},
+		{"SubmissionNeedsTLS", env.SubmissionAddr, func() probes.Module {
+			m := postfixModule(env, probes.TLSNone)
 			m.SMTP.MailFrom, m.SMTP.RcptTo = env.User, []string{"sink@" + env.Domain}
 			return m
-		}, PhaseMail, ReasonTLSRequired, 530, "5.7.0", false},
-		{"SubmissionNeedsAuth", env.SubmissionAddr, func() Module {
-			m := postfixModule(env, TLSStartTLS)
+		}, probes.PhaseMail, probes.ReasonTLSRequired, 530, "5.7.0", false},
+		{"SubmissionNeedsAuth", env.SubmissionAddr, func() probes.Module {
+			m := postfixModule(env, probes.TLSStartTLS)
 			m.SMTP.MailFrom, m.SMTP.RcptTo = env.User, []string{"sink@" + env.Domain}
 			return m
-		}, PhaseMail, ReasonAuthRequired, 530, "5.7.0", false},
-		{"ExpiredCertificate", env.ExpiredAddr, func() Module { return postfixModule(env, TLSStartTLS) },
-			PhaseSTARTTLS, ReasonCertExpired, 0, "", false},
+		}, probes.PhaseMail, probes.ReasonAuthRequired, 530, "5.7.0", false},
+		{"ExpiredCertificate", env.ExpiredAddr, func() probes.Module { return postfixModule(env, probes.TLSStartTLS) },
+			probes.PhaseSTARTTLS, probes.ReasonCertExpired, 0, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := Run(ctx, tc.addr, tc.module(), nil)
+			r := Probe(ctx, tc.addr, tc.module(), nil)
 			if r.Success || r.FailedPhase != tc.phase || r.Reason != tc.reason || r.Temporary != tc.temporary {
 				for _, l := range r.Transcript {
 					t.Log(l)
@@ -143,10 +145,10 @@ func TestE2E_Postfix(t *testing.T) {
 			if r.Code != tc.code || r.EnhancedCode != tc.enhanced {
 				t.Errorf("code %d %q, want %d %q (%s)", r.Code, r.EnhancedCode, tc.code, tc.enhanced, r.ReplyText)
 			}
-			if tc.reason == ReasonCertExpired && (r.TLS == nil || r.TLS.EarliestExpiry.After(time.Now())) {
+			if tc.reason == probes.ReasonCertExpired && (r.TLS == nil || r.TLS.EarliestExpiry.After(time.Now())) {
 				t.Errorf("expired certificate's facts not recorded: %+v", r.TLS)
 			}
-			if r.Phase(PhaseQuit) == nil {
+			if r.Phase(probes.PhaseQuit) == nil {
 				t.Error("no QUIT after the failure")
 			}
 		})

@@ -1,6 +1,8 @@
-package probes
+package smtp
 
 import (
+	"github.com/smtp-exporter/smtp_exporter/probes"
+
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -34,12 +36,12 @@ const (
 
 // hostileModule is a plain-text probe with a short timeout: banner and EHLO
 // only, unless the test adds more.
-func hostileModule() Module {
-	return Module{
-		Prober:  ProberSMTP,
+func hostileModule() probes.Module {
+	return probes.Module{
+		Prober:  probes.ProberSMTP,
 		Timeout: hostileTimeout,
-		SMTP: SMTPModule{
-			TLS:  TLSNone,
+		SMTP: probes.SMTPModule{
+			TLS:  probes.TLSNone,
 			EHLO: "probe.test",
 		},
 	}
@@ -105,9 +107,9 @@ func openFDs(t *testing.T) []string {
 
 // runHostile runs the probe, turning a panic into a test failure and checking
 // that Run returned within the module's timeout plus hostileSlack.
-func runHostile(t *testing.T, ctx context.Context, target string, m Module) *Result {
+func runHostile(t *testing.T, ctx context.Context, target string, m probes.Module) *probes.Result {
 	t.Helper()
-	var res *Result
+	var res *probes.Result
 	start := time.Now()
 	func() {
 		defer func() {
@@ -115,7 +117,7 @@ func runHostile(t *testing.T, ctx context.Context, target string, m Module) *Res
 				t.Fatalf("Run panicked: %v", r)
 			}
 		}()
-		res = Run(ctx, target, m, nil)
+		res = Probe(ctx, target, m, nil)
 	}()
 	elapsed := time.Since(start)
 	if res == nil {
@@ -128,7 +130,7 @@ func runHostile(t *testing.T, ctx context.Context, target string, m Module) *Res
 }
 
 // wantHostileFailure checks the verdict and prints the transcript when it is wrong.
-func wantHostileFailure(t *testing.T, res *Result, phase Phase, reason Reason) {
+func wantHostileFailure(t *testing.T, res *probes.Result, phase probes.Phase, reason probes.Reason) {
 	t.Helper()
 	if res.Success || res.FailedPhase != phase || res.Reason != reason {
 		t.Errorf("got success=%t phase=%q reason=%q (err: %v), want failure in phase %q with reason %q",
@@ -142,7 +144,7 @@ func wantHostileFailure(t *testing.T, res *Result, phase Phase, reason Reason) {
 	}
 }
 
-func logHostileTranscript(t *testing.T, res *Result) {
+func logHostileTranscript(t *testing.T, res *probes.Result) {
 	t.Helper()
 	for _, l := range res.Transcript {
 		t.Log(l.String())
@@ -151,9 +153,9 @@ func logHostileTranscript(t *testing.T, res *Result) {
 
 // probeSentCommand reports whether the transcript shows the probe sending a
 // command starting with verb.
-func probeSentCommand(res *Result, verb string) bool {
-	return slices.ContainsFunc(res.Transcript, func(l TranscriptLine) bool {
-		return l.Dir == DirSend && strings.HasPrefix(strings.ToUpper(l.Text), verb)
+func probeSentCommand(res *probes.Result, verb string) bool {
+	return slices.ContainsFunc(res.Transcript, func(l probes.TranscriptLine) bool {
+		return l.Dir == probes.DirSend && strings.HasPrefix(strings.ToUpper(l.Text), verb)
 	})
 }
 
@@ -161,14 +163,14 @@ func TestRun_Hostile_NoBanner(t *testing.T) {
 	withFDCheck(t, func(t *testing.T) {
 		s := probestest.NewScriptServer(t, func(c *probestest.Conn) { <-c.Done() })
 		res := runHostile(t, context.Background(), s.Addr, hostileModule())
-		wantHostileFailure(t, res, PhaseBanner, ReasonTimeout)
+		wantHostileFailure(t, res, probes.PhaseBanner, probes.ReasonTimeout)
 		if !res.Temporary {
 			t.Error("a timeout should be temporary")
 		}
 		if errors.Is(res.Err, context.Canceled) {
 			t.Errorf("err = %v: a probe that ran out of time was not cancelled", res.Err)
 		}
-		if res.Phase(PhaseQuit) != nil || probeSentCommand(res, "QUIT") {
+		if res.Phase(probes.PhaseQuit) != nil || probeSentCommand(res, "QUIT") {
 			t.Error("QUIT attempted on a connection that timed out")
 		}
 	})
@@ -185,7 +187,7 @@ func TestRun_Hostile_TrickleBanner(t *testing.T) {
 			}
 		})
 		res := runHostile(t, context.Background(), s.Addr, hostileModule())
-		wantHostileFailure(t, res, PhaseBanner, ReasonTimeout)
+		wantHostileFailure(t, res, probes.PhaseBanner, probes.ReasonTimeout)
 	})
 }
 
@@ -205,7 +207,7 @@ func TestRun_Hostile_EndlessMultilineReply(t *testing.T) {
 			}
 		})
 		res := runHostile(t, context.Background(), s.Addr, hostileModule())
-		wantHostileFailure(t, res, PhaseBanner, ReasonProtocol)
+		wantHostileFailure(t, res, probes.PhaseBanner, probes.ReasonProtocol)
 		if n := len(res.Transcript); n > maxReplyLines+10 {
 			t.Errorf("transcript holds %d lines: the reply was not cut off at %d", n, maxReplyLines)
 		}
@@ -220,7 +222,7 @@ func TestRun_Hostile_HugeReplyLine(t *testing.T) {
 			_, _ = io.Copy(io.Discard, c.NetConn())
 		})
 		res := runHostile(t, context.Background(), s.Addr, hostileModule())
-		wantHostileFailure(t, res, PhaseBanner, ReasonProtocol)
+		wantHostileFailure(t, res, probes.PhaseBanner, probes.ReasonProtocol)
 		for _, l := range res.Transcript {
 			if len(l.Text) > maxReplyLineBytes {
 				t.Errorf("transcript line of %d bytes: the huge line was kept", len(l.Text))
@@ -236,7 +238,7 @@ func TestRun_Hostile_BareLF(t *testing.T) {
 			_, _ = c.ReadLine()
 		})
 		res := runHostile(t, context.Background(), s.Addr, hostileModule())
-		wantHostileFailure(t, res, PhaseBanner, ReasonProtocol)
+		wantHostileFailure(t, res, probes.PhaseBanner, probes.ReasonProtocol)
 	})
 }
 
@@ -246,7 +248,7 @@ func TestRun_Hostile_DroppedMidReply(t *testing.T) {
 			c.Send("220-partial")
 		})
 		res := runHostile(t, context.Background(), s.Addr, hostileModule())
-		wantHostileFailure(t, res, PhaseBanner, ReasonConnectionLost)
+		wantHostileFailure(t, res, probes.PhaseBanner, probes.ReasonConnectionLost)
 		if !res.Temporary {
 			t.Error("a lost connection should be temporary")
 		}
@@ -260,7 +262,7 @@ func TestRun_Hostile_GarbageBanner(t *testing.T) {
 			_, _ = c.ReadLine()
 		})
 		res := runHostile(t, context.Background(), s.Addr, hostileModule())
-		wantHostileFailure(t, res, PhaseBanner, ReasonProtocol)
+		wantHostileFailure(t, res, probes.PhaseBanner, probes.ReasonProtocol)
 		if res.Temporary {
 			t.Error("a protocol error should be permanent")
 		}
@@ -284,9 +286,9 @@ func hostileSTARTTLSThen(after func(c *probestest.Conn)) func(c *probestest.Conn
 	}
 }
 
-func hostileSTARTTLSModule() Module {
+func hostileSTARTTLSModule() probes.Module {
 	m := hostileModule()
-	m.SMTP.TLS = TLSStartTLS
+	m.SMTP.TLS = probes.TLSStartTLS
 	return m
 }
 
@@ -305,8 +307,8 @@ func TestRun_Hostile_STARTTLSGarbage(t *testing.T) {
 			_, _ = io.Copy(io.Discard, c.NetConn())
 		}))
 		res := runHostile(t, context.Background(), s.Addr, hostileSTARTTLSModule())
-		wantHostileFailure(t, res, PhaseSTARTTLS, ReasonTLSHandshake)
-		if res.Phase(PhaseQuit) != nil {
+		wantHostileFailure(t, res, probes.PhaseSTARTTLS, probes.ReasonTLSHandshake)
+		if res.Phase(probes.PhaseQuit) != nil {
 			t.Error("QUIT attempted after a failed TLS handshake")
 		}
 	})
@@ -319,12 +321,12 @@ func TestRun_Hostile_STARTTLSHangup(t *testing.T) {
 			_, _ = c.NetConn().Read(buf)
 		}))
 		res := runHostile(t, context.Background(), s.Addr, hostileSTARTTLSModule())
-		wantHostileFailure(t, res, PhaseSTARTTLS, ReasonConnectionLost)
+		wantHostileFailure(t, res, probes.PhaseSTARTTLS, probes.ReasonConnectionLost)
 	})
 }
 
 // hostileCertModule trusts ca and expects the server to be "localhost".
-func hostileCertModule(t *testing.T, ca *probestest.CA, mode string) Module {
+func hostileCertModule(t *testing.T, ca *probestest.CA, mode string) probes.Module {
 	m := hostileModule()
 	m.SMTP.TLS = mode
 	m.SMTP.TLSConfig = config.TLSConfig{CAFile: ca.WriteCAFile(t), ServerName: "localhost"}
@@ -333,7 +335,7 @@ func hostileCertModule(t *testing.T, ca *probestest.CA, mode string) Module {
 
 // wantCertFacts checks that a failed verification still recorded the
 // certificate the server presented.
-func wantCertFacts(t *testing.T, res *Result, cert tls.Certificate) {
+func wantCertFacts(t *testing.T, res *probes.Result, cert tls.Certificate) {
 	t.Helper()
 	if res.TLS == nil {
 		t.Fatal("Result.TLS is nil: the certificate facts were not recorded")
@@ -360,26 +362,26 @@ func TestRun_Hostile_STARTTLSCertificates(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		cert   func(t *testing.T) tls.Certificate
-		reason Reason
+		reason probes.Reason
 	}{
-		{"Expired", func(t *testing.T) tls.Certificate { return ca.Expired(t, "localhost") }, ReasonCertExpired},
-		{"SelfSigned", func(t *testing.T) tls.Certificate { return probestest.SelfSigned(t, "localhost") }, ReasonCertUntrusted},
-		{"WrongHost", func(t *testing.T) tls.Certificate { return ca.Valid(t, "mail.other.test") }, ReasonCertHostname},
-		{"ExpiredSelfSigned", func(t *testing.T) tls.Certificate { return probestest.ExpiredSelfSigned(t, "localhost") }, ReasonCertExpired},
+		{"Expired", func(t *testing.T) tls.Certificate { return ca.Expired(t, "localhost") }, probes.ReasonCertExpired},
+		{"SelfSigned", func(t *testing.T) tls.Certificate { return probestest.SelfSigned(t, "localhost") }, probes.ReasonCertUntrusted},
+		{"WrongHost", func(t *testing.T) tls.Certificate { return ca.Valid(t, "mail.other.test") }, probes.ReasonCertHostname},
+		{"ExpiredSelfSigned", func(t *testing.T) tls.Certificate { return probestest.ExpiredSelfSigned(t, "localhost") }, probes.ReasonCertExpired},
 		// An expired certificate the server sends along but the chain
 		// does not need must not mask what is wrong with the leaf.
 		{"WrongHostExpiredExtra", func(t *testing.T) tls.Certificate {
 			cert := ca.Valid(t, "mail.other.test")
 			cert.Certificate = append(slices.Clip(cert.Certificate), ca.Expired(t, "old.other.test").Certificate[0])
 			return cert
-		}, ReasonCertHostname},
+		}, probes.ReasonCertHostname},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			withFDCheck(t, func(t *testing.T) {
 				cert := tc.cert(t)
 				s := probestest.NewScriptServer(t, probestest.Dialog{TLS: probestest.ServerTLSConfig(cert)}.Serve)
-				res := runHostile(t, context.Background(), s.Addr, hostileCertModule(t, ca, TLSStartTLS))
-				wantHostileFailure(t, res, PhaseSTARTTLS, tc.reason)
+				res := runHostile(t, context.Background(), s.Addr, hostileCertModule(t, ca, probes.TLSStartTLS))
+				wantHostileFailure(t, res, probes.PhaseSTARTTLS, tc.reason)
 				if res.Temporary {
 					t.Errorf("%s should be permanent", tc.reason)
 				}
@@ -400,8 +402,8 @@ func TestRun_Hostile_ImplicitTLSExpired(t *testing.T) {
 			}
 			probestest.Dialog{}.Serve(c)
 		})
-		res := runHostile(t, context.Background(), s.Addr, hostileCertModule(t, ca, TLSImplicit))
-		wantHostileFailure(t, res, PhaseTLS, ReasonCertExpired)
+		res := runHostile(t, context.Background(), s.Addr, hostileCertModule(t, ca, probes.TLSImplicit))
+		wantHostileFailure(t, res, probes.PhaseTLS, probes.ReasonCertExpired)
 		wantCertFacts(t, res, cert)
 		// The greeting was never read: a QUIT now would take the banner
 		// for its reply.
@@ -444,8 +446,8 @@ func TestRun_Hostile_StallAfterData(t *testing.T) {
 		m.SMTP.RcptTo = []string{"sink@example.net"}
 		m.SMTP.Send = true
 		res := runHostile(t, context.Background(), s.Addr, m)
-		wantHostileFailure(t, res, PhaseData, ReasonTimeout)
-		if res.Phase(PhaseQuit) != nil || probeSentCommand(res, "QUIT") || probeSentCommand(res, "RSET") {
+		wantHostileFailure(t, res, probes.PhaseData, probes.ReasonTimeout)
+		if res.Phase(probes.PhaseQuit) != nil || probeSentCommand(res, "QUIT") || probeSentCommand(res, "RSET") {
 			t.Error("RSET or QUIT attempted on a stream that timed out mid-reply")
 			logHostileTranscript(t, res)
 		}
@@ -463,7 +465,7 @@ func TestRun_Hostile_CloseAfterBanner(t *testing.T) {
 			c.Send("220 bye.test ESMTP")
 		})
 		res := runHostile(t, context.Background(), s.Addr, hostileModule())
-		wantHostileFailure(t, res, PhaseEHLO, ReasonConnectionLost)
+		wantHostileFailure(t, res, probes.PhaseEHLO, probes.ReasonConnectionLost)
 	})
 }
 
@@ -473,7 +475,7 @@ func TestRun_Hostile_Banner421(t *testing.T) {
 			Banner: "421 4.3.2 busy.test Service not available, closing transmission channel",
 		}.Serve)
 		res := runHostile(t, context.Background(), s.Addr, hostileModule())
-		wantHostileFailure(t, res, PhaseBanner, ReasonServiceUnavailable)
+		wantHostileFailure(t, res, probes.PhaseBanner, probes.ReasonServiceUnavailable)
 		if !res.Temporary || res.Code != 421 || res.EnhancedCode != "4.3.2" {
 			t.Errorf("temporary=%t code=%d enhanced=%q, want true 421 4.3.2", res.Temporary, res.Code, res.EnhancedCode)
 		}
@@ -486,14 +488,14 @@ func TestRun_Hostile_Banner554(t *testing.T) {
 			Banner: "554 5.7.1 No SMTP service here",
 		}.Serve)
 		res := runHostile(t, context.Background(), s.Addr, hostileModule())
-		if res.Success || res.FailedPhase != PhaseBanner {
+		if res.Success || res.FailedPhase != probes.PhaseBanner {
 			t.Errorf("got success=%t phase=%q, want failure in banner", res.Success, res.FailedPhase)
 		}
 		if res.Temporary || res.Code != 554 {
 			t.Errorf("temporary=%t code=%d, want false 554", res.Temporary, res.Code)
 		}
 		// RFC 5321 §3.1: after a 554 greeting the client SHOULD send QUIT.
-		if res.Phase(PhaseQuit) == nil {
+		if res.Phase(probes.PhaseQuit) == nil {
 			t.Error("no QUIT after a 554 greeting")
 		}
 	})
@@ -502,15 +504,15 @@ func TestRun_Hostile_Banner554(t *testing.T) {
 func TestRun_Hostile_ConnectionRefused(t *testing.T) {
 	withFDCheck(t, func(t *testing.T) {
 		res := runHostile(t, context.Background(), probestest.ClosedAddr(t), hostileModule())
-		wantHostileFailure(t, res, PhaseConnect, ReasonConnect)
+		wantHostileFailure(t, res, probes.PhaseConnect, probes.ReasonConnect)
 	})
 }
 
 func TestRun_Hostile_Unresolvable(t *testing.T) {
 	withFDCheck(t, func(t *testing.T) {
 		res := runHostile(t, context.Background(), "nonexistent.invalid:25", hostileModule())
-		wantHostileFailure(t, res, PhaseResolve, ReasonDNS)
-		if res.Phase(PhaseConnect) != nil {
+		wantHostileFailure(t, res, probes.PhaseResolve, probes.ReasonDNS)
+		if res.Phase(probes.PhaseConnect) != nil {
 			t.Error("connect attempted without an address")
 		}
 	})
@@ -533,7 +535,7 @@ func TestRun_Hostile_ContextCancelledMidBanner(t *testing.T) {
 		res := runHostile(t, ctx, s.Addr, m)
 		elapsed := time.Since(start)
 		<-done
-		wantHostileFailure(t, res, PhaseBanner, ReasonTimeout)
+		wantHostileFailure(t, res, probes.PhaseBanner, probes.ReasonTimeout)
 		// The reason is timeout, as the taxonomy has no other; the error
 		// tells callers that the probe was cancelled, not slow.
 		if !errors.Is(res.Err, context.Canceled) {
@@ -554,11 +556,11 @@ func TestRun_Hostile_RcptRejectedStillQuits(t *testing.T) {
 		m.SMTP.MailFrom = "probe@example.net"
 		m.SMTP.RcptTo = []string{"nobody@example.net"}
 		res := runHostile(t, context.Background(), s.Addr, m)
-		wantHostileFailure(t, res, PhaseRcpt, ReasonMailboxUnavailable)
+		wantHostileFailure(t, res, probes.PhaseRcpt, probes.ReasonMailboxUnavailable)
 		if res.Code != 550 || res.EnhancedCode != "5.1.1" || res.Temporary {
 			t.Errorf("code=%d enhanced=%q temporary=%t, want 550 5.1.1 false", res.Code, res.EnhancedCode, res.Temporary)
 		}
-		q := res.Phase(PhaseQuit)
+		q := res.Phase(probes.PhaseQuit)
 		if q == nil {
 			t.Fatal("no quit phase after a negative reply")
 		}
@@ -608,11 +610,11 @@ func TestRun_Hostile_ContextCancelledBetweenCommands(t *testing.T) {
 			return nil
 		})
 		start := time.Now()
-		res := Run(ctx, s.Addr, m, logger)
+		res := Probe(ctx, s.Addr, m, logger)
 		if elapsed := time.Since(start); elapsed > hostileSlack {
 			t.Errorf("Run took %s after a cancel between commands (module timeout 10s)", elapsed)
 		}
-		if res.Success || res.FailedPhase != PhaseMail || res.Reason != ReasonTimeout {
+		if res.Success || res.FailedPhase != probes.PhaseMail || res.Reason != probes.ReasonTimeout {
 			t.Errorf("got success=%t %s/%s, want mail/timeout", res.Success, res.FailedPhase, res.Reason)
 		}
 		if !errors.Is(res.Err, context.Canceled) {

@@ -1,6 +1,8 @@
-package probes
+package smtp
 
 import (
+	"github.com/smtp-exporter/smtp_exporter/probes"
+
 	"bufio"
 	"context"
 	"crypto/tls"
@@ -21,9 +23,9 @@ import (
 
 // session is one probe's dialog state.
 type session struct {
-	m        *Module
+	m        *probes.Module
 	logger   log.Logger
-	res      *Result
+	res      *probes.Result
 	deadline time.Time
 
 	conn net.Conn
@@ -40,7 +42,7 @@ type session struct {
 	// red holds the module's credential from the start of the session: a
 	// server that has seen it once (in an earlier probe) can send it
 	// before AUTH, in the greeting or in EHLO.
-	red          Redactor
+	red          probes.Redactor
 	rcptAccepted int
 	tlsConfig    *tls.Config
 
@@ -62,7 +64,7 @@ type session struct {
 
 // stepError is a failure with a reason decided by the probe, not the server.
 type stepError struct {
-	reason Reason
+	reason probes.Reason
 	msg    string
 }
 
@@ -70,8 +72,8 @@ func (e *stepError) Error() string { return e.msg }
 
 // replyError is a negative (or unexpected) reply that ends the probe.
 type replyError struct {
-	reply  Reply
-	reason Reason
+	reply  probes.Reply
+	reason probes.Reason
 	cmd    string
 }
 
@@ -81,8 +83,8 @@ func (e *replyError) Error() string {
 
 // phase runs one step, timing it on the monotonic clock and recording its
 // outcome; it reports whether the dialog may go on.
-func (s *session) phase(p Phase, fn func(*PhaseResult) error) bool {
-	pr := &PhaseResult{Phase: p, Reason: ReasonOK}
+func (s *session) phase(p probes.Phase, fn func(*probes.PhaseResult) error) bool {
+	pr := &probes.PhaseResult{Phase: p, Reason: probes.ReasonOK}
 	s.res.Phases = append(s.res.Phases, pr)
 	start := time.Now()
 	err := fn(pr)
@@ -98,7 +100,7 @@ func (s *session) phase(p Phase, fn func(*PhaseResult) error) bool {
 }
 
 // fail records the probe's verdict: the first failure decides it.
-func (s *session) fail(p Phase, reason Reason, err error) {
+func (s *session) fail(p probes.Phase, reason probes.Reason, err error) {
 	r := s.res
 	if !r.Success {
 		return
@@ -118,12 +120,12 @@ func (s *session) fail(p Phase, reason Reason, err error) {
 }
 
 // reasonOf maps an error onto the taxonomy.
-func (s *session) reasonOf(err error) Reason {
+func (s *session) reasonOf(err error) probes.Reason {
 	var (
 		re  *replyError
 		se  *stepError
 		pe  *ProtocolError
-		ve  *tlsVerifyError
+		ve  *probes.TLSVerifyError
 		ne  net.Error
 		dns *net.DNSError
 	)
@@ -133,38 +135,38 @@ func (s *session) reasonOf(err error) Reason {
 	case errors.As(err, &se):
 		return se.reason
 	case errors.As(err, &ve):
-		return ve.reason
+		return ve.Reason
 	case errors.As(err, &pe):
-		return ReasonProtocol
+		return probes.ReasonProtocol
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
 		errors.As(err, &ne) && ne.Timeout():
-		return ReasonTimeout
+		return probes.ReasonTimeout
 	case errors.Is(err, context.Canceled):
-		return ReasonTimeout
+		return probes.ReasonTimeout
 	case errors.As(err, &dns):
-		return ReasonDNS
+		return probes.ReasonDNS
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNABORTED):
-		return ReasonConnectionLost
+		return probes.ReasonConnectionLost
 	}
-	return ReasonOther
+	return probes.ReasonOther
 }
 
 // note adds the probe's own remark to the transcript.
 func (s *session) note(format string, args ...any) {
-	s.record(DirInfo, fmt.Sprintf(format, args...))
+	s.record(probes.DirInfo, fmt.Sprintf(format, args...))
 }
 
-func (s *session) record(dir Direction, text string) {
+func (s *session) record(dir probes.Direction, text string) {
 	s.recordAt(dir, text, time.Now())
 }
 
 // recordAt records a line that arrived at a given time: the lines of a
 // reply are recorded once it is complete (see readRedactedReply), each at
 // its own offset.
-func (s *session) recordAt(dir Direction, text string, at time.Time) {
+func (s *session) recordAt(dir probes.Direction, text string, at time.Time) {
 	text = s.redact(text)
-	s.res.Transcript = append(s.res.Transcript, TranscriptLine{Offset: at.Sub(s.res.Start), Dir: dir, Text: text})
+	s.res.Transcript = append(s.res.Transcript, probes.TranscriptLine{Offset: at.Sub(s.res.Start), Dir: dir, Text: text})
 	level.Debug(s.logger).Log("msg", "SMTP", "dir", dir, "line", text)
 }
 
@@ -179,7 +181,7 @@ func (s *session) redact(text string) string {
 // redacted text that still unwraps to err, so that its reason and the
 // collector's checks (context.Canceled) see through it.
 func (s *session) redactErr(err error) error {
-	if err == nil || s.red.empty() {
+	if err == nil || s.red.Empty() {
 		return err
 	}
 	msg := err.Error()
@@ -202,7 +204,7 @@ func (e *redactedError) Unwrap() error { return e.err }
 // fails the probe.
 func (s *session) addSecrets() {
 	if a := s.m.SMTP.Auth; a != nil {
-		if secret, err := a.secret(); err == nil {
+		if secret, err := a.Secret(); err == nil {
 			s.red.Add(secret)
 		}
 	}
@@ -213,7 +215,7 @@ func (s *session) addSecrets() {
 // verdict's error and text, and the facts of the server's certificate,
 // whose names a server chooses.
 func (s *session) redactResult() {
-	if s.red.empty() {
+	if s.red.Empty() {
 		return
 	}
 	r := s.res
@@ -257,7 +259,7 @@ func (s *session) cmd(line, display string) error {
 	if display == "" {
 		display = line
 	}
-	s.record(DirSend, display)
+	s.record(probes.DirSend, display)
 	if err := s.tw.PrintfLine("%s", line); err != nil {
 		s.broken = true
 		return err
@@ -267,7 +269,7 @@ func (s *session) cmd(line, display string) error {
 }
 
 // read reads one reply into the phase.
-func (s *session) read(pr *PhaseResult) (Reply, error) {
+func (s *session) read(pr *probes.PhaseResult) (probes.Reply, error) {
 	rep, _, err := s.readReply(pr, false)
 	return rep, err
 }
@@ -276,7 +278,7 @@ func (s *session) read(pr *PhaseResult) (Reply, error) {
 // challenges is stored and shown as redacted only: they can echo
 // credentials (LOGIN's prompts do not, but XOAUTH2's error report names the
 // user). challenge is the text as received, for the mechanism alone.
-func (s *session) readAuth(pr *PhaseResult) (rep Reply, challenge string, err error) {
+func (s *session) readAuth(pr *probes.PhaseResult) (rep probes.Reply, challenge string, err error) {
 	return s.readReply(pr, true)
 }
 
@@ -285,23 +287,23 @@ func (s *session) readAuth(pr *PhaseResult) (rep Reply, challenge string, err er
 // through them the result's reply text, errors, JSON and logs, never holds
 // a credential a server echoed. In the SASL exchange the 334 challenges
 // are kept and shown as redacted whole, whatever they hold.
-func (s *session) readReply(pr *PhaseResult, inAuth bool) (Reply, string, error) {
+func (s *session) readReply(pr *probes.PhaseResult, inAuth bool) (probes.Reply, string, error) {
 	rep, challenge, err := readRedactedReply(s.br, &s.red, func(line string, arrived time.Time) {
 		if inAuth && strings.HasPrefix(line, "334") && len(line) > 4 {
-			line = line[:4] + redacted
+			line = line[:4] + probes.Redacted
 		}
-		s.recordAt(DirRecv, line, arrived)
+		s.recordAt(probes.DirRecv, line, arrived)
 	})
 	if err != nil {
 		s.readFailed(err)
-		return Reply{}, "", err
+		return probes.Reply{}, "", err
 	}
 	if s.pending > 0 {
 		s.pending--
 	}
 	if inAuth && rep.Code == 334 {
 		for i := range rep.Lines {
-			rep.Lines[i] = redacted
+			rep.Lines[i] = probes.Redacted
 		}
 	}
 	pr.Replies = append(pr.Replies, rep)
@@ -311,9 +313,9 @@ func (s *session) readReply(pr *PhaseResult, inAuth bool) (Reply, string, error)
 // exchange sends a command and reads its reply, then judges the reply
 // against what the phase expects: ok lists the codes that let the dialog
 // go on, unless the module's expect_codes for the phase say otherwise.
-func (s *session) exchange(pr *PhaseResult, line string, ok ...int) (Reply, error) {
+func (s *session) exchange(pr *probes.PhaseResult, line string, ok ...int) (probes.Reply, error) {
 	if err := s.cmd(line, ""); err != nil {
-		return Reply{}, err
+		return probes.Reply{}, err
 	}
 	rep, err := s.read(pr)
 	if err != nil {
@@ -332,7 +334,7 @@ func verb(line string) string {
 // judge decides whether a reply lets the dialog continue. With expect_codes
 // for the phase, an expected negative reply ends the dialog successfully
 // (the negative test passed) and any other code fails it.
-func (s *session) judge(p Phase, cmd string, rep Reply, ok ...int) error {
+func (s *session) judge(p probes.Phase, cmd string, rep probes.Reply, ok ...int) error {
 	if want, set := s.m.SMTP.ExpectCodes[p]; set {
 		if slices.Contains(want, rep.Code) {
 			if !slices.Contains(ok, rep.Code) {
@@ -344,7 +346,7 @@ func (s *session) judge(p Phase, cmd string, rep Reply, ok ...int) error {
 		}
 		reason := rep.Reason
 		if rep.Positive() {
-			reason = ReasonUnexpectedReply
+			reason = probes.ReasonUnexpectedReply
 		}
 		return &replyError{reply: rep, reason: reason, cmd: cmd + fmt.Sprintf(" (expected %v)", want)}
 	}
@@ -355,7 +357,7 @@ func (s *session) judge(p Phase, cmd string, rep Reply, ok ...int) error {
 	if rep.Positive() {
 		// A positive reply where another was due (250 to DATA, say) is
 		// out of sequence.
-		reason = ReasonProtocol
+		reason = probes.ReasonProtocol
 	}
 	return &replyError{reply: rep, reason: reason, cmd: cmd}
 }

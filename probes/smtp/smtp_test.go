@@ -1,6 +1,8 @@
-package probes
+package smtp
 
 import (
+	"github.com/smtp-exporter/smtp_exporter/probes"
+
 	"context"
 	"net"
 	"path/filepath"
@@ -16,11 +18,11 @@ import (
 )
 
 // tlsModule is a module that verifies against ca for "localhost".
-func tlsModule(t *testing.T, ca *probestest.CA, mode string) Module {
+func tlsModule(t *testing.T, ca *probestest.CA, mode string) probes.Module {
 	t.Helper()
-	return Module{
+	return probes.Module{
 		Timeout: 5 * time.Second,
-		SMTP: SMTPModule{
+		SMTP: probes.SMTPModule{
 			TLS:       mode,
 			EHLO:      "probe.example.test",
 			TLSConfig: config.TLSConfig{CAFile: ca.WriteCAFile(t), ServerName: "localhost"},
@@ -28,7 +30,7 @@ func tlsModule(t *testing.T, ca *probestest.CA, mode string) Module {
 	}
 }
 
-func phaseNames(r *Result) []string {
+func phaseNames(r *probes.Result) []string {
 	var out []string
 	for _, p := range r.Phases {
 		out = append(out, string(p.Phase))
@@ -36,7 +38,7 @@ func phaseNames(r *Result) []string {
 	return out
 }
 
-func requireSuccess(t *testing.T, r *Result) {
+func requireSuccess(t *testing.T, r *probes.Result) {
 	t.Helper()
 	if !r.Success {
 		for _, l := range r.Transcript {
@@ -50,13 +52,13 @@ func TestRun_STARTTLSAuthSend(t *testing.T) {
 	ca := probestest.NewCA(t)
 	cert := ca.Valid(t)
 	srv := probestest.NewServer(t, probestest.ServerOptions{TLS: &cert, Users: map[string]string{"monitor@example.test": "pw"}})
-	m := tlsModule(t, ca, TLSStartTLS)
-	m.SMTP.Auth = &AuthConfig{Username: "monitor@example.test", Password: "pw"}
+	m := tlsModule(t, ca, probes.TLSStartTLS)
+	m.SMTP.Auth = &probes.AuthConfig{Username: "monitor@example.test", Password: "pw"}
 	m.SMTP.MailFrom = "monitor@example.test"
 	m.SMTP.RcptTo = []string{"sink@example.test", "sink2@example.test"}
 	m.SMTP.Send = true
 
-	r := Run(context.Background(), srv.Addr, m, nil)
+	r := Probe(context.Background(), srv.Addr, m, nil)
 	requireSuccess(t, r)
 	want := "resolve connect banner ehlo starttls auth mail rcpt data quit"
 	if got := strings.Join(phaseNames(r), " "); got != want {
@@ -74,7 +76,7 @@ func TestRun_STARTTLSAuthSend(t *testing.T) {
 	if !r.TLS.EarliestExpiry.Equal(cert.Leaf.NotAfter) {
 		t.Errorf("EarliestExpiry = %v, want leaf NotAfter %v", r.TLS.EarliestExpiry, cert.Leaf.NotAfter)
 	}
-	if rc := r.Phase(PhaseRcpt); len(rc.Replies) != 2 {
+	if rc := r.Phase(probes.PhaseRcpt); len(rc.Replies) != 2 {
 		t.Errorf("rcpt replies = %d, want 2", len(rc.Replies))
 	}
 	msgs := srv.Messages()
@@ -97,7 +99,7 @@ func TestRun_STARTTLSAuthSend(t *testing.T) {
 	if _, ok := r.Extensions["STARTTLS"]; ok {
 		t.Error("extensions still list STARTTLS after the TLS EHLO")
 	}
-	if q := r.Phase(PhaseQuit); q == nil || q.LastReply() == nil || q.LastReply().Code != 221 {
+	if q := r.Phase(probes.PhaseQuit); q == nil || q.LastReply() == nil || q.LastReply().Code != 221 {
 		t.Errorf("QUIT not answered 221: %+v", q)
 	}
 }
@@ -106,7 +108,7 @@ func TestRun_ImplicitTLS(t *testing.T) {
 	ca := probestest.NewCA(t)
 	cert := ca.Valid(t)
 	srv := probestest.NewServer(t, probestest.ServerOptions{TLS: &cert, ImplicitTLS: true})
-	r := Run(context.Background(), srv.Addr, tlsModule(t, ca, TLSImplicit), nil)
+	r := Probe(context.Background(), srv.Addr, tlsModule(t, ca, probes.TLSImplicit), nil)
 	requireSuccess(t, r)
 	if got := strings.Join(phaseNames(r), " "); got != "resolve connect tls banner ehlo quit" {
 		t.Errorf("phases = %q", got)
@@ -140,14 +142,14 @@ func TestRun_AuthMechanisms(t *testing.T) {
 		{"OAUTHBEARER", "", "wrong", false},
 	} {
 		t.Run(tc.mech+"_"+map[bool]string{true: "ok", false: "bad"}[tc.ok], func(t *testing.T) {
-			m := tlsModule(t, ca, TLSStartTLS)
-			m.SMTP.Auth = &AuthConfig{Mechanism: tc.mech, Username: "u@example.test", Password: config.Secret(tc.password), Token: config.Secret(tc.token)}
-			r := Run(context.Background(), srv.Addr, m, nil)
+			m := tlsModule(t, ca, probes.TLSStartTLS)
+			m.SMTP.Auth = &probes.AuthConfig{Mechanism: tc.mech, Username: "u@example.test", Password: config.Secret(tc.password), Token: config.Secret(tc.token)}
+			r := Probe(context.Background(), srv.Addr, m, nil)
 			if tc.ok {
 				requireSuccess(t, r)
 				return
 			}
-			if r.Success || r.FailedPhase != PhaseAuth || r.Reason != ReasonAuthFailed || r.Temporary {
+			if r.Success || r.FailedPhase != probes.PhaseAuth || r.Reason != probes.ReasonAuthFailed || r.Temporary {
 				t.Fatalf("got success=%t phase=%s reason=%s temporary=%t, want auth_failed in auth", r.Success, r.FailedPhase, r.Reason, r.Temporary)
 			}
 			if r.Code != 535 {
@@ -161,10 +163,10 @@ func TestRun_AuthMechanismNotOffered(t *testing.T) {
 	ca := probestest.NewCA(t)
 	cert := ca.Valid(t)
 	srv := probestest.NewServer(t, probestest.ServerOptions{TLS: &cert, Users: map[string]string{"u": "pw"}})
-	m := tlsModule(t, ca, TLSStartTLS)
-	m.SMTP.Auth = &AuthConfig{Mechanism: "XOAUTH2", Username: "u", Token: "t"}
-	r := Run(context.Background(), srv.Addr, m, nil)
-	if r.Success || r.FailedPhase != PhaseAuth || r.Reason != ReasonAuthFailed {
+	m := tlsModule(t, ca, probes.TLSStartTLS)
+	m.SMTP.Auth = &probes.AuthConfig{Mechanism: "XOAUTH2", Username: "u", Token: "t"}
+	r := Probe(context.Background(), srv.Addr, m, nil)
+	if r.Success || r.FailedPhase != probes.PhaseAuth || r.Reason != probes.ReasonAuthFailed {
 		t.Fatalf("got %s/%s, want auth/auth_failed", r.FailedPhase, r.Reason)
 	}
 	if !strings.Contains(r.Err.Error(), "does not offer AUTH XOAUTH2") {
@@ -174,17 +176,17 @@ func TestRun_AuthMechanismNotOffered(t *testing.T) {
 
 func TestRun_LMTP(t *testing.T) {
 	srv := probestest.NewServer(t, probestest.ServerOptions{LMTP: true})
-	m := Module{Prober: ProberLMTP, Timeout: 5 * time.Second, SMTP: SMTPModule{
-		TLS: TLSNone, EHLO: "probe.example.test", MailFrom: "a@example.test",
+	m := probes.Module{Prober: probes.ProberLMTP, Timeout: 5 * time.Second, SMTP: probes.SMTPModule{
+		TLS: probes.TLSNone, EHLO: "probe.example.test", MailFrom: "a@example.test",
 		RcptTo: []string{"b@example.test", "c@example.test"}, Send: true,
 	}}
-	r := Run(context.Background(), srv.Addr, m, nil)
+	r := Probe(context.Background(), srv.Addr, m, nil)
 	requireSuccess(t, r)
 	if got := strings.Join(phaseNames(r), " "); got != "resolve connect banner lhlo mail rcpt data quit" {
 		t.Errorf("phases = %q", got)
 	}
 	// DATA's 354 plus one final reply per recipient (RFC 2033 §4.2).
-	if n := len(r.Phase(PhaseData).Replies); n != 3 {
+	if n := len(r.Phase(probes.PhaseData).Replies); n != 3 {
 		t.Errorf("data replies = %d, want 3", n)
 	}
 }
@@ -193,19 +195,19 @@ func TestRun_LMTPOneRecipientRefused(t *testing.T) {
 	srv := probestest.NewServer(t, probestest.ServerOptions{LMTP: true, LMTPDataErrors: map[string]*smtp.SMTPError{
 		"c@example.test": {Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full"},
 	}})
-	m := Module{Prober: ProberLMTP, Timeout: 5 * time.Second, SMTP: SMTPModule{
-		TLS: TLSNone, EHLO: "probe.example.test", MailFrom: "a@example.test",
+	m := probes.Module{Prober: probes.ProberLMTP, Timeout: 5 * time.Second, SMTP: probes.SMTPModule{
+		TLS: probes.TLSNone, EHLO: "probe.example.test", MailFrom: "a@example.test",
 		RcptTo: []string{"b@example.test", "c@example.test"}, Send: true,
 	}}
-	r := Run(context.Background(), srv.Addr, m, nil)
-	if r.Success || r.FailedPhase != PhaseData || r.Reason != ReasonMailboxFull || r.EnhancedCode != "5.2.2" {
+	r := Probe(context.Background(), srv.Addr, m, nil)
+	if r.Success || r.FailedPhase != probes.PhaseData || r.Reason != probes.ReasonMailboxFull || r.EnhancedCode != "5.2.2" {
 		t.Fatalf("got %s/%s/%s, want data/mailbox_full/5.2.2", r.FailedPhase, r.Reason, r.EnhancedCode)
 	}
 }
 
-func dialogModule() Module {
-	return Module{Timeout: 5 * time.Second, SMTP: SMTPModule{
-		TLS: TLSNone, EHLO: "probe.example.test", MailFrom: "a@example.test", RcptTo: []string{"b@example.test"},
+func dialogModule() probes.Module {
+	return probes.Module{Timeout: 5 * time.Second, SMTP: probes.SMTPModule{
+		TLS: probes.TLSNone, EHLO: "probe.example.test", MailFrom: "a@example.test", RcptTo: []string{"b@example.test"},
 	}}
 }
 
@@ -213,8 +215,8 @@ func TestRun_RcptDMARC(t *testing.T) {
 	srv := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{
 		"RCPT": "550-5.7.26 This mail has been blocked because the sender is\r\n550 5.7.26 unauthenticated. Gmail requires all senders to authenticate.",
 	}}.Serve)
-	r := Run(context.Background(), srv.Addr, dialogModule(), nil)
-	if r.Success || r.FailedPhase != PhaseRcpt || r.Reason != ReasonDMARC || r.Temporary {
+	r := Probe(context.Background(), srv.Addr, dialogModule(), nil)
+	if r.Success || r.FailedPhase != probes.PhaseRcpt || r.Reason != probes.ReasonDMARC || r.Temporary {
 		t.Fatalf("got success=%t phase=%s reason=%s temporary=%t", r.Success, r.FailedPhase, r.Reason, r.Temporary)
 	}
 	if r.Code != 550 || r.EnhancedCode != "5.7.26" || !strings.Contains(r.ReplyText, "unauthenticated") {
@@ -231,19 +233,19 @@ func TestRun_ExpectCodes(t *testing.T) {
 	open := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
 	m := dialogModule()
 	m.SMTP.Send = true
-	m.SMTP.ExpectCodes = map[Phase][]int{PhaseRcpt: {550, 554}}
+	m.SMTP.ExpectCodes = map[probes.Phase][]int{probes.PhaseRcpt: {550, 554}}
 
-	r := Run(context.Background(), refusing.Addr, m, nil)
+	r := Probe(context.Background(), refusing.Addr, m, nil)
 	requireSuccess(t, r)
-	if !r.ExpectationMet || r.Phase(PhaseData) != nil {
-		t.Errorf("expectation met = %t, data phase ran = %t", r.ExpectationMet, r.Phase(PhaseData) != nil)
+	if !r.ExpectationMet || r.Phase(probes.PhaseData) != nil {
+		t.Errorf("expectation met = %t, data phase ran = %t", r.ExpectationMet, r.Phase(probes.PhaseData) != nil)
 	}
-	if rep := r.Phase(PhaseRcpt).LastReply(); rep.Reason != ReasonRelayDenied {
+	if rep := r.Phase(probes.PhaseRcpt).LastReply(); rep.Reason != probes.ReasonRelayDenied {
 		t.Errorf("reply reason = %s, want relay_denied", rep.Reason)
 	}
 
-	r = Run(context.Background(), open.Addr, m, nil)
-	if r.Success || r.FailedPhase != PhaseRcpt || r.Reason != ReasonUnexpectedReply || r.Code != 250 {
+	r = Probe(context.Background(), open.Addr, m, nil)
+	if r.Success || r.FailedPhase != probes.PhaseRcpt || r.Reason != probes.ReasonUnexpectedReply || r.Code != 250 {
 		t.Fatalf("open relay: got success=%t %s/%s code %d, want rcpt/unexpected_reply 250", r.Success, r.FailedPhase, r.Reason, r.Code)
 	}
 	for _, l := range open.Received() {
@@ -255,10 +257,10 @@ func TestRun_ExpectCodes(t *testing.T) {
 
 func TestRun_HELOFallback(t *testing.T) {
 	srv := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{"EHLO": "502 5.5.2 Error: command not recognized"}}.Serve)
-	r := Run(context.Background(), srv.Addr, dialogModule(), nil)
+	r := Probe(context.Background(), srv.Addr, dialogModule(), nil)
 	requireSuccess(t, r)
-	if !r.HELOFallback || len(r.Phase(PhaseEHLO).Replies) != 2 {
-		t.Errorf("HELOFallback=%t replies=%d", r.HELOFallback, len(r.Phase(PhaseEHLO).Replies))
+	if !r.HELOFallback || len(r.Phase(probes.PhaseEHLO).Replies) != 2 {
+		t.Errorf("HELOFallback=%t replies=%d", r.HELOFallback, len(r.Phase(probes.PhaseEHLO).Replies))
 	}
 }
 
@@ -269,7 +271,7 @@ func TestRun_EHLOExtensions(t *testing.T) {
 		"250-REQUIRETLS", "250-STARTTLS", "250 SMTPUTF8",
 	}}.Serve)
 	m := dialogModule()
-	r := Run(context.Background(), srv.Addr, m, nil)
+	r := Probe(context.Background(), srv.Addr, m, nil)
 	requireSuccess(t, r)
 	for _, kw := range []string{"PIPELINING", "SIZE", "AUTH", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "DSN", "REQUIRETLS", "STARTTLS", "SMTPUTF8"} {
 		if _, ok := r.Extensions[kw]; !ok {
@@ -293,11 +295,11 @@ func TestRun_STARTTLSUnavailable(t *testing.T) {
 	}.Serve)
 	for name, addr := range map[string]string{"not_offered": notOffered.Addr, "refused": refused.Addr} {
 		t.Run(name, func(t *testing.T) {
-			r := Run(context.Background(), addr, tlsModule(t, ca, TLSStartTLS), nil)
-			if r.Success || r.FailedPhase != PhaseSTARTTLS || r.Reason != ReasonSTARTTLSUnavailable {
+			r := Probe(context.Background(), addr, tlsModule(t, ca, probes.TLSStartTLS), nil)
+			if r.Success || r.FailedPhase != probes.PhaseSTARTTLS || r.Reason != probes.ReasonSTARTTLSUnavailable {
 				t.Fatalf("got %s/%s, want starttls/starttls_unavailable", r.FailedPhase, r.Reason)
 			}
-			if r.Phase(PhaseQuit) == nil {
+			if r.Phase(probes.PhaseQuit) == nil {
 				t.Error("no QUIT after STARTTLS failure")
 			}
 		})
@@ -307,9 +309,9 @@ func TestRun_STARTTLSUnavailable(t *testing.T) {
 func TestRun_InsecureSkipVerifyRecordsFacts(t *testing.T) {
 	ca := probestest.NewCA(t)
 	srv := probestest.NewScriptServer(t, probestest.Dialog{TLS: probestest.ServerTLSConfig(probestest.SelfSigned(t, "localhost"))}.Serve)
-	m := tlsModule(t, ca, TLSStartTLS)
+	m := tlsModule(t, ca, probes.TLSStartTLS)
 	m.SMTP.TLSConfig.InsecureSkipVerify = true
-	r := Run(context.Background(), srv.Addr, m, nil)
+	r := Probe(context.Background(), srv.Addr, m, nil)
 	requireSuccess(t, r)
 	if r.TLS == nil || r.TLS.Verified || r.TLS.VerifyError == nil || len(r.TLS.Certificates) != 1 {
 		t.Fatalf("TLS facts = %+v", r.TLS)
@@ -319,15 +321,15 @@ func TestRun_InsecureSkipVerifyRecordsFacts(t *testing.T) {
 func TestRun_BannerRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		banner    string
-		reason    Reason
+		reason    probes.Reason
 		temporary bool
 	}{
-		{"554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org", ReasonReputation, false},
-		{"421 4.3.2 Service shutting down", ReasonServiceUnavailable, true},
+		{"554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org", probes.ReasonReputation, false},
+		{"421 4.3.2 Service shutting down", probes.ReasonServiceUnavailable, true},
 	} {
 		srv := probestest.NewScriptServer(t, probestest.Dialog{Banner: tc.banner}.Serve)
-		r := Run(context.Background(), srv.Addr, dialogModule(), nil)
-		if r.Success || r.FailedPhase != PhaseBanner || r.Reason != tc.reason || r.Temporary != tc.temporary {
+		r := Probe(context.Background(), srv.Addr, dialogModule(), nil)
+		if r.Success || r.FailedPhase != probes.PhaseBanner || r.Reason != tc.reason || r.Temporary != tc.temporary {
 			t.Errorf("%q: got %s/%s temporary=%t", tc.banner, r.FailedPhase, r.Reason, r.Temporary)
 		}
 	}
@@ -335,7 +337,7 @@ func TestRun_BannerRefusals(t *testing.T) {
 
 func TestRun_NoSendResets(t *testing.T) {
 	srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
-	r := Run(context.Background(), srv.Addr, dialogModule(), nil)
+	r := Probe(context.Background(), srv.Addr, dialogModule(), nil)
 	requireSuccess(t, r)
 	got := strings.Join(srv.Received(), "|")
 	if !strings.HasSuffix(got, "RCPT TO:<b@example.test>|RSET|QUIT") {
@@ -369,9 +371,9 @@ func TestPickAddress(t *testing.T) {
 func TestRun_MultiLineBanner(t *testing.T) {
 	// Postscreen and some appliances greet with several 220- lines.
 	srv := probestest.NewScriptServer(t, probestest.Dialog{Banner: "220-mx.example.test ESMTP\r\n220-No UCE\r\n220 Ready"}.Serve)
-	r := Run(context.Background(), srv.Addr, dialogModule(), nil)
+	r := Probe(context.Background(), srv.Addr, dialogModule(), nil)
 	requireSuccess(t, r)
-	if rep := r.Phase(PhaseBanner).LastReply(); len(rep.Lines) != 3 || rep.Lines[2] != "Ready" {
+	if rep := r.Phase(probes.PhaseBanner).LastReply(); len(rep.Lines) != 3 || rep.Lines[2] != "Ready" {
 		t.Errorf("banner lines = %q", rep.Lines)
 	}
 }
@@ -380,39 +382,39 @@ func TestRun_ExpectAuthFailure(t *testing.T) {
 	ca := probestest.NewCA(t)
 	cert := ca.Valid(t)
 	srv := probestest.NewServer(t, probestest.ServerOptions{TLS: &cert, Users: map[string]string{"u": "pw"}})
-	m := tlsModule(t, ca, TLSStartTLS)
-	m.SMTP.Auth = &AuthConfig{Username: "u", Password: "not-the-password"}
-	m.SMTP.ExpectCodes = map[Phase][]int{PhaseAuth: {535}}
-	r := Run(context.Background(), srv.Addr, m, nil)
+	m := tlsModule(t, ca, probes.TLSStartTLS)
+	m.SMTP.Auth = &probes.AuthConfig{Username: "u", Password: "not-the-password"}
+	m.SMTP.ExpectCodes = map[probes.Phase][]int{probes.PhaseAuth: {535}}
+	r := Probe(context.Background(), srv.Addr, m, nil)
 	requireSuccess(t, r)
-	if !r.ExpectationMet || r.Phase(PhaseAuth).LastReply().Code != 535 {
+	if !r.ExpectationMet || r.Phase(probes.PhaseAuth).LastReply().Code != 535 {
 		t.Errorf("expectation met = %t", r.ExpectationMet)
 	}
 	// The same module with the right password fails: the server must
 	// reject these credentials.
 	m.SMTP.Auth.Password = "pw"
-	r = Run(context.Background(), srv.Addr, m, nil)
-	if r.Success || r.Reason != ReasonUnexpectedReply || r.Code != 235 {
+	r = Probe(context.Background(), srv.Addr, m, nil)
+	if r.Success || r.Reason != probes.ReasonUnexpectedReply || r.Code != 235 {
 		t.Errorf("accepted credentials: got success=%t reason=%s code=%d, want unexpected_reply 235", r.Success, r.Reason, r.Code)
 	}
 }
 
 func TestDefaultEHLOName_NeverLocalhost(t *testing.T) {
-	name := DefaultEHLOName()
+	name := probes.DefaultEHLOName()
 	if name != "" && (!strings.Contains(name, ".") || strings.HasPrefix(name, "localhost")) {
 		t.Errorf("DefaultEHLOName() = %q: want a dotted name or empty", name)
 	}
 	srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
 	m := dialogModule()
 	m.SMTP.EHLO = ""
-	requireSuccess(t, Run(context.Background(), srv.Addr, m, nil))
+	requireSuccess(t, Probe(context.Background(), srv.Addr, m, nil))
 	ehlo := srv.Received()[0]
 	if !strings.HasPrefix(ehlo, "EHLO ") || strings.Contains(ehlo, "localhost") || len(ehlo) < len("EHLO x.y") {
 		t.Errorf("greeted with %q", ehlo)
 	}
 }
 
-func replyCodes(pr *PhaseResult) []int {
+func replyCodes(pr *probes.PhaseResult) []int {
 	if pr == nil {
 		return nil
 	}
@@ -423,19 +425,19 @@ func replyCodes(pr *PhaseResult) []int {
 	return codes
 }
 
-// Every target of a module is probed with the same Module value, whose
+// Every target of a module is probed with the same probes.Module value, whose
 // Auth is a pointer: concurrent runs must not write through it (run under
 // -race), nor change the caller's module at all.
 func TestRun_SharedModuleConcurrently(t *testing.T) {
 	ca := probestest.NewCA(t)
 	cert := ca.Valid(t)
 	srv := probestest.NewServer(t, probestest.ServerOptions{TLS: &cert, Users: map[string]string{"u@example.test": "pw"}})
-	m := tlsModule(t, ca, TLSStartTLS)
-	m.SMTP.Auth = &AuthConfig{Username: "u@example.test", Password: "pw"}
-	results := make([]*Result, 4)
+	m := tlsModule(t, ca, probes.TLSStartTLS)
+	m.SMTP.Auth = &probes.AuthConfig{Username: "u@example.test", Password: "pw"}
+	results := make([]*probes.Result, 4)
 	var wg sync.WaitGroup
 	for i := range results {
-		wg.Go(func() { results[i] = Run(context.Background(), srv.Addr, m, nil) })
+		wg.Go(func() { results[i] = Probe(context.Background(), srv.Addr, m, nil) })
 	}
 	wg.Wait()
 	for _, r := range results {
@@ -452,16 +454,16 @@ func TestRun_ExpectCodesData(t *testing.T) {
 	m := dialogModule()
 	m.Timeout = 2 * time.Second
 	m.SMTP.Send = true
-	m.SMTP.ExpectCodes = map[Phase][]int{PhaseData: {554}}
+	m.SMTP.ExpectCodes = map[probes.Phase][]int{probes.PhaseData: {554}}
 
 	t.Run("rejected", func(t *testing.T) {
 		srv := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{"DOT": "554 5.7.1 Message rejected as spam"}}.Serve)
-		r := Run(context.Background(), srv.Addr, m, nil)
+		r := Probe(context.Background(), srv.Addr, m, nil)
 		requireSuccess(t, r)
 		if !r.ExpectationMet {
 			t.Error("ExpectationMet = false")
 		}
-		if got := replyCodes(r.Phase(PhaseData)); !slices.Equal(got, []int{354, 554}) {
+		if got := replyCodes(r.Phase(probes.PhaseData)); !slices.Equal(got, []int{354, 554}) {
 			t.Errorf("data replies = %v, want [354 554]", got)
 		}
 		got := srv.Received()
@@ -469,14 +471,14 @@ func TestRun_ExpectCodesData(t *testing.T) {
 		if end < 0 || end+1 >= len(got) || (got[end+1] != "RSET" && got[end+1] != "QUIT") || got[len(got)-1] != "QUIT" {
 			t.Errorf("server received %q, want the message, its final dot, then RSET or QUIT", got)
 		}
-		if q := r.Phase(PhaseQuit); q == nil || q.LastReply() == nil || q.LastReply().Code != 221 {
+		if q := r.Phase(probes.PhaseQuit); q == nil || q.LastReply() == nil || q.LastReply().Code != 221 {
 			t.Errorf("QUIT not answered 221: %+v", q)
 		}
 	})
 	t.Run("accepted", func(t *testing.T) {
 		srv := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{"DOT": "250 2.0.0 Ok: queued as ABC123"}}.Serve)
-		r := Run(context.Background(), srv.Addr, m, nil)
-		if r.Success || r.FailedPhase != PhaseData || r.Reason != ReasonUnexpectedReply || r.Code != 250 {
+		r := Probe(context.Background(), srv.Addr, m, nil)
+		if r.Success || r.FailedPhase != probes.PhaseData || r.Reason != probes.ReasonUnexpectedReply || r.Code != 250 {
 			t.Fatalf("got success=%t %s/%s code %d (%v), want data/unexpected_reply 250", r.Success, r.FailedPhase, r.Reason, r.Code, r.Err)
 		}
 	})
@@ -492,29 +494,29 @@ func TestRun_ExpectCodesSTARTTLS(t *testing.T) {
 		TLS:     cfg,
 		Replies: map[string]string{"STARTTLS": "454 4.7.0 TLS not available due to local problem"},
 	}.Serve)
-	module := func(t *testing.T, expect []int) Module {
-		m := tlsModule(t, ca, TLSStartTLS)
-		m.SMTP.ExpectCodes = map[Phase][]int{PhaseSTARTTLS: expect}
+	module := func(t *testing.T, expect []int) probes.Module {
+		m := tlsModule(t, ca, probes.TLSStartTLS)
+		m.SMTP.ExpectCodes = map[probes.Phase][]int{probes.PhaseSTARTTLS: expect}
 		return m
 	}
 
 	t.Run("220 expected", func(t *testing.T) {
-		r := Run(context.Background(), accepting.Addr, module(t, []int{220}), nil)
+		r := Probe(context.Background(), accepting.Addr, module(t, []int{220}), nil)
 		requireSuccess(t, r)
 		if r.ExpectationMet || r.TLS == nil || !r.TLS.Verified {
 			t.Errorf("ExpectationMet=%t TLS=%+v, want a verified TLS session", r.ExpectationMet, r.TLS)
 		}
 	})
 	t.Run("454 expected and sent", func(t *testing.T) {
-		r := Run(context.Background(), refusing.Addr, module(t, []int{454}), nil)
+		r := Probe(context.Background(), refusing.Addr, module(t, []int{454}), nil)
 		requireSuccess(t, r)
 		if !r.ExpectationMet {
 			t.Error("ExpectationMet = false")
 		}
 	})
 	t.Run("454 expected, 220 sent", func(t *testing.T) {
-		r := Run(context.Background(), accepting.Addr, module(t, []int{454}), nil)
-		if r.Success || r.FailedPhase != PhaseSTARTTLS || r.Reason != ReasonUnexpectedReply || r.Code != 220 {
+		r := Probe(context.Background(), accepting.Addr, module(t, []int{454}), nil)
+		if r.Success || r.FailedPhase != probes.PhaseSTARTTLS || r.Reason != probes.ReasonUnexpectedReply || r.Code != 220 {
 			t.Fatalf("got success=%t %s/%s code %d (%v), want starttls/unexpected_reply 220", r.Success, r.FailedPhase, r.Reason, r.Code, r.Err)
 		}
 		// After its 220 the server reads a TLS handshake: a plaintext
@@ -536,13 +538,13 @@ func TestRun_ExpectCodesSTARTTLS(t *testing.T) {
 				c.Send("221 2.0.0 Bye")
 			}
 		}))
-		m := tlsModule(t, ca, TLSStartTLS)
-		m.SMTP.ExpectCodes = map[Phase][]int{PhaseEHLO: {250, 550}}
-		r := Run(context.Background(), srv.Addr, m, nil)
+		m := tlsModule(t, ca, probes.TLSStartTLS)
+		m.SMTP.ExpectCodes = map[probes.Phase][]int{probes.PhaseEHLO: {250, 550}}
+		r := Probe(context.Background(), srv.Addr, m, nil)
 		requireSuccess(t, r)
-		if !r.ExpectationMet || !slices.Equal(replyCodes(r.Phase(PhaseSTARTTLS)), []int{220, 550}) {
+		if !r.ExpectationMet || !slices.Equal(replyCodes(r.Phase(probes.PhaseSTARTTLS)), []int{220, 550}) {
 			t.Errorf("ExpectationMet=%t starttls replies %v, want the 550 to the second EHLO to meet the ehlo expectation",
-				r.ExpectationMet, replyCodes(r.Phase(PhaseSTARTTLS)))
+				r.ExpectationMet, replyCodes(r.Phase(probes.PhaseSTARTTLS)))
 		}
 	})
 }
@@ -553,18 +555,18 @@ func TestRun_LMTPFirstRecipientRefusedStaysInStep(t *testing.T) {
 	srv := probestest.NewServer(t, probestest.ServerOptions{LMTP: true, LMTPDataErrors: map[string]*smtp.SMTPError{
 		"b@example.test": {Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full"},
 	}})
-	m := Module{Prober: ProberLMTP, Timeout: 5 * time.Second, SMTP: SMTPModule{
-		TLS: TLSNone, EHLO: "probe.example.test", MailFrom: "a@example.test",
+	m := probes.Module{Prober: probes.ProberLMTP, Timeout: 5 * time.Second, SMTP: probes.SMTPModule{
+		TLS: probes.TLSNone, EHLO: "probe.example.test", MailFrom: "a@example.test",
 		RcptTo: []string{"b@example.test", "c@example.test"}, Send: true,
 	}}
-	r := Run(context.Background(), srv.Addr, m, nil)
-	if r.Success || r.FailedPhase != PhaseData || r.Reason != ReasonMailboxFull || r.Code != 552 {
+	r := Probe(context.Background(), srv.Addr, m, nil)
+	if r.Success || r.FailedPhase != probes.PhaseData || r.Reason != probes.ReasonMailboxFull || r.Code != 552 {
 		t.Fatalf("got %s/%s code %d, want data/mailbox_full 552", r.FailedPhase, r.Reason, r.Code)
 	}
-	if got := replyCodes(r.Phase(PhaseData)); !slices.Equal(got, []int{354, 552, 250}) {
+	if got := replyCodes(r.Phase(probes.PhaseData)); !slices.Equal(got, []int{354, 552, 250}) {
 		t.Errorf("data replies = %v, want [354 552 250]", got)
 	}
-	if q := r.Phase(PhaseQuit); q == nil || q.LastReply() == nil || q.LastReply().Code != 221 {
+	if q := r.Phase(probes.PhaseQuit); q == nil || q.LastReply() == nil || q.LastReply().Code != 221 {
 		t.Errorf("QUIT not answered 221 (stream out of step): %v", replyCodes(q))
 	}
 }
@@ -573,26 +575,26 @@ func TestRun_LMTPFirstRecipientRefusedStaysInStep(t *testing.T) {
 // own configuration problem, not the server's.
 func TestRun_LocalConfigProblems(t *testing.T) {
 	t.Run("invalid port", func(t *testing.T) {
-		r := Run(context.Background(), "127.0.0.1:99999", dialogModule(), nil)
-		if r.Success || r.FailedPhase != PhaseResolve || r.Reason != ReasonOther {
+		r := Probe(context.Background(), "127.0.0.1:99999", dialogModule(), nil)
+		if r.Success || r.FailedPhase != probes.PhaseResolve || r.Reason != probes.ReasonOther {
 			t.Errorf("got %s/%s (%v), want resolve/other", r.FailedPhase, r.Reason, r.Err)
 		}
 	})
 	missingCA := config.TLSConfig{CAFile: filepath.Join(t.TempDir(), "missing-ca.pem")}
 	for _, tc := range []struct {
 		mode  string
-		phase Phase
+		phase probes.Phase
 	}{
-		{TLSStartTLS, PhaseSTARTTLS},
-		{TLSImplicit, PhaseTLS},
+		{probes.TLSStartTLS, probes.PhaseSTARTTLS},
+		{probes.TLSImplicit, probes.PhaseTLS},
 	} {
 		t.Run("unreadable CA file, "+tc.mode, func(t *testing.T) {
 			srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
 			m := dialogModule()
 			m.SMTP.TLS = tc.mode
 			m.SMTP.TLSConfig = missingCA
-			r := Run(context.Background(), srv.Addr, m, nil)
-			if r.Success || r.FailedPhase != tc.phase || r.Reason != ReasonOther || r.Temporary {
+			r := Probe(context.Background(), srv.Addr, m, nil)
+			if r.Success || r.FailedPhase != tc.phase || r.Reason != probes.ReasonOther || r.Temporary {
 				t.Errorf("got %s/%s temporary=%t (%v), want %s/other, permanent", r.FailedPhase, r.Reason, r.Temporary, r.Err, tc.phase)
 			}
 		})
@@ -601,24 +603,24 @@ func TestRun_LocalConfigProblems(t *testing.T) {
 		srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
 		m := dialogModule()
 		m.SMTP.TLSConfig = missingCA
-		requireSuccess(t, Run(context.Background(), srv.Addr, m, nil))
+		requireSuccess(t, Probe(context.Background(), srv.Addr, m, nil))
 	})
 }
 
 func TestPhaseResult_DecidingReply(t *testing.T) {
-	ok := &PhaseResult{Phase: PhaseSTARTTLS, Replies: []Reply{{Code: 220}, {Code: 250}}}
+	ok := &probes.PhaseResult{Phase: probes.PhaseSTARTTLS, Replies: []probes.Reply{{Code: 220}, {Code: 250}}}
 	if got := ok.DecidingReply().Code; got != 220 {
 		t.Errorf("starttls deciding reply = %d, want 220 (the answer to STARTTLS)", got)
 	}
-	failed := &PhaseResult{Phase: PhaseSTARTTLS, Replies: []Reply{{Code: 220}, {Code: 554}}}
+	failed := &probes.PhaseResult{Phase: probes.PhaseSTARTTLS, Replies: []probes.Reply{{Code: 220}, {Code: 554}}}
 	if got := failed.DecidingReply().Code; got != 554 {
 		t.Errorf("starttls with a refused EHLO: deciding reply = %d, want 554", got)
 	}
-	data := &PhaseResult{Phase: PhaseData, Replies: []Reply{{Code: 354}, {Code: 250}}}
+	data := &probes.PhaseResult{Phase: probes.PhaseData, Replies: []probes.Reply{{Code: 354}, {Code: 250}}}
 	if got := data.DecidingReply().Code; got != 250 {
 		t.Errorf("data deciding reply = %d, want 250", got)
 	}
-	if (&PhaseResult{Phase: PhaseConnect}).DecidingReply() != nil {
+	if (&probes.PhaseResult{Phase: probes.PhaseConnect}).DecidingReply() != nil {
 		t.Error("a phase without replies has a deciding reply")
 	}
 }

@@ -1,6 +1,8 @@
-package probes
+package smtp
 
 import (
+	"github.com/smtp-exporter/smtp_exporter/probes"
+
 	"context"
 	"encoding/base64"
 	"slices"
@@ -21,15 +23,15 @@ func authScriptServer(t *testing.T, mechs string, auth func(c *probestest.Conn, 
 
 // authScriptModule authenticates in plain text (the script servers speak
 // no TLS) and stops after AUTH.
-func authScriptModule(mech, secret string) Module {
-	a := &AuthConfig{Mechanism: mech, Username: "monitor@example.net"}
+func authScriptModule(mech, secret string) probes.Module {
+	a := &probes.AuthConfig{Mechanism: mech, Username: "monitor@example.net"}
 	if mech == "XOAUTH2" || mech == "OAUTHBEARER" {
 		a.Token = config.Secret(secret)
 	} else {
 		a.Password = config.Secret(secret)
 	}
-	return Module{Timeout: 2 * time.Second, SMTP: SMTPModule{
-		TLS: TLSNone, EHLO: "probe.test", Auth: a, AllowInsecureAuth: true,
+	return probes.Module{Timeout: 2 * time.Second, SMTP: probes.SMTPModule{
+		TLS: probes.TLSNone, EHLO: "probe.test", Auth: a, AllowInsecureAuth: true,
 	}}
 }
 
@@ -42,14 +44,14 @@ func TestRun_AuthCancelReadsReply(t *testing.T) {
 			c.Send("501 5.7.0 Authentication aborted")
 		}
 	})
-	r := Run(context.Background(), srv.Addr, authScriptModule("PLAIN", "pw"), nil)
-	if r.Success || r.FailedPhase != PhaseAuth || r.Reason != ReasonProtocol {
+	r := Probe(context.Background(), srv.Addr, authScriptModule("PLAIN", "pw"), nil)
+	if r.Success || r.FailedPhase != probes.PhaseAuth || r.Reason != probes.ReasonProtocol {
 		t.Fatalf("got success=%t %s/%s (%v), want auth/protocol", r.Success, r.FailedPhase, r.Reason, r.Err)
 	}
-	if got := replyCodes(r.Phase(PhaseAuth)); !slices.Equal(got, []int{334, 501}) {
+	if got := replyCodes(r.Phase(probes.PhaseAuth)); !slices.Equal(got, []int{334, 501}) {
 		t.Errorf("auth replies = %v, want [334 501]", got)
 	}
-	if q := r.Phase(PhaseQuit); q == nil || q.LastReply() == nil || q.LastReply().Code != 221 {
+	if q := r.Phase(probes.PhaseQuit); q == nil || q.LastReply() == nil || q.LastReply().Code != 221 {
 		t.Errorf("QUIT not answered 221 (stream out of step): %v", replyCodes(q))
 	}
 }
@@ -73,15 +75,15 @@ func TestRun_AuthBearerErrorAcknowledgement(t *testing.T) {
 				}
 				c.Send("535 5.7.8 Authentication failed")
 			})
-			r := Run(context.Background(), srv.Addr, authScriptModule(mech, "expired-token"), nil)
-			if r.Success || r.FailedPhase != PhaseAuth || r.Reason != ReasonAuthFailed || r.Code != 535 {
+			r := Probe(context.Background(), srv.Addr, authScriptModule(mech, "expired-token"), nil)
+			if r.Success || r.FailedPhase != probes.PhaseAuth || r.Reason != probes.ReasonAuthFailed || r.Code != 535 {
 				t.Errorf("got success=%t %s/%s code %d (%v), want auth/auth_failed 535", r.Success, r.FailedPhase, r.Reason, r.Code, r.Err)
 			}
 			got := srv.Received()
 			if i := slices.IndexFunc(got, func(l string) bool { return strings.HasPrefix(l, "AUTH ") }); i < 0 || i+1 >= len(got) || got[i+1] != wantAck {
 				t.Errorf("server received %q, want %q to acknowledge the error challenge", got, wantAck)
 			}
-			if q := r.Phase(PhaseQuit); q == nil || q.LastReply() == nil || q.LastReply().Code != 221 {
+			if q := r.Phase(probes.PhaseQuit); q == nil || q.LastReply() == nil || q.LastReply().Code != 221 {
 				t.Errorf("QUIT not answered 221: %v", replyCodes(q))
 			}
 		})

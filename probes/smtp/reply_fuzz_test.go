@@ -1,6 +1,8 @@
-package probes
+package smtp
 
 import (
+	"github.com/smtp-exporter/smtp_exporter/probes"
+
 	"bufio"
 	"bytes"
 	"slices"
@@ -43,17 +45,17 @@ func FuzzReadReply(f *testing.F) {
 		if c := rep.Class(); c != "2xx" && c != "3xx" && c != "4xx" && c != "5xx" {
 			t.Fatalf("class %q for code %d", c, rep.Code)
 		}
-		if !slices.Contains(AllReasons, rep.Reason) {
+		if !slices.Contains(probes.AllReasons, rep.Reason) {
 			t.Fatalf("reason %q not in AllReasons", rep.Reason)
 		}
-		if (rep.Reason == ReasonOK) != rep.Positive() {
+		if (rep.Reason == probes.ReasonOK) != rep.Positive() {
 			t.Fatalf("reason %q for code %d", rep.Reason, rep.Code)
 		}
 		if e := rep.EnhancedCode; e != "" {
 			if e[0] != byte('0'+rep.Code/100) {
 				t.Fatalf("enhanced code %q for code %d", e, rep.Code)
 			}
-			if got, ok := leadingEnhancedCode(e); !ok || got != e {
+			if got, ok := probes.LeadingEnhancedCode(e); !ok || got != e {
 				t.Fatalf("enhanced code %q does not parse as one", e)
 			}
 		}
@@ -80,11 +82,11 @@ func FuzzClassify(f *testing.F) {
 	f.Add(-1, "9.9.9", "#5.5.5")
 	f.Add(700, "", "blocked using zen.spamhaus.org")
 	f.Fuzz(func(t *testing.T, code int, enhanced, text string) {
-		got := Classify(code, enhanced, text)
-		if !slices.Contains(AllReasons, got) {
+		got := probes.Classify(code, enhanced, text)
+		if !slices.Contains(probes.AllReasons, got) {
 			t.Fatalf("Classify(%d, %q, %q) = %q, not in AllReasons", code, enhanced, text, got)
 		}
-		if positive := code >= 200 && code <= 399; (got == ReasonOK) != positive {
+		if positive := code >= 200 && code <= 399; (got == probes.ReasonOK) != positive {
 			t.Fatalf("Classify(%d, %q, %q) = %q", code, enhanced, text, got)
 		}
 	})

@@ -1,6 +1,8 @@
-package probes
+package smtp
 
 import (
+	"github.com/smtp-exporter/smtp_exporter/probes"
+
 	"bufio"
 	"errors"
 	"io"
@@ -11,7 +13,7 @@ import (
 
 // parseRawReply runs raw reply lines, as a server sends them, through the
 // real reply parser.
-func parseRawReply(t *testing.T, lines []string) (Reply, []string) {
+func parseRawReply(t *testing.T, lines []string) (probes.Reply, []string) {
 	t.Helper()
 	raw := strings.Join(lines, "\r\n") + "\r\n"
 	var seen []string
@@ -28,7 +30,7 @@ type classifyCase struct {
 	lines    []string
 	code     int
 	enhanced string
-	want     Reason
+	want     probes.Reason
 }
 
 // realWorldReplies are replies copied from provider documentation, MTA
@@ -39,30 +41,30 @@ var realWorldReplies = []classifyCase{
 	// multi-line replies as Gmail wraps them, one enhanced code per line.
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"421 4.3.0 Temporary System Problem.  Try again later (10). - gsmtp"},
-		code:  421, enhanced: "4.3.0", want: ReasonServiceUnavailable,
+		code:  421, enhanced: "4.3.0", want: probes.ReasonServiceUnavailable,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"421 4.4.5 Server busy, try again later. - gsmtp"},
-		code:  421, enhanced: "4.4.5", want: ReasonServiceUnavailable,
+		code:  421, enhanced: "4.4.5", want: probes.ReasonServiceUnavailable,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"421 4.7.0 IP not in whitelist for RCPT domain, closing connection. - gsmtp"},
-		code:  421, enhanced: "4.7.0", want: ReasonPolicy,
+		code:  421, enhanced: "4.7.0", want: probes.ReasonPolicy,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{
 			"421-4.7.0 TLS required for RCPT domain, closing connection. For more",
 			"421 4.7.0 information, go to https://support.google.com/mail/answer/6330403 - gsmtp",
 		},
-		code: 421, enhanced: "4.7.0", want: ReasonTLSRequired,
+		code: 421, enhanced: "4.7.0", want: probes.ReasonTLSRequired,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730 (DoS protection at HELO)
 		lines: []string{"421 4.7.0 Try again later, closing connection. - gsmtp"},
-		code:  421, enhanced: "4.7.0", want: ReasonServiceUnavailable,
+		code:  421, enhanced: "4.7.0", want: probes.ReasonServiceUnavailable,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"421 4.7.0 Connection expired, try reconnecting. - gsmtp"},
-		code:  421, enhanced: "4.7.0", want: ReasonServiceUnavailable,
+		code:  421, enhanced: "4.7.0", want: probes.ReasonServiceUnavailable,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730 (before 4.7.28 existed)
 		lines: []string{
@@ -71,7 +73,7 @@ var realWorldReplies = []classifyCase{
 			"421-4.7.0 users from spam, mail sent from your IP address has been temporarily",
 			"421 4.7.0 blocked. - gsmtp",
 		},
-		code: 421, enhanced: "4.7.0", want: ReasonThrottled,
+		code: 421, enhanced: "4.7.0", want: probes.ReasonThrottled,
 	},
 	{ // Gmail: support.google.com/mail/?p=UnsolicitedRateLimitError
 		lines: []string{
@@ -82,7 +84,7 @@ var realWorldReplies = []classifyCase{
 			"421-4.7.28  https://support.google.com/mail/?p=UnsolicitedRateLimitError to",
 			"421 4.7.28 review our Bulk Email Senders Guidelines. 41be03b00d2f7-5c6 - gsmtp",
 		},
-		code: 421, enhanced: "4.7.28", want: ReasonThrottled,
+		code: 421, enhanced: "4.7.28", want: probes.ReasonThrottled,
 	},
 	{ // Gmail: support.google.com/mail/?p=UnsolicitedRateLimitError (SPF domain)
 		lines: []string{
@@ -90,7 +92,7 @@ var realWorldReplies = []classifyCase{
 			"421-4.7.28 from your SPF domain [example.com]. To protect our users from spam,",
 			"421 4.7.28 mail sent from your domain has been temporarily rate limited. - gsmtp",
 		},
-		code: 421, enhanced: "4.7.28", want: ReasonThrottled,
+		code: 421, enhanced: "4.7.28", want: probes.ReasonThrottled,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{
@@ -98,7 +100,7 @@ var realWorldReplies = []classifyCase{
 			"550-5.7.28 address. To protect our users from spam, mail sent from your IP",
 			"550 5.7.28 address has been blocked. - gsmtp",
 		},
-		code: 550, enhanced: "5.7.28", want: ReasonReputation,
+		code: 550, enhanced: "5.7.28", want: probes.ReasonReputation,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{
@@ -106,7 +108,7 @@ var realWorldReplies = []classifyCase{
 			"450-4.2.1 Please resend your message at a later time. If the user is able to",
 			"450 4.2.1 receive mail at that time, your message will be delivered. - gsmtp",
 		},
-		code: 450, enhanced: "4.2.1", want: ReasonThrottled,
+		code: 450, enhanced: "4.2.1", want: probes.ReasonThrottled,
 	},
 	{ // Gmail: support.google.com/mail/?p=ReceivingRatePerm
 		lines: []string{
@@ -115,105 +117,105 @@ var realWorldReplies = []classifyCase{
 			"450-4.2.1 message at a later time. If the user is able to receive mail at that",
 			"450 4.2.1 time, your message will be delivered. - gsmtp",
 		},
-		code: 450, enhanced: "4.2.1", want: ReasonThrottled,
+		code: 450, enhanced: "4.2.1", want: probes.ReasonThrottled,
 	},
 	{ // Gmail: support.google.com/a/answer/6140680 (SMTP relay service)
 		lines: []string{"450 4.2.1 Peak SMTP relay limit exceeded for customer. This is a temporary error. - gsmtp"},
-		code:  450, enhanced: "4.2.1", want: ReasonThrottled,
+		code:  450, enhanced: "4.2.1", want: probes.ReasonThrottled,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"451 4.3.0 Mail server temporarily rejected message. - gsmtp"},
-		code:  451, enhanced: "4.3.0", want: ReasonLocalError,
+		code:  451, enhanced: "4.3.0", want: probes.ReasonLocalError,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"451 4.4.2 Timeout - closing connection. - gsmtp"},
-		code:  451, enhanced: "4.4.2", want: ReasonServiceUnavailable,
+		code:  451, enhanced: "4.4.2", want: probes.ReasonServiceUnavailable,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"451 4.5.0 SMTP protocol violation, see RFC 2821. - gsmtp"},
-		code:  451, enhanced: "4.5.0", want: ReasonProtocol,
+		code:  451, enhanced: "4.5.0", want: probes.ReasonProtocol,
 	},
 	{ // Gmail: support.google.com/mail/?p=OverQuotaTemp
 		lines: []string{
 			"452-4.2.2 The recipient's inbox is out of storage space. Please direct the",
 			"452 4.2.2 recipient to https://support.google.com/mail/?p=OverQuotaTemp - gsmtp",
 		},
-		code: 452, enhanced: "4.2.2", want: ReasonMailboxFull,
+		code: 452, enhanced: "4.2.2", want: probes.ReasonMailboxFull,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"452 4.2.2 The email account that you tried to reach is over quota. - gsmtp"},
-		code:  452, enhanced: "4.2.2", want: ReasonMailboxFull,
+		code:  452, enhanced: "4.2.2", want: probes.ReasonMailboxFull,
 	},
 	{ // Gmail: support.google.com/mail/?p=TooManyRecipientsError
 		lines: []string{"452 4.5.3 Your message has too many recipients. - gsmtp"},
-		code:  452, enhanced: "4.5.3", want: ReasonThrottled,
+		code:  452, enhanced: "4.5.3", want: probes.ReasonThrottled,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"454 4.5.0 SMTP protocol violation, no commands allowed to pipeline after STARTTLS, see RFC 3207. - gsmtp"},
-		code:  454, enhanced: "4.5.0", want: ReasonProtocol,
+		code:  454, enhanced: "4.5.0", want: probes.ReasonProtocol,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"454 4.7.0 Cannot authenticate due to a temporary system problem. Try again later. - gsmtp"},
-		code:  454, enhanced: "4.7.0", want: ReasonAuthFailed,
+		code:  454, enhanced: "4.7.0", want: probes.ReasonAuthFailed,
 	},
 	{ // Gmail: support.google.com/mail/answer/7126229
 		lines: []string{"454 4.7.0 Too many login attempts, please try again later. - gsmtp"},
-		code:  454, enhanced: "4.7.0", want: ReasonThrottled,
+		code:  454, enhanced: "4.7.0", want: probes.ReasonThrottled,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"501 5.5.2 Syntax error, cannot decode response. - gsmtp"},
-		code:  501, enhanced: "5.5.2", want: ReasonProtocol,
+		code:  501, enhanced: "5.5.2", want: probes.ReasonProtocol,
 	},
 	{ // Gmail: support.google.com/mail/?p=helo
 		lines: []string{"501 5.5.4 HELO/EHLO argument is invalid. - gsmtp"},
-		code:  501, enhanced: "5.5.4", want: ReasonProtocol,
+		code:  501, enhanced: "5.5.4", want: probes.ReasonProtocol,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"502 5.5.1 Unrecognized command. - gsmtp"},
-		code:  502, enhanced: "5.5.1", want: ReasonProtocol,
+		code:  502, enhanced: "5.5.1", want: probes.ReasonProtocol,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"503 5.5.1 Bad sequence of commands. - gsmtp"},
-		code:  503, enhanced: "5.5.1", want: ReasonProtocol,
+		code:  503, enhanced: "5.5.1", want: probes.ReasonProtocol,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"504 5.7.4 Unrecognized authentication type. - gsmtp"},
-		code:  504, enhanced: "5.7.4", want: ReasonAuthFailed,
+		code:  504, enhanced: "5.7.4", want: probes.ReasonAuthFailed,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{
 			"530-5.7.0 Must issue a STARTTLS command first. For more information, go to",
 			"530 5.7.0  https://support.google.com/a/answer/3221692 - gsmtp",
 		},
-		code: 530, enhanced: "5.7.0", want: ReasonTLSRequired,
+		code: 530, enhanced: "5.7.0", want: probes.ReasonTLSRequired,
 	},
 	{ // Gmail: support.google.com/mail/?p=WantAuthError
 		lines: []string{
 			"530-5.7.0 Authentication Required. For more information, go to",
 			"530 5.7.0  https://support.google.com/mail/?p=WantAuthError - gsmtp",
 		},
-		code: 530, enhanced: "5.7.0", want: ReasonAuthRequired,
+		code: 530, enhanced: "5.7.0", want: probes.ReasonAuthRequired,
 	},
 	{ // Gmail: support.google.com/mail/?p=InvalidSecondFactor
 		lines: []string{
 			"534-5.7.9 Application-specific password required. For more information, go to",
 			"534 5.7.9  https://support.google.com/mail/?p=InvalidSecondFactor - gsmtp",
 		},
-		code: 534, enhanced: "5.7.9", want: ReasonAuthFailed,
+		code: 534, enhanced: "5.7.9", want: probes.ReasonAuthFailed,
 	},
 	{ // Gmail: support.google.com/mail/answer/78754
 		lines: []string{
 			"534-5.7.14 Please log in through your web browser and then try again.",
 			"534 5.7.14  Learn more at https://support.google.com/mail/answer/78754 - gsmtp",
 		},
-		code: 534, enhanced: "5.7.14", want: ReasonAuthFailed,
+		code: 534, enhanced: "5.7.14", want: probes.ReasonAuthFailed,
 	},
 	{ // Gmail: support.google.com/mail/?p=BadCredentials
 		lines: []string{
 			"535-5.7.8 Username and Password not accepted. For more information, go to",
 			"535 5.7.8  https://support.google.com/mail/?p=BadCredentials - gsmtp",
 		},
-		code: 535, enhanced: "5.7.8", want: ReasonAuthFailed,
+		code: 535, enhanced: "5.7.8", want: probes.ReasonAuthFailed,
 	},
 	{ // Gmail: support.google.com/mail/?p=NoSuchUser
 		lines: []string{
@@ -222,22 +224,22 @@ var realWorldReplies = []classifyCase{
 			"550-5.1.1 unnecessary spaces. For more information, go to",
 			"550 5.1.1  https://support.google.com/mail/?p=NoSuchUser - gsmtp",
 		},
-		code: 550, enhanced: "5.1.1", want: ReasonMailboxUnavailable,
+		code: 550, enhanced: "5.1.1", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Gmail: support.google.com/mail/?p=DisabledUser
 		lines: []string{
 			"550-5.2.1 The email account that you tried to reach is inactive. For more",
 			"550 5.2.1 information, go to https://support.google.com/mail/?p=DisabledUser - gsmtp",
 		},
-		code: 550, enhanced: "5.2.1", want: ReasonMailboxUnavailable,
+		code: 550, enhanced: "5.2.1", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Gmail: support.google.com/a/answer/166852 (sending limits)
 		lines: []string{"550 5.4.5 Daily user sending limit exceeded. - gsmtp"},
-		code:  550, enhanced: "5.4.5", want: ReasonThrottled,
+		code:  550, enhanced: "5.4.5", want: probes.ReasonThrottled,
 	},
 	{ // Gmail: support.google.com/a/answer/6140680 (SMTP relay service)
 		lines: []string{"550 5.4.5 Daily SMTP relay limit exceeded for user. - gsmtp"},
-		code:  550, enhanced: "5.4.5", want: ReasonThrottled,
+		code:  550, enhanced: "5.4.5", want: probes.ReasonThrottled,
 	},
 	{ // Gmail: support.google.com/mail/?p=UnsolicitedMessageError
 		lines: []string{
@@ -245,7 +247,7 @@ var realWorldReplies = []classifyCase{
 			"550-5.7.1 To reduce the amount of spam sent to Gmail, this message has been",
 			"550 5.7.1 blocked. - gsmtp",
 		},
-		code: 550, enhanced: "5.7.1", want: ReasonPolicy,
+		code: 550, enhanced: "5.7.1", want: probes.ReasonPolicy,
 	},
 	{ // Gmail: support.google.com/mail/answer/188131
 		lines: []string{
@@ -254,7 +256,7 @@ var realWorldReplies = []classifyCase{
 			"550-5.7.1 To best protect our users from spam, the message has been blocked.",
 			"550 5.7.1 - gsmtp",
 		},
-		code: 550, enhanced: "5.7.1", want: ReasonReputation,
+		code: 550, enhanced: "5.7.1", want: probes.ReasonReputation,
 	},
 	{ // Gmail: support.google.com/mail/answer/188131
 		lines: []string{
@@ -263,14 +265,14 @@ var realWorldReplies = []classifyCase{
 			"421-4.7.0 To best protect our users from spam, the message has been blocked.",
 			"421 4.7.0 - gsmtp",
 		},
-		code: 421, enhanced: "4.7.0", want: ReasonPolicy,
+		code: 421, enhanced: "4.7.0", want: probes.ReasonPolicy,
 	},
 	{ // Gmail: support.google.com/mail/?p=RfcMessageNonCompliant
 		lines: []string{
 			"550-5.7.1 Messages missing a valid address in From: header, or having no From:",
 			"550 5.7.1 header, are not accepted. - gsmtp",
 		},
-		code: 550, enhanced: "5.7.1", want: ReasonPolicy,
+		code: 550, enhanced: "5.7.1", want: probes.ReasonPolicy,
 	},
 	{ // Gmail: support.google.com/mail/?p=NotAuthorizedError
 		lines: []string{
@@ -278,7 +280,7 @@ var realWorldReplies = []classifyCase{
 			"550-5.7.1 directly to our servers. Please use the SMTP relay at your service",
 			"550 5.7.1 provider instead. - gsmtp",
 		},
-		code: 550, enhanced: "5.7.1", want: ReasonPolicy,
+		code: 550, enhanced: "5.7.1", want: probes.ReasonPolicy,
 	},
 	{ // Gmail: support.google.com/mail/answer/81126#ip-practices
 		lines: []string{
@@ -286,7 +288,7 @@ var realWorldReplies = []classifyCase{
 			"550-5.7.25 or the corresponding forward DNS entry does not point to the sending",
 			"550 5.7.25 IP. As a policy, Gmail does not accept messages from IPs with missing PTR records. - gsmtp",
 		},
-		code: 550, enhanced: "5.7.25", want: ReasonPolicy,
+		code: 550, enhanced: "5.7.25", want: probes.ReasonPolicy,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730 (4.7.23 is Gmail's PTR code)
 		lines: []string{
@@ -294,7 +296,7 @@ var realWorldReplies = []classifyCase{
 			"421-4.7.23 the PTR record's forward DNS entry doesn't match the sending IP address.",
 			"421 4.7.23 To protect users from spam, your email has been temporarily rate limited. - gsmtp",
 		},
-		code: 421, enhanced: "4.7.23", want: ReasonPolicy,
+		code: 421, enhanced: "4.7.23", want: probes.ReasonPolicy,
 	},
 	{ // Gmail: support.google.com/mail/answer/81126#authentication
 		lines: []string{
@@ -307,7 +309,7 @@ var realWorldReplies = []classifyCase{
 			"550-5.7.26",
 			"550 5.7.26  For instructions on setting up authentication, go to https://support.google.com/mail/answer/81126#authentication - gsmtp",
 		},
-		code: 550, enhanced: "5.7.26", want: ReasonDMARC,
+		code: 550, enhanced: "5.7.26", want: probes.ReasonDMARC,
 	},
 	{ // Gmail: support.google.com/mail/?p=DmarcRejection
 		lines: []string{
@@ -316,7 +318,7 @@ var realWorldReplies = []classifyCase{
 			"550-5.7.26 this was a legitimate mail. To learn about the DMARC initiative, go to",
 			"550 5.7.26  https://support.google.com/mail/?p=DmarcRejection - gsmtp",
 		},
-		code: 550, enhanced: "5.7.26", want: ReasonDMARC,
+		code: 550, enhanced: "5.7.26", want: probes.ReasonDMARC,
 	},
 	{ // Gmail: support.google.com/mail/answer/81126#authentication (SPF -all)
 		lines: []string{
@@ -324,7 +326,7 @@ var realWorldReplies = []classifyCase{
 			"550-5.7.26 policy (-all) but it fails to pass SPF checks with the ip: [192.0.2.25].",
 			"550 5.7.26 To best protect our users from spam and phishing, the message has been blocked. - gsmtp",
 		},
-		code: 550, enhanced: "5.7.26", want: ReasonSPF,
+		code: 550, enhanced: "5.7.26", want: probes.ReasonSPF,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{
@@ -332,7 +334,7 @@ var realWorldReplies = []classifyCase{
 			"421-4.7.27 for this message. Gmail requires all bulk email senders to authenticate",
 			"421 4.7.27 their email with SPF. Authentication results: SPF [example.com] with IP address: [192.0.2.25] = Did not pass. - gsmtp",
 		},
-		code: 421, enhanced: "4.7.27", want: ReasonSPF,
+		code: 421, enhanced: "4.7.27", want: probes.ReasonSPF,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{
@@ -340,7 +342,7 @@ var realWorldReplies = []classifyCase{
 			"421-4.7.30 pass for this message. Gmail requires all email bulk senders to",
 			"421 4.7.30 authenticate their email with DKIM. Authentication results: DKIM = Did not pass. - gsmtp",
 		},
-		code: 421, enhanced: "4.7.30", want: ReasonDKIM,
+		code: 421, enhanced: "4.7.30", want: probes.ReasonDKIM,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{
@@ -348,7 +350,7 @@ var realWorldReplies = []classifyCase{
 			"550-5.7.30 all large senders to authenticate with DKIM. Authentication results:",
 			"550 5.7.30 DKIM = did not pass. - gsmtp",
 		},
-		code: 550, enhanced: "5.7.30", want: ReasonDKIM,
+		code: 550, enhanced: "5.7.30", want: probes.ReasonDKIM,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{
@@ -356,14 +358,14 @@ var realWorldReplies = []classifyCase{
 			"421-4.7.32 this message isn't aligned with either the authenticated SPF or DKIM",
 			"421 4.7.32 organizational domain. - gsmtp",
 		},
-		code: 421, enhanced: "4.7.32", want: ReasonDMARC,
+		code: 421, enhanced: "4.7.32", want: probes.ReasonDMARC,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{
 			"421-4.7.40 Your email has been rate limited because the sending domain doesn't have",
 			"421 4.7.40 a DMARC record, or the DMARC record doesn't specify a DMARC policy. - gsmtp",
 		},
-		code: 421, enhanced: "4.7.40", want: ReasonDMARC,
+		code: 421, enhanced: "4.7.40", want: probes.ReasonDMARC,
 	},
 	{ // Gmail: support.google.com/mail/answer/81126#authentication
 		lines: []string{
@@ -371,18 +373,18 @@ var realWorldReplies = []classifyCase{
 			"451-4.7.24 entries. To protect our users from spam, mail sent from your IP address",
 			"451 4.7.24 has been temporarily rate limited. - gsmtp",
 		},
-		code: 451, enhanced: "4.7.24", want: ReasonSPF,
+		code: 451, enhanced: "4.7.24", want: probes.ReasonSPF,
 	},
 	{ // Gmail: support.google.com/mail/?p=OverQuotaPerm
 		lines: []string{"552 5.2.2 The email account that you tried to reach is over quota and inactive. - gsmtp"},
-		code:  552, enhanced: "5.2.2", want: ReasonMailboxFull,
+		code:  552, enhanced: "5.2.2", want: probes.ReasonMailboxFull,
 	},
 	{ // Gmail: support.google.com/mail/?p=MaxSizeError
 		lines: []string{
 			"552-5.2.3 Your message exceeded Google's message size limits. For more",
 			"552 5.2.3 information, go to https://support.google.com/mail/?p=MaxSizeError - gsmtp",
 		},
-		code: 552, enhanced: "5.2.3", want: ReasonMessageTooLarge,
+		code: 552, enhanced: "5.2.3", want: probes.ReasonMessageTooLarge,
 	},
 	{ // Gmail: support.google.com/mail/?p=BlockedMessage
 		lines: []string{
@@ -390,430 +392,430 @@ var realWorldReplies = []classifyCase{
 			"552-5.7.0 security issue. Please visit",
 			"552 5.7.0  https://support.google.com/mail/?p=BlockedMessage to review our message content and attachment content guidelines. - gsmtp",
 		},
-		code: 552, enhanced: "5.7.0", want: ReasonPolicy,
+		code: 552, enhanced: "5.7.0", want: probes.ReasonPolicy,
 	},
 	{ // Gmail: support.google.com/mail/?p=BadRcptDomain
 		lines: []string{
 			"553-5.1.2 We weren't able to find the recipient domain. Please check for any",
 			"553 5.1.2 spelling errors. - gsmtp",
 		},
-		code: 553, enhanced: "5.1.2", want: ReasonMailboxUnavailable,
+		code: 553, enhanced: "5.1.2", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Gmail: support.google.com/mail/?p=RfcMessageNonCompliant
 		lines: []string{"554 5.6.0 Mail message is malformed. Not accepted. - gsmtp"},
-		code:  554, enhanced: "5.6.0", want: ReasonPolicy,
+		code:  554, enhanced: "5.6.0", want: probes.ReasonPolicy,
 	},
 	{ // Gmail: support.google.com/a/answer/6140680#maildenied
 		lines: []string{
 			"550-5.7.0 Mail relay denied [192.0.2.25]. Invalid credentials for relay for one of",
 			"550 5.7.0 the domains in: example.com (as obtained from HELO and MAIL FROM). - gsmtp",
 		},
-		code: 550, enhanced: "5.7.0", want: ReasonRelayDenied,
+		code: 550, enhanced: "5.7.0", want: probes.ReasonRelayDenied,
 	},
 
 	// --- Microsoft 365 / Exchange Online: learn.microsoft.com, "Email
 	// non-delivery reports and SMTP errors in Exchange Online".
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-5-7-606-through-5-7-649
 		lines: []string{"550 5.7.606 Access denied, banned sending IP [192.0.2.25]. To request removal from this list please visit https://sender.office.com/ and follow the directions. For more information please go to http://go.microsoft.com/fwlink/?LinkID=526655 AS(1430)"},
-		code:  550, enhanced: "5.7.606", want: ReasonReputation,
+		code:  550, enhanced: "5.7.606", want: probes.ReasonReputation,
 	},
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-451-4-7-500-699-asxxx
 		lines: []string{"451 4.7.500 Server busy. Please try again later from [192.0.2.25]. (S77714) [BN8NAM12FT011.eop-nam12.prod.protection.outlook.com]"},
-		code:  451, enhanced: "4.7.500", want: ReasonThrottled,
+		code:  451, enhanced: "4.7.500", want: probes.ReasonThrottled,
 	},
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-451-4-7-500-699-asxxx
 		lines: []string{"451 4.7.550 Access denied, please try again later. For more information please go to http://go.microsoft.com/fwlink/?LinkId=526653 AS(7232)"},
-		code:  451, enhanced: "4.7.550", want: ReasonThrottled,
+		code:  451, enhanced: "4.7.550", want: probes.ReasonThrottled,
 	},
 	{ // Microsoft: Outlook.com deferral (postmaster.live.com), S775
 		lines: []string{"451 4.7.650 The mail server [192.0.2.25] has been temporarily rate limited due to IP reputation. For e-mail delivery information, see https://postmaster.live.com (S775) [DM6NAM12FT055.eop-nam12.prod.protection.outlook.com]"},
-		code:  451, enhanced: "4.7.650", want: ReasonReputation,
+		code:  451, enhanced: "4.7.650", want: probes.ReasonReputation,
 	},
 	{ // Microsoft: Outlook.com block list (S3150), mail.live.com/mail/troubleshooting.aspx
 		lines: []string{"550 5.7.1 Unfortunately, messages from [192.0.2.25] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150). You can also refer your provider to http://mail.live.com/mail/troubleshooting.aspx#errors. [BY2NAM01FT030.eop-nam01.prod.protection.outlook.com]"},
-		code:  550, enhanced: "5.7.1", want: ReasonReputation,
+		code:  550, enhanced: "5.7.1", want: probes.ReasonReputation,
 	},
 	{ // Microsoft: Exchange Online Protection IP block list (AS3130)
 		lines: []string{"550 5.7.1 Service unavailable, Client host [192.0.2.25] blocked using Spamhaus. To request removal from this list see https://www.spamhaus.org/query/ip/192.0.2.25 (AS3130). [AM4PEPF00027A6C.eurprd04.prod.outlook.com]"},
-		code:  550, enhanced: "5.7.1", want: ReasonReputation,
+		code:  550, enhanced: "5.7.1", want: probes.ReasonReputation,
 	},
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-5-7-513
 		lines: []string{"550 5.7.513 Service unavailable, Client host [192.0.2.25] blocked by example.com using Customer Block list (AS16012607)"},
-		code:  550, enhanced: "5.7.513", want: ReasonReputation,
+		code:  550, enhanced: "5.7.513", want: probes.ReasonReputation,
 	},
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-550-5-7-511
 		lines: []string{"550 5.7.511 Access denied, banned sender[192.0.2.25]. To request removal from this list, forward this message to delist@messaging.microsoft.com."},
-		code:  550, enhanced: "5.7.511", want: ReasonReputation,
+		code:  550, enhanced: "5.7.511", want: probes.ReasonReputation,
 	},
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-5-7-700-through-5-7-750
 		lines: []string{"550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP."},
-		code:  550, enhanced: "5.7.708", want: ReasonReputation,
+		code:  550, enhanced: "5.7.708", want: probes.ReasonReputation,
 	},
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-550-5-1-10
 		lines: []string{"550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"},
-		code:  550, enhanced: "5.1.10", want: ReasonMailboxUnavailable,
+		code:  550, enhanced: "5.1.10", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-550-5-4-1 (directory-based edge blocking)
 		lines: []string{"550 5.4.1 Recipient address rejected: Access denied. AS(201806281) [SN1NAM02FT0018.eop-nam02.prod.protection.outlook.com]"},
-		code:  550, enhanced: "5.4.1", want: ReasonMailboxUnavailable,
+		code:  550, enhanced: "5.4.1", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Microsoft: Outlook.com, "Requested action not taken: mailbox unavailable"
 		lines: []string{"550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302). [AM5EUR03FT040.eop-EUR03.prod.protection.outlook.com]"},
-		code:  550, enhanced: "5.5.0", want: ReasonMailboxUnavailable,
+		code:  550, enhanced: "5.5.0", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-550-5-7-64
 		lines: []string{"550 5.7.64 TenantAttribution; Relay Access Denied [DM5PR13MB1234.namprd13.prod.outlook.com]"},
-		code:  550, enhanced: "5.7.64", want: ReasonRelayDenied,
+		code:  550, enhanced: "5.7.64", want: probes.ReasonRelayDenied,
 	},
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-550-5-7-54
 		lines: []string{"550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain"},
-		code:  550, enhanced: "5.7.54", want: ReasonRelayDenied,
+		code:  550, enhanced: "5.7.54", want: probes.ReasonRelayDenied,
 	},
 	{ // Microsoft: Exchange Server, anonymous relay (learn.microsoft.com, "Allow anonymous relay")
 		lines: []string{"550 5.7.1 Unable to relay"},
-		code:  550, enhanced: "5.7.1", want: ReasonRelayDenied,
+		code:  550, enhanced: "5.7.1", want: probes.ReasonRelayDenied,
 	},
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-530-5-7-57
 		lines: []string{"530 5.7.57 Client not authenticated to send mail. [SN4PR0501CA0123.namprd05.prod.outlook.com]"},
-		code:  530, enhanced: "5.7.57", want: ReasonAuthRequired,
+		code:  530, enhanced: "5.7.57", want: probes.ReasonAuthRequired,
 	},
 	{ // Microsoft: Exchange Server receive connector without anonymous access
 		lines: []string{"530 5.7.1 Client was not authenticated"},
-		code:  530, enhanced: "5.7.1", want: ReasonAuthRequired,
+		code:  530, enhanced: "5.7.1", want: probes.ReasonAuthRequired,
 	},
 	{ // Microsoft: aka.ms/smtp_auth_disabled
 		lines: []string{"535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information. [SJ0PR03CA0123.namprd03.prod.outlook.com]"},
-		code:  535, enhanced: "5.7.139", want: ReasonAuthFailed,
+		code:  535, enhanced: "5.7.139", want: probes.ReasonAuthFailed,
 	},
 	{ // Microsoft: smtp.office365.com, bad credentials
 		lines: []string{"535 5.7.3 Authentication unsuccessful [BL1PR13CA0123.namprd13.prod.outlook.com]"},
-		code:  535, enhanced: "5.7.3", want: ReasonAuthFailed,
+		code:  535, enhanced: "5.7.3", want: probes.ReasonAuthFailed,
 	},
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-550-5-7-509
 		lines: []string{"550 5.7.509 Access denied, sending domain [example.com] does not pass DMARC verification and has a DMARC policy of reject. [AM6EUR05FT012.eop-eur05.prod.protection.outlook.com]"},
-		code:  550, enhanced: "5.7.509", want: ReasonDMARC,
+		code:  550, enhanced: "5.7.509", want: probes.ReasonDMARC,
 	},
 	{ // Microsoft: go.microsoft.com/fwlink/p/?linkid=2319303 (5.7.515, 2025 sender requirements)
 		lines: []string{"550 5.7.515 Access denied, sending domain [example.com] doesn't meet the required authentication level. The sender's domain in the 5322.From address doesn't meet the authentication requirements defined for the sender. To learn how to fix this see: https://go.microsoft.com/fwlink/p/?linkid=2319303"},
-		code:  550, enhanced: "5.7.515", want: ReasonDMARC,
+		code:  550, enhanced: "5.7.515", want: probes.ReasonDMARC,
 	},
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-550-5-7-23
 		lines: []string{"550 5.7.23 The message was rejected because of Sender Policy Framework violation"},
-		code:  550, enhanced: "5.7.23", want: ReasonSPF,
+		code:  550, enhanced: "5.7.23", want: probes.ReasonSPF,
 	},
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-450-4-7-26 (IPv6)
 		lines: []string{"450 4.7.26 Access denied, a message sent over IPv6 [2001:db8::25] must pass either SPF or DKIM validation, this message is not signed"},
-		code:  450, enhanced: "4.7.26", want: ReasonDMARC,
+		code:  450, enhanced: "4.7.26", want: probes.ReasonDMARC,
 	},
 	{ // Microsoft: Exchange Online, recipient over quota
 		lines: []string{"554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException.MapiExceptionShutoffQuotaExceeded"},
-		code:  554, enhanced: "5.2.2", want: ReasonMailboxFull,
+		code:  554, enhanced: "5.2.2", want: probes.ReasonMailboxFull,
 	},
 	{ // Microsoft: learn.microsoft.com, "Message size and recipient limits in Exchange Server"
 		lines: []string{"552 5.3.4 Message size exceeds fixed maximum message size"},
-		code:  552, enhanced: "5.3.4", want: ReasonMessageTooLarge,
+		code:  552, enhanced: "5.3.4", want: probes.ReasonMessageTooLarge,
 	},
 	{ // Microsoft: Exchange Server receive connector MaxInboundConnection
 		lines: []string{"421 4.3.2 The maximum number of concurrent server connections has exceeded a limit, closing transmission channel"},
-		code:  421, enhanced: "4.3.2", want: ReasonThrottled,
+		code:  421, enhanced: "4.3.2", want: probes.ReasonThrottled,
 	},
 	{ // Microsoft: learn.microsoft.com .../ndr/fix-error-code-5-7-520
 		lines: []string{"550 5.7.520 Access denied, Your organization does not allow external forwarding. Please contact your administrator for further assistance. AS(7555)"},
-		code:  550, enhanced: "5.7.520", want: ReasonPolicy,
+		code:  550, enhanced: "5.7.520", want: probes.ReasonPolicy,
 	},
 	{ // Microsoft: Exchange Online outbound TLS requirement; 5.7.3 is not a 4xx code, so no enhanced code
 		lines: []string{"451 5.7.3 STARTTLS is required to send mail [BN6PR1101CA0012.namprd11.prod.outlook.com]"},
-		code:  451, enhanced: "", want: ReasonTLSRequired,
+		code:  451, enhanced: "", want: probes.ReasonTLSRequired,
 	},
 	{ // Microsoft: Exchange Server, DNS failure for the next hop
 		lines: []string{"451 4.4.0 DNS query failed. The error was: DNS query failed with error: ErrorRetry"},
-		code:  451, enhanced: "4.4.0", want: ReasonServiceUnavailable,
+		code:  451, enhanced: "4.4.0", want: probes.ReasonServiceUnavailable,
 	},
 	{ // Microsoft: learn.microsoft.com, "Email non-delivery reports" (5.4.6 mail loop)
 		lines: []string{"554 5.4.6 Hop count exceeded - possible mail loop"},
-		code:  554, enhanced: "5.4.6", want: ReasonOther,
+		code:  554, enhanced: "5.4.6", want: probes.ReasonOther,
 	},
 
 	// --- Yahoo / AOL: senders.yahooinc.com/smtp-error-codes.
 	{ // Yahoo: senders.yahooinc.com/smtp-error-codes (TSS04)
 		lines: []string{"421 4.7.0 [TSS04] Messages from 192.0.2.25 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes"},
-		code:  421, enhanced: "4.7.0", want: ReasonThrottled,
+		code:  421, enhanced: "4.7.0", want: probes.ReasonThrottled,
 	},
 	{ // Yahoo: senders.yahooinc.com/smtp-error-codes (TS01)
 		lines: []string{"421 4.7.0 [TS01] Messages from 192.0.2.25 temporarily deferred due to user complaints - 4.16.55.1; see https://help.yahoo.com/kb/postmaster/SLN3434.html"},
-		code:  421, enhanced: "4.7.0", want: ReasonThrottled,
+		code:  421, enhanced: "4.7.0", want: probes.ReasonThrottled,
 	},
 	{ // Yahoo: senders.yahooinc.com/smtp-error-codes (TSS09)
 		lines: []string{"553 5.7.2 [TSS09] All messages from 192.0.2.25 will be permanently deferred; Retrying will NOT succeed. See https://postmaster.yahooinc.com/error-codes"},
-		code:  553, enhanced: "5.7.2", want: ReasonReputation,
+		code:  553, enhanced: "5.7.2", want: probes.ReasonReputation,
 	},
 	{ // Yahoo: senders.yahooinc.com/smtp-error-codes (BL21)
 		lines: []string{"553 5.7.1 [BL21] Connections will not be accepted from 192.0.2.25, because the ip is in Spamhaus's list; see http://postmaster.yahoo.com/550-bl23.html"},
-		code:  553, enhanced: "5.7.1", want: ReasonReputation,
+		code:  553, enhanced: "5.7.1", want: probes.ReasonReputation,
 	},
 	{ // Yahoo: senders.yahooinc.com/smtp-error-codes (BL23)
 		lines: []string{"553 5.7.1 [BL23] Connections not accepted from IP addresses on Spamhaus XBL; see http://postmaster.yahoo.com/errors/550-bl23.html [550]"},
-		code:  553, enhanced: "5.7.1", want: ReasonReputation,
+		code:  553, enhanced: "5.7.1", want: probes.ReasonReputation,
 	},
 	{ // Yahoo: Spamhaus PBL listing
 		lines: []string{"553 5.7.1 [BL21] Connections not accepted from IP addresses on Spamhaus PBL"},
-		code:  553, enhanced: "5.7.1", want: ReasonReputation,
+		code:  553, enhanced: "5.7.1", want: probes.ReasonReputation,
 	},
 	{ // Yahoo: senders.yahooinc.com/smtp-error-codes
 		lines: []string{"554 5.7.9 Message not accepted for policy reasons.  See https://postmaster.yahooinc.com/error-codes"},
-		code:  554, enhanced: "5.7.9", want: ReasonPolicy,
+		code:  554, enhanced: "5.7.9", want: probes.ReasonPolicy,
 	},
 	{ // Yahoo: senders.yahooinc.com/smtp-error-codes (PH01)
 		lines: []string{"554 Message not allowed - [PH01] Email not accepted for policy reasons.  Please visit https://postmaster.yahooinc.com/error-codes"},
-		code:  554, enhanced: "", want: ReasonPolicy,
+		code:  554, enhanced: "", want: probes.ReasonPolicy,
 	},
 	{ // Yahoo: senders.yahooinc.com/best-practices (2024 authentication requirement)
 		lines: []string{"550 5.7.9 This mail has been blocked because the sender is unauthenticated. Yahoo requires all senders to authenticate with either SPF or DKIM."},
-		code:  550, enhanced: "5.7.9", want: ReasonDMARC,
+		code:  550, enhanced: "5.7.9", want: probes.ReasonDMARC,
 	},
 	{ // Yahoo: senders.yahooinc.com/smtp-error-codes
 		lines: []string{"554 delivery error: dd This user doesn't have a yahoo.com account (someone@yahoo.com) [0] - mta1234.mail.bf1.yahoo.com"},
-		code:  554, enhanced: "", want: ReasonMailboxUnavailable,
+		code:  554, enhanced: "", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // AOL: senders.yahooinc.com/smtp-error-codes
 		lines: []string{"554 30 Sorry, your message to someone@aol.com cannot be delivered. This mailbox is disabled (554.30)."},
-		code:  554, enhanced: "", want: ReasonMailboxUnavailable,
+		code:  554, enhanced: "", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Yahoo: senders.yahooinc.com/smtp-error-codes
 		lines: []string{"552 1 Requested mail action aborted, mailbox not found"},
-		code:  552, enhanced: "", want: ReasonMailboxUnavailable,
+		code:  552, enhanced: "", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Yahoo: senders.yahooinc.com/smtp-error-codes
 		lines: []string{"421 Max message per connection reached, closing transmission channel"},
-		code:  421, enhanced: "", want: ReasonThrottled,
+		code:  421, enhanced: "", want: probes.ReasonThrottled,
 	},
 	{ // Yahoo: senders.yahooinc.com/smtp-error-codes
 		lines: []string{"450 User is receiving mail too quickly"},
-		code:  450, enhanced: "", want: ReasonThrottled,
+		code:  450, enhanced: "", want: probes.ReasonThrottled,
 	},
 	{ // Yahoo: senders.yahooinc.com/error-codes#unresolvable-from-domain
 		lines: []string{"451 Message temporarily deferred due to unresolvable RFC.5321 from domain. See https://senders.yahooinc.com/error-codes#unresolvable-from-domain"},
-		code:  451, enhanced: "", want: ReasonMailboxUnavailable,
+		code:  451, enhanced: "", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Yahoo: senders.yahooinc.com/smtp-error-codes
 		lines: []string{"451 mta1234.mail.bf1.yahoo.com Resources temporarily unavailable. Please try again later [#4.16.1]."},
-		code:  451, enhanced: "", want: ReasonServiceUnavailable,
+		code:  451, enhanced: "", want: probes.ReasonServiceUnavailable,
 	},
 	{ // Yahoo: senders.yahooinc.com/smtp-error-codes
 		lines: []string{"550 relaying denied for <someone@yahoo.com>"},
-		code:  550, enhanced: "", want: ReasonRelayDenied,
+		code:  550, enhanced: "", want: probes.ReasonRelayDenied,
 	},
 	{ // AOL/Yahoo: forward-confirmed reverse DNS check
 		lines: []string{"450 4.7.25 Forward-confirmed reverse DNS failed"},
-		code:  450, enhanced: "4.7.25", want: ReasonPolicy,
+		code:  450, enhanced: "4.7.25", want: probes.ReasonPolicy,
 	},
 
 	// --- iCloud Mail: support.apple.com/en-us/102322 (postmaster information).
 	{ // iCloud: support.apple.com/en-us/102322 (CS01)
 		lines: []string{"554 5.7.1 [CS01] Message rejected due to local policy. Please visit https://support.apple.com/en-us/HT204137"},
-		code:  554, enhanced: "5.7.1", want: ReasonPolicy,
+		code:  554, enhanced: "5.7.1", want: probes.ReasonPolicy,
 	},
 	{ // iCloud: support.apple.com/en-us/102322
 		lines: []string{"550 5.7.1 Mail from IP 192.0.2.25 was rejected due to listing in Spamhaus SBL. For details please see http://www.spamhaus.org/query/bl?ip=192.0.2.25"},
-		code:  550, enhanced: "5.7.1", want: ReasonReputation,
+		code:  550, enhanced: "5.7.1", want: probes.ReasonReputation,
 	},
 	{ // iCloud: support.apple.com/en-us/102322
 		lines: []string{"421 4.7.1 Messages to someone@icloud.com deferred due to excessive volume. Try again later - https://support.apple.com/en-us/HT204137"},
-		code:  421, enhanced: "4.7.1", want: ReasonThrottled,
+		code:  421, enhanced: "4.7.1", want: probes.ReasonThrottled,
 	},
 	{ // iCloud: support.apple.com/en-us/102322
 		lines: []string{"552 5.2.2 <someone@icloud.com>: user is over quota"},
-		code:  552, enhanced: "5.2.2", want: ReasonMailboxFull,
+		code:  552, enhanced: "5.2.2", want: probes.ReasonMailboxFull,
 	},
 	{ // iCloud: support.apple.com/en-us/102322
 		lines: []string{"550 5.1.1 <someone@icloud.com>: inactive email address"},
-		code:  550, enhanced: "5.1.1", want: ReasonMailboxUnavailable,
+		code:  550, enhanced: "5.1.1", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // iCloud: support.apple.com/en-us/102322
 		lines: []string{"550 5.1.6 recipient no longer on server: someone@icloud.com"},
-		code:  550, enhanced: "5.1.6", want: ReasonMailboxUnavailable,
+		code:  550, enhanced: "5.1.6", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // iCloud: support.apple.com/en-us/102322
 		lines: []string{"554 5.7.1 Your message was rejected due to example.com's DMARC policy. See https://support.apple.com/en-us/HT204137 for"},
-		code:  554, enhanced: "5.7.1", want: ReasonDMARC,
+		code:  554, enhanced: "5.7.1", want: probes.ReasonDMARC,
 	},
 	{ // iCloud: support.apple.com/en-us/102322 (HME1)
 		lines: []string{"554 5.7.1 [HME1] This message was blocked for failing both SPF and DKIM authentication checks. See https://support.apple.com/en-us/HT204137 for mailing best practices"},
-		code:  554, enhanced: "5.7.1", want: ReasonDMARC,
+		code:  554, enhanced: "5.7.1", want: probes.ReasonDMARC,
 	},
 	{ // iCloud (Proofpoint gateway): support.apple.com/en-us/102322
 		lines: []string{"550 5.7.0 Blocked - see https://support.proofpoint.com/dnsbl-lookup.cgi?ip=192.0.2.25"},
-		code:  550, enhanced: "5.7.0", want: ReasonReputation,
+		code:  550, enhanced: "5.7.0", want: probes.ReasonReputation,
 	},
 	{ // iCloud: support.apple.com/en-us/102322
 		lines: []string{"554 5.7.1 <someone@icloud.com>: Relay access denied"},
-		code:  554, enhanced: "5.7.1", want: ReasonRelayDenied,
+		code:  554, enhanced: "5.7.1", want: probes.ReasonRelayDenied,
 	},
 
 	// --- Postfix defaults (src/smtpd/smtpd.c, smtpd_check.c, postscreen).
 	{ // Postfix: smtpd_check.c, reject_rbl_client default reply
 		lines: []string{"554 5.7.1 Service unavailable; Client host [192.0.2.25] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.25"},
-		code:  554, enhanced: "5.7.1", want: ReasonReputation,
+		code:  554, enhanced: "5.7.1", want: probes.ReasonReputation,
 	},
 	{ // Postfix: smtpd_check.c, reject_rhsbl_sender default reply
 		lines: []string{"554 5.7.1 Service unavailable; Sender address [someone@example.net] blocked using dbl.spamhaus.org; https://www.spamhaus.org/query/domain/example.net"},
-		code:  554, enhanced: "5.7.1", want: ReasonReputation,
+		code:  554, enhanced: "5.7.1", want: probes.ReasonReputation,
 	},
 	{ // Postfix: postscreen.c, DNSBL rejection
 		lines: []string{"550 5.7.1 Service unavailable; client [192.0.2.25] blocked using zen.spamhaus.org"},
-		code:  550, enhanced: "5.7.1", want: ReasonReputation,
+		code:  550, enhanced: "5.7.1", want: probes.ReasonReputation,
 	},
 	{ // Postfix: smtpd_check.c, reject_unlisted_recipient (virtual_mailbox_maps)
 		lines: []string{"550 5.1.1 <someone@example.com>: Recipient address rejected: User unknown in virtual mailbox table"},
-		code:  550, enhanced: "5.1.1", want: ReasonMailboxUnavailable,
+		code:  550, enhanced: "5.1.1", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Postfix: smtpd_check.c, reject_unlisted_recipient (local_recipient_maps)
 		lines: []string{"550 5.1.1 <someone@example.com>: Recipient address rejected: User unknown in local recipient table"},
-		code:  550, enhanced: "5.1.1", want: ReasonMailboxUnavailable,
+		code:  550, enhanced: "5.1.1", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Postfix: smtpd_check.c, reject_unverified_recipient while probing
 		lines: []string{"450 4.1.1 <someone@example.com>: Recipient address rejected: unverified address: Address verification in progress"},
-		code:  450, enhanced: "4.1.1", want: ReasonMailboxUnavailable,
+		code:  450, enhanced: "4.1.1", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Postfix: smtpd_check.c, reject_unknown_sender_domain
 		lines: []string{"450 4.1.8 <someone@example.net>: Sender address rejected: Domain not found"},
-		code:  450, enhanced: "4.1.8", want: ReasonMailboxUnavailable,
+		code:  450, enhanced: "4.1.8", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Postfix: smtpd_check.c, reject_unauth_destination
 		lines: []string{"554 5.7.1 <someone@example.org>: Relay access denied"},
-		code:  554, enhanced: "5.7.1", want: ReasonRelayDenied,
+		code:  554, enhanced: "5.7.1", want: probes.ReasonRelayDenied,
 	},
 	{ // Postfix: smtpd_check.c, defer_unauth_destination
 		lines: []string{"454 4.7.1 <someone@example.org>: Relay access denied"},
-		code:  454, enhanced: "4.7.1", want: ReasonRelayDenied,
+		code:  454, enhanced: "4.7.1", want: probes.ReasonRelayDenied,
 	},
 	{ // Postfix: smtpd_check.c, reject_unknown_reverse_client_hostname
 		lines: []string{"450 4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.25]"},
-		code:  450, enhanced: "4.7.1", want: ReasonPolicy,
+		code:  450, enhanced: "4.7.1", want: probes.ReasonPolicy,
 	},
 	{ // Postfix: smtpd_check.c, check_sender_access REJECT
 		lines: []string{"554 5.7.1 <someone@example.com>: Sender address rejected: Access denied"},
-		code:  554, enhanced: "5.7.1", want: ReasonPolicy,
+		code:  554, enhanced: "5.7.1", want: probes.ReasonPolicy,
 	},
 	{ // Postfix: smtpd_check.c, reject_sender_login_mismatch
 		lines: []string{"553 5.7.1 <someone@example.com>: Sender address rejected: not logged in"},
-		code:  553, enhanced: "5.7.1", want: ReasonAuthRequired,
+		code:  553, enhanced: "5.7.1", want: probes.ReasonAuthRequired,
 	},
 	{ // Postfix: smtpd_check.c, reject_non_fqdn_helo_hostname
 		lines: []string{"504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname"},
-		code:  504, enhanced: "5.5.2", want: ReasonProtocol,
+		code:  504, enhanced: "5.5.2", want: probes.ReasonProtocol,
 	},
 	{ // Postfix: smtpd.c, smtpd_tls_security_level=encrypt
 		lines: []string{"530 5.7.0 Must issue a STARTTLS command first"},
-		code:  530, enhanced: "5.7.0", want: ReasonTLSRequired,
+		code:  530, enhanced: "5.7.0", want: probes.ReasonTLSRequired,
 	},
 	{ // Postfix: smtpd.c, STARTTLS without a usable TLS context
 		lines: []string{"454 4.7.0 TLS not available due to local problem"},
-		code:  454, enhanced: "4.7.0", want: ReasonSTARTTLSUnavailable,
+		code:  454, enhanced: "4.7.0", want: probes.ReasonSTARTTLSUnavailable,
 	},
 	{ // Postfix: smtpd_sasl_glue.c
 		lines: []string{"535 5.7.8 Error: authentication failed: authentication failure"},
-		code:  535, enhanced: "5.7.8", want: ReasonAuthFailed,
+		code:  535, enhanced: "5.7.8", want: probes.ReasonAuthFailed,
 	},
 	{ // Postfix: smtpd_sasl_proto.c, AUTH without smtpd_sasl_auth_enable
 		lines: []string{"503 5.5.1 Error: authentication not enabled"},
-		code:  503, enhanced: "5.5.1", want: ReasonAuthFailed,
+		code:  503, enhanced: "5.5.1", want: probes.ReasonAuthFailed,
 	},
 	{ // Postfix: smtpd_check.c, message_size_limit
 		lines: []string{"552 5.3.4 Message size exceeds fixed limit"},
-		code:  552, enhanced: "5.3.4", want: ReasonMessageTooLarge,
+		code:  552, enhanced: "5.3.4", want: probes.ReasonMessageTooLarge,
 	},
 	{ // Postfix: smtpd_check.c, queue_minfree
 		lines: []string{"452 4.3.1 Insufficient system storage"},
-		code:  452, enhanced: "4.3.1", want: ReasonInsufficientStorage,
+		code:  452, enhanced: "4.3.1", want: probes.ReasonInsufficientStorage,
 	},
 	{ // Postfix: smtpd.c, cleanup write failure
 		lines: []string{"451 4.3.0 Error: queue file write error"},
-		code:  451, enhanced: "4.3.0", want: ReasonLocalError,
+		code:  451, enhanced: "4.3.0", want: probes.ReasonLocalError,
 	},
 	{ // Postfix: smtpd_check.c, lookup table failure
 		lines: []string{"451 4.3.0 <someone@example.com>: Temporary lookup failure"},
-		code:  451, enhanced: "4.3.0", want: ReasonLocalError,
+		code:  451, enhanced: "4.3.0", want: probes.ReasonLocalError,
 	},
 	{ // Postfix: smtpd_check.c, configuration error
 		lines: []string{"451 4.3.5 Server configuration error"},
-		code:  451, enhanced: "4.3.5", want: ReasonLocalError,
+		code:  451, enhanced: "4.3.5", want: probes.ReasonLocalError,
 	},
 	{ // Postfix: smtpd.c, smtpd_client_connection_count_limit (anvil)
 		lines: []string{"421 4.7.0 mail.example.com Error: too many connections from 192.0.2.25"},
-		code:  421, enhanced: "4.7.0", want: ReasonThrottled,
+		code:  421, enhanced: "4.7.0", want: probes.ReasonThrottled,
 	},
 	{ // Postfix: smtpd.c, smtpd_client_message_rate_limit (anvil)
 		lines: []string{"450 4.7.1 Error: too much mail from 192.0.2.25"},
-		code:  450, enhanced: "4.7.1", want: ReasonThrottled,
+		code:  450, enhanced: "4.7.1", want: probes.ReasonThrottled,
 	},
 	{ // Postfix: smtpd.c, smtpd_client_recipient_rate_limit (anvil)
 		lines: []string{"450 4.7.1 Error: too many recipients from 192.0.2.25"},
-		code:  450, enhanced: "4.7.1", want: ReasonThrottled,
+		code:  450, enhanced: "4.7.1", want: probes.ReasonThrottled,
 	},
 	{ // Postfix: smtpd.c, smtpd_recipient_limit
 		lines: []string{"452 4.5.3 Error: too many recipients"},
-		code:  452, enhanced: "4.5.3", want: ReasonThrottled,
+		code:  452, enhanced: "4.5.3", want: probes.ReasonThrottled,
 	},
 	{ // Postfix: smtpd.c, smtpd_hard_error_limit
 		lines: []string{"421 4.7.0 mail.example.com Error: too many errors"},
-		code:  421, enhanced: "4.7.0", want: ReasonProtocol,
+		code:  421, enhanced: "4.7.0", want: probes.ReasonProtocol,
 	},
 	{ // Postfix: smtpd.c, RCPT before MAIL
 		lines: []string{"503 5.5.1 Error: need MAIL command"},
-		code:  503, enhanced: "5.5.1", want: ReasonProtocol,
+		code:  503, enhanced: "5.5.1", want: probes.ReasonProtocol,
 	},
 	{ // Postfix: smtpd.c, unknown verb
 		lines: []string{"502 5.5.2 Error: command not recognized"},
-		code:  502, enhanced: "5.5.2", want: ReasonProtocol,
+		code:  502, enhanced: "5.5.2", want: probes.ReasonProtocol,
 	},
 	{ // Postfix: smtpd.c, unparsable RCPT TO address
 		lines: []string{"501 5.1.3 Bad recipient address syntax"},
-		code:  501, enhanced: "5.1.3", want: ReasonProtocol,
+		code:  501, enhanced: "5.1.3", want: probes.ReasonProtocol,
 	},
 	{ // Postfix: smtpd.c, DATA after all recipients were rejected
 		lines: []string{"554 5.5.1 Error: no valid recipients"},
-		code:  554, enhanced: "5.5.1", want: ReasonProtocol,
+		code:  554, enhanced: "5.5.1", want: probes.ReasonProtocol,
 	},
 	{ // Postfix: smtpd.c, unknown MAIL FROM parameter
 		lines: []string{"555 5.5.4 Unsupported option: FOO=BAR"},
-		code:  555, enhanced: "5.5.4", want: ReasonProtocol,
+		code:  555, enhanced: "5.5.4", want: probes.ReasonProtocol,
 	},
 	{ // Postfix: postscreen.c, all smtpd processes busy
 		lines: []string{"421 4.3.2 All server ports are busy"},
-		code:  421, enhanced: "4.3.2", want: ReasonServiceUnavailable,
+		code:  421, enhanced: "4.3.2", want: probes.ReasonServiceUnavailable,
 	},
 	{ // Postfix: postscreen.c, deep-protocol test pending
 		lines: []string{"450 4.3.2 Service currently unavailable"},
-		code:  450, enhanced: "4.3.2", want: ReasonServiceUnavailable,
+		code:  450, enhanced: "4.3.2", want: probes.ReasonServiceUnavailable,
 	},
 
 	// --- postgrey (postgrey.schweikert.ch) and other greylisters.
 	{ // postgrey: default --greylist-text
 		lines: []string{"450 4.2.0 <someone@example.com>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.com.html"},
-		code:  450, enhanced: "4.2.0", want: ReasonGreylisted,
+		code:  450, enhanced: "4.2.0", want: probes.ReasonGreylisted,
 	},
 	{ // postgrey: older default text (isg.ee.ethz.ch)
 		lines: []string{"450 4.7.1 <someone@example.com>: Recipient address rejected: Greylisted for 300 seconds (see http://isg.ee.ethz.ch/tools/postgrey/help/example.com.html)"},
-		code:  450, enhanced: "4.7.1", want: ReasonGreylisted,
+		code:  450, enhanced: "4.7.1", want: probes.ReasonGreylisted,
 	},
 	{ // milter-greylist: default reply
 		lines: []string{"451 4.7.1 Greylisting in action, please come back in 00:05:00"},
-		code:  451, enhanced: "4.7.1", want: ReasonGreylisted,
+		code:  451, enhanced: "4.7.1", want: probes.ReasonGreylisted,
 	},
 	{ // Greylisting milters and policy daemons: the bare deferral
 		lines: []string{"451 4.7.1 Please try again later"},
-		code:  451, enhanced: "4.7.1", want: ReasonGreylisted,
+		code:  451, enhanced: "4.7.1", want: probes.ReasonGreylisted,
 	},
 	{ // OpenBSD spamd(8): greylisting deferral
 		lines: []string{"451 Temporary failure, please try again later."},
-		code:  451, enhanced: "", want: ReasonGreylisted,
+		code:  451, enhanced: "", want: probes.ReasonGreylisted,
 	},
 
 	// --- Exim defaults (exim.org/exim-html-current/doc/html/spec_html).
 	{ // Exim: router failure
 		lines: []string{"550 Unrouteable address"},
-		code:  550, enhanced: "", want: ReasonMailboxUnavailable,
+		code:  550, enhanced: "", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Exim: sender verification callout failure
 		lines: []string{
@@ -821,231 +823,231 @@ var realWorldReplies = []classifyCase{
 			"550-Unrouteable address",
 			"550 Sender verify failed",
 		},
-		code: 550, enhanced: "", want: ReasonMailboxUnavailable,
+		code: 550, enhanced: "", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Exim: ACL "defer" default
 		lines: []string{"451 Temporary local problem - please try later"},
-		code:  451, enhanced: "", want: ReasonLocalError,
+		code:  451, enhanced: "", want: probes.ReasonLocalError,
 	},
 	{ // Exim: default ACL, relaying
 		lines: []string{"550 relay not permitted"},
-		code:  550, enhanced: "", want: ReasonRelayDenied,
+		code:  550, enhanced: "", want: probes.ReasonRelayDenied,
 	},
 	{ // Exim: ACL "deny" default
 		lines: []string{"550 Administrative prohibition"},
-		code:  550, enhanced: "", want: ReasonPolicy,
+		code:  550, enhanced: "", want: probes.ReasonPolicy,
 	},
 	{ // Exim: smtp_enforce_sync
 		lines: []string{"554 SMTP synchronization error"},
-		code:  554, enhanced: "", want: ReasonProtocol,
+		code:  554, enhanced: "", want: probes.ReasonProtocol,
 	},
 	{ // Exim: smtp_accept_max_per_host
 		lines: []string{"421 Too many concurrent SMTP connections from this IP address; please try again later."},
-		code:  421, enhanced: "", want: ReasonThrottled,
+		code:  421, enhanced: "", want: probes.ReasonThrottled,
 	},
 	{ // Exim: check_spool_space
 		lines: []string{"452 Space shortage, please try later."},
-		code:  452, enhanced: "", want: ReasonInsufficientStorage,
+		code:  452, enhanced: "", want: probes.ReasonInsufficientStorage,
 	},
 	{ // Exim: dnslists default message
 		lines: []string{"550 Rejected because 192.0.2.25 is in a black list at zen.spamhaus.org"},
-		code:  550, enhanced: "", want: ReasonReputation,
+		code:  550, enhanced: "", want: probes.ReasonReputation,
 	},
 	{ // Exim: message_size_limit
 		lines: []string{"552 Message size exceeds maximum permitted"},
-		code:  552, enhanced: "", want: ReasonMessageTooLarge,
+		code:  552, enhanced: "", want: probes.ReasonMessageTooLarge,
 	},
 	{ // Exim (cPanel): unknown local part
 		lines: []string{"550 No Such User Here"},
-		code:  550, enhanced: "", want: ReasonMailboxUnavailable,
+		code:  550, enhanced: "", want: probes.ReasonMailboxUnavailable,
 	},
 
 	// --- Sendmail defaults (sendmail/srvrsmtp.c, cf/m4/proto.m4).
 	{ // Sendmail: local delivery, unknown user
 		lines: []string{"550 5.1.1 <someone@example.com>... User unknown"},
-		code:  550, enhanced: "5.1.1", want: ReasonMailboxUnavailable,
+		code:  550, enhanced: "5.1.1", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Sendmail: proto.m4, relaying check
 		lines: []string{"550 5.7.1 <someone@example.org>... Relaying denied"},
-		code:  550, enhanced: "5.7.1", want: ReasonRelayDenied,
+		code:  550, enhanced: "5.7.1", want: probes.ReasonRelayDenied,
 	},
 	{ // Sendmail: proto.m4, unresolvable sender domain (permanent)
 		lines: []string{"553 5.1.8 <someone@example.net>... Domain of sender address someone@example.net does not exist"},
-		code:  553, enhanced: "5.1.8", want: ReasonMailboxUnavailable,
+		code:  553, enhanced: "5.1.8", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Sendmail: proto.m4, unresolvable sender domain (temporary)
 		lines: []string{"451 4.1.8 Domain of sender address someone@example.net does not resolve"},
-		code:  451, enhanced: "4.1.8", want: ReasonMailboxUnavailable,
+		code:  451, enhanced: "4.1.8", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Sendmail: srvrsmtp.c, MinFreeBlocks
 		lines: []string{"452 4.4.5 Insufficient disk space; try again later"},
-		code:  452, enhanced: "4.4.5", want: ReasonInsufficientStorage,
+		code:  452, enhanced: "4.4.5", want: probes.ReasonInsufficientStorage,
 	},
 	{ // Sendmail: srvrsmtp.c, shutdown in progress
 		lines: []string{"421 4.3.2 Service shutting down"},
-		code:  421, enhanced: "4.3.2", want: ReasonServiceUnavailable,
+		code:  421, enhanced: "4.3.2", want: probes.ReasonServiceUnavailable,
 	},
 	{ // Sendmail: FEATURE(ratecontrol)
 		lines: []string{"421 4.3.2 Connection rate limit exceeded."},
-		code:  421, enhanced: "4.3.2", want: ReasonThrottled,
+		code:  421, enhanced: "4.3.2", want: probes.ReasonThrottled,
 	},
 	{ // Sendmail: FEATURE(conncontrol)
 		lines: []string{"421 4.3.2 Too many open connections."},
-		code:  421, enhanced: "4.3.2", want: ReasonThrottled,
+		code:  421, enhanced: "4.3.2", want: probes.ReasonThrottled,
 	},
 	{ // Sendmail: FEATURE(dnsbl) default message
 		lines: []string{"550 5.7.1 Rejected: 192.0.2.25 listed at zen.spamhaus.org"},
-		code:  550, enhanced: "5.7.1", want: ReasonReputation,
+		code:  550, enhanced: "5.7.1", want: probes.ReasonReputation,
 	},
 	{ // Sendmail: MaxMessageSize
 		lines: []string{"552 5.2.3 Message size exceeds maximum value"},
-		code:  552, enhanced: "5.2.3", want: ReasonMessageTooLarge,
+		code:  552, enhanced: "5.2.3", want: probes.ReasonMessageTooLarge,
 	},
 	{ // Sendmail: MaxRcptsPerMessage
 		lines: []string{"452 4.5.3 Too many recipients"},
-		code:  452, enhanced: "4.5.3", want: ReasonThrottled,
+		code:  452, enhanced: "4.5.3", want: probes.ReasonThrottled,
 	},
 	{ // Sendmail: AUTH required by access map
 		lines: []string{"530 5.7.0 Authentication required"},
-		code:  530, enhanced: "5.7.0", want: ReasonAuthRequired,
+		code:  530, enhanced: "5.7.0", want: probes.ReasonAuthRequired,
 	},
 	{ // Sendmail: srvrsmtp.c, unknown command
 		lines: []string{`500 5.5.1 Command unrecognized: "FOO"`},
-		code:  500, enhanced: "5.5.1", want: ReasonProtocol,
+		code:  500, enhanced: "5.5.1", want: probes.ReasonProtocol,
 	},
 	{ // Sendmail: srvrsmtp.c, STARTTLS refused by a server without TLS
 		lines: []string{`500 5.5.1 Command unrecognized: "STARTTLS"`},
-		code:  500, enhanced: "5.5.1", want: ReasonSTARTTLSUnavailable,
+		code:  500, enhanced: "5.5.1", want: probes.ReasonSTARTTLSUnavailable,
 	},
 
 	// --- qmail-smtpd (qmail-smtpd.c): enhanced codes only as "(#x.y.z)".
 	{ // qmail: qmail-smtpd.c, rcpthosts check
 		lines: []string{"553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)"},
-		code:  553, enhanced: "", want: ReasonRelayDenied,
+		code:  553, enhanced: "", want: probes.ReasonRelayDenied,
 	},
 	{ // qmail: qmail-smtpd.c, databytes
 		lines: []string{"552 sorry, that message size exceeds my databytes limit (#5.3.4)"},
-		code:  552, enhanced: "", want: ReasonMessageTooLarge,
+		code:  552, enhanced: "", want: probes.ReasonMessageTooLarge,
 	},
 	{ // qmail: qmail-smtpd.c, Received-header loop detection
 		lines: []string{"554 too many hops, this message is looping (#5.4.6)"},
-		code:  554, enhanced: "", want: ReasonOther,
+		code:  554, enhanced: "", want: probes.ReasonOther,
 	},
 	{ // qmail: qmail-smtpd.c, qmail-queue failure
 		lines: []string{"451 qq temporary problem (#4.3.0)"},
-		code:  451, enhanced: "", want: ReasonLocalError,
+		code:  451, enhanced: "", want: probes.ReasonLocalError,
 	},
 	{ // qmail: qmail-smtpd.c, RCPT before MAIL
 		lines: []string{"503 MAIL first (#5.5.1)"},
-		code:  503, enhanced: "", want: ReasonProtocol,
+		code:  503, enhanced: "", want: probes.ReasonProtocol,
 	},
 	{ // vpopmail chkuser: unknown recipient
 		lines: []string{"550 5.1.1 sorry, no mailbox here by that name (#5.1.1 - chkuser)"},
-		code:  550, enhanced: "5.1.1", want: ReasonMailboxUnavailable,
+		code:  550, enhanced: "5.1.1", want: probes.ReasonMailboxUnavailable,
 	},
 
 	// --- Amazon SES: docs.aws.amazon.com/ses/latest/dg/troubleshoot-smtp.html
 	{ // Amazon SES: SMTP interface, sending quota
 		lines: []string{"454 Throttling failure: Maximum sending rate exceeded."},
-		code:  454, enhanced: "", want: ReasonThrottled,
+		code:  454, enhanced: "", want: probes.ReasonThrottled,
 	},
 	{ // Amazon SES: SMTP interface, daily quota
 		lines: []string{"454 Throttling failure: Daily message quota exceeded."},
-		code:  454, enhanced: "", want: ReasonThrottled,
+		code:  454, enhanced: "", want: probes.ReasonThrottled,
 	},
 	{ // Amazon SES: SMTP interface, bad SMTP credentials
 		lines: []string{"535 Authentication Credentials Invalid"},
-		code:  535, enhanced: "", want: ReasonAuthFailed,
+		code:  535, enhanced: "", want: probes.ReasonAuthFailed,
 	},
 	{ // Amazon SES: SMTP interface, plain-text session
 		lines: []string{"530 Must issue a STARTTLS command first"},
-		code:  530, enhanced: "", want: ReasonTLSRequired,
+		code:  530, enhanced: "", want: probes.ReasonTLSRequired,
 	},
 
 	// --- Blocklist operators and gateways.
 	{ // Barracuda: barracudacentral.org, BRBL rejection through Postfix
 		lines: []string{"554 Service unavailable; Client host [192.0.2.25] blocked using Barracuda Reputation; http://www.barracudanetworks.com/reputation/?r=1&ip=192.0.2.25"},
-		code:  554, enhanced: "", want: ReasonReputation,
+		code:  554, enhanced: "", want: probes.ReasonReputation,
 	},
 	{ // SpamCop: spamcop.net/bl.shtml, SCBL rejection through Postfix
 		lines: []string{"550 5.7.1 Service unavailable; Client host [192.0.2.25] blocked using bl.spamcop.net; Blocked - see https://www.spamcop.net/bl.shtml?192.0.2.25"},
-		code:  550, enhanced: "5.7.1", want: ReasonReputation,
+		code:  550, enhanced: "5.7.1", want: probes.ReasonReputation,
 	},
 	{ // Proofpoint: ipcheck.proofpoint.com
 		lines: []string{"554 5.7.1 Blocked - see https://ipcheck.proofpoint.com/?ip=192.0.2.25"},
-		code:  554, enhanced: "5.7.1", want: ReasonReputation,
+		code:  554, enhanced: "5.7.1", want: probes.ReasonReputation,
 	},
 	{ // Cisco Secure Email (IronPort): default SBRS rejection
 		lines: []string{"554 Your access to this mail system has been rejected due to the sending MTA's poor reputation. If you believe that this failure is in error, please contact the intended recipient via alternate means."},
-		code:  554, enhanced: "", want: ReasonReputation,
+		code:  554, enhanced: "", want: probes.ReasonReputation,
 	},
 	{ // Trend Micro Email Reputation Service
 		lines: []string{"550 5.7.1 Mail from 192.0.2.25 has been blocked by Trend Micro Email Reputation Service."},
-		code:  550, enhanced: "5.7.1", want: ReasonReputation,
+		code:  550, enhanced: "5.7.1", want: probes.ReasonReputation,
 	},
 	{ // Comcast: postmaster.comcast.net/smtp-error-codes.php#BL000001
 		lines: []string{"554 resimta-po-01v.sys.comcast.net comcast 192.0.2.25 found on one or more DNSBLs, see http://postmaster.comcast.net/smtp-error-codes.php#BL000001"},
-		code:  554, enhanced: "", want: ReasonReputation,
+		code:  554, enhanced: "", want: probes.ReasonReputation,
 	},
 	{ // Mimecast: community.mimecast.com/docs/DOC-1369
 		lines: []string{"451 Open relay not allowed - https://community.mimecast.com/docs/DOC-1369#451"},
-		code:  451, enhanced: "", want: ReasonRelayDenied,
+		code:  451, enhanced: "", want: probes.ReasonRelayDenied,
 	},
 	{ // Mimecast: community.mimecast.com/docs/DOC-1369
 		lines: []string{"550 Invalid Recipient - https://community.mimecast.com/docs/DOC-1369#550"},
-		code:  550, enhanced: "", want: ReasonMailboxUnavailable,
+		code:  550, enhanced: "", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // Mimecast: community.mimecast.com/docs/DOC-1369
 		lines: []string{"550 Rejected by header based Anti-Spoofing policy: someone@example.com - https://community.mimecast.com/docs/DOC-1369#550"},
-		code:  550, enhanced: "", want: ReasonPolicy,
+		code:  550, enhanced: "", want: probes.ReasonPolicy,
 	},
 
 	// --- RFC 5321 §4.2.2 / RFC 3207 default texts, as many servers send them.
 	{ // RFC 5321 §4.2.2
 		lines: []string{"421 mx.example.com Service not available, closing transmission channel"},
-		code:  421, enhanced: "", want: ReasonServiceUnavailable,
+		code:  421, enhanced: "", want: probes.ReasonServiceUnavailable,
 	},
 	{ // RFC 5321 §4.2.2
 		lines: []string{"450 Requested mail action not taken: mailbox unavailable"},
-		code:  450, enhanced: "", want: ReasonMailboxBusy,
+		code:  450, enhanced: "", want: probes.ReasonMailboxBusy,
 	},
 	{ // RFC 3463 §3.3 (4.2.1 mailbox disabled, not accepting messages)
 		lines: []string{"450 4.2.1 <someone@example.com>: Mailbox temporarily disabled"},
-		code:  450, enhanced: "4.2.1", want: ReasonMailboxBusy,
+		code:  450, enhanced: "4.2.1", want: probes.ReasonMailboxBusy,
 	},
 	{ // RFC 5321 §4.2.2
 		lines: []string{"451 Requested action aborted: local error in processing"},
-		code:  451, enhanced: "", want: ReasonLocalError,
+		code:  451, enhanced: "", want: probes.ReasonLocalError,
 	},
 	{ // RFC 5321 §4.2.2
 		lines: []string{"452 Requested action not taken: insufficient system storage"},
-		code:  452, enhanced: "", want: ReasonInsufficientStorage,
+		code:  452, enhanced: "", want: probes.ReasonInsufficientStorage,
 	},
 	{ // RFC 3207 §4
 		lines: []string{"454 TLS not available due to temporary reason"},
-		code:  454, enhanced: "", want: ReasonSTARTTLSUnavailable,
+		code:  454, enhanced: "", want: probes.ReasonSTARTTLSUnavailable,
 	},
 	{ // RFC 5321 §4.2.3 (455, server unable to accommodate parameters)
 		lines: []string{"455 Server unable to accommodate parameters"},
-		code:  455, enhanced: "", want: ReasonOther,
+		code:  455, enhanced: "", want: probes.ReasonOther,
 	},
 	{ // RFC 5321 §4.2.2
 		lines: []string{"500 Syntax error, command unrecognized"},
-		code:  500, enhanced: "", want: ReasonProtocol,
+		code:  500, enhanced: "", want: probes.ReasonProtocol,
 	},
 	{ // RFC 5321 §4.2.2
 		lines: []string{"550 Requested action not taken: mailbox unavailable"},
-		code:  550, enhanced: "", want: ReasonMailboxUnavailable,
+		code:  550, enhanced: "", want: probes.ReasonMailboxUnavailable,
 	},
 	{ // RFC 5321 §4.2.2
 		lines: []string{"552 Requested mail action aborted: exceeded storage allocation"},
-		code:  552, enhanced: "", want: ReasonMailboxFull,
+		code:  552, enhanced: "", want: probes.ReasonMailboxFull,
 	},
 
 	// --- Positive replies.
 	{ // Postfix: greeting
 		lines: []string{"220 mx.example.com ESMTP Postfix"},
-		code:  220, enhanced: "", want: ReasonOK,
+		code:  220, enhanced: "", want: probes.ReasonOK,
 	},
 	{ // Postfix: EHLO response
 		lines: []string{
@@ -1056,19 +1058,19 @@ var realWorldReplies = []classifyCase{
 			"250-ENHANCEDSTATUSCODES",
 			"250 8BITMIME",
 		},
-		code: 250, enhanced: "", want: ReasonOK,
+		code: 250, enhanced: "", want: probes.ReasonOK,
 	},
 	{ // Gmail: RCPT accepted
 		lines: []string{"250 2.1.5 OK a1-20020a05600c000000b004123456789si1234567wmq.1 - gsmtp"},
-		code:  250, enhanced: "2.1.5", want: ReasonOK,
+		code:  250, enhanced: "2.1.5", want: probes.ReasonOK,
 	},
 	{ // RFC 5321 §4.2.2: DATA go-ahead
 		lines: []string{"354 End data with <CR><LF>.<CR><LF>"},
-		code:  354, enhanced: "", want: ReasonOK,
+		code:  354, enhanced: "", want: probes.ReasonOK,
 	},
 	{ // RFC 4954: AUTH challenge
 		lines: []string{"334 VXNlcm5hbWU6"},
-		code:  334, enhanced: "", want: ReasonOK,
+		code:  334, enhanced: "", want: probes.ReasonOK,
 	},
 }
 
@@ -1079,7 +1081,7 @@ func TestClassify_RealWorld(t *testing.T) { checkCorpus(t, realWorldReplies) }
 func checkCorpus(t *testing.T, rows []classifyCase) {
 	t.Helper()
 	for _, tc := range rows {
-		t.Run(truncate(tc.lines[0], 60), func(t *testing.T) {
+		t.Run(probes.Truncate(tc.lines[0], 60), func(t *testing.T) {
 			rep, seen := parseRawReply(t, tc.lines)
 			if rep.Code != tc.code {
 				t.Errorf("code = %d, want %d", rep.Code, tc.code)
@@ -1100,7 +1102,7 @@ func checkCorpus(t *testing.T, rows []classifyCase) {
 // TestClassify_CorpusIsComplete keeps the corpus honest: every row states
 // what it expects, and every reason a reply can carry appears at least once.
 func TestClassify_CorpusIsComplete(t *testing.T) {
-	seen := map[Reason]int{}
+	seen := map[probes.Reason]int{}
 	rows := 0
 	for i, tc := range realWorldReplies {
 		if tc.code == 0 {
@@ -1113,13 +1115,13 @@ func TestClassify_CorpusIsComplete(t *testing.T) {
 	if rows < 90 {
 		t.Errorf("corpus has %d rows, want at least 90", rows)
 	}
-	replyReasons := []Reason{
-		ReasonOK, ReasonProtocol, ReasonSTARTTLSUnavailable, ReasonTLSRequired,
-		ReasonAuthRequired, ReasonAuthFailed, ReasonServiceUnavailable,
-		ReasonThrottled, ReasonGreylisted, ReasonMailboxBusy, ReasonLocalError,
-		ReasonInsufficientStorage, ReasonMailboxUnavailable, ReasonMailboxFull,
-		ReasonMessageTooLarge, ReasonRelayDenied, ReasonSPF, ReasonDKIM,
-		ReasonDMARC, ReasonReputation, ReasonPolicy, ReasonOther,
+	replyReasons := []probes.Reason{
+		probes.ReasonOK, probes.ReasonProtocol, probes.ReasonSTARTTLSUnavailable, probes.ReasonTLSRequired,
+		probes.ReasonAuthRequired, probes.ReasonAuthFailed, probes.ReasonServiceUnavailable,
+		probes.ReasonThrottled, probes.ReasonGreylisted, probes.ReasonMailboxBusy, probes.ReasonLocalError,
+		probes.ReasonInsufficientStorage, probes.ReasonMailboxUnavailable, probes.ReasonMailboxFull,
+		probes.ReasonMessageTooLarge, probes.ReasonRelayDenied, probes.ReasonSPF, probes.ReasonDKIM,
+		probes.ReasonDMARC, probes.ReasonReputation, probes.ReasonPolicy, probes.ReasonOther,
 	}
 	for _, r := range replyReasons {
 		if seen[r] == 0 {
@@ -1135,41 +1137,41 @@ func TestClassify_Precedence(t *testing.T) {
 		code     int
 		enhanced string
 		text     string
-		want     Reason
+		want     probes.Reason
 	}{
-		{"blocklist text beats generic 5.7.1", 550, "5.7.1", "Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", ReasonReputation},
-		{"greylist text beats 4.2.0 mailbox status", 450, "4.2.0", "Recipient address rejected: Greylisted", ReasonGreylisted},
-		{"rate text beats 4.2.1 mailbox status", 450, "4.2.1", "The user you are trying to contact is receiving mail too quickly.", ReasonThrottled},
-		{"rate text beats 4.3.2 system status", 421, "4.3.2", "Connection rate limit exceeded.", ReasonThrottled},
-		{"relay text beats auth wording", 550, "5.7.1", "Relaying denied. Proper authentication required.", ReasonRelayDenied},
-		{"5.7.26 without a mechanism named is DMARC", 550, "5.7.26", "Multiple authentication checks failed", ReasonDMARC},
-		{"5.7.23 without a mechanism named is SPF", 550, "5.7.23", "Message rejected", ReasonSPF},
-		{"5.7.21 without a mechanism named is DKIM", 550, "5.7.21", "Message rejected", ReasonDKIM},
-		{"5.7.9 at 534 is a weak mechanism", 534, "5.7.9", "Authentication mechanism is too weak", ReasonAuthFailed},
-		{"4.7.28 naming a DKIM domain is still a flood deferral", 421, "4.7.28", "unusual rate of unsolicited mail originating from your DKIM domain", ReasonThrottled},
-		{"sending quota is a rate limit, not a full mailbox", 550, "5.4.5", "Daily sending quota exceeded", ReasonThrottled},
-		{"mailbox size limit is a full mailbox, not a big message", 552, "", "Mailbox size limit exceeded", ReasonMailboxFull},
-		{"service unavailable wording at 5xx is not an outage", 554, "", "Service unavailable", ReasonPolicy},
-		{"451 4.3.0 is a local error", 451, "4.3.0", "", ReasonLocalError},
-		{"421 4.3.0 is an outage", 421, "4.3.0", "", ReasonServiceUnavailable},
-		{"bare 421", 421, "", "mx.example.com closing connection", ReasonServiceUnavailable},
-		{"greylisting needs 450/451", 421, "4.7.1", "Please try again later", ReasonServiceUnavailable},
-		{"temporary unknown user stays mailbox_unavailable", 450, "4.1.1", "mailbox unavailable", ReasonMailboxUnavailable},
-		{"temporary full mailbox by code alone", 452, "4.2.2", "", ReasonMailboxFull},
-		{"bare 530", 530, "", "", ReasonAuthRequired},
-		{"bare 538", 538, "5.7.11", "Encryption required for requested authentication mechanism", ReasonTLSRequired},
-		{"bare 454", 454, "", "", ReasonOther},
-		{"bare 552", 552, "", "", ReasonMailboxFull},
-		{"bare 554", 554, "", "", ReasonPolicy},
-		{"bare 5.0.0 refusal", 550, "5.0.0", "Access denied", ReasonPolicy},
-		{"5.3.x at 5xx falls back to the code", 554, "5.3.0", "", ReasonPolicy},
-		{"unknown 5xx code", 559, "", "", ReasonOther},
-		{"case does not matter", 554, "5.7.1", "BLOCKED USING ZEN.SPAMHAUS.ORG", ReasonReputation},
-		{"extra whitespace does not matter", 550, "5.7.1", "Relay   access\tdenied", ReasonRelayDenied},
+		{"blocklist text beats generic 5.7.1", 550, "5.7.1", "Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", probes.ReasonReputation},
+		{"greylist text beats 4.2.0 mailbox status", 450, "4.2.0", "Recipient address rejected: Greylisted", probes.ReasonGreylisted},
+		{"rate text beats 4.2.1 mailbox status", 450, "4.2.1", "The user you are trying to contact is receiving mail too quickly.", probes.ReasonThrottled},
+		{"rate text beats 4.3.2 system status", 421, "4.3.2", "Connection rate limit exceeded.", probes.ReasonThrottled},
+		{"relay text beats auth wording", 550, "5.7.1", "Relaying denied. Proper authentication required.", probes.ReasonRelayDenied},
+		{"5.7.26 without a mechanism named is DMARC", 550, "5.7.26", "Multiple authentication checks failed", probes.ReasonDMARC},
+		{"5.7.23 without a mechanism named is SPF", 550, "5.7.23", "Message rejected", probes.ReasonSPF},
+		{"5.7.21 without a mechanism named is DKIM", 550, "5.7.21", "Message rejected", probes.ReasonDKIM},
+		{"5.7.9 at 534 is a weak mechanism", 534, "5.7.9", "Authentication mechanism is too weak", probes.ReasonAuthFailed},
+		{"4.7.28 naming a DKIM domain is still a flood deferral", 421, "4.7.28", "unusual rate of unsolicited mail originating from your DKIM domain", probes.ReasonThrottled},
+		{"sending quota is a rate limit, not a full mailbox", 550, "5.4.5", "Daily sending quota exceeded", probes.ReasonThrottled},
+		{"mailbox size limit is a full mailbox, not a big message", 552, "", "Mailbox size limit exceeded", probes.ReasonMailboxFull},
+		{"service unavailable wording at 5xx is not an outage", 554, "", "Service unavailable", probes.ReasonPolicy},
+		{"451 4.3.0 is a local error", 451, "4.3.0", "", probes.ReasonLocalError},
+		{"421 4.3.0 is an outage", 421, "4.3.0", "", probes.ReasonServiceUnavailable},
+		{"bare 421", 421, "", "mx.example.com closing connection", probes.ReasonServiceUnavailable},
+		{"greylisting needs 450/451", 421, "4.7.1", "Please try again later", probes.ReasonServiceUnavailable},
+		{"temporary unknown user stays mailbox_unavailable", 450, "4.1.1", "mailbox unavailable", probes.ReasonMailboxUnavailable},
+		{"temporary full mailbox by code alone", 452, "4.2.2", "", probes.ReasonMailboxFull},
+		{"bare 530", 530, "", "", probes.ReasonAuthRequired},
+		{"bare 538", 538, "5.7.11", "Encryption required for requested authentication mechanism", probes.ReasonTLSRequired},
+		{"bare 454", 454, "", "", probes.ReasonOther},
+		{"bare 552", 552, "", "", probes.ReasonMailboxFull},
+		{"bare 554", 554, "", "", probes.ReasonPolicy},
+		{"bare 5.0.0 refusal", 550, "5.0.0", "Access denied", probes.ReasonPolicy},
+		{"5.3.x at 5xx falls back to the code", 554, "5.3.0", "", probes.ReasonPolicy},
+		{"unknown 5xx code", 559, "", "", probes.ReasonOther},
+		{"case does not matter", 554, "5.7.1", "BLOCKED USING ZEN.SPAMHAUS.ORG", probes.ReasonReputation},
+		{"extra whitespace does not matter", 550, "5.7.1", "Relay   access\tdenied", probes.ReasonRelayDenied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Classify(tt.code, tt.enhanced, tt.text); got != tt.want {
+			if got := probes.Classify(tt.code, tt.enhanced, tt.text); got != tt.want {
 				t.Errorf("Classify(%d, %q, %q) = %q, want %q", tt.code, tt.enhanced, tt.text, got, tt.want)
 			}
 		})
@@ -1185,70 +1187,70 @@ func TestClassify_Phrasings(t *testing.T) {
 		code     int
 		enhanced string
 		text     string
-		want     Reason
+		want     probes.Reason
 	}{
-		{550, "", "Address not present in directory", ReasonMailboxUnavailable},
-		{550, "", "Recipient address rejected: invalid-recipient", ReasonMailboxUnavailable},
-		{550, "", "is not a known user", ReasonMailboxUnavailable},
-		{550, "", "recipient not exist", ReasonMailboxUnavailable},
-		{550, "", "Mailbox unavailable or access denied", ReasonMailboxUnavailable},
-		{550, "", "Recipient address rejected: not listed in public Name & Address Book", ReasonMailboxUnavailable},
-		{550, "5.1.1", "<a@example.com>: Recipient address rejected: not listed in Domino Directory", ReasonMailboxUnavailable},
-		{550, "", "Recipient address rejected: unknown domain name", ReasonMailboxUnavailable},
-		{553, "", "Recipient domain must exist", ReasonMailboxUnavailable},
-		{550, "", "#5.1.0 Address rejected a@example.com", ReasonMailboxUnavailable},
-		{550, "5.7.27", "Sender address has null MX", ReasonMailboxUnavailable},
-		{550, "", "Mailbox exceeds allowed size", ReasonMailboxFull},
-		{552, "", "Mailbox would exceed maximum allowed storage", ReasonMailboxFull},
-		{452, "", "User has too many messages on the server", ReasonMailboxFull},
-		{550, "", "user has exceeded quota, bouncing mail", ReasonMailboxFull},
-		{550, "5.7.1", "Email quota exceeded.", ReasonMailboxFull},
-		{550, "", "Message exceeds maximum allowed size", ReasonMessageTooLarge},
-		{554, "5.3.4", "Message too big for system", ReasonMessageTooLarge},
-		{550, "5.7.1", "Your IP address 192.0.2.1 is listed in the RBL", ReasonReputation},
-		{554, "", "Sorry! your IP address 192.0.2.1 is blocked by RBL", ReasonReputation},
-		{550, "", "dynamic/zombied/spam IPs blocked", ReasonReputation},
-		{550, "", "We do not accept mail from dynamic IPs", ReasonReputation},
-		{554, "5.7.1", "Not currently accepting mail from your ip", ReasonReputation},
-		{421, "", "Too many spams from your IP (192.0.2.1), please visit http://postmaster.free.fr/", ReasonReputation},
-		{550, "", "Your network is temporary blacklisted", ReasonReputation},
-		{554, "5.7.1", "Sender domain listed at dbl.spamhaus.org", ReasonReputation},
-		{550, "", "Mail refused - 192.0.2.1 - See http://www.dnsbl.manitu.net/lookup.php?value=192.0.2.1", ReasonReputation},
-		{451, "4.7.1", "IP temporarily blacklisted - https://community.mimecast.com/docs/DOC-1369#451", ReasonReputation},
-		{421, "4.7.0", "Too many connections from your host.", ReasonThrottled},
-		{421, "", "Too many SMTP sessions for this host", ReasonThrottled},
-		{451, "", "has exceeded the max emails per hour (200/200 (100%)) allowed. Message discarded.", ReasonThrottled},
-		{421, "", "All available IPs are at maximum connection limit", ReasonThrottled},
-		{451, "4.7.1", "Please try again slower", ReasonThrottled},
-		{451, "4.7.1", "Mailbox rate limit reached, please try again later", ReasonThrottled},
-		{421, "4.7.0", "[GL01] Message from (192.0.2.1) temporarily deferred - 4.16.50. Please refer to https://postmaster.yahooinc.com/error-codes", ReasonThrottled},
-		{550, "", "we don't handle mail for example.org", ReasonRelayDenied},
-		{550, "", "This system is not configured to relay mail from <a@example.com> to <b@example.org> for 192.0.2.1", ReasonRelayDenied},
-		{550, "5.7.1", "<a@example.com>... Relaying denied. IP name lookup failed [192.0.2.1]", ReasonRelayDenied},
-		{550, "5.7.1", "Unauthenticated senders not allowed", ReasonAuthRequired},
-		{550, "", "SMTP AUTH is required for message submission on port 587", ReasonAuthRequired},
-		{550, "5.7.133", "RESOLVER.RST.SenderNotAuthenticatedForGroup; authentication required; Delivery restriction check failed as sender not authenticated", ReasonPolicy},
-		{432, "4.7.12", "A password transition is needed", ReasonAuthFailed},
-		{421, "4.7.66", "TLS 1.0 and 1.1 are not supported. Please upgrade/update your client to support TLS 1.2.", ReasonTLSRequired},
-		{550, "5.7.1", "Sender denied by SPF", ReasonSPF},
-		{550, "", "Please see http://www.openspf.net/Why?s=mfrom;id=a%40example.com;ip=192.0.2.1;r=mx", ReasonSPF},
-		{550, "5.7.20", "No passing DKIM signature found", ReasonDKIM},
-		{450, "", "4.7.1 You dont seem to have a reverse dns entry. Come back later. You are greylisted for 20 minutes.", ReasonGreylisted},
-		{451, "", "Greylisted by SQLgrey, try again in 5 minutes", ReasonGreylisted},
-		{451, "4.7.1", "Try again later", ReasonGreylisted},
-		{554, "5.7.1", "This message has been identified as spam", ReasonPolicy},
-		{554, "", "Message filtered. Please see the FAQs section on spam", ReasonPolicy},
-		{550, "", "5.7.1 Rejected - bulk email", ReasonPolicy},
-		{554, "", "rejecting banned content", ReasonPolicy},
-		{550, "5.7.1", "Message contains a virus", ReasonPolicy},
-		{421, "4.7.0", "Too many protocol errors (6) on this connection, closing transmission channel.", ReasonProtocol},
-		{452, "4.3.1", "Insufficient system resources (UsedDiskSpace[C:\\Program Files\\Microsoft\\Exchange Server\\V15\\TransportRoles\\data\\Queue])", ReasonInsufficientStorage},
-		{451, "", "Mail system configuration error", ReasonLocalError},
-		{421, "", "Timeout waiting for data from client.", ReasonServiceUnavailable},
-		{451, "", "Internal resource temporarily unavailable - https://community.mimecast.com/docs/DOC-1369#451", ReasonServiceUnavailable},
+		{550, "", "Address not present in directory", probes.ReasonMailboxUnavailable},
+		{550, "", "Recipient address rejected: invalid-recipient", probes.ReasonMailboxUnavailable},
+		{550, "", "is not a known user", probes.ReasonMailboxUnavailable},
+		{550, "", "recipient not exist", probes.ReasonMailboxUnavailable},
+		{550, "", "Mailbox unavailable or access denied", probes.ReasonMailboxUnavailable},
+		{550, "", "Recipient address rejected: not listed in public Name & Address Book", probes.ReasonMailboxUnavailable},
+		{550, "5.1.1", "<a@example.com>: Recipient address rejected: not listed in Domino Directory", probes.ReasonMailboxUnavailable},
+		{550, "", "Recipient address rejected: unknown domain name", probes.ReasonMailboxUnavailable},
+		{553, "", "Recipient domain must exist", probes.ReasonMailboxUnavailable},
+		{550, "", "#5.1.0 Address rejected a@example.com", probes.ReasonMailboxUnavailable},
+		{550, "5.7.27", "Sender address has null MX", probes.ReasonMailboxUnavailable},
+		{550, "", "Mailbox exceeds allowed size", probes.ReasonMailboxFull},
+		{552, "", "Mailbox would exceed maximum allowed storage", probes.ReasonMailboxFull},
+		{452, "", "User has too many messages on the server", probes.ReasonMailboxFull},
+		{550, "", "user has exceeded quota, bouncing mail", probes.ReasonMailboxFull},
+		{550, "5.7.1", "Email quota exceeded.", probes.ReasonMailboxFull},
+		{550, "", "Message exceeds maximum allowed size", probes.ReasonMessageTooLarge},
+		{554, "5.3.4", "Message too big for system", probes.ReasonMessageTooLarge},
+		{550, "5.7.1", "Your IP address 192.0.2.1 is listed in the RBL", probes.ReasonReputation},
+		{554, "", "Sorry! your IP address 192.0.2.1 is blocked by RBL", probes.ReasonReputation},
+		{550, "", "dynamic/zombied/spam IPs blocked", probes.ReasonReputation},
+		{550, "", "We do not accept mail from dynamic IPs", probes.ReasonReputation},
+		{554, "5.7.1", "Not currently accepting mail from your ip", probes.ReasonReputation},
+		{421, "", "Too many spams from your IP (192.0.2.1), please visit http://postmaster.free.fr/", probes.ReasonReputation},
+		{550, "", "Your network is temporary blacklisted", probes.ReasonReputation},
+		{554, "5.7.1", "Sender domain listed at dbl.spamhaus.org", probes.ReasonReputation},
+		{550, "", "Mail refused - 192.0.2.1 - See http://www.dnsbl.manitu.net/lookup.php?value=192.0.2.1", probes.ReasonReputation},
+		{451, "4.7.1", "IP temporarily blacklisted - https://community.mimecast.com/docs/DOC-1369#451", probes.ReasonReputation},
+		{421, "4.7.0", "Too many connections from your host.", probes.ReasonThrottled},
+		{421, "", "Too many SMTP sessions for this host", probes.ReasonThrottled},
+		{451, "", "has exceeded the max emails per hour (200/200 (100%)) allowed. Message discarded.", probes.ReasonThrottled},
+		{421, "", "All available IPs are at maximum connection limit", probes.ReasonThrottled},
+		{451, "4.7.1", "Please try again slower", probes.ReasonThrottled},
+		{451, "4.7.1", "Mailbox rate limit reached, please try again later", probes.ReasonThrottled},
+		{421, "4.7.0", "[GL01] Message from (192.0.2.1) temporarily deferred - 4.16.50. Please refer to https://postmaster.yahooinc.com/error-codes", probes.ReasonThrottled},
+		{550, "", "we don't handle mail for example.org", probes.ReasonRelayDenied},
+		{550, "", "This system is not configured to relay mail from <a@example.com> to <b@example.org> for 192.0.2.1", probes.ReasonRelayDenied},
+		{550, "5.7.1", "<a@example.com>... Relaying denied. IP name lookup failed [192.0.2.1]", probes.ReasonRelayDenied},
+		{550, "5.7.1", "Unauthenticated senders not allowed", probes.ReasonAuthRequired},
+		{550, "", "SMTP AUTH is required for message submission on port 587", probes.ReasonAuthRequired},
+		{550, "5.7.133", "RESOLVER.RST.SenderNotAuthenticatedForGroup; authentication required; Delivery restriction check failed as sender not authenticated", probes.ReasonPolicy},
+		{432, "4.7.12", "A password transition is needed", probes.ReasonAuthFailed},
+		{421, "4.7.66", "TLS 1.0 and 1.1 are not supported. Please upgrade/update your client to support TLS 1.2.", probes.ReasonTLSRequired},
+		{550, "5.7.1", "Sender denied by SPF", probes.ReasonSPF},
+		{550, "", "Please see http://www.openspf.net/Why?s=mfrom;id=a%40example.com;ip=192.0.2.1;r=mx", probes.ReasonSPF},
+		{550, "5.7.20", "No passing DKIM signature found", probes.ReasonDKIM},
+		{450, "", "4.7.1 You dont seem to have a reverse dns entry. Come back later. You are greylisted for 20 minutes.", probes.ReasonGreylisted},
+		{451, "", "Greylisted by SQLgrey, try again in 5 minutes", probes.ReasonGreylisted},
+		{451, "4.7.1", "Try again later", probes.ReasonGreylisted},
+		{554, "5.7.1", "This message has been identified as spam", probes.ReasonPolicy},
+		{554, "", "Message filtered. Please see the FAQs section on spam", probes.ReasonPolicy},
+		{550, "", "5.7.1 Rejected - bulk email", probes.ReasonPolicy},
+		{554, "", "rejecting banned content", probes.ReasonPolicy},
+		{550, "5.7.1", "Message contains a virus", probes.ReasonPolicy},
+		{421, "4.7.0", "Too many protocol errors (6) on this connection, closing transmission channel.", probes.ReasonProtocol},
+		{452, "4.3.1", "Insufficient system resources (UsedDiskSpace[C:\\Program Files\\Microsoft\\Exchange Server\\V15\\TransportRoles\\data\\Queue])", probes.ReasonInsufficientStorage},
+		{451, "", "Mail system configuration error", probes.ReasonLocalError},
+		{421, "", "Timeout waiting for data from client.", probes.ReasonServiceUnavailable},
+		{451, "", "Internal resource temporarily unavailable - https://community.mimecast.com/docs/DOC-1369#451", probes.ReasonServiceUnavailable},
 	}
 	for _, tt := range tests {
-		if got := Classify(tt.code, tt.enhanced, tt.text); got != tt.want {
+		if got := probes.Classify(tt.code, tt.enhanced, tt.text); got != tt.want {
 			t.Errorf("Classify(%d, %q, %q) = %q, want %q", tt.code, tt.enhanced, tt.text, got, tt.want)
 		}
 	}
@@ -1261,17 +1263,17 @@ func TestClassify_WrappedPhrase(t *testing.T) {
 		"450-4.2.1 The user you are trying to contact is receiving mail too",
 		"450 4.2.1 quickly. Please resend your message at a later time. - gsmtp",
 	})
-	if rep.Reason != ReasonThrottled {
+	if rep.Reason != probes.ReasonThrottled {
 		t.Errorf("reason = %q, want throttled (text %q)", rep.Reason, rep.Text())
 	}
 	rep, _ = parseRawReply(t, []string{
 		"550-5.7.1 Service unavailable; Client host [192.0.2.25] blocked",
 		"550 5.7.1 using zen.spamhaus.org",
 	})
-	if got := Classify(rep.Code, "", "blocked 5.7.1 using"); got == ReasonReputation {
+	if got := probes.Classify(rep.Code, "", "blocked 5.7.1 using"); got == probes.ReasonReputation {
 		t.Fatalf("control: an unwrapped enhanced code should break the phrase, got %q", got)
 	}
-	if rep.Reason != ReasonReputation {
+	if rep.Reason != probes.ReasonReputation {
 		t.Errorf("reason = %q, want reputation (text %q)", rep.Reason, rep.Text())
 	}
 }
@@ -1280,22 +1282,22 @@ func TestClassify_WrappedPhrase(t *testing.T) {
 // a hostile server cannot make classification expensive.
 func TestClassify_LongTextIsBounded(t *testing.T) {
 	filler := strings.Repeat("lorem ipsum ", 1000)
-	if got := Classify(550, "", "blocked using zen.spamhaus.org "+filler); got != ReasonReputation {
+	if got := probes.Classify(550, "", "blocked using zen.spamhaus.org "+filler); got != probes.ReasonReputation {
 		t.Errorf("signal at the start: got %q, want reputation", got)
 	}
-	if got := Classify(550, "", filler+"blocked using zen.spamhaus.org"); got != ReasonMailboxUnavailable {
+	if got := probes.Classify(550, "", filler+"blocked using zen.spamhaus.org"); got != probes.ReasonMailboxUnavailable {
 		t.Errorf("signal past the bound: got %q, want the code's mailbox_unavailable", got)
 	}
 }
 
 func TestClassify_CodeRanges(t *testing.T) {
 	for _, code := range []int{200, 220, 250, 299, 334, 354, 399} {
-		if got := Classify(code, "5.7.1", "blocked using zen.spamhaus.org"); got != ReasonOK {
+		if got := probes.Classify(code, "5.7.1", "blocked using zen.spamhaus.org"); got != probes.ReasonOK {
 			t.Errorf("Classify(%d, ...) = %q, want ok whatever the text", code, got)
 		}
 	}
 	for _, code := range []int{-1, 0, 199, 600, 999} {
-		if got := Classify(code, "", ""); got != ReasonProtocol {
+		if got := probes.Classify(code, "", ""); got != probes.ReasonProtocol {
 			t.Errorf("Classify(%d, ...) = %q, want protocol for an impossible code", code, got)
 		}
 	}
@@ -1310,7 +1312,7 @@ func TestReadReply_MultiLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantLines := []string{"mx.example.com Hello [192.0.2.25]", "SIZE 52428800", "8BITMIME", "ENHANCEDSTATUSCODES", "STARTTLS"}
-	if rep.Code != 250 || rep.Reason != ReasonOK || rep.EnhancedCode != "" {
+	if rep.Code != 250 || rep.Reason != probes.ReasonOK || rep.EnhancedCode != "" {
 		t.Errorf("got code %d reason %q enhanced %q, want 250 ok \"\"", rep.Code, rep.Reason, rep.EnhancedCode)
 	}
 	if !slices.Equal(rep.Lines, wantLines) {
@@ -1443,7 +1445,7 @@ func TestReply_ClassAndTemporary(t *testing.T) {
 		{600, "", false, false},
 	}
 	for _, tt := range tests {
-		r := Reply{Code: tt.code}
+		r := probes.Reply{Code: tt.code}
 		if got := r.Class(); got != tt.class {
 			t.Errorf("Reply{Code: %d}.Class() = %q, want %q", tt.code, got, tt.class)
 		}
@@ -1459,7 +1461,7 @@ func TestReply_ClassAndTemporary(t *testing.T) {
 	// temporary at 452 and permanent at 552.
 	soft, _ := parseRawReply(t, []string{"452 4.2.2 Mailbox full"})
 	hard, _ := parseRawReply(t, []string{"552 5.2.2 Mailbox full"})
-	if soft.Reason != ReasonMailboxFull || hard.Reason != ReasonMailboxFull {
+	if soft.Reason != probes.ReasonMailboxFull || hard.Reason != probes.ReasonMailboxFull {
 		t.Errorf("reasons = %q, %q, want mailbox_full for both", soft.Reason, hard.Reason)
 	}
 	if !soft.Temporary() || hard.Temporary() {
@@ -1496,9 +1498,9 @@ func TestLeadingEnhancedCode(t *testing.T) {
 		{"Sender verify failed 5.1.1", "", false},
 	}
 	for _, tt := range tests {
-		got, ok := leadingEnhancedCode(tt.in)
+		got, ok := probes.LeadingEnhancedCode(tt.in)
 		if got != tt.want || ok != tt.ok {
-			t.Errorf("leadingEnhancedCode(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+			t.Errorf("probes.LeadingEnhancedCode(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
 }

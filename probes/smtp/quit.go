@@ -1,6 +1,8 @@
-package probes
+package smtp
 
 import (
+	"github.com/smtp-exporter/smtp_exporter/probes"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -164,7 +166,7 @@ func (s *session) graceReason() string {
 // takes every line as message text). Pipelining lets a server that is
 // slower than the grace still see QUIT: it reads it after its late reply.
 func (s *session) pipelinable() bool {
-	if _, ok := s.ext["PIPELINING"]; !ok && s.m.Prober != ProberLMTP {
+	if _, ok := s.ext["PIPELINING"]; !ok && s.m.Prober != probes.ProberLMTP {
 		return false
 	}
 	switch s.pendingCmd {
@@ -177,18 +179,18 @@ func (s *session) pipelinable() bool {
 // drain reads the n replies the dialog was waiting for when it stopped,
 // finishing a reply cut mid-line or between lines, and returns the last.
 // A reply pending in the auth phase is read as one, redacted.
-func (s *session) drain(pr *PhaseResult, n int, inAuth bool) (Reply, error) {
+func (s *session) drain(pr *probes.PhaseResult, n int, inAuth bool) (probes.Reply, error) {
 	if s.partial != "" {
 		// Read the cut line again from its beginning, so that it is
 		// parsed, and recorded, whole.
 		s.br = bufio.NewReaderSize(io.MultiReader(strings.NewReader(s.partial), s.br), 1024)
 		s.partial = ""
 	}
-	var last Reply
+	var last probes.Reply
 	for ; n > 0; n-- {
 		rep, _, err := s.readReply(pr, inAuth)
 		if err != nil {
-			return Reply{}, err
+			return probes.Reply{}, err
 		}
 		last = rep
 	}
@@ -222,7 +224,7 @@ func (s *session) drain(pr *PhaseResult, n int, inAuth bool) (Reply, error) {
 //   - With PIPELINING, RSET and QUIT go out before the pending replies are
 //     read (see pipelinable).
 func (s *session) quit() {
-	if s.broken || s.res.Phase(PhaseBanner) == nil {
+	if s.broken || s.res.Phase(probes.PhaseBanner) == nil {
 		return
 	}
 	why := s.graceReason()
@@ -230,7 +232,7 @@ func (s *session) quit() {
 		return
 	}
 	current := s.res.Phases[len(s.res.Phases)-1].Phase
-	pr := &PhaseResult{Phase: PhaseQuit, Reason: ReasonOK}
+	pr := &probes.PhaseResult{Phase: probes.PhaseQuit, Reason: probes.ReasonOK}
 	start := time.Now()
 	attempted := false
 	defer func() {
@@ -270,7 +272,7 @@ func (s *session) quit() {
 		}
 	}
 	if pending > 0 {
-		rep, err := s.drain(pr, pending, current == PhaseAuth)
+		rep, err := s.drain(pr, pending, current == probes.PhaseAuth)
 		if err != nil {
 			fail(err)
 			return
@@ -300,7 +302,7 @@ func (s *session) quit() {
 
 // stillInStep judges the last reply read under the grace: whether the
 // server now reads commands.
-func (s *session) stillInStep(pr *PhaseResult, current Phase, rep Reply) bool {
+func (s *session) stillInStep(pr *probes.PhaseResult, current probes.Phase, rep probes.Reply) bool {
 	switch {
 	case rep.Code == 354:
 		s.note("server waits for the message: hanging up")
@@ -308,7 +310,7 @@ func (s *session) stillInStep(pr *PhaseResult, current Phase, rep Reply) bool {
 	case rep.Code == 220 && s.pendingCmd == "STARTTLS":
 		s.note("server waits for the TLS handshake: hanging up")
 		return false
-	case rep.Code == 334 && current == PhaseAuth:
+	case rep.Code == 334 && current == probes.PhaseAuth:
 		_ = s.cancelAuth(pr, "")
 		return !s.broken && s.pending == 0
 	}
