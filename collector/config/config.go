@@ -1,6 +1,8 @@
-// Package collector runs probes on schedule and turns their results into
-// Prometheus metrics. This file reads the configuration file.
-package collector
+// Package config reads the exporter's configuration file: the probe
+// modules and the targets probed on schedule. It depends on probes and the
+// YAML library only, so that a command that just needs a module (the probe
+// subcommand) does not pull in the scheduler and the HTTP handlers.
+package config
 
 import (
 	"bytes"
@@ -16,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/common/config"
+	promconfig "github.com/prometheus/common/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 	"go.yaml.in/yaml/v3"
 )
@@ -183,7 +185,7 @@ func (c *Config) validate(dir string) error {
 		// Build the TLS configuration now: an unreadable CA file or a bad
 		// client key is the operator's to fix, not a failing probe's.
 		if m.SMTP.TLS != probes.TLSNone {
-			if _, err := config.NewTLSConfig(&m.SMTP.TLSConfig); err != nil {
+			if _, err := promconfig.NewTLSConfig(&m.SMTP.TLSConfig); err != nil {
 				return &ConfigError{Field: "modules." + name + ".smtp.tls_config", Msg: err.Error()}
 			}
 		}
