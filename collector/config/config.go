@@ -113,19 +113,18 @@ func readLimited(path string, limit int64) ([]byte, error) {
 
 // Parse decodes a configuration strictly (unknown keys are errors), fills
 // defaults and validates it; errors name file, line and field.
+//
+// The document is parsed into a node tree and checked against the Go types
+// before it is decoded, so that each mistake is found at its node, which
+// knows its line; the same walk indexes the lines of the fields for the
+// errors of validation.
 func Parse(data []byte, file string) (*Config, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, syntaxError(file, data, err)
-	}
-	lines := fieldLines(&root, reflect.TypeOf(Config{}))
-	cfg := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
+	var root yaml.Node
 	// An empty file decodes to io.EOF; let it reach validation, which says
 	// what is missing.
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlError(file, err, &lines)
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return nil, syntaxError(file, data, err)
 	}
 	// A second document would be silently ignored: a concatenated or
 	// templated file gone wrong, which must not half-apply.
@@ -141,11 +140,25 @@ func Parse(data []byte, file string) (*Config, error) {
 			return nil, &ConfigError{File: file, Line: extra.Line, Msg: "more than one YAML document (---); put everything in one"}
 		}
 	}
+	cfg := &Config{}
+	c := newChecker()
+	if err := c.check(&root, reflect.TypeOf(cfg), ""); err != nil {
+		err.File = file
+		return nil, err
+	}
+	if len(root.Content) > 0 {
+		// The check leaves nothing for the library to refuse but what it
+		// guards against on its own, such as a document of aliases that
+		// would expand beyond reason.
+		if err := root.Decode(cfg); err != nil {
+			return nil, &ConfigError{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		}
+	}
 	if err := cfg.validate(filepath.Dir(file)); err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
 			ce.File = file
-			ce.Line = lines.lineOf(ce.Field)
+			ce.Line = c.lineOf(ce.Field)
 		}
 		return nil, err
 	}
@@ -249,24 +262,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// lineIndex maps dotted field paths ("modules.x.smtp.tls", "targets[2].name")
-// to the line of their key, and the lines of YAML errors back to paths.
-type lineIndex struct {
-	byPath  map[string]int
-	entries []indexEntry // in document order
-}
-
-// indexEntry is one mapping value (key set) or sequence element (key nil),
-// with the Go type it decodes into ("" when unknown).
-type indexEntry struct {
-	path       string
-	key, value *yaml.Node
-	goType     reflect.Type
-}
-
-func (l lineIndex) lineOf(path string) int {
+// lineOf is the line of the field at path, or of its closest ancestor in
+// the document (a required field that is missing has no line of its own).
+func (c *checker) lineOf(path string) int {
 	for p := path; p != ""; {
-		if n, ok := l.byPath[p]; ok {
+		if n, ok := c.lines[p]; ok {
 			return n
 		}
 		i := strings.LastIndexAny(p, ".[")
@@ -278,127 +278,14 @@ func (l lineIndex) lineOf(path string) int {
 	return 0
 }
 
-// keyAt is the path of the key name on line, or of the first key on the
-// line when name is empty.
-func (l lineIndex) keyAt(line int, name string) (string, bool) {
-	for _, e := range l.entries {
-		if e.key != nil && e.key.Line == line && (name == "" || e.key.Value == name) {
-			return e.path, true
-		}
-	}
-	return "", false
-}
+var yamlLineRe = regexp.MustCompile(`^line (\d+): (.*)$`)
 
-// valueAt finds the node a type error is about: the value on line with the
-// given short tag and value prefix, decoding into goType. Nested flow
-// collections can start on one line, so the Go type picks among them. A
-// type that decodes itself names another type in its errors (config.Secret
-// says "config.plain", config.TLSVersion "string"); then the innermost
-// candidate is the one at fault, its containers having decoded.
-func (l lineIndex) valueAt(line int, tag, prefix, goType string) (*indexEntry, bool) {
-	var found *indexEntry
-	for i, e := range l.entries {
-		if e.value.Line != line || e.value.ShortTag() != tag || !strings.HasPrefix(e.value.Value, prefix) {
-			continue
-		}
-		if typeName(e.goType) == goType {
-			return &l.entries[i], true
-		}
-		found = &l.entries[i]
-	}
-	return found, found != nil
-}
-
-// fieldLines indexes the document's keys and values; t is the Go type the
-// document decodes into, followed along so that entries know theirs.
-func fieldLines(root *yaml.Node, t reflect.Type) lineIndex {
-	idx := lineIndex{byPath: map[string]int{}}
-	var walk func(n *yaml.Node, path string, t reflect.Type)
-	walk = func(n *yaml.Node, path string, t reflect.Type) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, path, t)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				p := k.Value
-				if path != "" {
-					p = path + "." + k.Value
-				}
-				vt := keyType(t, k.Value)
-				idx.byPath[p] = k.Line
-				idx.entries = append(idx.entries, indexEntry{path: p, key: k, value: v, goType: vt})
-				walk(v, p, vt)
-			}
-		case yaml.SequenceNode:
-			var et reflect.Type
-			if t != nil && t.Kind() == reflect.Slice {
-				et = deref(t.Elem())
-			}
-			for i, c := range n.Content {
-				p := fmt.Sprintf("%s[%d]", path, i)
-				idx.byPath[p] = c.Line
-				idx.entries = append(idx.entries, indexEntry{path: p, value: c, goType: et})
-				walk(c, p, et)
-			}
-		}
-	}
-	walk(root, "", deref(t))
-	return idx
-}
-
-// keyType is the type a mapping key's value decodes into, pointers
-// dereferenced as the YAML library does, or nil when unknown.
-func keyType(t reflect.Type, key string) reflect.Type {
-	if t == nil {
-		return nil
-	}
-	switch t.Kind() {
-	case reflect.Map:
-		return deref(t.Elem())
-	case reflect.Struct:
-		for i := range t.NumField() {
-			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			if name == "" {
-				name = strings.ToLower(f.Name)
-			}
-			if name == key {
-				return deref(f.Type)
-			}
-		}
-	}
-	return nil
-}
-
-func deref(t reflect.Type) reflect.Type {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t
-}
-
-func typeName(t reflect.Type) string {
-	if t == nil {
-		return ""
-	}
-	return t.String()
-}
-
-var (
-	yamlLineRe     = regexp.MustCompile(`^line (\d+): (.*)$`)
-	unknownFieldRe = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-	// The YAML library shortens values longer than ten bytes to seven and
-	// "...", and leaves them out for mappings and lists.
-	cannotUnmarshalRe = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `(.*?)(\\.\\.\\.)?`)? into (\\S+)$")
-)
-
-// syntaxError reports a YAML syntax error at the line it is on. The YAML
-// library names the line where the enclosing block starts, counted from
-// zero, which points above the mistake; the first prefix of the file that
-// fails the same way ends on the line that holds it.
+// syntaxError reports a YAML syntax error at the line it is on. A syntax
+// error has no node to take a line from: the library's "yaml: line N:
+// what" is all there is, and this is the one place that reads an error's
+// text. N is where the enclosing block starts, which can be far above the
+// mistake; a prefix of the file that holds the mistake fails with the same
+// message, so the shortest such prefix ends on the mistake's line.
 func syntaxError(file string, data []byte, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	ce := &ConfigError{File: file, Msg: msg}
@@ -437,107 +324,4 @@ func syntaxError(file string, data []byte, err error) error {
 	}
 	ce.Line = hi
 	return ce
-}
-
-// yamlError rewrites the YAML library's decoding errors into ConfigErrors
-// naming the field, in words an operator reads without knowing Go types.
-func yamlError(file string, err error, lines *lineIndex) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			return &ConfigError{File: file, Line: n, Msg: m[2]}
-		}
-		return &ConfigError{File: file, Msg: msg}
-	}
-	// Report the first problem: one precise message beats a list.
-	msg := strings.TrimSpace(te.Errors[0])
-	ce := &ConfigError{File: file, Msg: msg}
-	m := yamlLineRe.FindStringSubmatch(msg)
-	if m == nil {
-		return ce
-	}
-	ce.Line, _ = strconv.Atoi(m[1])
-	ce.Msg = m[2]
-	if u := unknownFieldRe.FindStringSubmatch(ce.Msg); u != nil {
-		ce.Field, _ = lines.keyAt(ce.Line, u[1])
-		ce.Msg = fmt.Sprintf("unknown field %q", u[1])
-		return ce
-	}
-	if u := cannotUnmarshalRe.FindStringSubmatch(ce.Msg); u != nil {
-		tag, value, goType := u[1], u[2], u[4]
-		var target reflect.Type
-		if e, ok := lines.valueAt(ce.Line, tag, value, goType); ok {
-			ce.Field, value, target = e.path, e.value.Value, e.goType
-		} else {
-			ce.Field, _ = lines.keyAt(ce.Line, "")
-		}
-		ce.Msg = typeMessage(tag, value, goType, target)
-		return ce
-	}
-	ce.Field, _ = lines.keyAt(ce.Line, "")
-	return ce
-}
-
-// typeMessage says what a setting wants and what it got. goType is the
-// type the YAML library names, target the setting's own Go type when known.
-func typeMessage(tag, value, goType string, target reflect.Type) string {
-	got := map[string]string{
-		"!!str": "a string", "!!int": "an integer", "!!float": "a number", "!!bool": "a boolean",
-		"!!null": "null", "!!map": "a mapping", "!!seq": "a list", "!!timestamp": "a timestamp",
-	}[tag]
-	if got == "" {
-		got = tag
-	}
-	switch tag {
-	case "!!map", "!!seq", "!!null":
-	case "!!str":
-		got = fmt.Sprintf("%s %q", got, value)
-	default:
-		got += " " + value
-	}
-	if goType == "time.Duration" {
-		if value == "" {
-			return "want a duration such as 15s or 1m30s, got " + got
-		}
-		return fmt.Sprintf("invalid duration %q: want a number with a unit (ms, s, m or h), e.g. 15s or 1m30s", value)
-	}
-	return fmt.Sprintf("want %s, got %s", wantOf(goType, target), got)
-}
-
-// wantOf names what a value of goType is written as. A named type (one of
-// ours, or config.Secret) is written as what it is made of.
-func wantOf(goType string, target reflect.Type) string {
-	switch {
-	case strings.HasPrefix(goType, "[]"):
-		return "a list"
-	case strings.HasPrefix(goType, "map["):
-		return "a mapping"
-	case goType == "bool":
-		return "true or false"
-	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
-		return "an integer"
-	case goType == "string":
-		return "a string"
-	}
-	kind := reflect.Invalid
-	if target != nil {
-		kind = target.Kind()
-	}
-	switch kind {
-	case reflect.String:
-		return "a string"
-	case reflect.Slice:
-		return "a list"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	}
-	if strings.Contains(goType, ".") {
-		return "a mapping"
-	}
-	return goType
 }

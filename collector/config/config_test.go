@@ -233,6 +233,106 @@ func TestParse_TypeErrorField(t *testing.T) {
 	}
 }
 
+// TestParse_FieldOfNode checks mistakes whose line or field only the node
+// at fault knows: the YAML library's message names neither, or names a
+// line that holds several keys.
+func TestParse_FieldOfNode(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{
+			name: "tls_config refused by its own decoding",
+			yaml: "modules:\n  mx:\n    smtp:\n      tls_config: {ca: x, ca_file: y}\n",
+			want: "x.yml:4: modules.mx.smtp.tls_config: at most one of ca, ca_file & ca_ref must be configured",
+		},
+		{
+			name: "unknown TLS version",
+			yaml: "modules:\n  mx:\n    smtp:\n      tls_config:\n        min_version: TLS9\n",
+			want: "x.yml:5: modules.mx.smtp.tls_config.min_version: unknown TLS version: TLS9",
+		},
+		{
+			name: "duplicate module in a flow mapping",
+			yaml: "modules: {mx: {}, mx: {}}\n",
+			want: `x.yml:1: modules.mx: mapping key "mx" already defined at line 1`,
+		},
+		{
+			name: "unknown key named like an earlier key on its line",
+			yaml: "modules:\n  mx:\n    smtp: {tls: none, auth: {tls: x}}\n",
+			want: `x.yml:3: modules.mx.smtp.auth.tls: unknown field "tls"`,
+		},
+		{
+			name: "wrong value named like an earlier value on its line",
+			yaml: "modules:\n  mx: {smtp: {ehlo: 5, rcpt_to: 5}}\n",
+			want: "x.yml:2: modules.mx.smtp.rcpt_to: want a list, got an integer 5",
+		},
+		{
+			name: "unknown key merged in",
+			yaml: "modules:\n  base: &base {smtp: {tls: none}}\n  mx:\n    <<: *base\n    smtp: {tsl: none}\n",
+			want: `x.yml:5: modules.mx.smtp.tsl: unknown field "tsl"`,
+		},
+		{
+			name: "empty target",
+			yaml: "modules:\n  mx:\ntargets:\n  - ~\n",
+			want: "x.yml:4: targets[0]: empty target",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), "x.yml")
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("Parse error\n got: %v\nwant: %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestParse_AnchorsAndMergeKeys checks that modules may share settings
+// through YAML anchors and merge keys, as the YAML library decodes them.
+func TestParse_AnchorsAndMergeKeys(t *testing.T) {
+	const doc = `modules:
+  base: &base
+    timeout: 10s
+    smtp: &smtp {tls: none, mail_from: monitor@example.net, rcpt_to: [sink@example.net]}
+  derived:
+    <<: *base
+    timeout: 5s
+  other:
+    smtp: *smtp
+targets:
+  - &target {name: a, address: "127.0.0.1:25", module: derived, interval: 1m}
+  - {<<: *target, name: b}
+`
+	cfg, err := Parse([]byte(doc), "x.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Modules["derived"]
+	if d.Timeout != 5*time.Second || d.SMTP.TLS != probes.TLSNone || d.SMTP.MailFrom != "monitor@example.net" {
+		t.Errorf("derived: timeout %s tls %q mail_from %q, want 5s none monitor@example.net", d.Timeout, d.SMTP.TLS, d.SMTP.MailFrom)
+	}
+	if o := cfg.Modules["other"]; !reflect.DeepEqual(o.SMTP.RcptTo, []string{"sink@example.net"}) {
+		t.Errorf("other: rcpt_to %v", o.SMTP.RcptTo)
+	}
+	if b := cfg.Targets[1]; b.Name != "b" || b.Address != "127.0.0.1:25" || b.Module != "derived" {
+		t.Errorf("targets[1] = %+v", b)
+	}
+}
+
+// TestParse_ExcessiveAliasing checks that a document of aliases to aliases
+// (a "billion laughs") is refused, and soon: the check before decoding
+// looks at each anchor once, however often it is repeated.
+func TestParse_ExcessiveAliasing(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("modules:\n  l0: &l0 {timeout: 1s}\n")
+	for i := 1; i < 12; i++ {
+		fmt.Fprintf(&b, "  l%d: &l%d {<<: [%s]}\n", i, i, strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 9)+fmt.Sprintf("*l%d", i-1))
+	}
+	_, err := Parse([]byte(b.String()), "x.yml")
+	if want := "x.yml: document contains excessive aliasing"; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
 func TestLoadFile_Missing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.yml")
 	_, err := LoadFile(path)
