@@ -9,11 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Defaults for target settings; README.md documents them.
+// Defaults and limits for target settings; README.md documents them.
 const (
 	DefaultInterval = 60 * time.Second
 	MinInterval     = time.Second
@@ -46,7 +47,8 @@ type Target struct {
 	Address  string        `yaml:"address" json:"address"`
 	Module   string        `yaml:"module" json:"module"`
 	Interval time.Duration `yaml:"interval,omitempty" json:"interval"`
-	// Timeout overrides the module's timeout for this target.
+	// Timeout overrides the module's timeout for this target; loading
+	// sets it to the module's when the file does not.
 	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 }
 
@@ -171,12 +173,15 @@ func emptyDocument(doc *yaml.Node) bool {
 }
 
 // validate fills defaults, resolves relative paths against dir and checks
-// the configuration.
+// the configuration. It is the one place defaults are filled, each module's
+// by its SetDefaults and each target's by Target.SetDefaults, so that
+// whatever reads a loaded configuration (scheduler, handlers, /config) sees
+// every setting as it applies.
 func (c *Config) validate(dir string) error {
 	if len(c.Modules) == 0 {
 		return &ConfigError{Field: "modules", Msg: "at least one module is required"}
 	}
-	for _, name := range sortedKeys(c.Modules) {
+	for _, name := range slices.Sorted(maps.Keys(c.Modules)) {
 		// The module name is a label value on every series of its targets.
 		if err := probes.CheckText(name); err != nil {
 			return &ConfigError{Field: "modules." + name, Msg: "module name " + err.Error()}
@@ -227,39 +232,51 @@ func (c *Config) validate(dir string) error {
 		seen[t.Name] = i
 		m, ok := c.Modules[t.Module]
 		if !ok {
-			return &ConfigError{Field: path + ".module", Msg: fmt.Sprintf("unknown module %q (have: %s)", t.Module, strings.Join(sortedKeys(c.Modules), ", "))}
+			return &ConfigError{Field: path + ".module", Msg: fmt.Sprintf("unknown module %q (have: %s)", t.Module, strings.Join(slices.Sorted(maps.Keys(c.Modules)), ", "))}
 		}
 		if _, _, err := probes.SplitTarget(t.Address, m); err != nil {
 			return &ConfigError{Field: path + ".address", Msg: err.Error()}
 		}
-		intervalName := "interval"
-		if t.Interval == 0 {
-			t.Interval = DefaultInterval
-			intervalName = "default interval"
-		}
-		if t.Interval < MinInterval {
-			return &ConfigError{Field: path + ".interval", Msg: fmt.Sprintf("must be at least %s, got %s", MinInterval, t.Interval)}
-		}
-		if t.Timeout < 0 {
-			return &ConfigError{Field: path + ".timeout", Msg: fmt.Sprintf("must be positive, got %s", t.Timeout)}
-		}
-		if t.Timeout > t.Interval {
-			return &ConfigError{Field: path + ".timeout", Msg: fmt.Sprintf("timeout %s exceeds %s %s: runs would overlap", t.Timeout, intervalName, t.Interval)}
-		}
-		if t.Timeout == 0 && m.Timeout > t.Interval {
-			return &ConfigError{Field: path + ".interval", Msg: fmt.Sprintf("module %q timeout %s exceeds %s %s: runs would overlap (set a longer interval or a shorter per-target timeout)", t.Module, m.Timeout, intervalName, t.Interval)}
+		if err := t.setDefaultsAndCheck(path, m); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// SetDefaults fills the target's unset settings: the interval, and the
+// timeout, which is its module's m (defaults set). With this the scheduler
+// reads a target's settings as they are, without a rule of its own.
+func (t *Target) SetDefaults(m *probes.Module) {
+	if t.Interval == 0 {
+		t.Interval = DefaultInterval
 	}
-	sort.Strings(keys)
-	return keys
+	if t.Timeout == 0 {
+		t.Timeout = m.Timeout
+	}
+}
+
+// setDefaultsAndCheck fills the target's defaults and checks its schedule.
+// A message names a setting the file left out as the default it got, and
+// blames the setting that was written.
+func (t *Target) setDefaultsAndCheck(path string, m *probes.Module) error {
+	written := *t
+	t.SetDefaults(m)
+	intervalName := "interval"
+	if written.Interval == 0 {
+		intervalName = "default interval"
+	}
+	switch {
+	case t.Interval < MinInterval:
+		return &ConfigError{Field: path + ".interval", Msg: fmt.Sprintf("must be at least %s, got %s", MinInterval, t.Interval)}
+	case t.Timeout < 0:
+		return &ConfigError{Field: path + ".timeout", Msg: fmt.Sprintf("must be positive, got %s", t.Timeout)}
+	case t.Timeout <= t.Interval:
+		return nil
+	case written.Timeout != 0:
+		return &ConfigError{Field: path + ".timeout", Msg: fmt.Sprintf("timeout %s exceeds %s %s: runs would overlap", t.Timeout, intervalName, t.Interval)}
+	}
+	return &ConfigError{Field: path + ".interval", Msg: fmt.Sprintf("module %q timeout %s exceeds %s %s: runs would overlap (set a longer interval or a shorter per-target timeout)", t.Module, t.Timeout, intervalName, t.Interval)}
 }
 
 // lineOf is the line of the field at path, or of its closest ancestor in

@@ -4,15 +4,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/smtp-exporter/smtp_exporter/probes"
+	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -22,7 +24,7 @@ func TestLoadFile_Good(t *testing.T) {
 		t.Fatalf("LoadFile: %v", err)
 	}
 
-	if got, want := sortedKeys(cfg.Modules), []string{"lmtp", "mx", "relay_test", "submission"}; !reflect.DeepEqual(got, want) {
+	if got, want := slices.Sorted(maps.Keys(cfg.Modules)), []string{"lmtp", "mx", "relay_test", "submission"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("modules = %v, want %v", got, want)
 	}
 
@@ -67,11 +69,13 @@ func TestLoadFile_Good(t *testing.T) {
 		t.Errorf("lmtp: prober %q tls %q", l.Prober, l.SMTP.TLS)
 	}
 
+	// A target without a timeout has its module's: the scheduler reads a
+	// target's settings as loaded, defaults and all.
 	wantTargets := []*Target{
-		{Name: "mail-submission", Address: "mail.example.net:587", Module: "submission", Interval: 2 * time.Minute},
-		{Name: "mx1", Address: "mx1.example.net:25", Module: "mx", Interval: DefaultInterval},
+		{Name: "mail-submission", Address: "mail.example.net:587", Module: "submission", Interval: 2 * time.Minute, Timeout: 20 * time.Second},
+		{Name: "mx1", Address: "mx1.example.net:25", Module: "mx", Interval: DefaultInterval, Timeout: probes.DefaultTimeout},
 		{Name: "open-relay", Address: "mx1.example.net:25", Module: "relay_test", Interval: 30 * time.Second, Timeout: 5 * time.Second},
-		{Name: "dovecot-lmtp", Address: "127.0.0.1:24", Module: "lmtp", Interval: 60 * time.Second},
+		{Name: "dovecot-lmtp", Address: "127.0.0.1:24", Module: "lmtp", Interval: 60 * time.Second, Timeout: probes.DefaultTimeout},
 	}
 	if len(cfg.Targets) != len(wantTargets) {
 		t.Fatalf("got %d targets, want %d", len(cfg.Targets), len(wantTargets))
