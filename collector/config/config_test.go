@@ -155,12 +155,25 @@ func TestLoadFile_Invalid(t *testing.T) {
 	}
 }
 
+// parseCase is a document for Parse and the error it must return.
+type parseCase struct{ name, yaml, want string }
+
+func checkParseErrors(t *testing.T, cases []parseCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml), "x.yml")
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("Parse error\n got: %v\nwant: %s", err, tc.want)
+			}
+		})
+	}
+}
+
 // TestParse_TypeErrorField checks that a type error inside nested flow
 // collections on one line names the value at fault, not its parent.
 func TestParse_TypeErrorField(t *testing.T) {
-	tests := []struct {
-		name, yaml, want string
-	}{
+	tests := []parseCase{
 		{
 			name: "mapping for a list",
 			yaml: "modules:\n  mx:\n    smtp:\n      rcpt_to: {a: b}\n",
@@ -227,23 +240,14 @@ func TestParse_TypeErrorField(t *testing.T) {
 			want: "x.yml:6: did not find expected node content",
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.yaml), "x.yml")
-			if err == nil || err.Error() != tt.want {
-				t.Errorf("Parse error\n got: %v\nwant: %s", err, tt.want)
-			}
-		})
-	}
+	checkParseErrors(t, tests)
 }
 
 // TestParse_FieldOfNode checks mistakes whose line or field only the node
 // at fault knows: the YAML library's message names neither, or names a
 // line that holds several keys.
 func TestParse_FieldOfNode(t *testing.T) {
-	tests := []struct {
-		name, yaml, want string
-	}{
+	tests := []parseCase{
 		{
 			name: "tls_config refused by its own decoding",
 			yaml: "modules:\n  mx:\n    smtp:\n      tls_config: {ca: x, ca_file: y}\n",
@@ -280,14 +284,7 @@ func TestParse_FieldOfNode(t *testing.T) {
 			want: "x.yml:4: targets[0]: empty target",
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.yaml), "x.yml")
-			if err == nil || err.Error() != tt.want {
-				t.Errorf("Parse error\n got: %v\nwant: %s", err, tt.want)
-			}
-		})
-	}
+	checkParseErrors(t, tests)
 }
 
 // TestParse_AnchorsAndMergeKeys checks that modules may share settings
@@ -426,7 +423,7 @@ func TestLoadFile_RelativePaths(t *testing.T) {
 }
 
 func TestParse_AddressAndTLSAndDocuments(t *testing.T) {
-	for _, tc := range []struct{ name, yaml, want string }{
+	checkParseErrors(t, []parseCase{
 		{"bad port", "modules: {mx: {smtp: {tls: none}}}\ntargets:\n  - {name: a, address: \"mx.example.net:abc\", module: mx}\n",
 			`x.yml:3: targets[0].address: target "mx.example.net:abc" has an invalid port "abc"`},
 		{"scheme", "modules: {mx: {smtp: {tls: none}}}\ntargets:\n  - {name: a, address: \"smtp://mx.example.net:25\", module: mx}\n",
@@ -437,14 +434,7 @@ func TestParse_AddressAndTLSAndDocuments(t *testing.T) {
 			`x.yml:2: more than one YAML document (---); put everything in one`},
 		{"trailing empty document", "modules: {mx: {smtp: {tls: bogus}}}\n---\n# nothing\n",
 			`x.yml:1: modules.mx.smtp.tls: unknown value "bogus" (want none, starttls or implicit)`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.yaml), "x.yml")
-			if err == nil || err.Error() != tc.want {
-				t.Errorf("got %v\nwant %s", err, tc.want)
-			}
-		})
-	}
+	})
 }
 
 // TestParse_SyntaxErrorLineInLargeFile checks the line of a syntax error
