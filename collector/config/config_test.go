@@ -279,6 +279,11 @@ func TestParse_FieldOfNode(t *testing.T) {
 			want: `x.yml:5: modules.mx.smtp.tsl: unknown field "tsl"`,
 		},
 		{
+			name: "invalid value over a merged one",
+			yaml: "modules:\n  base: &base {ip_protocol: ip4}\n  mx:\n    <<: *base\n    ip_protocol: ip5\n",
+			want: `x.yml:5: modules.mx.ip_protocol: unknown value "ip5" (want ip4 or ip6)`,
+		},
+		{
 			name: "empty target",
 			yaml: "modules:\n  mx:\ntargets:\n  - ~\n",
 			want: "x.yml:4: targets[0]: empty target",

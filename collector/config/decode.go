@@ -204,11 +204,15 @@ func (c *checker) checkMapping(n *yaml.Node, t reflect.Type, path string, valueT
 		if err != nil {
 			return err
 		}
-		if _, ok := c.lines[p]; !ok {
-			c.lines[p] = k.Line
-		}
 		if err := c.check(v, vt, p); err != nil {
 			return err
+		}
+	}
+	// Indexed last, so that a key written here wins over the one a merge
+	// key brought in, as its value does.
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.ShortTag() != "!!merge" {
+			c.lines[join(path, k.Value)] = k.Line
 		}
 	}
 	return nil
