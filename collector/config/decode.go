@@ -126,12 +126,13 @@ func (c *checker) checkDuration(n *yaml.Node, path string) *ConfigError {
 }
 
 // checkSelfDecoding checks a type with its own decoding method. A struct
-// (config.TLSConfig) decodes its fields as the struct they are, then
-// validates them: its keys are checked as a struct's, then its own
-// method's error is reported at the mapping. Any other such type
-// (config.Secret, config.TLSVersion) is written as a string.
+// with a YAML one (config.TLSConfig) decodes its fields as the struct they
+// are, then validates them: its keys are checked as a struct's, then its
+// own method's error is reported at the mapping. Any other such type
+// (config.Secret, config.TLSVersion, netip.AddrPort) is written as a
+// string.
 func (c *checker) checkSelfDecoding(n *yaml.Node, t reflect.Type, path string) *ConfigError {
-	if t.Kind() == reflect.Struct {
+	if fromMapping(t) {
 		if err := c.checkStruct(n, t, path); err != nil {
 			return err
 		}
@@ -285,13 +286,24 @@ func (c *checker) fieldsOf(t reflect.Type) *structFields {
 // decodesItself reports a type whose own method decodes it, so that its
 // YAML form is not the one of its Go kind.
 func decodesItself(t reflect.Type) bool {
+	return unmarshalsYAML(t) || reflect.PointerTo(t).Implements(textUnmarshalerType)
+}
+
+func unmarshalsYAML(t reflect.Type) bool {
 	p := reflect.PointerTo(t)
 	for _, u := range unmarshalerTypes {
 		if p.Implements(u) {
 			return true
 		}
 	}
-	return p.Implements(textUnmarshalerType)
+	return false
+}
+
+// fromMapping reports a self-decoding struct written as a mapping of its
+// fields (the "type plain T" idiom of prometheus/common), as opposed to
+// one decoded from text.
+func fromMapping(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && unmarshalsYAML(t)
 }
 
 // mismatch says what a setting wants and what the document has, in words
@@ -302,7 +314,7 @@ func mismatch(n *yaml.Node, t reflect.Type, path string) *ConfigError {
 
 // wantOf names what a value of type t is written as.
 func wantOf(t reflect.Type) string {
-	if decodesItself(t) && t.Kind() != reflect.Struct {
+	if decodesItself(t) && !fromMapping(t) {
 		return "a string"
 	}
 	switch t.Kind() {
