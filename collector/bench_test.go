@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/smtp-exporter/smtp_exporter/collector/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
@@ -49,7 +50,7 @@ func BenchmarkCollect_10000Targets(b *testing.B) {
 	m.SMTP.Auth.Mechanism = "LOGIN"
 	replies := 0
 	for i := range targets {
-		t := &Target{Name: fmt.Sprintf("mx%05d.example.net", i), Address: fmt.Sprintf("mx%05d.example.net:587", i), Module: "submission", Interval: time.Minute}
+		t := &config.Target{Name: fmt.Sprintf("mx%05d.example.net", i), Address: fmt.Sprintf("mx%05d.example.net:587", i), Module: "submission", Interval: time.Minute}
 		res := benchResult(i)
 		res.Target, res.Module = t.Name, t.Module
 		if i == 0 {

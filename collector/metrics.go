@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/smtp-exporter/smtp_exporter/collector/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
@@ -223,7 +224,7 @@ func (m *runMetrics) collectors() []prometheus.Collector {
 }
 
 // observe counts one scheduled run's replies, failure and phase latencies.
-func (m *runMetrics) observe(t *Target, r *probes.Result) {
+func (m *runMetrics) observe(t *config.Target, r *probes.Result) {
 	for _, pr := range r.Phases {
 		m.phaseLatency.WithLabelValues(t.Name, t.Module, string(pr.Phase)).Observe(pr.Duration.Seconds())
 		for _, rep := range pr.Replies {
@@ -241,7 +242,7 @@ func (m *runMetrics) observe(t *Target, r *probes.Result) {
 // admit returns the labels to count a reply of t under: its own while t
 // has a series for them or fewer than maxReplyLabelSets, else its class's
 // overflow series, which smtp_exporter_reply_labels_overflow_total counts.
-func (m *runMetrics) admit(t *Target, l replyLabels) replyLabels {
+func (m *runMetrics) admit(t *config.Target, l replyLabels) replyLabels {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	sets := m.labelSets[t.Name]

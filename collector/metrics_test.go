@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/smtp-exporter/smtp_exporter/collector/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
@@ -346,7 +347,7 @@ func storeRegistry(t *testing.T, name, module string, m *probes.Module, res *pro
 	t.Helper()
 	store := NewStore()
 	res.Target, res.Module = name, module
-	store.Set(StoreEntry{Target: &Target{Name: name, Address: "mail.example.net:25", Module: module, Interval: time.Minute}, Module: m, Result: res})
+	store.Set(StoreEntry{Target: &config.Target{Name: name, Address: "mail.example.net:25", Module: module, Interval: time.Minute}, Module: m, Result: res})
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewCollector(store))
 	return reg
@@ -466,15 +467,15 @@ func TestCollector_UnknownIsNotNo(t *testing.T) {
 type scheduledFixture struct {
 	sched *Scheduler
 	store *Store
-	cfg   *Config
+	cfg   *config.Config
 	reg   *prometheus.Registry
 }
 
 func newScheduledFixture(t *testing.T) *scheduledFixture {
 	t.Helper()
-	cfg := &Config{
+	cfg := &config.Config{
 		Modules: map[string]*probes.Module{"submission": submissionModule(), "mx": mxModule()},
-		Targets: []*Target{
+		Targets: []*config.Target{
 			{Name: "submission-ok", Address: "mail.example.net:587", Module: "submission", Interval: 50 * time.Millisecond},
 			{Name: "mx-dmarc", Address: "mx.example.org:25", Module: "mx", Interval: 50 * time.Millisecond},
 			{Name: "refused", Address: "192.0.2.1:587", Module: "submission", Interval: 50 * time.Millisecond},
@@ -580,7 +581,7 @@ func TestReplies_OutOfRangeEnhancedCodeIsDropped(t *testing.T) {
 	rm := newRunMetrics()
 	res := refusedResult()
 	res.Phases = []*probes.PhaseResult{phaseResult(probes.PhaseBanner, 1, reply(554, "5.99.1", probes.ReasonPolicy, "5.99.1 go away"))}
-	rm.observe(&Target{Name: "t", Module: "m"}, res)
+	rm.observe(&config.Target{Name: "t", Module: "m"}, res)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(rm.collectors()...)
 	mfs := gatherAll(t, reg)
@@ -630,12 +631,12 @@ func TestCardinality_RandomReplyTexts(t *testing.T) {
 	reg.MustRegister(rm.collectors()...)
 	rng := rand.New(rand.NewPCG(1, 2))
 	targets := []struct {
-		t      *Target
+		t      *config.Target
 		m      *probes.Module
 		result func() *probes.Result
 	}{
-		{&Target{Name: "submission-ok", Module: "submission"}, submissionModule(), successResult},
-		{&Target{Name: "mx-dmarc", Module: "mx"}, mxModule(), dmarcResult},
+		{&config.Target{Name: "submission-ok", Module: "submission"}, submissionModule(), successResult},
+		{&config.Target{Name: "mx-dmarc", Module: "mx"}, mxModule(), dmarcResult},
 	}
 	feed := func(i int) {
 		tg := targets[i%len(targets)]
@@ -680,9 +681,9 @@ func TestCardinality_RandomReplyTexts(t *testing.T) {
 // exporterRegistry registers everything cmd/smtp_exporter/serve.go does.
 func exporterRegistry(t *testing.T, f *scheduledFixture) *prometheus.Registry {
 	t.Helper()
-	sc := NewSafeConfig(filepath.Join("testdata", "good.yml"))
+	sc := NewSafeConfig(filepath.Join("config", "testdata", "good.yml"))
 	if _, err := sc.Reload(); err != nil {
-		t.Fatalf("loading testdata/good.yml: %v", err)
+		t.Fatalf("loading config/testdata/good.yml: %v", err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -738,7 +739,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 func ExampleCollector() {
 	store := NewStore()
 	res := refusedResult()
-	store.Set(StoreEntry{Target: &Target{Name: "mx1", Module: "mx"}, Module: mxModule(), Result: res})
+	store.Set(StoreEntry{Target: &config.Target{Name: "mx1", Module: "mx"}, Module: mxModule(), Result: res})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(store))
 	out, _ := testutil.GatherAndFormat(reg, expfmt.TypeTextPlain, "probe_success", "probe_smtp_failure_info")
@@ -775,7 +776,7 @@ func randomEnhanced(rng *rand.Rand, class int) string {
 func TestReplies_LabelSetsCappedPerTarget(t *testing.T) {
 	rm := newRunMetrics()
 	reg := registryOf(rm.collectors()...)
-	tg := &Target{Name: "rotating", Module: "mx"}
+	tg := &config.Target{Name: "rotating", Module: "mx"}
 	rng := rand.New(rand.NewPCG(7, 7))
 	rcptReply := func(code int, enh string) *probes.Result {
 		res := refusedResult()

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/smtp-exporter/smtp_exporter/collector/config"
 )
 
 // SafeConfig holds the running configuration and swaps it atomically on
@@ -13,7 +14,7 @@ type SafeConfig struct {
 	file string
 
 	mu  sync.RWMutex
-	cfg *Config
+	cfg *config.Config
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -44,8 +45,8 @@ func (sc *SafeConfig) File() string { return sc.file }
 
 // Reload reads the file again and, if it is valid, makes it the running
 // configuration.
-func (sc *SafeConfig) Reload() (*Config, error) {
-	cfg, err := LoadFile(sc.file)
+func (sc *SafeConfig) Reload() (*config.Config, error) {
+	cfg, err := config.LoadFile(sc.file)
 	if err != nil {
 		sc.reloadOK.Set(0)
 		return nil, err
@@ -59,7 +60,7 @@ func (sc *SafeConfig) Reload() (*Config, error) {
 }
 
 // Get returns the running configuration.
-func (sc *SafeConfig) Get() *Config {
+func (sc *SafeConfig) Get() *config.Config {
 	sc.mu.RLock()
 	defer sc.mu.RUnlock()
 	return sc.cfg

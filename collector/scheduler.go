@@ -11,6 +11,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/smtp-exporter/smtp_exporter/collector/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
@@ -68,8 +69,8 @@ type Scheduler struct {
 	applyMu sync.Mutex
 
 	mu      sync.Mutex
-	cfg     *Config
-	targets map[string]*Target // cfg's targets by name
+	cfg     *config.Config
+	targets map[string]*config.Target // cfg's targets by name
 	loops   map[string]*loop
 
 	// testHookPlanned runs in Apply between planning and swapping.
@@ -145,7 +146,7 @@ func (s *Scheduler) Collectors() []prometheus.Collector { return s.metrics.colle
 // After Shutdown has begun Apply does nothing: a loop started then would
 // race Shutdown's wait, and dropped series would be missing from the last
 // scrapes.
-func (s *Scheduler) Apply(cfg *Config) {
+func (s *Scheduler) Apply(cfg *config.Config) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	p := s.plan(cfg)
@@ -194,7 +195,7 @@ func (s *Scheduler) Apply(cfg *Config) {
 
 // applyPlan is what Apply changes: loops to stop, to start and to replan.
 type applyPlan struct {
-	want   map[string]*Target
+	want   map[string]*config.Target
 	stop   []*loop
 	replan []*loop
 	start  []newLoopPlan
@@ -209,8 +210,8 @@ type newLoopPlan struct {
 // plan compares cfg with the running configuration, in time linear in
 // their targets. The caller holds applyMu, so that s.targets and s.loops,
 // which only Apply writes, can be read without mu.
-func (s *Scheduler) plan(cfg *Config) applyPlan {
-	p := applyPlan{want: make(map[string]*Target, len(cfg.Targets))}
+func (s *Scheduler) plan(cfg *config.Config) applyPlan {
+	p := applyPlan{want: make(map[string]*config.Target, len(cfg.Targets))}
 	kept := 0
 	for _, t := range cfg.Targets {
 		p.want[t.Name] = t
@@ -237,7 +238,7 @@ func (s *Scheduler) plan(cfg *Config) applyPlan {
 
 // current returns the target's settings and module in the running config,
 // or nil once the target is gone or this loop was replaced.
-func (s *Scheduler) current(l *loop) (*Target, *probes.Module) {
+func (s *Scheduler) current(l *loop) (*config.Target, *probes.Module) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.targets[l.name]
@@ -333,7 +334,7 @@ func (s *Scheduler) releaseSlot() { <-s.sem }
 // limit; the caller holds l's lock. It returns the result, the module as
 // configured (with t's timeout), which decides the phases reported, and
 // whether a due send was skipped.
-func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *Target, m *probes.Module, logger log.Logger) (*probes.Result, *probes.Module, bool) {
+func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *config.Target, m *probes.Module, logger log.Logger) (*probes.Result, *probes.Module, bool) {
 	configured := *m
 	if t.Timeout > 0 {
 		configured.Timeout = t.Timeout
@@ -364,7 +365,7 @@ func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *Target, m *probes.M
 // and one log line per failure. m is the module as configured, so that a
 // send the rate limit held back (skipped, counted) reports its DATA phase
 // as 0 rather than making the series come and go.
-func (s *Scheduler) record(l *loop, t *Target, m *probes.Module, res *probes.Result, lag time.Duration, skipped bool) {
+func (s *Scheduler) record(l *loop, t *config.Target, m *probes.Module, res *probes.Result, lag time.Duration, skipped bool) {
 	if !s.publish(l, t, m, res, lag, skipped) {
 		return
 	}
@@ -377,7 +378,7 @@ func (s *Scheduler) record(l *loop, t *Target, m *probes.Module, res *probes.Res
 // publish sets the result's series and l's backoff, unless a reload removed
 // or replaced l while it ran: publishing would resurrect series that the
 // reload deleted. It reports whether it published.
-func (s *Scheduler) publish(l *loop, t *Target, m *probes.Module, res *probes.Result, lag time.Duration, skipped bool) bool {
+func (s *Scheduler) publish(l *loop, t *config.Target, m *probes.Module, res *probes.Result, lag time.Duration, skipped bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.loops[l.name] != l {
@@ -401,7 +402,7 @@ func (s *Scheduler) publish(l *loop, t *Target, m *probes.Module, res *probes.Re
 
 // setBackoff sets l's backoff factor and its gauge, unless a reload removed
 // or replaced l (its series must stay deleted).
-func (s *Scheduler) setBackoff(l *loop, t *Target, factor int) {
+func (s *Scheduler) setBackoff(l *loop, t *config.Target, factor int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.loops[l.name] != l {
@@ -587,7 +588,7 @@ func (s *Scheduler) slotsBusy() error {
 	return fmt.Errorf("%w: all %d probe slots (--probe.concurrency) are in use; try again", ErrBusy, cap(s.sem))
 }
 
-func effectiveTimeout(t *Target, m *probes.Module) time.Duration {
+func effectiveTimeout(t *config.Target, m *probes.Module) time.Duration {
 	if t.Timeout > 0 {
 		return t.Timeout
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/smtp-exporter/smtp_exporter/collector/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 	"go.uber.org/goleak"
 )
@@ -183,10 +184,10 @@ func sendAwareResult(m probes.Module) *probes.Result {
 	return res
 }
 
-func targetsOf(module string, interval time.Duration, names ...string) []*Target {
-	var out []*Target
+func targetsOf(module string, interval time.Duration, names ...string) []*config.Target {
+	var out []*config.Target
 	for _, n := range names {
-		out = append(out, &Target{Name: n, Address: n, Module: module, Interval: interval})
+		out = append(out, &config.Target{Name: n, Address: n, Module: module, Interval: interval})
 	}
 	return out
 }
@@ -266,7 +267,7 @@ func TestScheduler_RunsEveryInterval(t *testing.T) {
 	s, _, reg := newTestScheduler(t, fake, 4)
 	names := []string{"alpha", "beta", "gamma"}
 	start := time.Now()
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, names...)})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, names...)})
 	waitFor(t, "five runs of every target", func() bool {
 		for _, n := range names {
 			if fake.count(n) < 5 {
@@ -305,7 +306,7 @@ func TestScheduler_ConcurrencyLimit(t *testing.T) {
 	})
 	s, _, reg := newTestScheduler(t, fake, 2)
 	names := []string{"t1", "t2", "t3", "t4", "t5", "t6"}
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 100*time.Millisecond, names...)})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 100*time.Millisecond, names...)})
 
 	waitFor(t, "two probes in flight", func() bool { return fake.inFlight.Load() == 2 })
 	if got := value(t, reg, "smtp_exporter_probes_in_flight", nil); got != 2 {
@@ -344,7 +345,7 @@ func TestScheduler_NoSelfOverlap_SlowProbe(t *testing.T) {
 		return okResult()
 	})
 	s, _, reg := newTestScheduler(t, fake, 8)
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, "slow")})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, "slow")})
 	waitFor(t, "four runs", func() bool { return fake.count("slow") >= 4 })
 	s.Shutdown(time.Minute)
 	if m := fake.maxSelfOverlap(); m != 1 {
@@ -368,7 +369,7 @@ func TestScheduler_RunNow_WaitsForScheduledRun(t *testing.T) {
 		return okResult()
 	})
 	s, _, _ := newTestScheduler(t, fake, 4)
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 100*time.Millisecond, "mx")})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 100*time.Millisecond, "mx")})
 	waitFor(t, "the scheduled run to start", func() bool { return fake.total() == 1 })
 
 	type runNow struct {
@@ -428,7 +429,7 @@ func TestScheduler_Lag_WhenConcurrencyForcesWaiting(t *testing.T) {
 		return okResult()
 	})
 	s, _, reg := newTestScheduler(t, fake, 1)
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 200*time.Millisecond, "a", "b")})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 200*time.Millisecond, "a", "b")})
 	waitFor(t, "the first probe", func() bool { return fake.total() == 1 })
 	first := fake.callsTo("a")
 	holder, waiter := "a", "b"
@@ -482,7 +483,7 @@ func TestScheduler_Backoff(t *testing.T) {
 	})
 	s, _, reg := newTestScheduler(t, fake, 2)
 	close(ready)
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 20*time.Millisecond, "greylister")})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 20*time.Millisecond, "greylister")})
 	waitFor(t, "the scripted runs", func() bool { return fake.count("greylister") > len(script) })
 	s.Shutdown(time.Minute)
 	mu.Lock()
@@ -508,7 +509,7 @@ func TestScheduler_Backoff_SpacesRuns(t *testing.T) {
 	})
 	s, _, reg := newTestScheduler(t, fake, 4)
 	start := time.Now()
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, "throttled", "healthy")})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, "throttled", "healthy")})
 	waitFor(t, "30 runs of the healthy target", func() bool { return fake.count("healthy") >= 30 })
 	s.Shutdown(time.Minute)
 	elapsed := time.Since(start)
@@ -538,7 +539,7 @@ func TestScheduler_Backoff_SpacesRuns(t *testing.T) {
 func TestScheduler_SendRateLimit(t *testing.T) {
 	fake := newFakeProbe(func(c *probeCall) *probes.Result { return sendAwareResult(c.module) })
 	s, _, reg := newTestScheduler(t, fake, 2)
-	s.Apply(&Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targetsOf("send", 50*time.Millisecond, "mx")})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targetsOf("send", 50*time.Millisecond, "mx")})
 	waitFor(t, "five runs", func() bool { return fake.count("mx") >= 5 })
 	s.Shutdown(time.Minute)
 	calls := fake.callsTo("mx")
@@ -567,7 +568,7 @@ func TestScheduler_SendRateLimit_HeldBackDataAbsent(t *testing.T) {
 	s, store, reg := newTestScheduler(t, fake, 2)
 	targets := targetsOf("send", 50*time.Millisecond, "mx")
 	targets[0].Timeout = 40 * time.Millisecond
-	s.Apply(&Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targets})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targets})
 	labels := map[string]string{"target": "mx", "module": "send"}
 	waitFor(t, "three recorded runs", func() bool { return value(t, reg, "probe_smtp_runs_total", labels) >= 3 })
 	s.Shutdown(time.Minute)
@@ -596,7 +597,7 @@ func TestScheduler_SendRateLimit_OnlySentMessagesCount(t *testing.T) {
 		return sendAwareResult(c.module)
 	})
 	s, _, reg := newTestScheduler(t, fake, 2)
-	s.Apply(&Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targetsOf("send", 50*time.Millisecond, "mx")})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targetsOf("send", 50*time.Millisecond, "mx")})
 	waitFor(t, "four runs", func() bool { return fake.count("mx") >= 4 })
 	s.Shutdown(time.Minute)
 	calls := fake.callsTo("mx")
@@ -632,7 +633,7 @@ func TestScheduler_Apply_Reload(t *testing.T) {
 	})
 	s, _, reg := newTestScheduler(t, fake, 8)
 	modules := map[string]*probes.Module{"send": sendModule(), "plain": plainModule("plain"), "other": plainModule("other")}
-	s.Apply(&Config{Modules: modules, Targets: append(targetsOf("send", interval, "a"), targetsOf("plain", interval, "b", "c")...)})
+	s.Apply(&config.Config{Modules: modules, Targets: append(targetsOf("send", interval, "a"), targetsOf("plain", interval, "b", "c")...)})
 	waitFor(t, "three runs of a, b and c", func() bool {
 		return fake.count("a") >= 3 && fake.count("b") >= 3 && fake.count("c") >= 3
 	})
@@ -654,7 +655,7 @@ func TestScheduler_Apply_Reload(t *testing.T) {
 
 	// The reload: a unchanged, b removed, c moved to another module, d new.
 	// The new file decodes into new structs.
-	s.Apply(&Config{Modules: map[string]*probes.Module{"send": sendModule(), "plain": plainModule("plain"), "other": plainModule("other")},
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"send": sendModule(), "plain": plainModule("plain"), "other": plainModule("other")},
 		Targets: append(append(targetsOf("send", interval, "a"), targetsOf("other", interval, "c")...), targetsOf("plain", interval, "d")...)})
 	callsB := fake.count("b")
 
@@ -734,9 +735,9 @@ func TestScheduler_Apply_RemovedWhileRunning(t *testing.T) {
 	})
 	s, _, reg := newTestScheduler(t, fake, 4)
 	modules := map[string]*probes.Module{"send": sendModule()}
-	s.Apply(&Config{Modules: modules, Targets: targetsOf("send", 50*time.Millisecond, "gone", "stays")})
+	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", 50*time.Millisecond, "gone", "stays")})
 	waitFor(t, "the second run of gone", func() bool { return fake.count("gone") == 2 })
-	s.Apply(&Config{Modules: modules, Targets: targetsOf("send", 50*time.Millisecond, "stays")})
+	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", 50*time.Millisecond, "stays")})
 	close(release)
 	s.Shutdown(time.Minute)
 	if fams := familiesWith(gatherAll(t, reg), map[string]string{"target": "gone"}); len(fams) > 0 {
@@ -763,7 +764,7 @@ func TestScheduler_Shutdown_FinishesWithinGrace(t *testing.T) {
 		return okResult()
 	})
 	s := NewScheduler(fake.probe, 8, NewStore(), nil, nopLogger())
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")},
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")},
 		Targets: append(targetsOf("plain", 200*time.Millisecond, slow...), targetsOf("plain", 20*time.Millisecond, "fast")...)})
 	waitFor(t, "every slow target's first run", func() bool {
 		for _, n := range slow {
@@ -812,7 +813,7 @@ func TestScheduler_Shutdown_CancelsAfterGrace(t *testing.T) {
 	})
 	store := NewStore()
 	s := NewScheduler(fake.probe, 4, store, nil, nopLogger())
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 50*time.Millisecond, "stuck")})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 50*time.Millisecond, "stuck")})
 	<-entered
 	s.Shutdown(100 * time.Millisecond)
 	select {
@@ -835,7 +836,7 @@ func TestScheduler_Shutdown_CancelsRunNow(t *testing.T) {
 		return resultWith(probes.ReasonTimeout, 0, "")
 	})
 	s := NewScheduler(fake.probe, 4, NewStore(), nil, nopLogger())
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", time.Hour, "mx")})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", time.Hour, "mx")})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -860,7 +861,7 @@ func TestScheduler_RunNow_CountsAgainstConcurrency(t *testing.T) {
 	s, _, _ := newTestScheduler(t, fake, 1)
 	targets := append(targetsOf("plain", time.Hour, "busy"), targetsOf("plain", time.Hour, "idle")...)
 	targets[0].Interval = 100 * time.Millisecond
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
 	waitFor(t, "the scheduled run of busy to start", func() bool { return fake.count("busy") == 1 })
 
 	done := make(chan error, 1)
@@ -900,7 +901,7 @@ func TestScheduler_RunNow_BusyTargetGivesUpAtDeadline(t *testing.T) {
 	s, _, _ := newTestScheduler(t, fake, 2)
 	targets := targetsOf("plain", time.Hour, "mx", "other")
 	targets[0].Interval = 100 * time.Millisecond
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
 	waitFor(t, "the scheduled run of mx to start", func() bool { return fake.count("mx") == 1 })
 
 	// Without a scrape timeout, an on-demand run waits for the target...
@@ -953,7 +954,7 @@ func TestScheduler_Shutdown_CancelledRunNotRecorded(t *testing.T) {
 	s := NewScheduler(fake.probe, 4, store, history, log.NewLogfmtLogger(log.NewSyncWriter(&logs)))
 	reg := registryOf(NewCollector(store))
 	reg.MustRegister(s.Collectors()...)
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 20*time.Millisecond, "wrapped", "bare")})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 20*time.Millisecond, "wrapped", "bare")})
 	waitFor(t, "a second run of each target", func() bool { return fake.count("wrapped") == 2 && fake.count("bare") == 2 })
 	s.Shutdown(50 * time.Millisecond)
 
@@ -995,7 +996,7 @@ func TestScheduler_RunNow_DuringShutdown(t *testing.T) {
 	s := NewScheduler(fake.probe, 4, NewStore(), nil, nopLogger())
 	targets := targetsOf("plain", time.Hour, "slow", "mx")
 	targets[0].Interval = 20 * time.Millisecond
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
 	waitFor(t, "the run of slow", func() bool { return fake.count("slow") == 1 })
 	done := make(chan struct{})
 	go func() { s.Shutdown(time.Minute); close(done) }()
@@ -1021,12 +1022,12 @@ func TestScheduler_Apply_AfterShutdownIsNoop(t *testing.T) {
 	fake := newFakeProbe(func(*probeCall) *probes.Result { return okResult() })
 	s, store, reg := newTestScheduler(t, fake, 4)
 	modules := map[string]*probes.Module{"plain": plainModule("p")}
-	s.Apply(&Config{Modules: modules, Targets: targetsOf("plain", 20*time.Millisecond, "old")})
+	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("plain", 20*time.Millisecond, "old")})
 	waitFor(t, "a run of old", func() bool { _, ok := store.Get("old"); return ok })
 	s.Shutdown(time.Minute)
 	calls := fake.total()
 
-	s.Apply(&Config{Modules: modules, Targets: targetsOf("plain", 20*time.Millisecond, "new1", "new2")})
+	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("plain", 20*time.Millisecond, "new1", "new2")})
 	time.Sleep(100 * time.Millisecond)
 	if _, ok := store.Get("old"); !ok {
 		t.Error("Apply after Shutdown removed old's result")
@@ -1053,13 +1054,13 @@ func TestScheduler_Apply_ChangedIntervalReplans(t *testing.T) {
 	modules := map[string]*probes.Module{"send": sendModule()}
 	labels := map[string]string{"target": "mx", "module": "send"}
 	runs := func() float64 { return value(t, reg, "probe_smtp_runs_total", labels) }
-	s.Apply(&Config{Modules: modules, Targets: targetsOf("send", 50*time.Millisecond, "mx")})
+	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", 50*time.Millisecond, "mx")})
 	waitFor(t, "two runs", func() bool { return runs() >= 2 })
 	s.mu.Lock()
 	loopMX := s.loops["mx"]
 	s.mu.Unlock()
 
-	s.Apply(&Config{Modules: modules, Targets: targetsOf("send", time.Hour, "mx")})
+	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", time.Hour, "mx")})
 	waitFor(t, "the hourly plan", func() bool {
 		n := fake.count("mx")
 		time.Sleep(300 * time.Millisecond)
@@ -1067,7 +1068,7 @@ func TestScheduler_Apply_ChangedIntervalReplans(t *testing.T) {
 	})
 	before := fake.count("mx")
 
-	s.Apply(&Config{Modules: modules, Targets: targetsOf("send", 100*time.Millisecond, "mx")})
+	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", 100*time.Millisecond, "mx")})
 	waitFor(t, "three runs on the new interval", func() bool { return fake.count("mx") >= before+3 })
 	s.Shutdown(time.Minute)
 
@@ -1096,11 +1097,11 @@ func TestScheduler_Apply_ChangedIntervalResetsBackoff(t *testing.T) {
 	s, _, reg := newTestScheduler(t, fake, 2)
 	modules := map[string]*probes.Module{"plain": plainModule("p")}
 	labels := map[string]string{"target": "throttled", "module": "plain"}
-	s.Apply(&Config{Modules: modules, Targets: targetsOf("plain", 10*time.Millisecond, "throttled")})
+	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("plain", 10*time.Millisecond, "throttled")})
 	waitFor(t, "the backoff cap", func() bool {
 		return value(t, reg, "smtp_exporter_scheduler_backoff_factor", labels) == maxBackoff
 	})
-	s.Apply(&Config{Modules: modules, Targets: targetsOf("plain", time.Hour, "throttled")})
+	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("plain", time.Hour, "throttled")})
 	waitFor(t, "the backoff reset", func() bool {
 		return value(t, reg, "smtp_exporter_scheduler_backoff_factor", labels) == 1
 	})
@@ -1108,11 +1109,11 @@ func TestScheduler_Apply_ChangedIntervalResetsBackoff(t *testing.T) {
 
 // manyTargets is n targets of module plain, due once a day, so that a
 // reload test or benchmark measures the reload rather than runs.
-func manyTargets(n int) []*Target {
-	out := make([]*Target, n)
+func manyTargets(n int) []*config.Target {
+	out := make([]*config.Target, n)
 	for i := range out {
 		name := fmt.Sprintf("mx%06d.example.net", i)
-		out[i] = &Target{Name: name, Address: name + ":25", Module: "plain", Interval: 24 * time.Hour}
+		out[i] = &config.Target{Name: name, Address: name + ":25", Module: "plain", Interval: 24 * time.Hour}
 	}
 	return out
 }
@@ -1125,7 +1126,7 @@ func TestScheduler_Apply_PlansWithoutTheLock(t *testing.T) {
 	fake := newFakeProbe(func(*probeCall) *probes.Result { return okResult() })
 	s, _, reg := newTestScheduler(t, fake, 4)
 	modules := map[string]*probes.Module{"plain": plainModule("plain")}
-	s.Apply(&Config{Modules: modules, Targets: manyTargets(n)})
+	s.Apply(&config.Config{Modules: modules, Targets: manyTargets(n)})
 	last := fmt.Sprintf("mx%06d.example.net", n-1)
 	s.mu.Lock()
 	l := s.loops[last]
@@ -1144,7 +1145,7 @@ func TestScheduler_Apply_PlansWithoutTheLock(t *testing.T) {
 		}
 	}
 	// An unchanged file decodes into new structs.
-	s.Apply(&Config{Modules: map[string]*probes.Module{"plain": plainModule("plain")}, Targets: manyTargets(n)})
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("plain")}, Targets: manyTargets(n)})
 	if planned != 1 {
 		t.Fatalf("the planning hook ran %d times, want 1", planned)
 	}
@@ -1171,10 +1172,10 @@ func BenchmarkScheduler_ApplyUnchanged(b *testing.B) {
 			s := NewScheduler(fake.probe, 4, NewStore(), NewHistory(10), nopLogger())
 			defer s.Shutdown(0)
 			modules := map[string]*probes.Module{"plain": plainModule("plain")}
-			s.Apply(&Config{Modules: modules, Targets: manyTargets(n)})
-			cfgs := make([]*Config, 2)
+			s.Apply(&config.Config{Modules: modules, Targets: manyTargets(n)})
+			cfgs := make([]*config.Config, 2)
 			for i := range cfgs {
-				cfgs[i] = &Config{Modules: modules, Targets: manyTargets(n)}
+				cfgs[i] = &config.Config{Modules: modules, Targets: manyTargets(n)}
 			}
 			s.mu.Lock()
 			l := s.loops["mx000000.example.net"]

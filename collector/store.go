@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/smtp-exporter/smtp_exporter/collector/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
@@ -24,7 +25,7 @@ type Store struct {
 // StoreEntry is a target's last result with its module as configured,
 // whose expect_codes decide whether probe_smtp_expectation_met is reported.
 type StoreEntry struct {
-	Target *Target
+	Target *config.Target
 	Module *probes.Module
 	Result *probes.Result
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/smtp-exporter/smtp_exporter/collector/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 	"github.com/smtp-exporter/smtp_exporter/probes/smtp"
@@ -18,7 +19,7 @@ import (
 
 func storeEntry(name, module string, m *probes.Module, res *probes.Result) StoreEntry {
 	res.Target, res.Module = name, module
-	return StoreEntry{Target: &Target{Name: name, Address: name + ":25", Module: module, Interval: time.Minute}, Module: m, Result: res}
+	return StoreEntry{Target: &config.Target{Name: name, Address: name + ":25", Module: module, Interval: time.Minute}, Module: m, Result: res}
 }
 
 // Get returns a target's last entry; only tests need one target's.
@@ -207,7 +208,7 @@ func TestStoredResults_Compact(t *testing.T) {
 	rawLines, rawTranscript := len(res.Phase(probes.PhaseEHLO).Replies[0].Lines), len(res.Transcript)
 
 	store, hist := NewStore(), NewHistory(10)
-	tg := &Target{Name: "big", Module: "mx"}
+	tg := &config.Target{Name: "big", Module: "mx"}
 	res.Target, res.Module = tg.Name, tg.Module
 	store.Set(StoreEntry{Target: tg, Module: m, Result: res})
 	hist.Add("schedule", res)
@@ -254,7 +255,7 @@ func TestStoredResults_HeapBound(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	for i := range n {
 		res := smtp.Probe(t.Context(), srv.Addr, *m, nopLogger())
-		store.Set(StoreEntry{Target: &Target{Name: fmt.Sprintf("big%d", i), Module: "mx"}, Module: m, Result: res})
+		store.Set(StoreEntry{Target: &config.Target{Name: fmt.Sprintf("big%d", i), Module: "mx"}, Module: m, Result: res})
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)

@@ -17,6 +17,7 @@ import (
 	"github.com/mdlayher/vsock"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/smtp-exporter/smtp_exporter/collector"
+	"github.com/smtp-exporter/smtp_exporter/collector/config"
 )
 
 // webLimits bound what web clients can hold. Without them, idle keep-alive
@@ -71,7 +72,7 @@ func (wl *webLimits) probeDeadlines(sc *collector.SafeConfig, next http.Handler)
 }
 
 // longestProbeTimeout is the longest timeout of any module or target.
-func longestProbeTimeout(cfg *collector.Config) time.Duration {
+func longestProbeTimeout(cfg *config.Config) time.Duration {
 	var longest time.Duration
 	if cfg == nil {
 		return 0

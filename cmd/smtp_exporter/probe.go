@@ -13,7 +13,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/go-kit/log"
-	"github.com/smtp-exporter/smtp_exporter/collector"
+	"github.com/smtp-exporter/smtp_exporter/collector/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
@@ -94,7 +94,7 @@ func (c *probeCommand) buildModule(configFile string) (*probes.Module, string, e
 	m := &probes.Module{}
 	name := "cli"
 	if *c.module != "" {
-		cfg, err := collector.LoadFile(configFile)
+		cfg, err := config.LoadFile(configFile)
 		if err != nil {
 			return nil, "", err
 		}
@@ -139,7 +139,7 @@ func (c *probeCommand) buildModule(configFile string) (*probes.Module, string, e
 	return m, name, nil
 }
 
-func moduleNames(cfg *collector.Config) []string {
+func moduleNames(cfg *config.Config) []string {
 	var names []string
 	for n := range cfg.Modules {
 		names = append(names, n)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smtp-exporter/smtp_exporter/collector"
+	"github.com/smtp-exporter/smtp_exporter/collector/config"
 	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 )
 
@@ -358,7 +358,7 @@ func TestServe_ConfigCheckExample(t *testing.T) {
 	if code, _, stderr := runMain(t, "--config.file="+cfg, "serve", "--config.check"); code != 0 {
 		t.Errorf("example config: exit %d, want 0; stderr:\n%s", code, stderr)
 	}
-	c, err := collector.LoadFile(cfg)
+	c, err := config.LoadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	"github.com/smtp-exporter/smtp_exporter/collector"
+	"github.com/smtp-exporter/smtp_exporter/collector/config"
 )
 
 // defaultListenAddress: Prometheus's list of default exporter ports is
@@ -63,7 +64,7 @@ func newServeCommand(app *kingpin.Application) *serveCommand {
 func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) int {
 	logger := withTimestamp(base)
 	if *c.check {
-		cfg, err := collector.LoadFile(configFile)
+		cfg, err := config.LoadFile(configFile)
 		if err != nil {
 			level.Error(logger).Log("msg", "Configuration is invalid", "err", err)
 			return 1

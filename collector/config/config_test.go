@@ -1,18 +1,20 @@
-package collector
+package config
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/smtp-exporter/smtp_exporter/probes"
+	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -22,7 +24,7 @@ func TestLoadFile_Good(t *testing.T) {
 		t.Fatalf("LoadFile: %v", err)
 	}
 
-	if got, want := sortedKeys(cfg.Modules), []string{"lmtp", "mx", "relay_test", "submission"}; !reflect.DeepEqual(got, want) {
+	if got, want := slices.Sorted(maps.Keys(cfg.Modules)), []string{"lmtp", "mx", "relay_test", "submission"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("modules = %v, want %v", got, want)
 	}
 
@@ -67,11 +69,13 @@ func TestLoadFile_Good(t *testing.T) {
 		t.Errorf("lmtp: prober %q tls %q", l.Prober, l.SMTP.TLS)
 	}
 
+	// A target without a timeout has its module's: the scheduler reads a
+	// target's settings as loaded, defaults and all.
 	wantTargets := []*Target{
-		{Name: "mail-submission", Address: "mail.example.net:587", Module: "submission", Interval: 2 * time.Minute},
-		{Name: "mx1", Address: "mx1.example.net:25", Module: "mx", Interval: DefaultInterval},
+		{Name: "mail-submission", Address: "mail.example.net:587", Module: "submission", Interval: 2 * time.Minute, Timeout: 20 * time.Second},
+		{Name: "mx1", Address: "mx1.example.net:25", Module: "mx", Interval: DefaultInterval, Timeout: probes.DefaultTimeout},
 		{Name: "open-relay", Address: "mx1.example.net:25", Module: "relay_test", Interval: 30 * time.Second, Timeout: 5 * time.Second},
-		{Name: "dovecot-lmtp", Address: "127.0.0.1:24", Module: "lmtp", Interval: 60 * time.Second},
+		{Name: "dovecot-lmtp", Address: "127.0.0.1:24", Module: "lmtp", Interval: 60 * time.Second, Timeout: probes.DefaultTimeout},
 	}
 	if len(cfg.Targets) != len(wantTargets) {
 		t.Fatalf("got %d targets, want %d", len(cfg.Targets), len(wantTargets))
@@ -151,12 +155,25 @@ func TestLoadFile_Invalid(t *testing.T) {
 	}
 }
 
+// parseCase is a document for Parse and the error it must return.
+type parseCase struct{ name, yaml, want string }
+
+func checkParseErrors(t *testing.T, cases []parseCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml), "x.yml")
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("Parse error\n got: %v\nwant: %s", err, tc.want)
+			}
+		})
+	}
+}
+
 // TestParse_TypeErrorField checks that a type error inside nested flow
 // collections on one line names the value at fault, not its parent.
 func TestParse_TypeErrorField(t *testing.T) {
-	tests := []struct {
-		name, yaml, want string
-	}{
+	tests := []parseCase{
 		{
 			name: "mapping for a list",
 			yaml: "modules:\n  mx:\n    smtp:\n      rcpt_to: {a: b}\n",
@@ -223,13 +240,102 @@ func TestParse_TypeErrorField(t *testing.T) {
 			want: "x.yml:6: did not find expected node content",
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.yaml), "x.yml")
-			if err == nil || err.Error() != tt.want {
-				t.Errorf("Parse error\n got: %v\nwant: %s", err, tt.want)
-			}
-		})
+	checkParseErrors(t, tests)
+}
+
+// TestParse_FieldOfNode checks mistakes whose line or field only the node
+// at fault knows: the YAML library's message names neither, or names a
+// line that holds several keys.
+func TestParse_FieldOfNode(t *testing.T) {
+	tests := []parseCase{
+		{
+			name: "tls_config refused by its own decoding",
+			yaml: "modules:\n  mx:\n    smtp:\n      tls_config: {ca: x, ca_file: y}\n",
+			want: "x.yml:4: modules.mx.smtp.tls_config: at most one of ca, ca_file & ca_ref must be configured",
+		},
+		{
+			name: "unknown TLS version",
+			yaml: "modules:\n  mx:\n    smtp:\n      tls_config:\n        min_version: TLS9\n",
+			want: "x.yml:5: modules.mx.smtp.tls_config.min_version: unknown TLS version: TLS9",
+		},
+		{
+			name: "duplicate module in a flow mapping",
+			yaml: "modules: {mx: {}, mx: {}}\n",
+			want: `x.yml:1: modules.mx: mapping key "mx" already defined at line 1`,
+		},
+		{
+			name: "unknown key named like an earlier key on its line",
+			yaml: "modules:\n  mx:\n    smtp: {tls: none, auth: {tls: x}}\n",
+			want: `x.yml:3: modules.mx.smtp.auth.tls: unknown field "tls"`,
+		},
+		{
+			name: "wrong value named like an earlier value on its line",
+			yaml: "modules:\n  mx: {smtp: {ehlo: 5, rcpt_to: 5}}\n",
+			want: "x.yml:2: modules.mx.smtp.rcpt_to: want a list, got an integer 5",
+		},
+		{
+			name: "unknown key merged in",
+			yaml: "modules:\n  base: &base {smtp: {tls: none}}\n  mx:\n    <<: *base\n    smtp: {tsl: none}\n",
+			want: `x.yml:5: modules.mx.smtp.tsl: unknown field "tsl"`,
+		},
+		{
+			name: "invalid value over a merged one",
+			yaml: "modules:\n  base: &base {ip_protocol: ip4}\n  mx:\n    <<: *base\n    ip_protocol: ip5\n",
+			want: `x.yml:5: modules.mx.ip_protocol: unknown value "ip5" (want ip4 or ip6)`,
+		},
+		{
+			name: "empty target",
+			yaml: "modules:\n  mx:\ntargets:\n  - ~\n",
+			want: "x.yml:4: targets[0]: empty target",
+		},
+	}
+	checkParseErrors(t, tests)
+}
+
+// TestParse_AnchorsAndMergeKeys checks that modules may share settings
+// through YAML anchors and merge keys, as the YAML library decodes them.
+func TestParse_AnchorsAndMergeKeys(t *testing.T) {
+	const doc = `modules:
+  base: &base
+    timeout: 10s
+    smtp: &smtp {tls: none, mail_from: monitor@example.net, rcpt_to: [sink@example.net]}
+  derived:
+    <<: *base
+    timeout: 5s
+  other:
+    smtp: *smtp
+targets:
+  - &target {name: a, address: "127.0.0.1:25", module: derived, interval: 1m}
+  - {<<: *target, name: b}
+`
+	cfg, err := Parse([]byte(doc), "x.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Modules["derived"]
+	if d.Timeout != 5*time.Second || d.SMTP.TLS != probes.TLSNone || d.SMTP.MailFrom != "monitor@example.net" {
+		t.Errorf("derived: timeout %s tls %q mail_from %q, want 5s none monitor@example.net", d.Timeout, d.SMTP.TLS, d.SMTP.MailFrom)
+	}
+	if o := cfg.Modules["other"]; !reflect.DeepEqual(o.SMTP.RcptTo, []string{"sink@example.net"}) {
+		t.Errorf("other: rcpt_to %v", o.SMTP.RcptTo)
+	}
+	if b := cfg.Targets[1]; b.Name != "b" || b.Address != "127.0.0.1:25" || b.Module != "derived" {
+		t.Errorf("targets[1] = %+v", b)
+	}
+}
+
+// TestParse_ExcessiveAliasing checks that a document of aliases to aliases
+// (a "billion laughs") is refused, and soon: the check before decoding
+// looks at each anchor once, however often it is repeated.
+func TestParse_ExcessiveAliasing(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("modules:\n  l0: &l0 {timeout: 1s}\n")
+	for i := 1; i < 12; i++ {
+		fmt.Fprintf(&b, "  l%d: &l%d {<<: [%s]}\n", i, i, strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 9)+fmt.Sprintf("*l%d", i-1))
+	}
+	_, err := Parse([]byte(b.String()), "x.yml")
+	if want := "x.yml: document contains excessive aliasing"; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
 	}
 }
 
@@ -322,7 +428,7 @@ func TestLoadFile_RelativePaths(t *testing.T) {
 }
 
 func TestParse_AddressAndTLSAndDocuments(t *testing.T) {
-	for _, tc := range []struct{ name, yaml, want string }{
+	checkParseErrors(t, []parseCase{
 		{"bad port", "modules: {mx: {smtp: {tls: none}}}\ntargets:\n  - {name: a, address: \"mx.example.net:abc\", module: mx}\n",
 			`x.yml:3: targets[0].address: target "mx.example.net:abc" has an invalid port "abc"`},
 		{"scheme", "modules: {mx: {smtp: {tls: none}}}\ntargets:\n  - {name: a, address: \"smtp://mx.example.net:25\", module: mx}\n",
@@ -333,14 +439,7 @@ func TestParse_AddressAndTLSAndDocuments(t *testing.T) {
 			`x.yml:2: more than one YAML document (---); put everything in one`},
 		{"trailing empty document", "modules: {mx: {smtp: {tls: bogus}}}\n---\n# nothing\n",
 			`x.yml:1: modules.mx.smtp.tls: unknown value "bogus" (want none, starttls or implicit)`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.yaml), "x.yml")
-			if err == nil || err.Error() != tc.want {
-				t.Errorf("got %v\nwant %s", err, tc.want)
-			}
-		})
-	}
+	})
 }
 
 // TestParse_SyntaxErrorLineInLargeFile checks the line of a syntax error

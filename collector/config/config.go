@@ -1,0 +1,344 @@
+// Package config reads the exporter's configuration file: the probe
+// modules and the targets probed on schedule. It depends on probes and the
+// YAML library only, so that a command that just needs a module (the probe
+// subcommand) does not pull in the scheduler and the HTTP handlers.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	promconfig "github.com/prometheus/common/config"
+	"github.com/smtp-exporter/smtp_exporter/probes"
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults and limits for target settings; README.md documents them.
+const (
+	DefaultInterval = 60 * time.Second
+	MinInterval     = time.Second
+	// MaxConfigFileSize bounds what LoadFile reads: far beyond any real
+	// configuration (100,000 targets take about 10 MiB), and small enough
+	// that a wrong file (a log, a disk image) cannot exhaust memory.
+	MaxConfigFileSize = 16 << 20
+)
+
+// Config is the whole configuration file: probe modules and the targets
+// probed on schedule.
+type Config struct {
+	Modules map[string]*probes.Module `yaml:"modules" json:"modules"`
+	Targets []*Target                 `yaml:"targets,omitempty" json:"targets"`
+}
+
+// Target is one scheduled probe.
+type Target struct {
+	Name     string        `yaml:"name" json:"name"`
+	Address  string        `yaml:"address" json:"address"`
+	Module   string        `yaml:"module" json:"module"`
+	Interval time.Duration `yaml:"interval,omitempty" json:"interval"`
+	// Timeout overrides the module's timeout for this target; loading
+	// sets it to the module's when the file does not.
+	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
+// ConfigError is a problem in the configuration file, located by line and
+// by the dotted path of the field.
+type ConfigError struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	if e.Field != "" {
+		// A key may hold control characters, which the message must not
+		// pass on to a terminal or a log line.
+		field := e.Field
+		if probes.CheckText(field) != nil {
+			field = strings.Trim(strconv.Quote(field), `"`)
+		}
+		b.WriteString(": " + field)
+	}
+	b.WriteString(": " + e.Msg)
+	return b.String()
+}
+
+// LoadFile reads and validates the configuration file, refusing one over
+// MaxConfigFileSize.
+func LoadFile(path string) (*Config, error) {
+	b, err := readLimited(path, MaxConfigFileSize)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(b, path)
+}
+
+// readLimited reads a file of at most limit bytes. The size it states is
+// checked first, then the read is bounded as well: a pipe or a device
+// states none, and a file may grow.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tooLarge := &ConfigError{File: path, Msg: fmt.Sprintf("larger than %d MiB, the limit for a configuration file", limit>>20)}
+	if fi, err := f.Stat(); err == nil && fi.Size() > limit {
+		return nil, tooLarge
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, tooLarge
+	}
+	return b, nil
+}
+
+// Parse decodes a configuration strictly (unknown keys are errors), fills
+// defaults and validates it; errors name file, line and field.
+//
+// The document is parsed into a node tree and checked against the Go types
+// before it is decoded, so that each mistake is found at its node, which
+// knows its line; the same walk indexes the lines of the fields for the
+// errors of validation.
+func Parse(data []byte, file string) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var root yaml.Node
+	// An empty file decodes to io.EOF; let it reach validation, which says
+	// what is missing.
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return nil, syntaxError(file, data, err)
+	}
+	// A second document would be silently ignored: a concatenated or
+	// templated file gone wrong, which must not half-apply.
+	// Empty documents (a trailing "---", common in generated files) are
+	// harmless.
+	for {
+		var extra yaml.Node
+		err := dec.Decode(&extra)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil || !emptyDocument(&extra) {
+			return nil, &ConfigError{File: file, Line: extra.Line, Msg: "more than one YAML document (---); put everything in one"}
+		}
+	}
+	cfg := &Config{}
+	c := newChecker()
+	if err := c.check(&root, reflect.TypeOf(cfg), ""); err != nil {
+		err.File = file
+		return nil, err
+	}
+	if len(root.Content) > 0 {
+		// The check leaves nothing for the library to refuse but what it
+		// guards against on its own, such as a document of aliases that
+		// would expand beyond reason.
+		if err := root.Decode(cfg); err != nil {
+			return nil, &ConfigError{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		}
+	}
+	if err := cfg.validate(filepath.Dir(file)); err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			ce.File = file
+			ce.Line = c.lineOf(ce.Field)
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// emptyDocument reports a document with no content but comments.
+func emptyDocument(doc *yaml.Node) bool {
+	return len(doc.Content) == 0 || len(doc.Content) == 1 && doc.Content[0].Tag == "!!null"
+}
+
+// validate fills defaults, resolves relative paths against dir and checks
+// the configuration. It is the one place defaults are filled, each module's
+// by its SetDefaults and each target's by Target.SetDefaults, so that
+// whatever reads a loaded configuration (scheduler, handlers, /config) sees
+// every setting as it applies.
+func (c *Config) validate(dir string) error {
+	if len(c.Modules) == 0 {
+		return &ConfigError{Field: "modules", Msg: "at least one module is required"}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Modules)) {
+		// The module name is a label value on every series of its targets.
+		if err := probes.CheckText(name); err != nil {
+			return &ConfigError{Field: "modules." + name, Msg: "module name " + err.Error()}
+		}
+		m := c.Modules[name]
+		if m == nil {
+			m = &probes.Module{}
+			c.Modules[name] = m
+		}
+		m.SetDefaults()
+		m.SetDirectory(dir)
+		if err := m.Validate(); err != nil {
+			var fe *probes.FieldError
+			if errors.As(err, &fe) {
+				return &ConfigError{Field: "modules." + name + "." + fe.Field, Msg: fe.Msg}
+			}
+			return &ConfigError{Field: "modules." + name, Msg: err.Error()}
+		}
+		// Build the TLS configuration now: an unreadable CA file or a bad
+		// client key is the operator's to fix, not a failing probe's.
+		if m.SMTP.TLS != probes.TLSNone {
+			if _, err := promconfig.NewTLSConfig(&m.SMTP.TLSConfig); err != nil {
+				return &ConfigError{Field: "modules." + name + ".smtp.tls_config", Msg: err.Error()}
+			}
+		}
+	}
+	seen := map[string]int{}
+	for i, t := range c.Targets {
+		path := fmt.Sprintf("targets[%d]", i)
+		if t == nil {
+			return &ConfigError{Field: path, Msg: "empty target"}
+		}
+		switch {
+		case t.Name == "":
+			return &ConfigError{Field: path + ".name", Msg: "required"}
+		case t.Address == "":
+			return &ConfigError{Field: path + ".address", Msg: "required"}
+		case t.Module == "":
+			return &ConfigError{Field: path + ".module", Msg: "required"}
+		}
+		// The name is the target label's value.
+		if err := probes.CheckText(t.Name); err != nil {
+			return &ConfigError{Field: path + ".name", Msg: err.Error()}
+		}
+		if j, dup := seen[t.Name]; dup {
+			return &ConfigError{Field: path + ".name", Msg: fmt.Sprintf("duplicate target name %q (also targets[%d])", t.Name, j)}
+		}
+		seen[t.Name] = i
+		m, ok := c.Modules[t.Module]
+		if !ok {
+			return &ConfigError{Field: path + ".module", Msg: fmt.Sprintf("unknown module %q (have: %s)", t.Module, strings.Join(slices.Sorted(maps.Keys(c.Modules)), ", "))}
+		}
+		if _, _, err := probes.SplitTarget(t.Address, m); err != nil {
+			return &ConfigError{Field: path + ".address", Msg: err.Error()}
+		}
+		if err := t.setDefaultsAndCheck(path, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetDefaults fills the target's unset settings: the interval, and the
+// timeout, which is its module's m (defaults set). With this the scheduler
+// reads a target's settings as they are, without a rule of its own.
+func (t *Target) SetDefaults(m *probes.Module) {
+	if t.Interval == 0 {
+		t.Interval = DefaultInterval
+	}
+	if t.Timeout == 0 {
+		t.Timeout = m.Timeout
+	}
+}
+
+// setDefaultsAndCheck fills the target's defaults and checks its schedule.
+// A message names a setting the file left out as the default it got, and
+// blames the setting that was written.
+func (t *Target) setDefaultsAndCheck(path string, m *probes.Module) error {
+	written := *t
+	t.SetDefaults(m)
+	intervalName := "interval"
+	if written.Interval == 0 {
+		intervalName = "default interval"
+	}
+	switch {
+	case t.Interval < MinInterval:
+		return &ConfigError{Field: path + ".interval", Msg: fmt.Sprintf("must be at least %s, got %s", MinInterval, t.Interval)}
+	case t.Timeout < 0:
+		return &ConfigError{Field: path + ".timeout", Msg: fmt.Sprintf("must be positive, got %s", t.Timeout)}
+	case t.Timeout <= t.Interval:
+		return nil
+	case written.Timeout != 0:
+		return &ConfigError{Field: path + ".timeout", Msg: fmt.Sprintf("timeout %s exceeds %s %s: runs would overlap", t.Timeout, intervalName, t.Interval)}
+	}
+	return &ConfigError{Field: path + ".interval", Msg: fmt.Sprintf("module %q timeout %s exceeds %s %s: runs would overlap (set a longer interval or a shorter per-target timeout)", t.Module, t.Timeout, intervalName, t.Interval)}
+}
+
+// lineOf is the line of the field at path, or of its closest ancestor in
+// the document (a required field that is missing has no line of its own).
+func (c *checker) lineOf(path string) int {
+	for p := path; p != ""; {
+		if n, ok := c.lines[p]; ok {
+			return n
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 0
+}
+
+var yamlLineRe = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// syntaxError reports a YAML syntax error at the line it is on. A syntax
+// error has no node to take a line from: the library's "yaml: line N:
+// what" is all there is, and this is the one place that reads an error's
+// text. N is where the enclosing block starts, which can be far above the
+// mistake; a prefix of the file that holds the mistake fails with the same
+// message, so the shortest such prefix ends on the mistake's line.
+func syntaxError(file string, data []byte, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	ce := &ConfigError{File: file, Msg: msg}
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		ce.Line, _ = strconv.Atoi(m[1])
+		ce.Msg = m[2]
+	}
+	// The library's line is never past the mistake, and a prefix of the
+	// file that contains the mistake fails with the same message: binary
+	// search for the shortest such prefix. (A linear scan re-parses the
+	// file once per line: minutes for a large file, during a reload.)
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	sameError := func(n int) bool {
+		var node yaml.Node
+		perr := yaml.Unmarshal(bytes.Join(lines[:n], nil), &node)
+		if perr == nil {
+			return false
+		}
+		pmsg := strings.TrimPrefix(perr.Error(), "yaml: ")
+		if m := yamlLineRe.FindStringSubmatch(pmsg); m != nil {
+			pmsg = m[2]
+		}
+		return pmsg == ce.Msg
+	}
+	lo, hi := min(max(ce.Line, 1), len(lines)), len(lines)
+	if !sameError(hi) {
+		return ce
+	}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if sameError(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	ce.Line = hi
+	return ce
+}
