@@ -109,7 +109,7 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	logResult(h.Logger, res.Target, res.Module, res)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(resultCollector{res: res, module: module})
+	reg.MustRegister(resultCollector{res: res})
 	if !debug {
 		promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 		return
@@ -200,13 +200,12 @@ func scrapeTimeout(r *http.Request, offset time.Duration) (time.Duration, error)
 
 // resultCollector serves one result as the unlabelled per-run gauges.
 type resultCollector struct {
-	res    *probes.Result
-	module *probes.Module
+	res *probes.Result
 }
 
 func (c resultCollector) Describe(ch chan<- *prometheus.Desc) { probeDescs.describe(ch) }
 func (c resultCollector) Collect(ch chan<- prometheus.Metric) {
-	probeDescs.collect(ch, c.res, c.module)
+	probeDescs.collect(ch, c.res)
 }
 
 // writeDebug renders what an operator needs to debug one probe: its log,

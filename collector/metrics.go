@@ -51,7 +51,7 @@ func (d *resultDescs) describe(ch chan<- *prometheus.Desc) {
 // collect maps one result onto the per-run gauges; labelValues fills the
 // descs' leading labels (target, module on /metrics; none on /probe). It is
 // the one Result→gauges mapping both endpoints use.
-func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, m *probes.Module, labelValues ...string) {
+func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, labelValues ...string) {
 	g := func(desc *prometheus.Desc, v float64, extra ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, append(labelValues, extra...)...)
 	}
@@ -66,12 +66,6 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, m *
 	if !r.Success {
 		g(d.failureInfo, 1, string(r.FailedPhase), string(r.Reason))
 	}
-	if helloAnswered(r) {
-		g(d.starttlsOffered, boolValue(r.STARTTLSOffered))
-	}
-	if len(m.SMTP.ExpectCodes) > 0 {
-		g(d.expectationMet, boolValue(r.ExpectationMet))
-	}
 	if t := r.TLS; t != nil {
 		if !t.EarliestExpiry.IsZero() {
 			g(d.certExpiry, float64(t.EarliestExpiry.Unix()))
@@ -83,17 +77,19 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, m *
 		g(d.tlsVersion, 1, t.Version)
 		g(d.tlsCipher, 1, t.Cipher)
 	}
+	if f := r.SMTP; f != nil {
+		d.collectSMTP(g, f)
+	}
 }
 
-// helloAnswered reports whether the server answered EHLO (or LHLO): before
-// that, whether it offers STARTTLS is unknown, not "no".
-func helloAnswered(r *probes.Result) bool {
-	for _, p := range []probes.Phase{probes.PhaseEHLO, probes.PhaseLHLO} {
-		if pr := r.Phase(p); pr != nil && len(pr.Replies) > 0 {
-			return true
-		}
+// collectSMTP maps the facts of an SMTP or LMTP dialog.
+func (d *resultDescs) collectSMTP(g func(*prometheus.Desc, float64, ...string), f *probes.SMTPFacts) {
+	if f.HelloAnswered {
+		g(d.starttlsOffered, boolValue(f.STARTTLSOffered))
 	}
-	return false
+	if f.NegativeTest {
+		g(d.expectationMet, boolValue(f.ExpectationMet))
+	}
 }
 
 func boolValue(b bool) float64 {

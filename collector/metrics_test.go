@@ -134,7 +134,10 @@ func successResult() *probes.Result {
 			phaseResult(probes.PhaseData, 120, okReply(354, "", "End data with <CR><LF>.<CR><LF>"), okReply(250, "2.0.0", "2.0.0 Ok: queued as 4Z1x2Y3w")),
 			phaseResult(probes.PhaseQuit, 5, okReply(221, "2.0.0", "2.0.0 Bye")),
 		},
-		STARTTLSOffered: true,
+		SMTP: &probes.SMTPFacts{
+			HelloAnswered: true, STARTTLSOffered: true,
+			MessageID: "<probe.1@probe.example.net>", QueueID: "4Z1x2Y3w",
+		},
 		TLS: &probes.TLSInfo{
 			Version:        "TLS 1.3",
 			Cipher:         "TLS_AES_128_GCM_SHA256",
@@ -143,8 +146,6 @@ func successResult() *probes.Result {
 			EarliestExpiry: certNotAfter,
 			ChainExpiry:    chainNotAfter,
 		},
-		MessageID: "<probe.1@probe.example.net>",
-		QueueID:   "4Z1x2Y3w",
 	}
 }
 
@@ -174,7 +175,7 @@ func dmarcResult() *probes.Result {
 			phaseResult(probes.PhaseRcpt, 25, rcpt),
 			phaseResult(probes.PhaseQuit, 6, okReply(221, "2.0.0", "2.0.0 Bye")),
 		},
-		STARTTLSOffered: true,
+		SMTP: &probes.SMTPFacts{HelloAnswered: true, STARTTLSOffered: true},
 		TLS: &probes.TLSInfo{
 			Version:        "TLS 1.2",
 			Cipher:         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
@@ -200,6 +201,7 @@ func refusedResult() *probes.Result {
 		Temporary:   true,
 		Err:         err,
 		Phases:      []*probes.PhaseResult{phaseResult(probes.PhaseResolve, 0.75), connect},
+		SMTP:        &probes.SMTPFacts{},
 	}
 }
 
@@ -418,17 +420,18 @@ func TestCollector_UnknownIsNotNo(t *testing.T) {
 		res.Phases = append(res.Phases, phaseResult(probes.PhaseEHLO, 4, reply(554, "5.7.1", probes.ReasonPolicy, "5.7.1 go away")),
 			phaseResult(probes.PhaseQuit, 1, okReply(221, "", "Bye")))
 		res.FailedPhase, res.Reason = probes.PhaseEHLO, probes.ReasonPolicy
+		res.SMTP = &probes.SMTPFacts{HelloAnswered: true}
 		return res
 	}
 	noSTARTTLS := func() *probes.Result {
 		res := dmarcResult()
-		res.STARTTLSOffered = false
+		res.SMTP.STARTTLSOffered = false
 		return res
 	}
 	lmtp := func() *probes.Result {
 		res := ehloRefused()
 		res.Phases[3] = phaseResult(probes.PhaseLHLO, 4, okReply(250, "", "lmtp.example.org", "STARTTLS"))
-		res.STARTTLSOffered, res.Success = true, true
+		res.SMTP.STARTTLSOffered, res.Success = true, true
 		return res
 	}
 	for _, tc := range []struct {
@@ -618,8 +621,8 @@ func randomizeTexts(rng *rand.Rand, res *probes.Result) *probes.Result {
 	}
 	res.ReplyText = randomText(rng)
 	res.Err = errors.New(randomText(rng))
-	res.QueueID = randomText(rng)
-	res.MessageID = randomText(rng)
+	res.SMTP.QueueID = randomText(rng)
+	res.SMTP.MessageID = randomText(rng)
 	return res
 }
 

@@ -340,9 +340,9 @@ func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *config.Target, m *p
 		configured.Timeout = t.Timeout
 	}
 	used := configured
-	skipped := used.SMTP.Send && !l.lastSend.IsZero() && time.Since(l.lastSend) < used.SMTP.MinSendInterval
+	skipped := used.SendsMail() && !l.lastSend.IsZero() && time.Since(l.lastSend) < used.MinSendInterval()
 	if skipped {
-		used.SMTP.Send = false
+		used = used.WithoutSend()
 	}
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
@@ -353,9 +353,9 @@ func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *config.Target, m *p
 		// because of the exporter, not the server.
 		res.Transcript = append(res.Transcript, probes.TranscriptLine{Offset: res.Duration, Dir: probes.DirInfo,
 			Text: fmt.Sprintf("no message sent: the last one went %s ago, min_send_interval is %s",
-				time.Since(l.lastSend).Round(time.Second), used.SMTP.MinSendInterval)})
+				time.Since(l.lastSend).Round(time.Second), used.MinSendInterval())})
 	}
-	if res.Phase(probes.PhaseData) != nil {
+	if res.AttemptedSend() {
 		l.lastSend = res.Start
 	}
 	return res, &configured, skipped
@@ -482,7 +482,7 @@ func (s *Scheduler) RunNow(ctx context.Context, name string, timeout time.Durati
 // with AUTH is refused (ErrUnpinnedCredentials) unless credentialsPinned.
 // The module returned is the one used, without sending.
 func (s *Scheduler) RunAdhoc(ctx context.Context, address, moduleName string, m *probes.Module, timeout time.Duration, logger log.Logger) (*probes.Result, *probes.Module, error) {
-	if !credentialsPinned(m) {
+	if !m.CredentialsPinned() {
 		return nil, nil, fmt.Errorf("module %q: %w", moduleName, ErrUnpinnedCredentials)
 	}
 	if err := s.track(); err != nil {
@@ -492,8 +492,7 @@ func (s *Scheduler) RunAdhoc(ctx context.Context, address, moduleName string, m 
 	if logger == nil {
 		logger = s.logger
 	}
-	used := *m
-	used.SMTP.Send = false
+	used := m.WithoutSend()
 	if timeout > 0 && timeout < used.Timeout {
 		used.Timeout = timeout
 	}
@@ -527,15 +526,6 @@ func (s *Scheduler) onDemandDone(caller context.Context, res *probes.Result) err
 	}
 	s.history.Add("probe", res)
 	return nil
-}
-
-// credentialsPinned reports whether a module's AUTH credentials, if any,
-// can only reach the server the module names: over TLS verified against a
-// server_name of its own. Without that, an ad hoc probe would hand them to
-// any host whose certificate is valid for the host's own name.
-func credentialsPinned(m *probes.Module) bool {
-	s := &m.SMTP
-	return s.Auth == nil || (s.TLS != probes.TLSNone && s.TLSConfig.ServerName != "" && !s.TLSConfig.InsecureSkipVerify)
 }
 
 // track counts an on-demand probe in Shutdown's wait, or refuses it once

@@ -138,7 +138,8 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // resultWith is a finished result of the given reason (ok: success) with a
 // reply in the failing phase, for backoff and schedule tests.
 func resultWith(reason probes.Reason, code int, enh string) *probes.Result {
-	res := &probes.Result{Start: time.Now(), Duration: time.Millisecond, Success: reason == probes.ReasonOK, Reason: reason}
+	res := &probes.Result{Start: time.Now(), Duration: time.Millisecond, Success: reason == probes.ReasonOK, Reason: reason,
+		SMTP: &probes.SMTPFacts{HelloAnswered: true}}
 	res.Phases = []*probes.PhaseResult{
 		phaseResult(probes.PhaseResolve, 0.1),
 		phaseResult(probes.PhaseConnect, 0.1),

@@ -79,7 +79,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) { c.descs.describe(ch) 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, e := range c.store.Snapshot() {
-		c.descs.collect(ch, e.Result, e.Module, e.Target.Name, e.Target.Module)
+		c.descs.collect(ch, e.Result, e.Target.Name, e.Target.Module)
 	}
 }
 
@@ -104,8 +104,6 @@ const (
 func compactResult(r *probes.Result) *probes.Result {
 	c := *r
 	c.ReplyText = keptText(r.ReplyText)
-	c.MessageID = keptText(r.MessageID)
-	c.QueueID = keptText(r.QueueID)
 	c.Err = keptError(r.Err)
 	c.Phases = make([]*probes.PhaseResult, len(r.Phases))
 	for i, pr := range r.Phases {
@@ -115,7 +113,9 @@ func compactResult(r *probes.Result) *probes.Result {
 		}
 		c.Phases[i] = cp
 	}
-	c.Extensions = keptExtensions(r.Extensions)
+	if r.SMTP != nil {
+		c.SMTP = compactSMTPFacts(r.SMTP)
+	}
 	if r.TLS != nil {
 		// A verification error may hold the parsed certificate.
 		t := *r.TLS
@@ -158,6 +158,15 @@ func keptReply(rep probes.Reply) probes.Reply {
 		c.Lines = append(c.Lines, k)
 	}
 	return c
+}
+
+// compactSMTPFacts is compactResult's part for the SMTP facts.
+func compactSMTPFacts(f *probes.SMTPFacts) *probes.SMTPFacts {
+	c := *f
+	c.MessageID = keptText(f.MessageID)
+	c.QueueID = keptText(f.QueueID)
+	c.Extensions = keptExtensions(f.Extensions)
+	return &c
 }
 
 // keptExtensions keeps the extensions in keyword order up to maxKeptReply

@@ -163,7 +163,7 @@ func bigEHLOModule() *probes.Module {
 // textBytes is the size of the text a result holds: what a stored result
 // keeps alive beyond its fixed-size fields.
 func textBytes(r *probes.Result) int {
-	n := len(r.ReplyText) + len(r.MessageID) + len(r.QueueID)
+	n := len(r.ReplyText) + len(r.SMTP.MessageID) + len(r.SMTP.QueueID)
 	if r.Err != nil {
 		n += len(r.Err.Error())
 	}
@@ -177,7 +177,7 @@ func textBytes(r *probes.Result) int {
 			n += len(pr.Err.Error())
 		}
 	}
-	for k, v := range r.Extensions {
+	for k, v := range r.SMTP.Extensions {
 		n += len(k) + len(v)
 	}
 	for _, l := range r.Transcript {
@@ -216,13 +216,13 @@ func TestStoredResults_Compact(t *testing.T) {
 	if got := textBytes(res); got != raw || len(res.Phase(probes.PhaseEHLO).Replies[0].Lines) != rawLines || len(res.Transcript) != rawTranscript {
 		t.Fatalf("storing changed the caller's result: %d bytes of text, was %d", got, raw)
 	}
-	full := testutil.CollectAndCount(resultCollector{res: res, module: m})
+	full := testutil.CollectAndCount(resultCollector{res: res})
 	for name, kept := range map[string]*probes.Result{"store": store.Snapshot()[0].Result, "history": hist.List()[0].Result} {
 		t.Logf("%s keeps %d bytes of text, the full result %d", name, textBytes(kept), raw)
 		if n := textBytes(kept); n > maxStoredBytes {
 			t.Errorf("%s keeps %d bytes of text for one result, want at most %d", name, n, maxStoredBytes)
 		}
-		if n := testutil.CollectAndCount(resultCollector{res: kept, module: m}); n != full {
+		if n := testutil.CollectAndCount(resultCollector{res: kept}); n != full {
 			t.Errorf("%s: %d per-run series from the kept result, %d from the full one", name, n, full)
 		}
 		if rep := kept.Phase(probes.PhaseEHLO).DecidingReply(); rep == nil || rep.Code != 250 {

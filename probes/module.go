@@ -200,6 +200,13 @@ func (m *Module) Validate() error {
 			return err
 		}
 	}
+	if s.TLS != TLSNone {
+		// Built now: an unreadable CA file or a bad client key is the
+		// operator's to fix at load, not a failing probe's at every run.
+		if _, err := config.NewTLSConfig(&s.TLSConfig); err != nil {
+			return fieldErr("smtp.tls_config", "%v", err)
+		}
+	}
 	if err := s.validateAuth(); err != nil {
 		return err
 	}
@@ -373,3 +380,42 @@ func DefaultEHLOName() string {
 	}
 	return ""
 }
+
+// The collector asks a module these questions instead of reading a
+// prober's settings: what it needs to schedule, limit and expose a run is
+// the module's to answer, whatever the prober.
+
+// SendsMail reports whether a run delivers a test message, which the
+// scheduler spaces out by MinSendInterval.
+func (m *Module) SendsMail() bool { return m.SMTP.Send }
+
+// MinSendInterval is the least time between two runs that send mail to
+// one target.
+func (m *Module) MinSendInterval() time.Duration { return m.SMTP.MinSendInterval }
+
+// WithoutSend returns a copy of m whose runs send no mail: the same
+// dialog, reset before the message.
+func (m Module) WithoutSend() Module {
+	m.SMTP.Send = false
+	return m
+}
+
+// CredentialsPinned reports whether the module's credentials, if any, can
+// only reach the server the module names: over TLS verified against a
+// server_name of its own. Without that, a probe of an address a caller
+// chose would hand them to any host whose certificate is valid for the
+// host's own name.
+func (m *Module) CredentialsPinned() bool {
+	s := &m.SMTP
+	return s.Auth == nil || (s.TLS != TLSNone && s.TLSConfig.ServerName != "" && !s.TLSConfig.InsecureSkipVerify)
+}
+
+// ConcurrencyClass names the pool of probe slots a run of this module
+// takes. Runs of one class compete for its slots only, so that a prober
+// that waits minutes (a delivery) cannot keep a dialog that lasts a second
+// from starting.
+func (m *Module) ConcurrencyClass() string { return ClassDialog }
+
+// ClassDialog is the concurrency class of probes that hold a connection
+// for one dialog: SMTP and LMTP.
+const ClassDialog = "dialog"

@@ -28,17 +28,33 @@ type Result struct {
 	// Phases in the order they ran, each with its replies.
 	Phases []*PhaseResult
 
+	// What every prober that connects somewhere learns: the TLS facts of
+	// its connection and the address it reached.
+	TLS        *TLSInfo
+	RemoteAddr string
+	Transcript []TranscriptLine
+
+	// Facts of one prober each; nil when that prober did not run. The
+	// collector maps each to its own metrics.
+	SMTP *SMTPFacts
+}
+
+// SMTPFacts is what an SMTP or LMTP dialog learned beyond the phases.
+type SMTPFacts struct {
 	// What the server advertised after the last EHLO/LHLO (upper-case
 	// keyword → parameters), and whether it offered STARTTLS on the first.
+	// HelloAnswered says the server answered EHLO or LHLO at all: before
+	// that, whether it offers STARTTLS is unknown, not "no".
 	Extensions      map[string]string
+	HelloAnswered   bool
 	STARTTLSOffered bool
 	HELOFallback    bool
-	TLS             *TLSInfo
 	MessageID       string
 	QueueID         string
-	RemoteAddr      string
-	ExpectationMet  bool
-	Transcript      []TranscriptLine
+	// NegativeTest: the module has expect_codes; ExpectationMet: a phase
+	// got the reply it expects.
+	NegativeTest   bool
+	ExpectationMet bool
 }
 
 // PhaseResult is one phase: its duration, every reply it received, and its
@@ -70,6 +86,11 @@ func (p *PhaseResult) DecidingReply() *Reply {
 	}
 	return last
 }
+
+// AttemptedSend reports whether the run got as far as sending a message
+// (its data phase ran), which counts against a target's min_send_interval
+// whatever the server answered.
+func (r *Result) AttemptedSend() bool { return r.Phase(PhaseData) != nil }
 
 // Phase returns the result of phase p, or nil when the probe never ran it.
 func (r *Result) Phase(p Phase) *PhaseResult {
@@ -113,6 +134,12 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 	if r.Err != nil {
 		errText = r.Err.Error()
 	}
+	// The JSON stays flat, as documented: a prober's facts sit beside the
+	// common fields.
+	var smtp SMTPFacts
+	if r.SMTP != nil {
+		smtp = *r.SMTP
+	}
 	return json.Marshal(struct {
 		Target          string            `json:"target"`
 		Module          string            `json:"module,omitempty"`
@@ -141,8 +168,8 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		Reason: r.Reason, Temporary: r.Temporary, Code: r.Code, EnhancedCode: r.EnhancedCode,
 		ReplyText: r.ReplyText, Error: errText, Start: r.Start.Format(time.RFC3339Nano),
 		Duration: r.Duration.Seconds(), RemoteAddr: r.RemoteAddr, Phases: phases,
-		Extensions: r.Extensions, STARTTLSOffered: r.STARTTLSOffered, HELOFallback: r.HELOFallback,
-		ExpectationMet: r.ExpectationMet, TLS: r.TLS, MessageID: r.MessageID, QueueID: r.QueueID,
+		Extensions: smtp.Extensions, STARTTLSOffered: smtp.STARTTLSOffered, HELOFallback: smtp.HELOFallback,
+		ExpectationMet: smtp.ExpectationMet, TLS: r.TLS, MessageID: smtp.MessageID, QueueID: smtp.QueueID,
 		Transcript: r.Transcript,
 	})
 }

@@ -180,18 +180,18 @@ func writeText(w io.Writer, r *probes.Result) {
 				strings.Join(append(append([]string{}, c.DNSNames...), c.IPAddresses...), ","), c.SHA256)
 		}
 	}
-	if r.MessageID != "" {
-		fmt.Fprintf(w, "\nMessage %s", r.MessageID)
+	if r.SMTP.MessageID != "" {
+		fmt.Fprintf(w, "\nMessage %s", r.SMTP.MessageID)
 		// Not every server names the queue its message went into.
-		if r.QueueID != "" {
-			fmt.Fprintf(w, " queued as %s", r.QueueID)
+		if r.SMTP.QueueID != "" {
+			fmt.Fprintf(w, " queued as %s", r.SMTP.QueueID)
 		}
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
 	if r.Success {
 		verdict := "SUCCESS"
-		if r.ExpectationMet {
+		if r.SMTP.ExpectationMet {
 			verdict += " (expected reply received)"
 		}
 		fmt.Fprintf(w, "Result: %s in %.3fs\n", verdict, r.Duration.Seconds())

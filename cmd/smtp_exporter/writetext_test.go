@@ -19,7 +19,7 @@ func TestWriteText_QueueID(t *testing.T) {
 		{"", "\nMessage <p1@example.test>\n"},
 	} {
 		var out bytes.Buffer
-		writeText(&out, &probes.Result{Success: true, MessageID: "<p1@example.test>", QueueID: tc.queueID})
+		writeText(&out, &probes.Result{Success: true, SMTP: &probes.SMTPFacts{MessageID: "<p1@example.test>", QueueID: tc.queueID}})
 		if !strings.Contains(out.String(), tc.want) {
 			t.Errorf("queue id %q: output lacks %q:\n%s", tc.queueID, tc.want, out.String())
 		}

@@ -19,7 +19,6 @@ import (
 	"strings"
 	"time"
 
-	promconfig "github.com/prometheus/common/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 	"go.yaml.in/yaml/v3"
 )
@@ -199,13 +198,6 @@ func (c *Config) validate(dir string) error {
 				return &ConfigError{Field: "modules." + name + "." + fe.Field, Msg: fe.Msg}
 			}
 			return &ConfigError{Field: "modules." + name, Msg: err.Error()}
-		}
-		// Build the TLS configuration now: an unreadable CA file or a bad
-		// client key is the operator's to fix, not a failing probe's.
-		if m.SMTP.TLS != probes.TLSNone {
-			if _, err := promconfig.NewTLSConfig(&m.SMTP.TLSConfig); err != nil {
-				return &ConfigError{Field: "modules." + name + ".smtp.tls_config", Msg: err.Error()}
-			}
 		}
 	}
 	seen := map[string]int{}

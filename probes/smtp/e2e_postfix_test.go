@@ -71,20 +71,20 @@ func TestE2E_Postfix(t *testing.T) {
 		if got := strings.Join(phaseNames(r), " "); got != "resolve connect banner ehlo starttls auth mail rcpt data quit" {
 			t.Errorf("phases = %q", got)
 		}
-		if !r.STARTTLSOffered || r.TLS == nil || !r.TLS.Verified {
-			t.Fatalf("STARTTLS offered=%t, TLS=%+v", r.STARTTLSOffered, r.TLS)
+		if !r.SMTP.STARTTLSOffered || r.TLS == nil || !r.TLS.Verified {
+			t.Fatalf("STARTTLS offered=%t, TLS=%+v", r.SMTP.STARTTLSOffered, r.TLS)
 		}
-		if r.Extensions["AUTH"] == "" {
-			t.Errorf("Postfix offers AUTH only after TLS; the TLS EHLO's extensions lack it: %v", r.Extensions)
+		if r.SMTP.Extensions["AUTH"] == "" {
+			t.Errorf("Postfix offers AUTH only after TLS; the TLS EHLO's extensions lack it: %v", r.SMTP.Extensions)
 		}
-		if r.QueueID == "" {
+		if r.SMTP.QueueID == "" {
 			t.Errorf("no queue id from %q", r.Phase(probes.PhaseData).LastReply().Text())
 		}
-		id := strings.Trim(strings.SplitN(r.MessageID, "@", 2)[0], "<")
+		id := strings.Trim(strings.SplitN(r.SMTP.MessageID, "@", 2)[0], "<")
 		deadline := time.Now().Add(15 * time.Second)
 		for !maildirHas(t, env.Maildir, id) {
 			if time.Now().After(deadline) {
-				t.Fatalf("message %s not delivered to %s", r.MessageID, env.Maildir)
+				t.Fatalf("message %s not delivered to %s", r.SMTP.MessageID, env.Maildir)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}

@@ -103,8 +103,8 @@ func TestRun_QueueIDOfReply(t *testing.T) {
 		m.SMTP.Send = true
 		r := Probe(context.Background(), srv.Addr, m, nil)
 		requireSuccess(t, r)
-		if r.QueueID != want {
-			t.Errorf("reply %q: queue id %q, want %q", dot, r.QueueID, want)
+		if r.SMTP.QueueID != want {
+			t.Errorf("reply %q: queue id %q, want %q", dot, r.SMTP.QueueID, want)
 		}
 	}
 }

@@ -268,7 +268,7 @@ func resultSurfaces(t *testing.T, res *probes.Result, logs string) []surface {
 			out = append(out, surface{fmt.Sprintf("reply %d of phase %s joined", i, p.Phase), strings.Join(rep.Lines, "")})
 		}
 	}
-	for k, v := range res.Extensions {
+	for k, v := range res.SMTP.Extensions {
 		out = append(out, surface{"extension " + k, k + " " + v})
 	}
 	return out

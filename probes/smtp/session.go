@@ -339,7 +339,7 @@ func (s *session) judge(p probes.Phase, cmd string, rep probes.Reply, ok ...int)
 		if slices.Contains(want, rep.Code) {
 			if !slices.Contains(ok, rep.Code) {
 				s.note("%s: expected reply %d received, ending the dialog", p, rep.Code)
-				s.res.ExpectationMet = true
+				s.res.SMTP.ExpectationMet = true
 				s.stopped = true
 			}
 			return nil

@@ -40,7 +40,8 @@ func Probe(ctx context.Context, target string, m probes.Module, logger log.Logge
 	s := &session{
 		m:      &m,
 		logger: logger,
-		res:    &probes.Result{Target: target, Start: time.Now(), Success: true, Reason: probes.ReasonOK},
+		res: &probes.Result{Target: target, Start: time.Now(), Success: true, Reason: probes.ReasonOK,
+			SMTP: &probes.SMTPFacts{NegativeTest: len(m.SMTP.ExpectCodes) > 0}},
 	}
 	s.deadline, _ = ctx.Deadline()
 	s.ctx = ctx
@@ -304,7 +305,7 @@ func (s *session) hello(pr *probes.PhaseResult) error {
 	if err := s.sayHello(pr, pr.Phase); err != nil {
 		return err
 	}
-	_, s.res.STARTTLSOffered = s.ext["STARTTLS"]
+	_, s.res.SMTP.STARTTLSOffered = s.ext["STARTTLS"]
 	return nil
 }
 
@@ -325,12 +326,15 @@ func (s *session) sayHello(pr *probes.PhaseResult, p probes.Phase) error {
 	if err != nil {
 		return err
 	}
+	if p == s.helloPhase() {
+		s.res.SMTP.HelloAnswered = true
+	}
 	if cmd == "EHLO" && (rep.Code == 500 || rep.Code == 502) {
 		if _, set := s.m.SMTP.ExpectCodes[p]; !set {
 			s.note("EHLO refused, falling back to HELO")
-			s.res.HELOFallback = true
+			s.res.SMTP.HELOFallback = true
 			s.ext = map[string]string{}
-			s.res.Extensions = s.ext
+			s.res.SMTP.Extensions = s.ext
 			if err := s.cmd("HELO "+name, ""); err != nil {
 				return err
 			}
@@ -345,7 +349,7 @@ func (s *session) sayHello(pr *probes.PhaseResult, p probes.Phase) error {
 		return err
 	}
 	s.ext = parseExtensions(rep.Lines)
-	s.res.Extensions = s.ext
+	s.res.SMTP.Extensions = s.ext
 	return nil
 }
 
@@ -463,7 +467,7 @@ func (s *session) data(pr *probes.PhaseResult) error {
 	s.broken = true
 	id := newProbeID()
 	msg := s.message(id)
-	s.record(probes.DirSend, fmt.Sprintf("<message: %d bytes, Message-ID %s>", len(msg), s.res.MessageID))
+	s.record(probes.DirSend, fmt.Sprintf("<message: %d bytes, Message-ID %s>", len(msg), s.res.SMTP.MessageID))
 	dw := s.tw.DotWriter()
 	if _, err := dw.Write(msg); err != nil {
 		return err
@@ -493,8 +497,8 @@ func (s *session) data(pr *probes.PhaseResult) error {
 			}
 			continue
 		}
-		if q := queueID(rep.Text()); q != "" && s.res.QueueID == "" {
-			s.res.QueueID = q
+		if q := queueID(rep.Text()); q != "" && s.res.SMTP.QueueID == "" {
+			s.res.SMTP.QueueID = q
 		}
 	}
 	if verdict != nil {
@@ -538,13 +542,13 @@ func (s *session) message(id string) []byte {
 	if domain == "" {
 		domain = "smtp-exporter.invalid"
 	}
-	s.res.MessageID = "<" + id + "@" + domain + ">"
+	s.res.SMTP.MessageID = "<" + id + "@" + domain + ">"
 	var b strings.Builder
 	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
 	hdr("Date", time.Now().Format(time.RFC1123Z))
 	hdr("From", "<"+c.MailFrom+">")
 	hdr("To", "<"+strings.Join(c.RcptTo, ">, <")+">")
-	hdr("Message-ID", s.res.MessageID)
+	hdr("Message-ID", s.res.SMTP.MessageID)
 	hdr("Subject", fmt.Sprintf("smtp_exporter probe %s of %s", id, s.res.Target))
 	hdr("Auto-Submitted", "auto-generated")
 	hdr("X-SMTP-Exporter-Probe", id)

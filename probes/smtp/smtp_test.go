@@ -64,7 +64,7 @@ func TestRun_STARTTLSAuthSend(t *testing.T) {
 	if got := strings.Join(phaseNames(r), " "); got != want {
 		t.Errorf("phases = %q, want %q", got, want)
 	}
-	if !r.STARTTLSOffered {
+	if !r.SMTP.STARTTLSOffered {
 		t.Error("STARTTLSOffered = false")
 	}
 	if r.TLS == nil || !r.TLS.Verified || r.TLS.Version != "TLS 1.3" || r.TLS.Cipher == "" {
@@ -84,7 +84,7 @@ func TestRun_STARTTLSAuthSend(t *testing.T) {
 		t.Fatalf("server got %d messages, want 1", len(msgs))
 	}
 	msg := string(msgs[0].Data)
-	for _, h := range []string{"Auto-Submitted: auto-generated", "X-SMTP-Exporter-Probe: ", "Message-ID: " + r.MessageID, "Date: ", "Subject: smtp_exporter probe "} {
+	for _, h := range []string{"Auto-Submitted: auto-generated", "X-SMTP-Exporter-Probe: ", "Message-ID: " + r.SMTP.MessageID, "Date: ", "Subject: smtp_exporter probe "} {
 		if !strings.Contains(msg, h) {
 			t.Errorf("message lacks %q:\n%s", h, msg)
 		}
@@ -96,7 +96,7 @@ func TestRun_STARTTLSAuthSend(t *testing.T) {
 		t.Errorf("AuthUser = %q", msgs[0].AuthUser)
 	}
 	// The EHLO after STARTTLS is the one whose extensions count (RFC 3207).
-	if _, ok := r.Extensions["STARTTLS"]; ok {
+	if _, ok := r.SMTP.Extensions["STARTTLS"]; ok {
 		t.Error("extensions still list STARTTLS after the TLS EHLO")
 	}
 	if q := r.Phase(probes.PhaseQuit); q == nil || q.LastReply() == nil || q.LastReply().Code != 221 {
@@ -237,8 +237,8 @@ func TestRun_ExpectCodes(t *testing.T) {
 
 	r := Probe(context.Background(), refusing.Addr, m, nil)
 	requireSuccess(t, r)
-	if !r.ExpectationMet || r.Phase(probes.PhaseData) != nil {
-		t.Errorf("expectation met = %t, data phase ran = %t", r.ExpectationMet, r.Phase(probes.PhaseData) != nil)
+	if !r.SMTP.ExpectationMet || r.Phase(probes.PhaseData) != nil {
+		t.Errorf("expectation met = %t, data phase ran = %t", r.SMTP.ExpectationMet, r.Phase(probes.PhaseData) != nil)
 	}
 	if rep := r.Phase(probes.PhaseRcpt).LastReply(); rep.Reason != probes.ReasonRelayDenied {
 		t.Errorf("reply reason = %s, want relay_denied", rep.Reason)
@@ -259,8 +259,8 @@ func TestRun_HELOFallback(t *testing.T) {
 	srv := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{"EHLO": "502 5.5.2 Error: command not recognized"}}.Serve)
 	r := Probe(context.Background(), srv.Addr, dialogModule(), nil)
 	requireSuccess(t, r)
-	if !r.HELOFallback || len(r.Phase(probes.PhaseEHLO).Replies) != 2 {
-		t.Errorf("HELOFallback=%t replies=%d", r.HELOFallback, len(r.Phase(probes.PhaseEHLO).Replies))
+	if !r.SMTP.HELOFallback || len(r.Phase(probes.PhaseEHLO).Replies) != 2 {
+		t.Errorf("HELOFallback=%t replies=%d", r.SMTP.HELOFallback, len(r.Phase(probes.PhaseEHLO).Replies))
 	}
 }
 
@@ -274,14 +274,14 @@ func TestRun_EHLOExtensions(t *testing.T) {
 	r := Probe(context.Background(), srv.Addr, m, nil)
 	requireSuccess(t, r)
 	for _, kw := range []string{"PIPELINING", "SIZE", "AUTH", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "DSN", "REQUIRETLS", "STARTTLS", "SMTPUTF8"} {
-		if _, ok := r.Extensions[kw]; !ok {
-			t.Errorf("extension %s not parsed: %v", kw, r.Extensions)
+		if _, ok := r.SMTP.Extensions[kw]; !ok {
+			t.Errorf("extension %s not parsed: %v", kw, r.SMTP.Extensions)
 		}
 	}
-	if r.Extensions["SIZE"] != "35882577" || r.Extensions["AUTH"] != "LOGIN PLAIN CRAM-MD5" {
-		t.Errorf("SIZE=%q AUTH=%q", r.Extensions["SIZE"], r.Extensions["AUTH"])
+	if r.SMTP.Extensions["SIZE"] != "35882577" || r.SMTP.Extensions["AUTH"] != "LOGIN PLAIN CRAM-MD5" {
+		t.Errorf("SIZE=%q AUTH=%q", r.SMTP.Extensions["SIZE"], r.SMTP.Extensions["AUTH"])
 	}
-	if !r.STARTTLSOffered {
+	if !r.SMTP.STARTTLSOffered {
 		t.Error("STARTTLS on the last 250 line's neighbour not seen")
 	}
 }
@@ -387,8 +387,8 @@ func TestRun_ExpectAuthFailure(t *testing.T) {
 	m.SMTP.ExpectCodes = map[probes.Phase][]int{probes.PhaseAuth: {535}}
 	r := Probe(context.Background(), srv.Addr, m, nil)
 	requireSuccess(t, r)
-	if !r.ExpectationMet || r.Phase(probes.PhaseAuth).LastReply().Code != 535 {
-		t.Errorf("expectation met = %t", r.ExpectationMet)
+	if !r.SMTP.ExpectationMet || r.Phase(probes.PhaseAuth).LastReply().Code != 535 {
+		t.Errorf("expectation met = %t", r.SMTP.ExpectationMet)
 	}
 	// The same module with the right password fails: the server must
 	// reject these credentials.
@@ -460,7 +460,7 @@ func TestRun_ExpectCodesData(t *testing.T) {
 		srv := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{"DOT": "554 5.7.1 Message rejected as spam"}}.Serve)
 		r := Probe(context.Background(), srv.Addr, m, nil)
 		requireSuccess(t, r)
-		if !r.ExpectationMet {
+		if !r.SMTP.ExpectationMet {
 			t.Error("ExpectationMet = false")
 		}
 		if got := replyCodes(r.Phase(probes.PhaseData)); !slices.Equal(got, []int{354, 554}) {
@@ -503,14 +503,14 @@ func TestRun_ExpectCodesSTARTTLS(t *testing.T) {
 	t.Run("220 expected", func(t *testing.T) {
 		r := Probe(context.Background(), accepting.Addr, module(t, []int{220}), nil)
 		requireSuccess(t, r)
-		if r.ExpectationMet || r.TLS == nil || !r.TLS.Verified {
-			t.Errorf("ExpectationMet=%t TLS=%+v, want a verified TLS session", r.ExpectationMet, r.TLS)
+		if r.SMTP.ExpectationMet || r.TLS == nil || !r.TLS.Verified {
+			t.Errorf("ExpectationMet=%t TLS=%+v, want a verified TLS session", r.SMTP.ExpectationMet, r.TLS)
 		}
 	})
 	t.Run("454 expected and sent", func(t *testing.T) {
 		r := Probe(context.Background(), refusing.Addr, module(t, []int{454}), nil)
 		requireSuccess(t, r)
-		if !r.ExpectationMet {
+		if !r.SMTP.ExpectationMet {
 			t.Error("ExpectationMet = false")
 		}
 	})
@@ -542,9 +542,9 @@ func TestRun_ExpectCodesSTARTTLS(t *testing.T) {
 		m.SMTP.ExpectCodes = map[probes.Phase][]int{probes.PhaseEHLO: {250, 550}}
 		r := Probe(context.Background(), srv.Addr, m, nil)
 		requireSuccess(t, r)
-		if !r.ExpectationMet || !slices.Equal(replyCodes(r.Phase(probes.PhaseSTARTTLS)), []int{220, 550}) {
+		if !r.SMTP.ExpectationMet || !slices.Equal(replyCodes(r.Phase(probes.PhaseSTARTTLS)), []int{220, 550}) {
 			t.Errorf("ExpectationMet=%t starttls replies %v, want the 550 to the second EHLO to meet the ehlo expectation",
-				r.ExpectationMet, replyCodes(r.Phase(probes.PhaseSTARTTLS)))
+				r.SMTP.ExpectationMet, replyCodes(r.Phase(probes.PhaseSTARTTLS)))
 		}
 	})
 }
@@ -622,5 +622,28 @@ func TestPhaseResult_DecidingReply(t *testing.T) {
 	}
 	if (&probes.PhaseResult{Phase: probes.PhaseConnect}).DecidingReply() != nil {
 		t.Error("a phase without replies has a deciding reply")
+	}
+}
+
+// HelloAnswered tells "no STARTTLS offered" from "never got that far":
+// the collector omits probe_smtp_starttls_offered without it.
+func TestProbe_HelloAnsweredFact(t *testing.T) {
+	refused := Probe(context.Background(), probestest.ClosedAddr(t), dialogModule(), nil)
+	ehloRefused := Probe(context.Background(), probestest.NewScriptServer(t, probestest.Dialog{
+		Replies: map[string]string{"EHLO": "554 5.7.1 go away"},
+	}.Serve).Addr, dialogModule(), nil)
+	answered := Probe(context.Background(), probestest.NewScriptServer(t, probestest.Dialog{}.Serve).Addr, dialogModule(), nil)
+	for name, tc := range map[string]struct {
+		r    *probes.Result
+		want bool
+	}{"connection refused": {refused, false}, "EHLO refused": {ehloRefused, true}, "EHLO answered": {answered, true}} {
+		if tc.r.SMTP == nil || tc.r.SMTP.HelloAnswered != tc.want {
+			t.Errorf("%s: SMTP facts %+v, want HelloAnswered=%t", name, tc.r.SMTP, tc.want)
+		}
+	}
+	negative := dialogModule()
+	negative.SMTP.ExpectCodes = map[probes.Phase][]int{probes.PhaseEHLO: {554}}
+	if r := Probe(context.Background(), probestest.ClosedAddr(t), negative, nil); !r.SMTP.NegativeTest {
+		t.Error("a module with expect_codes is not marked as a negative test")
 	}
 }
