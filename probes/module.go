@@ -419,3 +419,39 @@ func (m *Module) ConcurrencyClass() string { return ClassDialog }
 // ClassDialog is the concurrency class of probes that hold a connection
 // for one dialog: SMTP and LMTP.
 const ClassDialog = "dialog"
+
+// Phases lists, in dialog order, the phases a run of m goes through when
+// nothing fails: the one place that says which phases a module has. The
+// dialog runs exactly these; a run that stops early reports fewer.
+func (m *Module) Phases() []Phase {
+	s := &m.SMTP
+	ps := []Phase{PhaseResolve, PhaseConnect}
+	if s.TLS == TLSImplicit {
+		ps = append(ps, PhaseTLS)
+	}
+	ps = append(ps, PhaseBanner, m.HelloPhase())
+	if s.TLS == TLSStartTLS {
+		ps = append(ps, PhaseSTARTTLS)
+	}
+	if s.Auth != nil {
+		ps = append(ps, PhaseAuth)
+	}
+	if s.MailFrom != "" {
+		ps = append(ps, PhaseMail)
+	}
+	if len(s.RcptTo) > 0 {
+		ps = append(ps, PhaseRcpt)
+	}
+	if s.Send {
+		ps = append(ps, PhaseData)
+	}
+	return append(ps, PhaseQuit)
+}
+
+// HelloPhase is the greeting's phase: lhlo for LMTP, else ehlo.
+func (m *Module) HelloPhase() Phase {
+	if m.Prober == ProberLMTP {
+		return PhaseLHLO
+	}
+	return PhaseEHLO
+}

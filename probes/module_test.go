@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -371,5 +372,28 @@ func TestModule_ValidateUnreadableFile(t *testing.T) {
 	want := "smtp.auth.password_file: open " + pwFile + ": permission denied"
 	if err := m.Validate(); err == nil || err.Error() != want {
 		t.Errorf("Validate() = %v, want %s", err, want)
+	}
+}
+
+// Phases is the one list of a module's phases: the dialog runs what it
+// names, in its order.
+func TestModule_Phases(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    Module
+		want []Phase
+	}{
+		{"banner check", Module{SMTP: SMTPModule{TLS: TLSNone}},
+			[]Phase{PhaseResolve, PhaseConnect, PhaseBanner, PhaseEHLO, PhaseQuit}},
+		{"submission", Module{SMTP: SMTPModule{TLS: TLSStartTLS, Auth: &AuthConfig{}, MailFrom: "a@example.net", RcptTo: []string{"b@example.net"}, Send: true}},
+			[]Phase{PhaseResolve, PhaseConnect, PhaseBanner, PhaseEHLO, PhaseSTARTTLS, PhaseAuth, PhaseMail, PhaseRcpt, PhaseData, PhaseQuit}},
+		{"implicit TLS", Module{SMTP: SMTPModule{TLS: TLSImplicit, MailFrom: "a@example.net"}},
+			[]Phase{PhaseResolve, PhaseConnect, PhaseTLS, PhaseBanner, PhaseEHLO, PhaseMail, PhaseQuit}},
+		{"lmtp", Module{Prober: ProberLMTP, SMTP: SMTPModule{TLS: TLSNone, MailFrom: "a@example.net", RcptTo: []string{"b@example.net"}}},
+			[]Phase{PhaseResolve, PhaseConnect, PhaseBanner, PhaseLHLO, PhaseMail, PhaseRcpt, PhaseQuit}},
+	} {
+		if got := tc.m.Phases(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: Phases() = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
