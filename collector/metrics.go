@@ -9,7 +9,7 @@ import (
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
-// resultDescs describes the per-run gauges of ARCHITECTURE.md §5. The
+// resultDescs describes the per-run gauges of ARCHITECTURE.md §6. The
 // scheduled /metrics path labels them with target and module; /probe
 // serves one result and leaves those labels off, as blackbox_exporter does.
 type resultDescs struct {

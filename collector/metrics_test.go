@@ -37,7 +37,7 @@ var (
 	chainNotAfter = time.Date(2025, 9, 1, 12, 0, 0, 0, time.UTC)
 )
 
-// perRunMetricNames are the per-run gauges of ARCHITECTURE.md §5; golden
+// perRunMetricNames are the per-run gauges of ARCHITECTURE.md §6; golden
 // comparisons name them all, so a series that should be absent is checked
 // to be absent.
 var perRunMetricNames = []string{
@@ -305,7 +305,7 @@ var (
 )
 
 // checkLabelValues fails the test for any phase, reason, class, code or
-// enhanced_code label outside its fixed set (ARCHITECTURE.md §5), over all
+// enhanced_code label outside its fixed set (ARCHITECTURE.md §6), over all
 // the families; it returns how many such labels it checked.
 func checkLabelValues(t *testing.T, mfs []*dto.MetricFamily) int {
 	t.Helper()

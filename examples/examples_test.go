@@ -27,7 +27,7 @@ const (
 )
 
 // servedMetrics lists every metric name the exporter serves
-// (ARCHITECTURE.md §5 and collector/metrics.go), with the series
+// (ARCHITECTURE.md §6 and collector/metrics.go), with the series
 // Prometheus adds itself. TestServedMetrics_MatchCollector keeps it in step
 // with the collector's source.
 var servedMetrics = []string{
@@ -66,7 +66,7 @@ var servedMetrics = []string{
 var histograms = []string{"probe_smtp_phase_latency_seconds"}
 
 // knownLabels are the label names the alerts may group, match or join on:
-// the exporter's (ARCHITECTURE.md §5), the scrape's, and le of histograms.
+// the exporter's (ARCHITECTURE.md §6), the scrape's, and le of histograms.
 var knownLabels = []string{
 	"target", "module", "phase", "reason", "code", "enhanced_code", "class",
 	"version", "cipher", "job", "instance", "le",

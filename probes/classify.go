@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Classify decides the reason of one SMTP reply (ARCHITECTURE.md §4) from its
+// Classify decides the reason of one SMTP reply (ARCHITECTURE.md §5) from its
 // code, its RFC 3463 enhanced code ("5.7.26", or "" when it has none) and its
 // text.
 //

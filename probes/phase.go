@@ -1,7 +1,7 @@
 package probes
 
 // Phase names a step of the SMTP dialog. The values are metric label values
-// (ARCHITECTURE.md §3), so they are a fixed set and never change casually.
+// (ARCHITECTURE.md §4), so they are a fixed set and never change casually.
 type Phase string
 
 // Phases in dialog order.

@@ -1,7 +1,7 @@
 package probes
 
 // Reason says why a reply or a probe failed. The values are metric label
-// values (ARCHITECTURE.md §4): a fixed set, never free text.
+// values (ARCHITECTURE.md §5): a fixed set, never free text.
 type Reason string
 
 // Reasons, in the order of the taxonomy.
@@ -37,7 +37,7 @@ const (
 	ReasonPolicy              Reason = "policy"
 	// ReasonUnexpectedReply: the server answered with a code the module did
 	// not expect (expect_codes), e.g. 250 where an open-relay check wants 550.
-	// It extends the taxonomy of ARCHITECTURE.md §4 for negative tests.
+	// It extends the taxonomy of ARCHITECTURE.md §5 for negative tests.
 	ReasonUnexpectedReply Reason = "unexpected_reply"
 	ReasonOther           Reason = "other"
 )

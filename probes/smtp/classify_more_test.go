@@ -12,7 +12,7 @@ import (
 // sources and published bounce collections. The same conventions apply:
 // addresses and IPs are documentation values (example.com, 192.0.2.0/24,
 // 2001:db8::/32), the wording is kept. Each expectation is what a postmaster
-// would call the reply by ARCHITECTURE.md §4, not what the classifier said
+// would call the reply by ARCHITECTURE.md §5, not what the classifier said
 // when the row was added.
 var realWorldRepliesMore = []classifyCase{
 	{ // Gmail: support.google.com/a/answer/3726730
