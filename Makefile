@@ -5,7 +5,7 @@
 #   make test-e2e    tests against a real, private Postfix (installs it if needed)
 #   make lint        gofmt, go vet, staticcheck, and go.mod/go.sum tidy
 #   make vulncheck   govulncheck against a pinned copy of the Go vulnerability database
-#   make fuzz        short runs of the reply parser and classifier fuzzers
+#   make fuzz        short runs of every fuzzer (reply parser, classifier, AUTH redaction, config)
 #   make tarball     release tarball through promu
 
 SHELL := /bin/bash
@@ -46,8 +46,9 @@ E2E_DIR ?=
 E2E_RUN ?= E2E
 
 FUZZTIME    ?= 20s
-FUZZ_PKG    ?= ./probes/smtp
-FUZZ_TARGETS ?= FuzzReadReply FuzzClassify FuzzAuthReplies
+# Each fuzz target as package:name; every parser of untrusted input has one.
+FUZZ_TARGETS ?= ./probes/smtp:FuzzReadReply ./probes/smtp:FuzzClassify \
+	./probes/smtp:FuzzAuthReplies ./collector/config:FuzzParse
 
 # gofmt walks directories itself; listing files keeps it out of the e2e
 # instance, build output and testdata (which may hold broken Go on purpose).
@@ -131,11 +132,12 @@ bench:
 # when the target does not exist, hence the -list check.
 .PHONY: fuzz
 fuzz:
-	for target in $(FUZZ_TARGETS); do \
-		if ! $(GO) test -list "^$$target\$$" $(FUZZ_PKG) | grep -x "$$target" >/dev/null; then \
-			echo "fuzz: no $$target in $(FUZZ_PKG)" >&2; exit 1; \
+	for spec in $(FUZZ_TARGETS); do \
+		pkg="$${spec%%:*}"; target="$${spec#*:}"; \
+		if ! $(GO) test -list "^$$target\$$" "$$pkg" | grep -x "$$target" >/dev/null; then \
+			echo "fuzz: no $$target in $$pkg" >&2; exit 1; \
 		fi; \
-		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $(FUZZ_PKG); \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
 	done
 
 # promu refuses `go install ...@version` through the module proxy, so it is
