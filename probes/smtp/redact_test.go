@@ -278,57 +278,19 @@ func resultSurfaces(t *testing.T, res *probes.Result, logs string) []surface {
 // §4.2), which a reader skips when putting the text of a reply together.
 var replyCodePrefix = regexp.MustCompile(`^[2-5][0-5][0-9]([ -]|$)`)
 
-// secretFragmentForms maps every form of every fragment of secret that is
-// probes.MinFragment bytes long to a description: the fragment itself, Go-quoted
-// (%q, as errors quote lines), JSON-escaped with and without HTML escaping,
-// and its base64 in both alphabets at every alignment, less the edge
-// characters that depend on the neighbouring bytes. A longer fragment holds
-// a short one in each of these forms, so checking the short ones suffices.
-func secretFragmentForms(secret string) map[string]string {
-	forms := map[string]string{}
-	for i := 0; i+probes.MinFragment <= len(secret); i++ {
-		f := secret[i : i+probes.MinFragment]
-		q := strconv.Quote(f)
-		forms[q[1:len(q)-1]] = fmt.Sprintf("fragment %q, Go-quoted", f)
-		for _, html := range []bool{true, false} {
-			var b bytes.Buffer
-			enc := json.NewEncoder(&b)
-			enc.SetEscapeHTML(html)
-			if err := enc.Encode(f); err != nil {
-				panic(err)
-			}
-			j := strings.TrimSpace(b.String())
-			forms[j[1:len(j)-1]] = fmt.Sprintf("fragment %q, JSON-escaped", f)
-		}
-		for name, enc := range map[string]*base64.Encoding{"std": base64.RawStdEncoding, "url": base64.RawURLEncoding} {
-			for align := 0; align < 3; align++ {
-				full := enc.EncodeToString(append(make([]byte, align), f...))
-				lo, hi := (8*align+5)/6, (8*align+8*len(f))/6
-				forms[full[lo:hi]] = fmt.Sprintf("fragment %q, base64 (%s) at alignment %d", f, name, align)
-			}
-		}
-		forms[f] = fmt.Sprintf("fragment %q", f)
-	}
-	return forms
-}
-
 // assertNoSecretFragments fails for each surface that holds a fragment of
 // secret of probes.MinFragment characters or more, in any form.
 func assertNoSecretFragments(t testing.TB, secret string, surfaces ...surface) {
 	t.Helper()
-	forms := secretFragmentForms(secret)
+	if probes.MinFragment != probestest.MinSecretFragment {
+		t.Fatalf("probestest checks fragments of %d bytes, the redactor guarantees %d", probestest.MinSecretFragment, probes.MinFragment)
+	}
+	forms := probestest.SecretFragmentForms(secret)
 	for _, s := range surfaces {
-		for form, what := range forms {
-			if i := strings.Index(s.text, form); i >= 0 {
-				t.Errorf("%s holds the %s: ...%s...", s.name, what, excerpt(s.text, i, len(form)))
-				break
-			}
+		if what, around := probestest.FindSecretFragment(s.text, forms); what != "" {
+			t.Errorf("%s holds the %s: ...%s...", s.name, what, around)
 		}
 	}
-}
-
-func excerpt(s string, i, n int) string {
-	return s[max(0, i-40):min(len(s), i+n+40)]
 }
 
 // hostileAuthModule authenticates with mech in plain text (the hostile
