@@ -152,9 +152,7 @@ func moduleNames(cfg *config.Config) []string {
 // verdict, in the order one reads them when debugging.
 func writeText(w io.Writer, r *probes.Result) {
 	fmt.Fprintf(w, "Transcript of %s (module %s):\n", r.Target, r.Module)
-	for _, l := range r.Transcript {
-		fmt.Fprintf(w, "  %s\n", l)
-	}
+	probes.WriteTranscript(w, "  ", r.Transcript)
 	fmt.Fprintf(w, "\nPhases:\n")
 	for _, p := range r.Phases {
 		fmt.Fprintf(w, "  %-9s %9.1fms", p.Phase, p.Duration.Seconds()*1000)
