@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -57,7 +56,7 @@ func (s *Store) Snapshot() []StoreEntry {
 		out = append(out, e)
 	}
 	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Target.Name < out[j].Target.Name })
+	slices.SortFunc(out, func(a, b StoreEntry) int { return strings.Compare(a.Target.Name, b.Target.Name) })
 	return out
 }
 

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,7 +101,7 @@ func (c *probeCommand) buildModule(configFile string) (*probes.Module, string, e
 		}
 		mod, ok := cfg.Modules[*c.module]
 		if !ok {
-			return nil, "", fmt.Errorf("module %q not found in %s (have: %s)", *c.module, configFile, strings.Join(moduleNames(cfg), ", "))
+			return nil, "", fmt.Errorf("module %q not found in %s (have: %s)", *c.module, configFile, strings.Join(slices.Sorted(maps.Keys(cfg.Modules)), ", "))
 		}
 		m, name = mod, *c.module
 	}
@@ -137,15 +138,6 @@ func (c *probeCommand) buildModule(configFile string) (*probes.Module, string, e
 	}
 	m.SetDefaults()
 	return m, name, nil
-}
-
-func moduleNames(cfg *config.Config) []string {
-	var names []string
-	for n := range cfg.Modules {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // writeText prints the transcript, the phases, the TLS facts and the
