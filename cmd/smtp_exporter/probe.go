@@ -150,7 +150,7 @@ func writeText(w io.Writer, r *probes.Result) {
 		fmt.Fprintf(w, "  %-9s %9.1fms", p.Phase, p.Duration.Seconds()*1000)
 		if rep := p.DecidingReply(); rep != nil {
 			// The text starts with the enhanced code as the server sent it.
-			fmt.Fprintf(w, "  %d %s", rep.Code, truncate(rep.Text(), 80))
+			fmt.Fprintf(w, "  %d %s", rep.Code, probes.Truncate(rep.Text(), 80))
 		}
 		if p.Reason != probes.ReasonOK {
 			fmt.Fprintf(w, "  [%s]", p.Reason)
@@ -203,11 +203,4 @@ func writeText(w io.Writer, r *probes.Result) {
 		fmt.Fprintf(w, "\n  error: %v", r.Err)
 	}
 	fmt.Fprintln(w)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
