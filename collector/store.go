@@ -21,11 +21,9 @@ type Store struct {
 	entries map[string]StoreEntry
 }
 
-// StoreEntry is a target's last result with its module as configured,
-// whose expect_codes decide whether probe_smtp_expectation_met is reported.
+// StoreEntry is a target's last result.
 type StoreEntry struct {
 	Target *config.Target
-	Module *probes.Module
 	Result *probes.Result
 }
 
