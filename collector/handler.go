@@ -213,9 +213,7 @@ func (c resultCollector) Collect(ch chan<- prometheus.Metric) {
 func writeDebug(w http.ResponseWriter, res *probes.Result, m *probes.Module, reg *prometheus.Registry, logs string) {
 	fmt.Fprintf(w, "Logs for the probe:\n%s\n", logs)
 	fmt.Fprintf(w, "Transcript:\n")
-	for _, l := range res.Transcript {
-		fmt.Fprintf(w, "%s\n", l)
-	}
+	probes.WriteTranscript(w, "", res.Transcript)
 	fmt.Fprintf(w, "\nResult:\n")
 	b, _ := json.MarshalIndent(res, "", "  ")
 	w.Write(b)
@@ -298,9 +296,7 @@ func HistoryHandler(h *History) http.Handler {
 				return
 			}
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			for _, l := range e.Result.Transcript {
-				fmt.Fprintf(w, "%s\n", l)
-			}
+			probes.WriteTranscript(w, "", e.Result.Transcript)
 			b, _ := json.MarshalIndent(e.Result, "", "  ")
 			fmt.Fprintf(w, "\n%s\n", b)
 			return

@@ -345,18 +345,18 @@ func checkLabelValues(t *testing.T, mfs []*dto.MetricFamily) int {
 
 // storeRegistry serves one target's result through NewCollector, as
 // /metrics does.
-func storeRegistry(t *testing.T, name, module string, m *probes.Module, res *probes.Result) *prometheus.Registry {
+func storeRegistry(t *testing.T, name, module string, res *probes.Result) *prometheus.Registry {
 	t.Helper()
 	store := NewStore()
 	res.Target, res.Module = name, module
-	store.Set(StoreEntry{Target: &config.Target{Name: name, Address: "mail.example.net:25", Module: module, Interval: time.Minute}, Module: m, Result: res})
+	store.Set(StoreEntry{Target: &config.Target{Name: name, Address: "mail.example.net:25", Module: module, Interval: time.Minute}, Result: res})
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewCollector(store))
 	return reg
 }
 
 func TestCollector_Success(t *testing.T) {
-	reg := storeRegistry(t, "submission-ok", "submission", submissionModule(), successResult())
+	reg := storeRegistry(t, "submission-ok", "submission", successResult())
 	goldenCompare(t, reg, "success.prom", perRunMetricNames...)
 	if checkLabelValues(t, gatherAll(t, reg)) == 0 {
 		t.Error("no phase labels checked")
@@ -364,7 +364,7 @@ func TestCollector_Success(t *testing.T) {
 }
 
 func TestCollector_DMARCFailure(t *testing.T) {
-	reg := storeRegistry(t, "mx-dmarc", "mx", mxModule(), dmarcResult())
+	reg := storeRegistry(t, "mx-dmarc", "mx", dmarcResult())
 	goldenCompare(t, reg, "dmarc.prom", perRunMetricNames...)
 	mfs := gatherAll(t, reg)
 	checkLabelValues(t, mfs)
@@ -377,8 +377,7 @@ func TestCollector_DMARCFailure(t *testing.T) {
 }
 
 func TestCollector_ConnectRefused(t *testing.T) {
-	m := submissionModule()
-	reg := storeRegistry(t, "refused", "submission", m, refusedResult())
+	reg := storeRegistry(t, "refused", "submission", refusedResult())
 	goldenCompare(t, reg, "refused.prom", perRunMetricNames...)
 	mfs := gatherAll(t, reg)
 	checkLabelValues(t, mfs)
@@ -448,7 +447,7 @@ func TestCollector_UnknownIsNotNo(t *testing.T) {
 		{"LHLO", lmtp, map[string]float64{"resolve": 0.001, "connect": 0.002, "banner": 0.003, "lhlo": 0.004, "quit": 0.001}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mfs := gatherAll(t, storeRegistry(t, "t", "submission", submissionModule(), tc.result()))
+			mfs := gatherAll(t, storeRegistry(t, "t", "submission", tc.result()))
 			if got := phaseDurations(mfs); !maps.Equal(got, tc.phases) {
 				t.Errorf("probe_smtp_phase_duration_seconds = %v, want %v", got, tc.phases)
 			}
@@ -635,18 +634,17 @@ func TestCardinality_RandomReplyTexts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	targets := []struct {
 		t      *config.Target
-		m      *probes.Module
 		result func() *probes.Result
 	}{
-		{&config.Target{Name: "submission-ok", Module: "submission"}, submissionModule(), successResult},
-		{&config.Target{Name: "mx-dmarc", Module: "mx"}, mxModule(), dmarcResult},
+		{&config.Target{Name: "submission-ok", Module: "submission"}, successResult},
+		{&config.Target{Name: "mx-dmarc", Module: "mx"}, dmarcResult},
 	}
 	feed := func(i int) {
 		tg := targets[i%len(targets)]
 		res := randomizeTexts(rng, tg.result())
 		res.Start = testStart.Add(time.Duration(i) * time.Minute)
 		rm.observe(tg.t, res)
-		store.Set(StoreEntry{Target: tg.t, Module: tg.m, Result: res})
+		store.Set(StoreEntry{Target: tg.t, Result: res})
 	}
 	for i := range len(targets) {
 		feed(i)
@@ -742,7 +740,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 func ExampleCollector() {
 	store := NewStore()
 	res := refusedResult()
-	store.Set(StoreEntry{Target: &config.Target{Name: "mx1", Module: "mx"}, Module: mxModule(), Result: res})
+	store.Set(StoreEntry{Target: &config.Target{Name: "mx1", Module: "mx"}, Result: res})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(store))
 	out, _ := testutil.GatherAndFormat(reg, expfmt.TypeTextPlain, "probe_success", "probe_smtp_failure_info")

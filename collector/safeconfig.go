@@ -40,9 +40,6 @@ func (sc *SafeConfig) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{sc.reloadOK, sc.reloadTime}
 }
 
-// File is the configuration file's path.
-func (sc *SafeConfig) File() string { return sc.file }
-
 // Reload reads the file again and, if it is valid, makes it the running
 // configuration.
 func (sc *SafeConfig) Reload() (*config.Config, error) {

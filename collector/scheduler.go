@@ -296,7 +296,7 @@ func (s *Scheduler) runLoop(ctx context.Context, l *loop, interval time.Duration
 			return
 		}
 		lag := time.Since(next)
-		res, configured, skipped := s.runOnce(s.probeCtx, l, t, m, s.logger)
+		res, _, skipped := s.runOnce(s.probeCtx, l, t, m, s.logger)
 		s.releaseSlot()
 		l.unlock()
 		if s.probeCtx.Err() != nil || errors.Is(res.Err, context.Canceled) {
@@ -305,7 +305,7 @@ func (s *Scheduler) runLoop(ctx context.Context, l *loop, interval time.Duration
 			// happened.
 			level.Info(s.logger).Log("msg", "Probe cancelled by shutdown, not recorded", "target", t.Name, "module", t.Module)
 		} else {
-			s.record(l, t, configured, res, lag, skipped)
+			s.record(l, t, res, lag, skipped)
 		}
 		// Keep the cadence from the plan, not from when the run ended;
 		// a run that is already late starts at once.
@@ -332,8 +332,8 @@ func (s *Scheduler) releaseSlot() { <-s.sem }
 
 // runOnce runs one probe of t, applying its timeout and the send rate
 // limit; the caller holds l's lock. It returns the result, the module as
-// configured (with t's timeout), which decides the phases reported, and
-// whether a due send was skipped.
+// configured (with t's timeout), which the debug page shows, and whether a
+// due send was skipped.
 func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *config.Target, m *probes.Module, logger log.Logger) (*probes.Result, *probes.Module, bool) {
 	configured := *m
 	if t.Timeout > 0 {
@@ -362,11 +362,9 @@ func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *config.Target, m *p
 }
 
 // record publishes a scheduled result: store, counters, backoff, history
-// and one log line per failure. m is the module as configured, so that a
-// send the rate limit held back (skipped, counted) reports its DATA phase
-// as 0 rather than making the series come and go.
-func (s *Scheduler) record(l *loop, t *config.Target, m *probes.Module, res *probes.Result, lag time.Duration, skipped bool) {
-	if !s.publish(l, t, m, res, lag, skipped) {
+// and one log line per failure.
+func (s *Scheduler) record(l *loop, t *config.Target, res *probes.Result, lag time.Duration, skipped bool) {
+	if !s.publish(l, t, res, lag, skipped) {
 		return
 	}
 	// Outside the scheduler's lock: a slow log writer must not hold up
@@ -378,13 +376,13 @@ func (s *Scheduler) record(l *loop, t *config.Target, m *probes.Module, res *pro
 // publish sets the result's series and l's backoff, unless a reload removed
 // or replaced l while it ran: publishing would resurrect series that the
 // reload deleted. It reports whether it published.
-func (s *Scheduler) publish(l *loop, t *config.Target, m *probes.Module, res *probes.Result, lag time.Duration, skipped bool) bool {
+func (s *Scheduler) publish(l *loop, t *config.Target, res *probes.Result, lag time.Duration, skipped bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.loops[l.name] != l {
 		return false
 	}
-	s.store.Set(StoreEntry{Target: t, Module: m, Result: res})
+	s.store.Set(StoreEntry{Target: t, Result: res})
 	s.metrics.observe(t, res)
 	if skipped {
 		s.metrics.sendSkipped.WithLabelValues(t.Name, t.Module).Inc()

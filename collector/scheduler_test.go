@@ -581,8 +581,8 @@ func TestScheduler_SendRateLimit_HeldBackDataAbsent(t *testing.T) {
 		t.Errorf("probe_smtp_phase_duration_seconds{phase=data} = %v after a skipped send, want absent (-1)", got)
 	}
 	e, ok := store.Get("mx")
-	if !ok || !e.Module.SMTP.Send || e.Module.Timeout != targets[0].Timeout {
-		t.Fatalf("store entry: ok=%v, module %+v; want the module as configured, with the target's timeout", ok, e.Module)
+	if !ok {
+		t.Fatal("no store entry for mx")
 	}
 	if tr := e.Result.Transcript; len(tr) == 0 || !strings.Contains(tr[len(tr)-1].Text, "no message sent") {
 		t.Errorf("the transcript does not say the send was held back: %v", tr)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -22,11 +21,9 @@ type Store struct {
 	entries map[string]StoreEntry
 }
 
-// StoreEntry is a target's last result with its module as configured,
-// whose expect_codes decide whether probe_smtp_expectation_met is reported.
+// StoreEntry is a target's last result.
 type StoreEntry struct {
 	Target *config.Target
-	Module *probes.Module
 	Result *probes.Result
 }
 
@@ -57,7 +54,7 @@ func (s *Store) Snapshot() []StoreEntry {
 		out = append(out, e)
 	}
 	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Target.Name < out[j].Target.Name })
+	slices.SortFunc(out, func(a, b StoreEntry) int { return strings.Compare(a.Target.Name, b.Target.Name) })
 	return out
 }
 

@@ -17,9 +17,9 @@ import (
 	"github.com/smtp-exporter/smtp_exporter/probes/smtp"
 )
 
-func storeEntry(name, module string, m *probes.Module, res *probes.Result) StoreEntry {
+func storeEntry(name, module string, res *probes.Result) StoreEntry {
 	res.Target, res.Module = name, module
-	return StoreEntry{Target: &config.Target{Name: name, Address: name + ":25", Module: module, Interval: time.Minute}, Module: m, Result: res}
+	return StoreEntry{Target: &config.Target{Name: name, Address: name + ":25", Module: module, Interval: time.Minute}, Result: res}
 }
 
 // Get returns a target's last entry; only tests need one target's.
@@ -35,14 +35,14 @@ func TestStore_SetGetDelete(t *testing.T) {
 	if _, ok := s.Get("mx1"); ok {
 		t.Fatal("empty store has mx1")
 	}
-	first := storeEntry("mx1", "mx", mxModule(), dmarcResult())
+	first := storeEntry("mx1", "mx", dmarcResult())
 	s.Set(first)
 	e, ok := s.Get("mx1")
 	if !ok || e.Target != first.Target || e.Result.Reason != probes.ReasonDMARC {
 		t.Fatalf("Get(mx1) = %+v, %v; want the entry set", e, ok)
 	}
 	// The latest result replaces the previous one.
-	second := storeEntry("mx1", "mx", mxModule(), refusedResult())
+	second := storeEntry("mx1", "mx", refusedResult())
 	s.Set(second)
 	if e, _ := s.Get("mx1"); e.Target != second.Target || e.Result.Reason != probes.ReasonConnect {
 		t.Fatal("Set did not replace the previous result")
@@ -61,7 +61,7 @@ func TestStore_SnapshotSortedByName(t *testing.T) {
 	s := NewStore()
 	names := []string{"mx3", "a-submission", "mx10", "mx1", "lmtp"}
 	for _, n := range names {
-		s.Set(storeEntry(n, "mx", mxModule(), okResult()))
+		s.Set(storeEntry(n, "mx", okResult()))
 	}
 	var got []string
 	for _, e := range s.Snapshot() {
@@ -77,8 +77,8 @@ func TestStore_SnapshotSortedByName(t *testing.T) {
 // and each target is labelled with its own module.
 func TestCollector_SeriesFollowStore(t *testing.T) {
 	s := NewStore()
-	s.Set(storeEntry("submission-ok", "submission", submissionModule(), successResult()))
-	s.Set(storeEntry("mx-dmarc", "mx", mxModule(), dmarcResult()))
+	s.Set(storeEntry("submission-ok", "submission", successResult()))
+	s.Set(storeEntry("mx-dmarc", "mx", dmarcResult()))
 	c := NewCollector(s)
 	both := testutil.CollectAndCount(c)
 	mfs := gatherAll(t, registryOf(c))
@@ -118,7 +118,7 @@ func TestStore_ConcurrentSetAndCollect(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				name := fmt.Sprintf("t%d-%d", w, i%10)
-				s.Set(storeEntry(name, "mx", mxModule(), dmarcResult()))
+				s.Set(storeEntry(name, "mx", dmarcResult()))
 				if i%7 == 0 {
 					s.Delete(name)
 				}
@@ -210,7 +210,7 @@ func TestStoredResults_Compact(t *testing.T) {
 	store, hist := NewStore(), NewHistory(10)
 	tg := &config.Target{Name: "big", Module: "mx"}
 	res.Target, res.Module = tg.Name, tg.Module
-	store.Set(StoreEntry{Target: tg, Module: m, Result: res})
+	store.Set(StoreEntry{Target: tg, Result: res})
 	hist.Add("schedule", res)
 
 	if got := textBytes(res); got != raw || len(res.Phase(probes.PhaseEHLO).Replies[0].Lines) != rawLines || len(res.Transcript) != rawTranscript {
@@ -255,7 +255,7 @@ func TestStoredResults_HeapBound(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	for i := range n {
 		res := smtp.Probe(t.Context(), srv.Addr, *m, nopLogger())
-		store.Set(StoreEntry{Target: &config.Target{Name: fmt.Sprintf("big%d", i), Module: "mx"}, Module: m, Result: res})
+		store.Set(StoreEntry{Target: &config.Target{Name: fmt.Sprintf("big%d", i), Module: "mx"}, Result: res})
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)

@@ -3,6 +3,7 @@ package probes
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -43,6 +44,18 @@ func (l TranscriptLine) MarshalJSON() ([]byte, error) {
 // String renders the line as the probe command prints it.
 func (l TranscriptLine) String() string {
 	return formatOffset(l.Offset) + " " + string(l.Dir) + ": " + l.Text
+}
+
+// WriteTranscript writes lines one per line, each after indent, so that
+// the probe command, the debug page and /history show a dialog alike. It
+// returns the first write error.
+func WriteTranscript(w io.Writer, indent string, lines []TranscriptLine) error {
+	for _, l := range lines {
+		if _, err := io.WriteString(w, indent+l.String()+"\n"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func formatOffset(d time.Duration) string {

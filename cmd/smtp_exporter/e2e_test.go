@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,7 +205,7 @@ func TestE2E_Exporter(t *testing.T) {
 		for _, m := range mfs.find("probe_success", nil) {
 			names = append(names, labelMap(m)["target"])
 		}
-		sort.Strings(names)
+		slices.Sort(names)
 		if len(names) != len(targets) {
 			t.Errorf("probe_success series for %v, want one per target (%d)", names, len(targets))
 		}

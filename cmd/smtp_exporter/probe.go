@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,7 +101,7 @@ func (c *probeCommand) buildModule(configFile string) (*probes.Module, string, e
 		}
 		mod, ok := cfg.Modules[*c.module]
 		if !ok {
-			return nil, "", fmt.Errorf("module %q not found in %s (have: %s)", *c.module, configFile, strings.Join(moduleNames(cfg), ", "))
+			return nil, "", fmt.Errorf("module %q not found in %s (have: %s)", *c.module, configFile, strings.Join(slices.Sorted(maps.Keys(cfg.Modules)), ", "))
 		}
 		m, name = mod, *c.module
 	}
@@ -139,28 +140,17 @@ func (c *probeCommand) buildModule(configFile string) (*probes.Module, string, e
 	return m, name, nil
 }
 
-func moduleNames(cfg *config.Config) []string {
-	var names []string
-	for n := range cfg.Modules {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
 // writeText prints the transcript, the phases, the TLS facts and the
 // verdict, in the order one reads them when debugging.
 func writeText(w io.Writer, r *probes.Result) {
 	fmt.Fprintf(w, "Transcript of %s (module %s):\n", r.Target, r.Module)
-	for _, l := range r.Transcript {
-		fmt.Fprintf(w, "  %s\n", l)
-	}
+	probes.WriteTranscript(w, "  ", r.Transcript)
 	fmt.Fprintf(w, "\nPhases:\n")
 	for _, p := range r.Phases {
 		fmt.Fprintf(w, "  %-9s %9.1fms", p.Phase, p.Duration.Seconds()*1000)
 		if rep := p.DecidingReply(); rep != nil {
 			// The text starts with the enhanced code as the server sent it.
-			fmt.Fprintf(w, "  %d %s", rep.Code, truncate(rep.Text(), 80))
+			fmt.Fprintf(w, "  %d %s", rep.Code, probes.Truncate(rep.Text(), 80))
 		}
 		if p.Reason != probes.ReasonOK {
 			fmt.Fprintf(w, "  [%s]", p.Reason)
@@ -213,11 +203,4 @@ func writeText(w io.Writer, r *probes.Result) {
 		fmt.Fprintf(w, "\n  error: %v", r.Err)
 	}
 	fmt.Fprintln(w)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
