@@ -170,18 +170,23 @@ func writeText(w io.Writer, r *probes.Result) {
 				strings.Join(append(append([]string{}, c.DNSNames...), c.IPAddresses...), ","), c.SHA256)
 		}
 	}
-	if r.SMTP.MessageID != "" {
-		fmt.Fprintf(w, "\nMessage %s", r.SMTP.MessageID)
+	// A result of another prober, or of none, has no SMTP facts.
+	smtpFacts := r.SMTP
+	if smtpFacts == nil {
+		smtpFacts = &probes.SMTPFacts{}
+	}
+	if smtpFacts.MessageID != "" {
+		fmt.Fprintf(w, "\nMessage %s", smtpFacts.MessageID)
 		// Not every server names the queue its message went into.
-		if r.SMTP.QueueID != "" {
-			fmt.Fprintf(w, " queued as %s", r.SMTP.QueueID)
+		if smtpFacts.QueueID != "" {
+			fmt.Fprintf(w, " queued as %s", smtpFacts.QueueID)
 		}
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
 	if r.Success {
 		verdict := "SUCCESS"
-		if r.SMTP.ExpectationMet {
+		if smtpFacts.ExpectationMet {
 			verdict += " (expected reply received)"
 		}
 		fmt.Fprintf(w, "Result: %s in %.3fs\n", verdict, r.Duration.Seconds())

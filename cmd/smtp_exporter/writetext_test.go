@@ -28,3 +28,13 @@ func TestWriteText_QueueID(t *testing.T) {
 		}
 	}
 }
+
+// A result without SMTP facts (another prober's, or a prober missing from
+// the build) prints without them rather than crashing the command.
+func TestWriteText_NoSMTPFacts(t *testing.T) {
+	var out strings.Builder
+	writeText(&out, &probes.Result{Reason: probes.ReasonOther, FailedPhase: probes.PhaseResolve})
+	if !strings.Contains(out.String(), "Result: FAILED in phase resolve") {
+		t.Errorf("output without SMTP facts:\n%s", out.String())
+	}
+}
