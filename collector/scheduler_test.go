@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-kit/log"
@@ -1209,4 +1210,45 @@ func BenchmarkScheduler_ApplyUnchanged(b *testing.B) {
 			b.ReportMetric(float64((<-waited).Microseconds())/1000, "max-run-wait-ms")
 		})
 	}
+}
+
+// A chanLock is held by at most cap holders; a waiter gives up when its
+// context ends, and gets the lock as soon as a holder lets go.
+func TestChanLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := make(chanLock, 1)
+		if err := l.lock(context.Background()); err != nil {
+			t.Fatalf("lock of a free chanLock: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := l.lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("lock of a held chanLock: err = %v, want the context's DeadlineExceeded", err)
+		}
+		if waited := time.Since(start); waited != time.Second {
+			t.Errorf("lock gave up after %s, want at the context's deadline, 1s", waited)
+		}
+
+		got := make(chan error, 1)
+		go func() { got <- l.lock(context.Background()) }()
+		synctest.Wait()
+		select {
+		case err := <-got:
+			t.Fatalf("a second holder got the lock (err = %v)", err)
+		default:
+		}
+		l.unlock()
+		if err := <-got; err != nil {
+			t.Errorf("lock after unlock: %v", err)
+		}
+		l.unlock()
+
+		two := make(chanLock, 2)
+		for i := range 2 {
+			if err := two.lock(context.Background()); err != nil {
+				t.Errorf("lock %d of a chanLock of two: %v", i+1, err)
+			}
+		}
+	})
 }
