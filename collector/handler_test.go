@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-kit/log"
@@ -873,8 +874,14 @@ func (b *htBlocking) probe(ctx context.Context, target string, m probes.Module, 
 }
 
 // A scrape of a target that is being probed answers 503 at its deadline
-// rather than wait out the other run.
+// rather than wait out the other run. The test runs in a synctest bubble,
+// whose clock moves only when every goroutine in it is blocked: the
+// deadlines and the blocked probe take no real time.
 func TestProbeHandler_ConfiguredTargetBusy(t *testing.T) {
+	synctest.Test(t, testProbeHandlerConfiguredTargetBusy)
+}
+
+func testProbeHandlerConfiguredTargetBusy(t *testing.T) {
 	fake := newHTBlocking("127.0.0.1:1")
 	f := htNewFixture(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), fake.probe)
 	h := f.handler(false)
@@ -884,8 +891,13 @@ func TestProbeHandler_ConfiguredTargetBusy(t *testing.T) {
 
 	start := time.Now()
 	rec := htGet(h, "/probe?target=mx1", "X-Prometheus-Scrape-Timeout-Seconds", "0.8")
-	if elapsed := time.Since(start); elapsed > 3*time.Second {
+	elapsed := time.Since(start)
+	if elapsed > 3*time.Second {
 		t.Errorf("answered after %s with a 0.8s scrape timeout", elapsed)
+	}
+	// The scrape's timeout less the offset, and the slack past it.
+	if want := 300*time.Millisecond + answerSlack; elapsed != want {
+		t.Errorf("answered after %s, want at the deadline, %s", elapsed, want)
 	}
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("status %d, want 503: %s", rec.Code, rec.Body)
@@ -901,8 +913,13 @@ func TestProbeHandler_ConfiguredTargetBusy(t *testing.T) {
 }
 
 // Ad hoc probes share --probe.concurrency with the rest, count as in
-// flight, and are waited for and cancelled by shutdown.
+// flight, and are waited for and cancelled by shutdown. In a synctest
+// bubble, as TestProbeHandler_ConfiguredTargetBusy.
 func TestProbeHandler_AdhocUnderSchedulerLimits(t *testing.T) {
+	synctest.Test(t, testProbeHandlerAdhocUnderSchedulerLimits)
+}
+
+func testProbeHandlerAdhocUnderSchedulerLimits(t *testing.T) {
 	fake := newHTBlocking("blocked.example.test:25")
 	f := htNewFixtureWith(t, htWriteConfig(t, htPlainConfig("127.0.0.1:1")), fake.probe, 1, 10)
 	h := f.handler(true)

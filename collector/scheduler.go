@@ -54,7 +54,7 @@ type Scheduler struct {
 	store   *Store
 	metrics *runMetrics
 	history *History
-	sem     chan struct{}
+	sem     chanLock // probe slots
 
 	// schedCtx stops scheduling; probeCtx stops probes in flight, later,
 	// so that shutdown lets running probes finish and QUIT.
@@ -86,7 +86,7 @@ type loop struct {
 	// an on-demand run can stop waiting when its scrape gives up. It is
 	// always taken before a slot of Scheduler.sem, never while holding
 	// one: a run waiting for its target must not keep a slot from others.
-	run chan struct{}
+	run chanLock
 	// replan tells the loop that its target's address, interval or
 	// timeout changed, so that the plan made for the old ones goes.
 	replan chan struct{}
@@ -97,19 +97,23 @@ type loop struct {
 
 func newLoop(name, module string, cancel context.CancelFunc) *loop {
 	return &loop{name: name, module: module, cancel: cancel, backoff: 1,
-		run: make(chan struct{}, 1), replan: make(chan struct{}, 1)}
+		run: make(chanLock, 1), replan: make(chan struct{}, 1)}
 }
 
-func (l *loop) lock(ctx context.Context) error {
+// chanLock is a lock of cap holders that a waiter can give up on when its
+// context ends, as a sync.Mutex cannot.
+type chanLock chan struct{}
+
+func (c chanLock) lock(ctx context.Context) error {
 	select {
-	case l.run <- struct{}{}:
+	case c <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (l *loop) unlock() { <-l.run }
+func (c chanLock) unlock() { <-c }
 
 // NewScheduler returns a scheduler running at most concurrency probes at
 // once. Register its metrics with Collectors.
@@ -123,7 +127,7 @@ func NewScheduler(probe ProbeFunc, concurrency int, store *Store, history *Histo
 		store:   store,
 		metrics: newRunMetrics(),
 		history: history,
-		sem:     make(chan struct{}, concurrency),
+		sem:     make(chanLock, concurrency),
 		loops:   map[string]*loop{},
 	}
 	s.schedCtx, s.stopSched = context.WithCancel(context.Background())
@@ -280,25 +284,25 @@ func (s *Scheduler) runLoop(ctx context.Context, l *loop, interval time.Duration
 			continue
 		case <-timer.C:
 		}
-		if l.lock(ctx) != nil {
+		if l.run.lock(ctx) != nil {
 			return
 		}
-		if s.acquireSlot(ctx) != nil {
-			l.unlock()
+		if s.sem.lock(ctx) != nil {
+			l.run.unlock()
 			return
 		}
 		// Both cases of the selects above may be ready at once and select
 		// picks at random: a stopped loop must not start a probe.
 		t, m := s.current(l)
 		if t == nil || ctx.Err() != nil {
-			s.releaseSlot()
-			l.unlock()
+			s.sem.unlock()
+			l.run.unlock()
 			return
 		}
 		lag := time.Since(next)
 		res, _, skipped := s.runOnce(s.probeCtx, l, t, m, s.logger)
-		s.releaseSlot()
-		l.unlock()
+		s.sem.unlock()
+		l.run.unlock()
 		if s.probeCtx.Err() != nil || errors.Is(res.Err, context.Canceled) {
 			// Cut short by shutdown: the result says nothing about the
 			// server, and counting it would report a timeout that never
@@ -318,17 +322,6 @@ func (s *Scheduler) runLoop(ctx context.Context, l *loop, interval time.Duration
 		}
 	}
 }
-
-func (s *Scheduler) acquireSlot(ctx context.Context) error {
-	select {
-	case s.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *Scheduler) releaseSlot() { <-s.sem }
 
 // runOnce runs one probe of t, applying its timeout and the send rate
 // limit; the caller holds l's lock. It returns the result, the module as
@@ -456,14 +449,14 @@ func (s *Scheduler) RunNow(ctx context.Context, name string, timeout time.Durati
 	caller := ctx
 	ctx, wait, cancel := s.onDemandContexts(ctx, timeout)
 	defer cancel()
-	if l.lock(wait) != nil {
+	if l.run.lock(wait) != nil {
 		return nil, nil, s.notStarted(fmt.Errorf("%w: target %q is being probed by the schedule or another request; try again", ErrBusy, name))
 	}
-	defer l.unlock()
-	if s.acquireSlot(wait) != nil {
+	defer l.run.unlock()
+	if s.sem.lock(wait) != nil {
 		return nil, nil, s.notStarted(s.slotsBusy())
 	}
-	defer s.releaseSlot()
+	defer s.sem.unlock()
 	res, configured, _ := s.runOnce(ctx, l, &tt, m, logger)
 	if err := s.onDemandDone(caller, res); err != nil {
 		return nil, nil, err
@@ -497,10 +490,10 @@ func (s *Scheduler) RunAdhoc(ctx context.Context, address, moduleName string, m 
 	caller := ctx
 	ctx, wait, cancel := s.onDemandContexts(ctx, timeout)
 	defer cancel()
-	if s.acquireSlot(wait) != nil {
+	if s.sem.lock(wait) != nil {
 		return nil, nil, s.notStarted(s.slotsBusy())
 	}
-	defer s.releaseSlot()
+	defer s.sem.unlock()
 	s.metrics.inFlight.Inc()
 	res := s.probe(ctx, address, used, log.With(logger, "target", address, "module", moduleName))
 	s.metrics.inFlight.Dec()

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-kit/log"
@@ -19,24 +20,22 @@ import (
 	"go.uber.org/goleak"
 )
 
-// The scheduler tests run real timers with short intervals. They assert
-// counts, order and state, and bound counts only from above by what the
-// schedule allows (a timer never fires early), so a loaded machine makes
-// them slower, never wrong.
+// The scheduler tests run in synctest bubbles: the scheduler's timers and
+// the fake probes' sleeps use the bubble's clock, which moves only when
+// every goroutine in the bubble is blocked. A test moves the clock to a
+// planned time and finds every run due by then finished, so counts and
+// start times are exact, and the tests take no real time to wait. Each
+// bubble ends with the scheduler's Shutdown, inside it (newTestScheduler's
+// cleanup, or the test's own call), since a bubble must not outlive its
+// goroutines.
 
 func nopLogger() log.Logger { return log.NewNopLogger() }
 
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// elapse moves the bubble's clock on by d and returns when every goroutine
+// in the bubble has done what it can by then (and is blocked again).
+func elapse(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
 }
 
 // probeCall is one call of the fake probe.
@@ -263,353 +262,423 @@ func TestOffset_SpreadsNames(t *testing.T) {
 }
 
 func TestScheduler_RunsEveryInterval(t *testing.T) {
-	const interval = 50 * time.Millisecond
-	fake := newFakeProbe(func(*probeCall) *probes.Result { return okResult() })
-	s, _, reg := newTestScheduler(t, fake, 4)
-	names := []string{"alpha", "beta", "gamma"}
-	start := time.Now()
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, names...)})
-	waitFor(t, "five runs of every target", func() bool {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 50 * time.Millisecond
+		fake := newFakeProbe(func(*probeCall) *probes.Result { return okResult() })
+		s, _, reg := newTestScheduler(t, fake, 4)
+		names := []string{"alpha", "beta", "gamma"}
+		start := time.Now()
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, names...)})
+		// Every first run is planned within the first interval.
+		elapse(5 * interval)
+		s.Shutdown(time.Minute)
+		elapsed := time.Since(start)
 		for _, n := range names {
-			if fake.count(n) < 5 {
-				return false
+			calls := fake.callsTo(n)
+			if len(calls) < 5 {
+				t.Errorf("%s ran %d times in five intervals, want at least 5", n, len(calls))
+			}
+			// The kth run is planned at offset + (k-1)·interval and never
+			// starts early.
+			if limit := int(elapsed/interval) + 1; len(calls) > limit {
+				t.Errorf("%s ran %d times in %s, more than once per %s (limit %d)", n, len(calls), elapsed, interval, limit)
+			}
+			// Nor late: nothing else holds it up.
+			for i, c := range calls {
+				if planned := offset(n, interval) + time.Duration(i)*interval; c.start.Sub(start) != planned {
+					t.Errorf("%s's run %d started at %s, planned for %s", n, i+1, c.start.Sub(start), planned)
+				}
+			}
+			if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": n, "module": "plain"}); got != float64(len(calls)) {
+				t.Errorf("probe_smtp_runs_total{target=%q} = %v, want %d (one per run)", n, got, len(calls))
 			}
 		}
-		return true
+		if got := value(t, reg, "smtp_exporter_targets", nil); got != 3 {
+			t.Errorf("smtp_exporter_targets = %v, want 3", got)
+		}
 	})
-	s.Shutdown(time.Minute)
-	elapsed := time.Since(start)
-	for _, n := range names {
-		calls := fake.count(n)
-		// The kth run is planned at offset + (k-1)·interval and never
-		// starts early.
-		if limit := int(elapsed/interval) + 1; calls > limit {
-			t.Errorf("%s ran %d times in %s, more than once per %s (limit %d)", n, calls, elapsed, interval, limit)
-		}
-		if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": n, "module": "plain"}); got != float64(calls) {
-			t.Errorf("probe_smtp_runs_total{target=%q} = %v, want %d (one per run)", n, got, calls)
-		}
-	}
-	if got := value(t, reg, "smtp_exporter_targets", nil); got != 3 {
-		t.Errorf("smtp_exporter_targets = %v, want 3", got)
-	}
 }
 
 func TestScheduler_ConcurrencyLimit(t *testing.T) {
-	gate := make(chan struct{})
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		select {
-		case <-gate:
-		case <-c.ctx.Done():
-		}
-		sleepCtx(c.ctx, 5*time.Millisecond)
-		return okResult()
-	})
-	s, _, reg := newTestScheduler(t, fake, 2)
-	names := []string{"t1", "t2", "t3", "t4", "t5", "t6"}
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 100*time.Millisecond, names...)})
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 100 * time.Millisecond
+		gate := make(chan struct{})
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			select {
+			case <-gate:
+			case <-c.ctx.Done():
+			}
+			sleepCtx(c.ctx, 5*time.Millisecond)
+			return okResult()
+		})
+		s, _, reg := newTestScheduler(t, fake, 2)
+		names := []string{"t1", "t2", "t3", "t4", "t5", "t6"}
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, names...)})
 
-	waitFor(t, "two probes in flight", func() bool { return fake.inFlight.Load() == 2 })
-	if got := value(t, reg, "smtp_exporter_probes_in_flight", nil); got != 2 {
-		t.Errorf("smtp_exporter_probes_in_flight = %v with two probes blocked, want 2", got)
-	}
-	// Every other target comes due while the two block; none may start.
-	time.Sleep(250 * time.Millisecond)
-	if n := fake.inFlight.Load(); n != 2 {
-		t.Errorf("%d probes in flight with concurrency 2", n)
-	}
-	if got := value(t, reg, "smtp_exporter_probes_in_flight", nil); got != 2 {
-		t.Errorf("smtp_exporter_probes_in_flight = %v, want 2", got)
-	}
-	close(gate)
-	waitFor(t, "three runs of every target", func() bool {
+		// Every target comes due within the first interval; two get a slot.
+		elapse(interval)
+		if n := fake.inFlight.Load(); n != 2 {
+			t.Fatalf("%d probes in flight once every target came due, want the limit 2", n)
+		}
+		if got := value(t, reg, "smtp_exporter_probes_in_flight", nil); got != 2 {
+			t.Errorf("smtp_exporter_probes_in_flight = %v with two probes blocked, want 2", got)
+		}
+		// Every other target comes due again while the two block; none may
+		// start.
+		elapse(250 * time.Millisecond)
+		if n := fake.inFlight.Load(); n != 2 {
+			t.Errorf("%d probes in flight with concurrency 2", n)
+		}
+		if got := value(t, reg, "smtp_exporter_probes_in_flight", nil); got != 2 {
+			t.Errorf("smtp_exporter_probes_in_flight = %v, want 2", got)
+		}
+		close(gate)
+		// 18 runs of 5ms on two slots take 45ms; the schedule adds at most
+		// three intervals.
+		elapse(time.Second)
 		for _, n := range names {
-			if fake.count(n) < 3 {
-				return false
+			if c := fake.count(n); c < 3 {
+				t.Errorf("%s ran %d times in the second after the gate opened, want at least 3", n, c)
 			}
 		}
-		return true
+		s.Shutdown(time.Minute)
+		if m := fake.maxInFlight.Load(); m != 2 {
+			t.Errorf("at most %d probes ran at once, want exactly the limit 2", m)
+		}
+		if got := value(t, reg, "smtp_exporter_probes_in_flight", nil); got != 0 {
+			t.Errorf("smtp_exporter_probes_in_flight = %v after shutdown, want 0", got)
+		}
 	})
-	s.Shutdown(time.Minute)
-	if m := fake.maxInFlight.Load(); m != 2 {
-		t.Errorf("at most %d probes ran at once, want exactly the limit 2", m)
-	}
-	if got := value(t, reg, "smtp_exporter_probes_in_flight", nil); got != 0 {
-		t.Errorf("smtp_exporter_probes_in_flight = %v after shutdown, want 0", got)
-	}
 }
 
 func TestScheduler_NoSelfOverlap_SlowProbe(t *testing.T) {
-	const interval = 50 * time.Millisecond
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		sleepCtx(c.ctx, 3*interval)
-		return okResult()
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 50 * time.Millisecond
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			sleepCtx(c.ctx, 3*interval)
+			return okResult()
+		})
+		s, _, reg := newTestScheduler(t, fake, 8)
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, "slow")})
+		// The first run starts within an interval; each later one, late,
+		// as soon as the one before ends.
+		elapse(interval + 3*3*interval)
+		if n := fake.count("slow"); n < 4 {
+			t.Fatalf("%d runs, want at least 4", n)
+		}
+		s.Shutdown(time.Minute)
+		if m := fake.maxSelfOverlap(); m != 1 {
+			t.Errorf("target ran %d probes at once, want 1", m)
+		}
+		calls := fake.callsTo("slow")
+		if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "slow"}); got != float64(len(calls)) {
+			t.Errorf("probe_smtp_runs_total = %v, want %d", got, len(calls))
+		}
 	})
-	s, _, reg := newTestScheduler(t, fake, 8)
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, "slow")})
-	waitFor(t, "four runs", func() bool { return fake.count("slow") >= 4 })
-	s.Shutdown(time.Minute)
-	if m := fake.maxSelfOverlap(); m != 1 {
-		t.Errorf("target ran %d probes at once, want 1", m)
-	}
-	calls := fake.callsTo("slow")
-	if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "slow"}); got != float64(len(calls)) {
-		t.Errorf("probe_smtp_runs_total = %v, want %d", got, len(calls))
-	}
 }
 
 func TestScheduler_RunNow_WaitsForScheduledRun(t *testing.T) {
-	release := make(chan struct{})
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		if c.seq == 1 {
-			select {
-			case <-release:
-			case <-c.ctx.Done():
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 100 * time.Millisecond
+		release := make(chan struct{})
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			if c.seq == 1 {
+				select {
+				case <-release:
+				case <-c.ctx.Done():
+				}
 			}
+			return okResult()
+		})
+		s, _, _ := newTestScheduler(t, fake, 4)
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, "mx")})
+		elapse(interval)
+		if n := fake.total(); n != 1 {
+			t.Fatalf("%d probes started in the first interval, want the scheduled run", n)
 		}
-		return okResult()
-	})
-	s, _, _ := newTestScheduler(t, fake, 4)
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 100*time.Millisecond, "mx")})
-	waitFor(t, "the scheduled run to start", func() bool { return fake.total() == 1 })
 
-	type runNow struct {
-		res *probes.Result
-		err error
-	}
-	done := make(chan runNow, 1)
-	go func() {
-		res, _, err := s.RunNow(context.Background(), "mx", 0, nil)
-		done <- runNow{res, err}
-	}()
-	time.Sleep(150 * time.Millisecond)
-	select {
-	case <-done:
-		t.Fatal("RunNow returned while the scheduled run was still in progress")
-	default:
-	}
-	if n := fake.total(); n != 1 {
-		t.Fatalf("%d probes started while the scheduled run was in progress, want 1", n)
-	}
-	close(release)
-	var got runNow
-	select {
-	case got = <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("RunNow did not return after the scheduled run finished")
-	}
-	if got.err != nil || got.res == nil || got.res.Target != "mx" || got.res.Module != "plain" {
-		t.Errorf("RunNow = %+v, want a result for mx/plain", got)
-	}
-	if m := fake.maxSelfOverlap(); m != 1 {
-		t.Errorf("target ran %d probes at once, want 1", m)
-	}
-	if _, _, err := s.RunNow(context.Background(), "unknown", 0, nil); !errors.Is(err, ErrUnknownTarget) {
-		t.Errorf("RunNow of an unknown target: err = %v, want ErrUnknownTarget", err)
-	}
+		type runNow struct {
+			res *probes.Result
+			err error
+		}
+		done := make(chan runNow, 1)
+		go func() {
+			res, _, err := s.RunNow(context.Background(), "mx", 0, nil)
+			done <- runNow{res, err}
+		}()
+		elapse(150 * time.Millisecond)
+		select {
+		case <-done:
+			t.Fatal("RunNow returned while the scheduled run was still in progress")
+		default:
+		}
+		if n := fake.total(); n != 1 {
+			t.Fatalf("%d probes started while the scheduled run was in progress, want 1", n)
+		}
+		close(release)
+		var got runNow
+		select {
+		case got = <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("RunNow did not return after the scheduled run finished")
+		}
+		if got.err != nil || got.res == nil || got.res.Target != "mx" || got.res.Module != "plain" {
+			t.Errorf("RunNow = %+v, want a result for mx/plain", got)
+		}
+		if m := fake.maxSelfOverlap(); m != 1 {
+			t.Errorf("target ran %d probes at once, want 1", m)
+		}
+		if _, _, err := s.RunNow(context.Background(), "unknown", 0, nil); !errors.Is(err, ErrUnknownTarget) {
+			t.Errorf("RunNow of an unknown target: err = %v, want ErrUnknownTarget", err)
+		}
+	})
 }
 
 func TestScheduler_Lag_WhenConcurrencyForcesWaiting(t *testing.T) {
-	release, hold := make(chan struct{}), make(chan struct{})
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		switch {
-		case c.seq == 1:
-			// The first probe holds the only slot.
-			select {
-			case <-release:
-			case <-c.ctx.Done():
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 200 * time.Millisecond
+		release, hold := make(chan struct{}), make(chan struct{})
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			switch {
+			case c.seq == 1:
+				// The first probe holds the only slot.
+				select {
+				case <-release:
+				case <-c.ctx.Done():
+				}
+			case c.n > 1:
+				// Later runs wait, so each target's lag stays that of its
+				// first run.
+				select {
+				case <-hold:
+				case <-c.ctx.Done():
+				}
 			}
-		case c.n > 1:
-			// Later runs wait, so each target's lag stays that of its
-			// first run.
-			select {
-			case <-hold:
-			case <-c.ctx.Done():
-			}
+			return okResult()
+		})
+		s, _, reg := newTestScheduler(t, fake, 1)
+		start := time.Now()
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, "a", "b")})
+		// Both first runs are due within 200ms; one gets the only slot.
+		elapse(interval)
+		if n := fake.total(); n != 1 {
+			t.Fatalf("%d probes started with one slot, want 1", n)
 		}
-		return okResult()
+		first := fake.callsTo("a")
+		holder, waiter := "a", "b"
+		if len(first) == 0 {
+			holder, waiter = "b", "a"
+		}
+		// The waiter's first run is now late.
+		elapse(400 * time.Millisecond)
+		close(release)
+		synctest.Wait()
+		if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": waiter}); got != 1 {
+			t.Fatalf("probe_smtp_runs_total{target=%q} = %v once the slot was free, want its first run", waiter, got)
+		}
+		lag := value(t, reg, "smtp_exporter_scheduler_lag_seconds", map[string]string{"target": waiter, "module": "plain"})
+		// Due before 200ms, started after 400ms: at least 200ms late.
+		if lag < 0.1 {
+			t.Errorf("lag of %s, which waited for %s's slot, = %v, want > 0.1s", waiter, holder, lag)
+		}
+		// Due at its offset, started when the slot came free at 600ms.
+		if want := (time.Since(start) - offset(waiter, interval)).Seconds(); lag != want {
+			t.Errorf("lag of %s = %vs, want %vs", waiter, lag, want)
+		}
+		close(hold)
 	})
-	s, _, reg := newTestScheduler(t, fake, 1)
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 200*time.Millisecond, "a", "b")})
-	waitFor(t, "the first probe", func() bool { return fake.total() == 1 })
-	first := fake.callsTo("a")
-	holder, waiter := "a", "b"
-	if len(first) == 0 {
-		holder, waiter = "b", "a"
-	}
-	// Both first runs are due within 200ms; the waiter's is now late.
-	time.Sleep(400 * time.Millisecond)
-	close(release)
-	waitFor(t, "the waiting target's first run", func() bool {
-		return value(t, reg, "probe_smtp_runs_total", map[string]string{"target": waiter}) == 1
-	})
-	lag := value(t, reg, "smtp_exporter_scheduler_lag_seconds", map[string]string{"target": waiter, "module": "plain"})
-	// Due before 200ms, started after 400ms: at least 200ms late.
-	if lag < 0.1 {
-		t.Errorf("lag of %s, which waited for %s's slot, = %v, want > 0.1s", waiter, holder, lag)
-	}
-	close(hold)
 }
 
 // TestScheduler_Backoff reads, at the start of each run, the backoff gauge
 // left by the run before.
 func TestScheduler_Backoff(t *testing.T) {
-	script := []*probes.Result{
-		resultWith(probes.ReasonThrottled, 421, "4.7.0"),          // → 2
-		resultWith(probes.ReasonGreylisted, 450, "4.7.1"),         // → 4
-		resultWith(probes.ReasonMailboxUnavailable, 550, "5.1.1"), // permanent: stays 4
-		resultWith(probes.ReasonServiceUnavailable, 421, "4.3.2"), // → 8
-		resultWith(probes.ReasonThrottled, 451, "4.7.1"),          // capped: 8
-		okResult(), // → 1
-		resultWith(probes.ReasonMailboxUnavailable, 550, "5.1.1"), // stays 1
-		resultWith(probes.ReasonGreylisted, 451, "4.7.1"),         // → 2
-		okResult(), // → 1
-	}
-	want := []float64{1, 2, 4, 4, 8, 8, 1, 1, 2}
-	var (
-		s    *Scheduler
-		mu   sync.Mutex
-		seen []float64
-	)
-	ready := make(chan struct{})
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		<-ready
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 20 * time.Millisecond
+		script := []*probes.Result{
+			resultWith(probes.ReasonThrottled, 421, "4.7.0"),          // → 2
+			resultWith(probes.ReasonGreylisted, 450, "4.7.1"),         // → 4
+			resultWith(probes.ReasonMailboxUnavailable, 550, "5.1.1"), // permanent: stays 4
+			resultWith(probes.ReasonServiceUnavailable, 421, "4.3.2"), // → 8
+			resultWith(probes.ReasonThrottled, 451, "4.7.1"),          // capped: 8
+			okResult(), // → 1
+			resultWith(probes.ReasonMailboxUnavailable, 550, "5.1.1"), // stays 1
+			resultWith(probes.ReasonGreylisted, 451, "4.7.1"),         // → 2
+			okResult(), // → 1
+		}
+		want := []float64{1, 2, 4, 4, 8, 8, 1, 1, 2}
+		var (
+			s    *Scheduler
+			mu   sync.Mutex
+			seen []float64
+		)
+		ready := make(chan struct{})
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			<-ready
+			mu.Lock()
+			seen = append(seen, testutil.ToFloat64(s.metrics.backoff.WithLabelValues("greylister", "plain")))
+			mu.Unlock()
+			if c.n <= len(script) {
+				return script[c.n-1]
+			}
+			return okResult()
+		})
+		s, _, reg := newTestScheduler(t, fake, 2)
+		close(ready)
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, "greylister")})
+		// The script's runs wait 2+4+4+8+8+1+1+2+1 = 31 intervals in all
+		// before the run after it.
+		elapse(32 * interval)
+		if n := fake.count("greylister"); n <= len(script) {
+			t.Fatalf("%d runs in 32 intervals, want the %d scripted ones and one more", n, len(script))
+		}
+		s.Shutdown(time.Minute)
 		mu.Lock()
-		seen = append(seen, testutil.ToFloat64(s.metrics.backoff.WithLabelValues("greylister", "plain")))
+		got := seen[:len(want)]
 		mu.Unlock()
-		if c.n <= len(script) {
-			return script[c.n-1]
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("backoff factor before each run = %v, want %v", got, want)
+			}
 		}
-		return okResult()
+		if f := value(t, reg, "smtp_exporter_scheduler_backoff_factor", map[string]string{"target": "greylister"}); f != 1 {
+			t.Errorf("backoff factor after successes = %v, want 1", f)
+		}
 	})
-	s, _, reg := newTestScheduler(t, fake, 2)
-	close(ready)
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 20*time.Millisecond, "greylister")})
-	waitFor(t, "the scripted runs", func() bool { return fake.count("greylister") > len(script) })
-	s.Shutdown(time.Minute)
-	mu.Lock()
-	got := seen[:len(want)]
-	mu.Unlock()
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("backoff factor before each run = %v, want %v", got, want)
-		}
-	}
-	if f := value(t, reg, "smtp_exporter_scheduler_backoff_factor", map[string]string{"target": "greylister"}); f != 1 {
-		t.Errorf("backoff factor after successes = %v, want 1", f)
-	}
 }
 
 func TestScheduler_Backoff_SpacesRuns(t *testing.T) {
-	const interval = 50 * time.Millisecond
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		if c.target == "throttled" {
-			return resultWith(probes.ReasonThrottled, 421, "4.7.0")
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 50 * time.Millisecond
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			if c.target == "throttled" {
+				return resultWith(probes.ReasonThrottled, 421, "4.7.0")
+			}
+			return okResult()
+		})
+		s, _, reg := newTestScheduler(t, fake, 4)
+		start := time.Now()
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, "throttled", "healthy")})
+		elapse(30 * interval)
+		if n := fake.count("healthy"); n < 30 {
+			t.Fatalf("the healthy target ran %d times in 30 intervals, want at least 30", n)
 		}
-		return okResult()
+		s.Shutdown(time.Minute)
+		elapsed := time.Since(start)
+		healthy, throttled := fake.count("healthy"), fake.count("throttled")
+		// Planned starts of the throttled target, after its offset: each wait
+		// is the interval times 2, 4, 8, 8, ...; no run starts before its plan.
+		limit, planned, factor := 0, time.Duration(0), 1
+		for planned <= elapsed {
+			limit++
+			factor = min(factor*2, maxBackoff)
+			planned += interval * time.Duration(factor)
+		}
+		if throttled > limit {
+			t.Errorf("throttled target ran %d times in %s, its backed-off schedule allows %d", throttled, elapsed, limit)
+		}
+		if throttled*2 >= healthy {
+			t.Errorf("throttled target ran %d times, the healthy one %d: backoff did not space runs", throttled, healthy)
+		}
+		if f := value(t, reg, "smtp_exporter_scheduler_backoff_factor", map[string]string{"target": "throttled"}); f != maxBackoff {
+			t.Errorf("backoff factor of a target always throttled = %v, want %d", f, maxBackoff)
+		}
+		if f := value(t, reg, "smtp_exporter_scheduler_backoff_factor", map[string]string{"target": "healthy"}); f != 1 {
+			t.Errorf("backoff factor of a healthy target = %v, want 1", f)
+		}
 	})
-	s, _, reg := newTestScheduler(t, fake, 4)
-	start := time.Now()
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, "throttled", "healthy")})
-	waitFor(t, "30 runs of the healthy target", func() bool { return fake.count("healthy") >= 30 })
-	s.Shutdown(time.Minute)
-	elapsed := time.Since(start)
-	healthy, throttled := fake.count("healthy"), fake.count("throttled")
-	// Planned starts of the throttled target, after its offset: each wait
-	// is the interval times 2, 4, 8, 8, ...; no run starts before its plan.
-	limit, planned, factor := 0, time.Duration(0), 1
-	for planned <= elapsed {
-		limit++
-		factor = min(factor*2, maxBackoff)
-		planned += interval * time.Duration(factor)
-	}
-	if throttled > limit {
-		t.Errorf("throttled target ran %d times in %s, its backed-off schedule allows %d", throttled, elapsed, limit)
-	}
-	if throttled*2 >= healthy {
-		t.Errorf("throttled target ran %d times, the healthy one %d: backoff did not space runs", throttled, healthy)
-	}
-	if f := value(t, reg, "smtp_exporter_scheduler_backoff_factor", map[string]string{"target": "throttled"}); f != maxBackoff {
-		t.Errorf("backoff factor of a target always throttled = %v, want %d", f, maxBackoff)
-	}
-	if f := value(t, reg, "smtp_exporter_scheduler_backoff_factor", map[string]string{"target": "healthy"}); f != 1 {
-		t.Errorf("backoff factor of a healthy target = %v, want 1", f)
-	}
 }
 
 func TestScheduler_SendRateLimit(t *testing.T) {
-	fake := newFakeProbe(func(c *probeCall) *probes.Result { return sendAwareResult(c.module) })
-	s, _, reg := newTestScheduler(t, fake, 2)
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targetsOf("send", 50*time.Millisecond, "mx")})
-	waitFor(t, "five runs", func() bool { return fake.count("mx") >= 5 })
-	s.Shutdown(time.Minute)
-	calls := fake.callsTo("mx")
-	for i, c := range calls {
-		if want := i == 0; c.module.SMTP.Send != want {
-			t.Errorf("run %d: Send = %v, want %v (min_send_interval 1h)", i+1, c.module.SMTP.Send, want)
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 50 * time.Millisecond
+		fake := newFakeProbe(func(c *probeCall) *probes.Result { return sendAwareResult(c.module) })
+		s, _, reg := newTestScheduler(t, fake, 2)
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targetsOf("send", interval, "mx")})
+		elapse(5 * interval)
+		if n := fake.count("mx"); n < 5 {
+			t.Fatalf("%d runs in five intervals, want at least 5", n)
 		}
-	}
-	labels := map[string]string{"target": "mx", "module": "send"}
-	if got := value(t, reg, "smtp_exporter_sends_skipped_total", labels); got != float64(len(calls)-1) {
-		t.Errorf("smtp_exporter_sends_skipped_total = %v, want %d", got, len(calls)-1)
-	}
-	if got := value(t, reg, "probe_smtp_runs_total", labels); got != float64(len(calls)) {
-		t.Errorf("probe_smtp_runs_total = %v, want %d", got, len(calls))
-	}
-	// The configuration is not changed by the limit.
-	if !sendModule().SMTP.Send {
-		t.Fatal("sendModule does not send")
-	}
+		s.Shutdown(time.Minute)
+		calls := fake.callsTo("mx")
+		for i, c := range calls {
+			if want := i == 0; c.module.SMTP.Send != want {
+				t.Errorf("run %d: Send = %v, want %v (min_send_interval 1h)", i+1, c.module.SMTP.Send, want)
+			}
+		}
+		labels := map[string]string{"target": "mx", "module": "send"}
+		if got := value(t, reg, "smtp_exporter_sends_skipped_total", labels); got != float64(len(calls)-1) {
+			t.Errorf("smtp_exporter_sends_skipped_total = %v, want %d", got, len(calls)-1)
+		}
+		if got := value(t, reg, "probe_smtp_runs_total", labels); got != float64(len(calls)) {
+			t.Errorf("probe_smtp_runs_total = %v, want %d", got, len(calls))
+		}
+		// The configuration is not changed by the limit.
+		if !sendModule().SMTP.Send {
+			t.Fatal("sendModule does not send")
+		}
+	})
 }
 
 // A send the rate limit held back has no DATA phase duration, like any
 // phase a run did not reach: a 0 would drag the phase's quantiles down.
 func TestScheduler_SendRateLimit_HeldBackDataAbsent(t *testing.T) {
-	fake := newFakeProbe(func(c *probeCall) *probes.Result { return sendAwareResult(c.module) })
-	s, store, reg := newTestScheduler(t, fake, 2)
-	targets := targetsOf("send", 50*time.Millisecond, "mx")
-	targets[0].Timeout = 40 * time.Millisecond
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targets})
-	labels := map[string]string{"target": "mx", "module": "send"}
-	waitFor(t, "three recorded runs", func() bool { return value(t, reg, "probe_smtp_runs_total", labels) >= 3 })
-	s.Shutdown(time.Minute)
-	calls := fake.callsTo("mx")
-	if last := calls[len(calls)-1]; last.module.SMTP.Send {
-		t.Fatal("the last run sent; want it held back by min_send_interval")
-	}
-	if got := value(t, reg, "probe_smtp_phase_duration_seconds", map[string]string{"target": "mx", "phase": "data"}); got != -1 {
-		t.Errorf("probe_smtp_phase_duration_seconds{phase=data} = %v after a skipped send, want absent (-1)", got)
-	}
-	e, ok := store.Get("mx")
-	if !ok {
-		t.Fatal("no store entry for mx")
-	}
-	if tr := e.Result.Transcript; len(tr) == 0 || !strings.Contains(tr[len(tr)-1].Text, "no message sent") {
-		t.Errorf("the transcript does not say the send was held back: %v", tr)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 50 * time.Millisecond
+		fake := newFakeProbe(func(c *probeCall) *probes.Result { return sendAwareResult(c.module) })
+		s, store, reg := newTestScheduler(t, fake, 2)
+		targets := targetsOf("send", interval, "mx")
+		targets[0].Timeout = 40 * time.Millisecond
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targets})
+		labels := map[string]string{"target": "mx", "module": "send"}
+		elapse(3 * interval)
+		if got := value(t, reg, "probe_smtp_runs_total", labels); got < 3 {
+			t.Fatalf("probe_smtp_runs_total = %v after three intervals, want at least 3", got)
+		}
+		s.Shutdown(time.Minute)
+		calls := fake.callsTo("mx")
+		if last := calls[len(calls)-1]; last.module.SMTP.Send {
+			t.Fatal("the last run sent; want it held back by min_send_interval")
+		}
+		if got := value(t, reg, "probe_smtp_phase_duration_seconds", map[string]string{"target": "mx", "phase": "data"}); got != -1 {
+			t.Errorf("probe_smtp_phase_duration_seconds{phase=data} = %v after a skipped send, want absent (-1)", got)
+		}
+		e, ok := store.Get("mx")
+		if !ok {
+			t.Fatal("no store entry for mx")
+		}
+		if tr := e.Result.Transcript; len(tr) == 0 || !strings.Contains(tr[len(tr)-1].Text, "no message sent") {
+			t.Errorf("the transcript does not say the send was held back: %v", tr)
+		}
+	})
 }
 
 func TestScheduler_SendRateLimit_OnlySentMessagesCount(t *testing.T) {
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		if c.n == 1 {
-			// Refused at RCPT: no message went out.
-			return resultWith(probes.ReasonMailboxUnavailable, 550, "5.1.1")
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 50 * time.Millisecond
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			if c.n == 1 {
+				// Refused at RCPT: no message went out.
+				return resultWith(probes.ReasonMailboxUnavailable, 550, "5.1.1")
+			}
+			return sendAwareResult(c.module)
+		})
+		s, _, reg := newTestScheduler(t, fake, 2)
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targetsOf("send", interval, "mx")})
+		elapse(4 * interval)
+		if n := fake.count("mx"); n < 4 {
+			t.Fatalf("%d runs in four intervals, want at least 4", n)
 		}
-		return sendAwareResult(c.module)
+		s.Shutdown(time.Minute)
+		calls := fake.callsTo("mx")
+		for i, c := range calls {
+			if want := i < 2; c.module.SMTP.Send != want {
+				t.Errorf("run %d: Send = %v, want %v", i+1, c.module.SMTP.Send, want)
+			}
+		}
+		if got := value(t, reg, "smtp_exporter_sends_skipped_total", map[string]string{"target": "mx"}); got != float64(len(calls)-2) {
+			t.Errorf("smtp_exporter_sends_skipped_total = %v, want %d", got, len(calls)-2)
+		}
 	})
-	s, _, reg := newTestScheduler(t, fake, 2)
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targetsOf("send", 50*time.Millisecond, "mx")})
-	waitFor(t, "four runs", func() bool { return fake.count("mx") >= 4 })
-	s.Shutdown(time.Minute)
-	calls := fake.callsTo("mx")
-	for i, c := range calls {
-		if want := i < 2; c.module.SMTP.Send != want {
-			t.Errorf("run %d: Send = %v, want %v", i+1, c.module.SMTP.Send, want)
-		}
-	}
-	if got := value(t, reg, "smtp_exporter_sends_skipped_total", map[string]string{"target": "mx"}); got != float64(len(calls)-2) {
-		t.Errorf("smtp_exporter_sends_skipped_total = %v, want %d", got, len(calls)-2)
-	}
 }
 
 // perTargetFamilies are the families that carry a target label.
@@ -622,93 +691,99 @@ var perTargetFamilies = []string{
 }
 
 func TestScheduler_Apply_Reload(t *testing.T) {
-	const interval = 50 * time.Millisecond
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		switch c.target {
-		case "b":
-			return resultWith(probes.ReasonDMARC, 550, "5.7.26")
-		case "a":
-			return sendAwareResult(c.module)
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 50 * time.Millisecond
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			switch c.target {
+			case "b":
+				return resultWith(probes.ReasonDMARC, 550, "5.7.26")
+			case "a":
+				return sendAwareResult(c.module)
+			}
+			return okResult()
+		})
+		s, _, reg := newTestScheduler(t, fake, 8)
+		modules := map[string]*probes.Module{"send": sendModule(), "plain": plainModule("plain"), "other": plainModule("other")}
+		s.Apply(&config.Config{Modules: modules, Targets: append(targetsOf("send", interval, "a"), targetsOf("plain", interval, "b", "c")...)})
+		elapse(3 * interval)
+		if fake.count("a") < 3 || fake.count("b") < 3 || fake.count("c") < 3 {
+			t.Fatalf("runs of a, b and c in three intervals: %d, %d, %d; want at least 3 each", fake.count("a"), fake.count("b"), fake.count("c"))
 		}
-		return okResult()
+
+		mfs := gatherAll(t, reg)
+		for _, name := range append(perTargetFamilies, "smtp_exporter_sends_skipped_total") {
+			target := "b"
+			if name == "smtp_exporter_sends_skipped_total" {
+				target = "a"
+			}
+			if _, ok := find(mfs, name, map[string]string{"target": target}); !ok {
+				t.Fatalf("before the reload: %s has no series for %s", name, target)
+			}
+		}
+		runsA := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "a"})
+		s.mu.Lock()
+		loopA := s.loops["a"]
+		s.mu.Unlock()
+
+		// The reload: a unchanged, b removed, c moved to another module, d new.
+		// The new file decodes into new structs.
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"send": sendModule(), "plain": plainModule("plain"), "other": plainModule("other")},
+			Targets: append(append(targetsOf("send", interval, "a"), targetsOf("other", interval, "c")...), targetsOf("plain", interval, "d")...)})
+		callsB := fake.count("b")
+
+		mfs = gatherAll(t, reg)
+		if fams := familiesWith(mfs, map[string]string{"target": "b"}); len(fams) > 0 {
+			t.Errorf("removed target b still has series in %v", fams)
+		}
+		if fams := familiesWith(mfs, map[string]string{"target": "c", "module": "plain"}); len(fams) > 0 {
+			t.Errorf("target c's old module still has series in %v", fams)
+		}
+		if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "a"}); got < runsA {
+			t.Errorf("probe_smtp_runs_total{target=a} went from %v to %v on reload", runsA, got)
+		}
+		if got := value(t, reg, "smtp_exporter_targets", nil); got != 3 {
+			t.Errorf("smtp_exporter_targets = %v, want 3", got)
+		}
+		s.mu.Lock()
+		sameLoop := s.loops["a"] == loopA
+		s.mu.Unlock()
+		if !sameLoop {
+			t.Error("unchanged target a was rescheduled by the reload")
+		}
+
+		callsA := fake.count("a")
+		elapse(3 * interval)
+		if fake.count("a") < callsA+3 || fake.count("d") < 2 || countModule(fake.callsTo("c"), "other") < 2 {
+			t.Fatalf("runs in three intervals after the reload: a %d, d %d, c in module other %d; want at least 3, 2, 2",
+				fake.count("a")-callsA, fake.count("d"), countModule(fake.callsTo("c"), "other"))
+		}
+		s.Shutdown(time.Minute)
+
+		mfs = gatherAll(t, reg)
+		if fams := familiesWith(mfs, map[string]string{"target": "b"}); len(fams) > 0 {
+			t.Errorf("removed target b has series again in %v", fams)
+		}
+		// b's loop waited for its next run when the reload came.
+		if n := fake.count("b"); n != callsB {
+			t.Errorf("removed target b ran %d more times", n-callsB)
+		}
+		if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "a"}); got != float64(fake.count("a")) {
+			t.Errorf("probe_smtp_runs_total{target=a} = %v, want all %d runs (not reset by the reload)", got, fake.count("a"))
+		}
+		if got, want := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "c", "module": "other"}), countModule(fake.callsTo("c"), "other"); got != float64(want) {
+			t.Errorf("probe_smtp_runs_total{target=c,module=other} = %v, want %d (counted from the module change)", got, want)
+		}
+		if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "d", "module": "plain"}); got != float64(fake.count("d")) {
+			t.Errorf("probe_smtp_runs_total{target=d} = %v, want %d", got, fake.count("d"))
+		}
+		// The send rate limit survived the reload: only a's very first run sent.
+		for i, c := range fake.callsTo("a") {
+			if c.module.SMTP.Send != (i == 0) {
+				t.Errorf("a's run %d: Send = %v", i+1, c.module.SMTP.Send)
+			}
+		}
+		checkLabelValues(t, mfs)
 	})
-	s, _, reg := newTestScheduler(t, fake, 8)
-	modules := map[string]*probes.Module{"send": sendModule(), "plain": plainModule("plain"), "other": plainModule("other")}
-	s.Apply(&config.Config{Modules: modules, Targets: append(targetsOf("send", interval, "a"), targetsOf("plain", interval, "b", "c")...)})
-	waitFor(t, "three runs of a, b and c", func() bool {
-		return fake.count("a") >= 3 && fake.count("b") >= 3 && fake.count("c") >= 3
-	})
-
-	mfs := gatherAll(t, reg)
-	for _, name := range append(perTargetFamilies, "smtp_exporter_sends_skipped_total") {
-		target := "b"
-		if name == "smtp_exporter_sends_skipped_total" {
-			target = "a"
-		}
-		if _, ok := find(mfs, name, map[string]string{"target": target}); !ok {
-			t.Fatalf("before the reload: %s has no series for %s", name, target)
-		}
-	}
-	runsA := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "a"})
-	s.mu.Lock()
-	loopA := s.loops["a"]
-	s.mu.Unlock()
-
-	// The reload: a unchanged, b removed, c moved to another module, d new.
-	// The new file decodes into new structs.
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"send": sendModule(), "plain": plainModule("plain"), "other": plainModule("other")},
-		Targets: append(append(targetsOf("send", interval, "a"), targetsOf("other", interval, "c")...), targetsOf("plain", interval, "d")...)})
-	callsB := fake.count("b")
-
-	mfs = gatherAll(t, reg)
-	if fams := familiesWith(mfs, map[string]string{"target": "b"}); len(fams) > 0 {
-		t.Errorf("removed target b still has series in %v", fams)
-	}
-	if fams := familiesWith(mfs, map[string]string{"target": "c", "module": "plain"}); len(fams) > 0 {
-		t.Errorf("target c's old module still has series in %v", fams)
-	}
-	if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "a"}); got < runsA {
-		t.Errorf("probe_smtp_runs_total{target=a} went from %v to %v on reload", runsA, got)
-	}
-	if got := value(t, reg, "smtp_exporter_targets", nil); got != 3 {
-		t.Errorf("smtp_exporter_targets = %v, want 3", got)
-	}
-	s.mu.Lock()
-	sameLoop := s.loops["a"] == loopA
-	s.mu.Unlock()
-	if !sameLoop {
-		t.Error("unchanged target a was rescheduled by the reload")
-	}
-
-	callsA := fake.count("a")
-	waitFor(t, "runs of a, c and d after the reload", func() bool {
-		return fake.count("a") >= callsA+3 && fake.count("d") >= 2 && countModule(fake.callsTo("c"), "other") >= 2
-	})
-	s.Shutdown(time.Minute)
-
-	mfs = gatherAll(t, reg)
-	if fams := familiesWith(mfs, map[string]string{"target": "b"}); len(fams) > 0 {
-		t.Errorf("removed target b has series again in %v", fams)
-	}
-	if n := fake.count("b"); n > callsB+1 {
-		t.Errorf("removed target b ran %d more times", n-callsB)
-	}
-	if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "a"}); got != float64(fake.count("a")) {
-		t.Errorf("probe_smtp_runs_total{target=a} = %v, want all %d runs (not reset by the reload)", got, fake.count("a"))
-	}
-	if got, want := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "c", "module": "other"}), countModule(fake.callsTo("c"), "other"); got != float64(want) {
-		t.Errorf("probe_smtp_runs_total{target=c,module=other} = %v, want %d (counted from the module change)", got, want)
-	}
-	if got := value(t, reg, "probe_smtp_runs_total", map[string]string{"target": "d", "module": "plain"}); got != float64(fake.count("d")) {
-		t.Errorf("probe_smtp_runs_total{target=d} = %v, want %d", got, fake.count("d"))
-	}
-	// The send rate limit survived the reload: only a's very first run sent.
-	for i, c := range fake.callsTo("a") {
-		if c.module.SMTP.Send != (i == 0) {
-			t.Errorf("a's run %d: Send = %v", i+1, c.module.SMTP.Send)
-		}
-	}
-	checkLabelValues(t, mfs)
 }
 
 func countModule(calls []probeCall, ehlo string) int {
@@ -724,324 +799,377 @@ func countModule(calls []probeCall, ehlo string) int {
 // A run in flight when its target is removed must not publish anything
 // afterwards: not its result, not the send it skipped.
 func TestScheduler_Apply_RemovedWhileRunning(t *testing.T) {
-	release := make(chan struct{})
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		if c.target == "gone" && c.n == 2 {
-			select {
-			case <-release:
-			case <-c.ctx.Done():
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 50 * time.Millisecond
+		release := make(chan struct{})
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			if c.target == "gone" && c.n == 2 {
+				select {
+				case <-release:
+				case <-c.ctx.Done():
+				}
 			}
+			return sendAwareResult(c.module)
+		})
+		s, _, reg := newTestScheduler(t, fake, 4)
+		modules := map[string]*probes.Module{"send": sendModule()}
+		s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", interval, "gone", "stays")})
+		elapse(2 * interval)
+		if n := fake.count("gone"); n != 2 {
+			t.Fatalf("gone ran %d times in two intervals, want 2, the second still running", n)
 		}
-		return sendAwareResult(c.module)
+		s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", interval, "stays")})
+		close(release)
+		s.Shutdown(time.Minute)
+		if fams := familiesWith(gatherAll(t, reg), map[string]string{"target": "gone"}); len(fams) > 0 {
+			t.Errorf("target removed while running has series in %v", fams)
+		}
 	})
-	s, _, reg := newTestScheduler(t, fake, 4)
-	modules := map[string]*probes.Module{"send": sendModule()}
-	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", 50*time.Millisecond, "gone", "stays")})
-	waitFor(t, "the second run of gone", func() bool { return fake.count("gone") == 2 })
-	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", 50*time.Millisecond, "stays")})
-	close(release)
-	s.Shutdown(time.Minute)
-	if fams := familiesWith(gatherAll(t, reg), map[string]string{"target": "gone"}); len(fams) > 0 {
-		t.Errorf("target removed while running has series in %v", fams)
-	}
 }
 
 func TestScheduler_Shutdown_FinishesWithinGrace(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	type outcome struct {
-		target               string
-		completed, cancelled bool
-	}
-	slow := []string{"slow1", "slow2", "slow3", "slow4", "slow5", "slow6"}
-	outcomes := make(chan outcome, len(slow))
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		if c.target == "fast" || c.n > 1 {
-			return okResult()
+	synctest.Test(t, func(t *testing.T) {
+		type outcome struct {
+			target               string
+			completed, cancelled bool
 		}
-		// Longer than the interval: when it ends the next run is due at
-		// once, just as shutdown wants no more runs.
-		completed := sleepCtx(c.ctx, 400*time.Millisecond)
-		outcomes <- outcome{c.target, completed && c.ctx.Err() == nil, c.ctx.Err() != nil}
-		return okResult()
-	})
-	s := NewScheduler(fake.probe, 8, NewStore(), nil, nopLogger())
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")},
-		Targets: append(targetsOf("plain", 200*time.Millisecond, slow...), targetsOf("plain", 20*time.Millisecond, "fast")...)})
-	waitFor(t, "every slow target's first run", func() bool {
+		const slowInterval = 200 * time.Millisecond
+		slow := []string{"slow1", "slow2", "slow3", "slow4", "slow5", "slow6"}
+		outcomes := make(chan outcome, len(slow))
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			if c.target == "fast" || c.n > 1 {
+				return okResult()
+			}
+			// Longer than the interval: when it ends the next run is due at
+			// once, just as shutdown wants no more runs.
+			completed := sleepCtx(c.ctx, 400*time.Millisecond)
+			outcomes <- outcome{c.target, completed && c.ctx.Err() == nil, c.ctx.Err() != nil}
+			return okResult()
+		})
+		s := NewScheduler(fake.probe, 8, NewStore(), nil, nopLogger())
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")},
+			Targets: append(targetsOf("plain", slowInterval, slow...), targetsOf("plain", 20*time.Millisecond, "fast")...)})
+		elapse(slowInterval)
 		for _, n := range slow {
 			if fake.count(n) == 0 {
-				return false
+				t.Fatalf("%s did not run in its first interval", n)
 			}
 		}
-		return true
-	})
 
-	done := make(chan struct{})
-	go func() { s.Shutdown(time.Minute); close(done) }()
-	time.Sleep(50 * time.Millisecond)
-	select {
-	case <-done:
-		t.Fatal("Shutdown returned while probes were in flight")
-	default:
-	}
-	during := fake.total()
-	<-done
-	for range slow {
-		o := <-outcomes
-		if !o.completed || o.cancelled {
-			t.Errorf("%s, in flight at shutdown: completed=%v cancelled=%v; want it to finish within the grace period", o.target, o.completed, o.cancelled)
+		done := make(chan struct{})
+		go func() { s.Shutdown(time.Minute); close(done) }()
+		// Every slow probe started 400ms before it ends, at most 200ms ago.
+		elapse(50 * time.Millisecond)
+		select {
+		case <-done:
+			t.Fatal("Shutdown returned while probes were in flight")
+		default:
 		}
-	}
-	time.Sleep(100 * time.Millisecond)
-	if after := fake.total(); after != during {
-		t.Errorf("%d probes started after Shutdown began", after-during)
-	}
+		during := fake.total()
+		<-done
+		for range slow {
+			o := <-outcomes
+			if !o.completed || o.cancelled {
+				t.Errorf("%s, in flight at shutdown: completed=%v cancelled=%v; want it to finish within the grace period", o.target, o.completed, o.cancelled)
+			}
+		}
+		elapse(100 * time.Millisecond)
+		if after := fake.total(); after != during {
+			t.Errorf("%d probes started after Shutdown began", after-during)
+		}
+	})
 }
 
 func TestScheduler_Shutdown_CancelsAfterGrace(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	observed := make(chan error, 1)
-	entered := make(chan struct{})
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		close(entered)
+	synctest.Test(t, func(t *testing.T) {
+		observed := make(chan error, 1)
+		entered := make(chan struct{})
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			close(entered)
+			select {
+			case <-c.ctx.Done():
+				observed <- c.ctx.Err()
+			case <-time.After(time.Minute):
+				observed <- nil
+			}
+			return resultWith(probes.ReasonTimeout, 0, "")
+		})
+		store := NewStore()
+		s := NewScheduler(fake.probe, 4, store, nil, nopLogger())
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 50*time.Millisecond, "stuck")})
+		<-entered
+		start := time.Now()
+		s.Shutdown(100 * time.Millisecond)
 		select {
-		case <-c.ctx.Done():
-			observed <- c.ctx.Err()
-		case <-time.After(time.Minute):
-			observed <- nil
+		case err := <-observed:
+			if err != context.Canceled {
+				t.Errorf("probe's ctx after the grace period: %v, want context.Canceled", err)
+			}
+		default:
+			t.Fatal("Shutdown returned before the probe in flight ended")
 		}
-		return resultWith(probes.ReasonTimeout, 0, "")
+		if waited := time.Since(start); waited != 100*time.Millisecond {
+			t.Errorf("Shutdown cancelled the probe after %s, want at the end of its 100ms grace period", waited)
+		}
 	})
-	store := NewStore()
-	s := NewScheduler(fake.probe, 4, store, nil, nopLogger())
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 50*time.Millisecond, "stuck")})
-	<-entered
-	s.Shutdown(100 * time.Millisecond)
-	select {
-	case err := <-observed:
-		if err != context.Canceled {
-			t.Errorf("probe's ctx after the grace period: %v, want context.Canceled", err)
-		}
-	default:
-		t.Fatal("Shutdown returned before the probe in flight ended")
-	}
 }
 
 // A probe started on demand is cancelled by shutdown too.
 func TestScheduler_Shutdown_CancelsRunNow(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	entered := make(chan struct{})
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		close(entered)
-		<-c.ctx.Done()
-		return resultWith(probes.ReasonTimeout, 0, "")
+	synctest.Test(t, func(t *testing.T) {
+		entered := make(chan struct{})
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			close(entered)
+			<-c.ctx.Done()
+			return resultWith(probes.ReasonTimeout, 0, "")
+		})
+		s := NewScheduler(fake.probe, 4, NewStore(), nil, nopLogger())
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", time.Hour, "mx")})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.RunNow(context.Background(), "mx", 0, nil)
+		}()
+		<-entered
+		s.Shutdown(50 * time.Millisecond)
+		<-done
 	})
-	s := NewScheduler(fake.probe, 4, NewStore(), nil, nopLogger())
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", time.Hour, "mx")})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.RunNow(context.Background(), "mx", 0, nil)
-	}()
-	<-entered
-	s.Shutdown(50 * time.Millisecond)
-	<-done
 }
 
 func TestScheduler_RunNow_CountsAgainstConcurrency(t *testing.T) {
-	release := make(chan struct{})
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		if c.target == "busy" {
-			select {
-			case <-release:
-			case <-c.ctx.Done():
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 100 * time.Millisecond
+		release := make(chan struct{})
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			if c.target == "busy" {
+				select {
+				case <-release:
+				case <-c.ctx.Done():
+				}
 			}
+			return okResult()
+		})
+		s, _, _ := newTestScheduler(t, fake, 1)
+		targets := append(targetsOf("plain", time.Hour, "busy"), targetsOf("plain", time.Hour, "idle")...)
+		targets[0].Interval = interval
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
+		elapse(interval)
+		if n := fake.count("busy"); n != 1 {
+			t.Fatalf("busy ran %d times in its first interval, want 1", n)
 		}
-		return okResult()
-	})
-	s, _, _ := newTestScheduler(t, fake, 1)
-	targets := append(targetsOf("plain", time.Hour, "busy"), targetsOf("plain", time.Hour, "idle")...)
-	targets[0].Interval = 100 * time.Millisecond
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
-	waitFor(t, "the scheduled run of busy to start", func() bool { return fake.count("busy") == 1 })
 
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := s.RunNow(context.Background(), "idle", 0, nil)
-		done <- err
-	}()
-	time.Sleep(150 * time.Millisecond)
-	if n := fake.count("idle"); n != 0 {
-		t.Fatalf("on-demand probe ran while the only slot was taken (%d runs)", n)
-	}
-	close(release)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("RunNow: %v", err)
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := s.RunNow(context.Background(), "idle", 0, nil)
+			done <- err
+		}()
+		elapse(150 * time.Millisecond)
+		if n := fake.count("idle"); n != 0 {
+			t.Fatalf("on-demand probe ran while the only slot was taken (%d runs)", n)
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("RunNow did not get the slot after it was freed")
-	}
+		close(release)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("RunNow: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("RunNow did not get the slot after it was freed")
+		}
+	})
 }
 
 // An on-demand run of a target whose scheduled run is in progress gives up
 // at the scrape's deadline rather than wait out the scheduled run, and a
 // run waiting for its target holds no slot that other targets need.
 func TestScheduler_RunNow_BusyTargetGivesUpAtDeadline(t *testing.T) {
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		if c.ctx.Err() != nil {
-			// Started without a slot, past its deadline.
-			return resultWith(probes.ReasonTimeout, 0, "")
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 100 * time.Millisecond
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			if c.ctx.Err() != nil {
+				// Started without a slot, past its deadline.
+				return resultWith(probes.ReasonTimeout, 0, "")
+			}
+			if c.target == "mx" && c.n == 1 {
+				sleepCtx(c.ctx, 10*time.Second)
+			}
+			return okResult()
+		})
+		s, _, _ := newTestScheduler(t, fake, 2)
+		targets := targetsOf("plain", time.Hour, "mx", "other")
+		targets[0].Interval = interval
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
+		elapse(interval)
+		if n := fake.count("mx"); n != 1 {
+			t.Fatalf("mx ran %d times in its first interval, want 1", n)
 		}
-		if c.target == "mx" && c.n == 1 {
-			sleepCtx(c.ctx, 10*time.Second)
+
+		// Without a scrape timeout, an on-demand run waits for the target...
+		go s.RunNow(context.Background(), "mx", 0, nil)
+		elapse(100 * time.Millisecond)
+		// ... but not in the second slot, which another target gets.
+		start := time.Now()
+		if res, _, err := s.RunNow(context.Background(), "other", 300*time.Millisecond, nil); err != nil || !res.Success {
+			t.Errorf("RunNow(other) with one slot free: err=%v success=%v; want it to run", err, res != nil && res.Success)
 		}
-		return okResult()
+		if elapsed := time.Since(start); elapsed > 3*time.Second {
+			t.Errorf("RunNow(other) returned after %s: the run waiting for mx held the free slot", elapsed)
+		}
+
+		start = time.Now()
+		res, _, err := s.RunNow(context.Background(), "mx", 300*time.Millisecond, nil)
+		elapsed := time.Since(start)
+		if !errors.Is(err, ErrBusy) || res != nil {
+			t.Errorf("RunNow(mx) during its 10s scheduled run: res=%v err=%v, want ErrBusy", res, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), `target "mx" is being probed`) {
+			t.Errorf("error %q does not say that the target is busy", err)
+		}
+		if elapsed > 3*time.Second {
+			t.Errorf("RunNow with a 300ms timeout returned after %s", elapsed)
+		}
+		// It waits out the scrape's timeout and the slack, no less.
+		if want := 300*time.Millisecond + answerSlack; elapsed != want {
+			t.Errorf("RunNow with a 300ms timeout gave up after %s, want %s", elapsed, want)
+		}
+		if n := fake.count("mx"); n != 1 {
+			t.Errorf("mx probed %d times, want only its scheduled run", n)
+		}
 	})
-	s, _, _ := newTestScheduler(t, fake, 2)
-	targets := targetsOf("plain", time.Hour, "mx", "other")
-	targets[0].Interval = 100 * time.Millisecond
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
-	waitFor(t, "the scheduled run of mx to start", func() bool { return fake.count("mx") == 1 })
-
-	// Without a scrape timeout, an on-demand run waits for the target...
-	go s.RunNow(context.Background(), "mx", 0, nil)
-	time.Sleep(100 * time.Millisecond)
-	// ... but not in the second slot, which another target gets.
-	start := time.Now()
-	if res, _, err := s.RunNow(context.Background(), "other", 300*time.Millisecond, nil); err != nil || !res.Success {
-		t.Errorf("RunNow(other) with one slot free: err=%v success=%v; want it to run", err, res != nil && res.Success)
-	}
-	if elapsed := time.Since(start); elapsed > 3*time.Second {
-		t.Errorf("RunNow(other) returned after %s: the run waiting for mx held the free slot", elapsed)
-	}
-
-	start = time.Now()
-	res, _, err := s.RunNow(context.Background(), "mx", 300*time.Millisecond, nil)
-	elapsed := time.Since(start)
-	if !errors.Is(err, ErrBusy) || res != nil {
-		t.Errorf("RunNow(mx) during its 10s scheduled run: res=%v err=%v, want ErrBusy", res, err)
-	}
-	if err != nil && !strings.Contains(err.Error(), `target "mx" is being probed`) {
-		t.Errorf("error %q does not say that the target is busy", err)
-	}
-	if elapsed > 3*time.Second {
-		t.Errorf("RunNow with a 300ms timeout returned after %s", elapsed)
-	}
-	if n := fake.count("mx"); n != 1 {
-		t.Errorf("mx probed %d times, want only its scheduled run", n)
-	}
 }
 
 // Shutdown must not make a probe it cut short count as a failure: the
 // server did nothing wrong.
 func TestScheduler_Shutdown_CancelledRunNotRecorded(t *testing.T) {
-	var logs bytes.Buffer
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		if c.n == 1 {
-			return okResult()
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 20 * time.Millisecond
+		var logs bytes.Buffer
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			if c.n == 1 {
+				return okResult()
+			}
+			<-c.ctx.Done()
+			res := resultWith(probes.ReasonTimeout, 0, "")
+			res.FailedPhase = probes.PhaseBanner
+			if c.target == "wrapped" {
+				// What smtp.Probe reports when its context is cancelled.
+				res.Err = fmt.Errorf("read banner: %w", context.Canceled)
+			}
+			return res
+		})
+		store, history := NewStore(), NewHistory(10)
+		s := NewScheduler(fake.probe, 4, store, history, log.NewLogfmtLogger(log.NewSyncWriter(&logs)))
+		reg := registryOf(NewCollector(store))
+		reg.MustRegister(s.Collectors()...)
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", interval, "wrapped", "bare")})
+		elapse(2 * interval)
+		if fake.count("wrapped") != 2 || fake.count("bare") != 2 {
+			t.Fatalf("runs in two intervals: wrapped %d, bare %d; want 2 each, the second still running", fake.count("wrapped"), fake.count("bare"))
 		}
-		<-c.ctx.Done()
-		res := resultWith(probes.ReasonTimeout, 0, "")
-		res.FailedPhase = probes.PhaseBanner
-		if c.target == "wrapped" {
-			// What smtp.Probe reports when its context is cancelled.
-			res.Err = fmt.Errorf("read banner: %w", context.Canceled)
-		}
-		return res
-	})
-	store, history := NewStore(), NewHistory(10)
-	s := NewScheduler(fake.probe, 4, store, history, log.NewLogfmtLogger(log.NewSyncWriter(&logs)))
-	reg := registryOf(NewCollector(store))
-	reg.MustRegister(s.Collectors()...)
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", 20*time.Millisecond, "wrapped", "bare")})
-	waitFor(t, "a second run of each target", func() bool { return fake.count("wrapped") == 2 && fake.count("bare") == 2 })
-	s.Shutdown(50 * time.Millisecond)
+		s.Shutdown(50 * time.Millisecond)
 
-	for _, target := range []string{"wrapped", "bare"} {
-		labels := map[string]string{"target": target}
-		if got := value(t, reg, "probe_smtp_runs_total", labels); got != 1 {
-			t.Errorf("probe_smtp_runs_total{target=%q} = %v, want 1: the cancelled run counted", target, got)
+		for _, target := range []string{"wrapped", "bare"} {
+			labels := map[string]string{"target": target}
+			if got := value(t, reg, "probe_smtp_runs_total", labels); got != 1 {
+				t.Errorf("probe_smtp_runs_total{target=%q} = %v, want 1: the cancelled run counted", target, got)
+			}
+			if got := value(t, reg, "probe_smtp_failures_total", labels); got != -1 {
+				t.Errorf("probe_smtp_failures_total{target=%q} = %v, want none", target, got)
+			}
+			if got := value(t, reg, "probe_success", labels); got != 1 {
+				t.Errorf("probe_success{target=%q} = %v, want the last real run's 1", target, got)
+			}
 		}
-		if got := value(t, reg, "probe_smtp_failures_total", labels); got != -1 {
-			t.Errorf("probe_smtp_failures_total{target=%q} = %v, want none", target, got)
+		for _, e := range history.List() {
+			if !e.Result.Success {
+				t.Errorf("history holds the cancelled run of %s", e.Result.Target)
+			}
 		}
-		if got := value(t, reg, "probe_success", labels); got != 1 {
-			t.Errorf("probe_success{target=%q} = %v, want the last real run's 1", target, got)
+		out := logs.String()
+		if strings.Contains(out, "Probe failed") {
+			t.Errorf("a cancelled run was logged as a failure:\n%s", out)
 		}
-	}
-	for _, e := range history.List() {
-		if !e.Result.Success {
-			t.Errorf("history holds the cancelled run of %s", e.Result.Target)
+		if n := strings.Count(out, "Probe cancelled by shutdown"); n != 2 {
+			t.Errorf("%d log lines for two cancelled runs, want one each:\n%s", n, out)
 		}
-	}
-	out := logs.String()
-	if strings.Contains(out, "Probe failed") {
-		t.Errorf("a cancelled run was logged as a failure:\n%s", out)
-	}
-	if n := strings.Count(out, "Probe cancelled by shutdown"); n != 2 {
-		t.Errorf("%d log lines for two cancelled runs, want one each:\n%s", n, out)
-	}
+	})
 }
 
 // On-demand runs after shutdown has begun are refused as such, not as an
 // unknown target.
 func TestScheduler_RunNow_DuringShutdown(t *testing.T) {
-	fake := newFakeProbe(func(c *probeCall) *probes.Result {
-		if c.target == "slow" {
-			sleepCtx(c.ctx, 10*time.Second)
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 20 * time.Millisecond
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			if c.target == "slow" {
+				sleepCtx(c.ctx, 10*time.Second)
+			}
+			return okResult()
+		})
+		s := NewScheduler(fake.probe, 4, NewStore(), nil, nopLogger())
+		targets := targetsOf("plain", time.Hour, "slow", "mx")
+		targets[0].Interval = interval
+		s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
+		elapse(interval)
+		if n := fake.count("slow"); n != 1 {
+			t.Fatalf("slow ran %d times in its first interval, want 1", n)
 		}
-		return okResult()
+		done := make(chan struct{})
+		go func() { s.Shutdown(time.Minute); close(done) }()
+		synctest.Wait()
+		if s.schedCtx.Err() == nil {
+			t.Fatal("shutdown has not begun")
+		}
+		for _, name := range []string{"mx", "slow", "unknown"} {
+			if _, _, err := s.RunNow(context.Background(), name, 0, nil); !errors.Is(err, ErrShuttingDown) {
+				t.Errorf("RunNow(%s) during shutdown: err = %v, want ErrShuttingDown", name, err)
+			}
+		}
+		s.CancelProbes()
+		<-done
+		if _, _, err := s.RunNow(context.Background(), "mx", 0, nil); !errors.Is(err, ErrShuttingDown) {
+			t.Errorf("RunNow after shutdown: err = %v, want ErrShuttingDown", err)
+		}
+		if n := fake.count("mx"); n != 0 {
+			t.Errorf("mx probed %d times during shutdown", n)
+		}
 	})
-	s := NewScheduler(fake.probe, 4, NewStore(), nil, nopLogger())
-	targets := targetsOf("plain", time.Hour, "slow", "mx")
-	targets[0].Interval = 20 * time.Millisecond
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targets})
-	waitFor(t, "the run of slow", func() bool { return fake.count("slow") == 1 })
-	done := make(chan struct{})
-	go func() { s.Shutdown(time.Minute); close(done) }()
-	waitFor(t, "shutdown to begin", func() bool { return s.schedCtx.Err() != nil })
-	for _, name := range []string{"mx", "slow", "unknown"} {
-		if _, _, err := s.RunNow(context.Background(), name, 0, nil); !errors.Is(err, ErrShuttingDown) {
-			t.Errorf("RunNow(%s) during shutdown: err = %v, want ErrShuttingDown", name, err)
-		}
-	}
-	s.CancelProbes()
-	<-done
-	if _, _, err := s.RunNow(context.Background(), "mx", 0, nil); !errors.Is(err, ErrShuttingDown) {
-		t.Errorf("RunNow after shutdown: err = %v, want ErrShuttingDown", err)
-	}
-	if n := fake.count("mx"); n != 0 {
-		t.Errorf("mx probed %d times during shutdown", n)
-	}
 }
 
 // A reload after Shutdown (a SIGHUP or POST /-/reload that lost the race)
 // changes nothing: no loop starts, no series goes.
 func TestScheduler_Apply_AfterShutdownIsNoop(t *testing.T) {
-	fake := newFakeProbe(func(*probeCall) *probes.Result { return okResult() })
-	s, store, reg := newTestScheduler(t, fake, 4)
-	modules := map[string]*probes.Module{"plain": plainModule("p")}
-	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("plain", 20*time.Millisecond, "old")})
-	waitFor(t, "a run of old", func() bool { _, ok := store.Get("old"); return ok })
-	s.Shutdown(time.Minute)
-	calls := fake.total()
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 20 * time.Millisecond
+		fake := newFakeProbe(func(*probeCall) *probes.Result { return okResult() })
+		s, store, reg := newTestScheduler(t, fake, 4)
+		modules := map[string]*probes.Module{"plain": plainModule("p")}
+		s.Apply(&config.Config{Modules: modules, Targets: targetsOf("plain", interval, "old")})
+		elapse(interval)
+		if _, ok := store.Get("old"); !ok {
+			t.Fatal("no result of old after its first interval")
+		}
+		s.Shutdown(time.Minute)
+		calls := fake.total()
 
-	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("plain", 20*time.Millisecond, "new1", "new2")})
-	time.Sleep(100 * time.Millisecond)
-	if _, ok := store.Get("old"); !ok {
-		t.Error("Apply after Shutdown removed old's result")
-	}
-	if got := value(t, reg, "smtp_exporter_targets", nil); got != 1 {
-		t.Errorf("smtp_exporter_targets = %v after Apply after Shutdown, want 1", got)
-	}
-	s.mu.Lock()
-	_, started := s.loops["new1"]
-	s.mu.Unlock()
-	if started || fake.total() != calls {
-		t.Errorf("Apply after Shutdown started a loop (%v) or a probe (%d)", started, fake.total()-calls)
-	}
+		s.Apply(&config.Config{Modules: modules, Targets: targetsOf("plain", interval, "new1", "new2")})
+		elapse(5 * interval)
+		if _, ok := store.Get("old"); !ok {
+			t.Error("Apply after Shutdown removed old's result")
+		}
+		if got := value(t, reg, "smtp_exporter_targets", nil); got != 1 {
+			t.Errorf("smtp_exporter_targets = %v after Apply after Shutdown, want 1", got)
+		}
+		s.mu.Lock()
+		_, started := s.loops["new1"]
+		s.mu.Unlock()
+		if started || fake.total() != calls {
+			t.Errorf("Apply after Shutdown started a loop (%v) or a probe (%d)", started, fake.total()-calls)
+		}
+	})
 }
 
 // A reload that changes a kept target's interval replans it at once: the
@@ -1050,43 +1178,54 @@ func TestScheduler_Apply_ChangedIntervalReplans(t *testing.T) {
 	if o := offset("mx", time.Hour); o < time.Minute {
 		t.Fatalf("mx's first run in an hourly plan is %s in; the test needs a later one", o)
 	}
-	fake := newFakeProbe(func(c *probeCall) *probes.Result { return sendAwareResult(c.module) })
-	s, _, reg := newTestScheduler(t, fake, 2)
-	modules := map[string]*probes.Module{"send": sendModule()}
-	labels := map[string]string{"target": "mx", "module": "send"}
-	runs := func() float64 { return value(t, reg, "probe_smtp_runs_total", labels) }
-	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", 50*time.Millisecond, "mx")})
-	waitFor(t, "two runs", func() bool { return runs() >= 2 })
-	s.mu.Lock()
-	loopMX := s.loops["mx"]
-	s.mu.Unlock()
-
-	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", time.Hour, "mx")})
-	waitFor(t, "the hourly plan", func() bool {
-		n := fake.count("mx")
-		time.Sleep(300 * time.Millisecond)
-		return fake.count("mx") == n && runs() == float64(n)
-	})
-	before := fake.count("mx")
-
-	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", 100*time.Millisecond, "mx")})
-	waitFor(t, "three runs on the new interval", func() bool { return fake.count("mx") >= before+3 })
-	s.Shutdown(time.Minute)
-
-	s.mu.Lock()
-	sameLoop := s.loops["mx"] == loopMX
-	s.mu.Unlock()
-	if !sameLoop {
-		t.Error("the reload replaced mx's loop")
-	}
-	if got, want := runs(), float64(fake.count("mx")); got != want {
-		t.Errorf("probe_smtp_runs_total = %v, want all %v runs (not reset by the reloads)", got, want)
-	}
-	for i, c := range fake.callsTo("mx") {
-		if c.module.SMTP.Send != (i == 0) {
-			t.Errorf("run %d: Send = %v; the send rate limit did not survive the reloads", i+1, c.module.SMTP.Send)
+	synctest.Test(t, func(t *testing.T) {
+		fake := newFakeProbe(func(c *probeCall) *probes.Result { return sendAwareResult(c.module) })
+		s, _, reg := newTestScheduler(t, fake, 2)
+		modules := map[string]*probes.Module{"send": sendModule()}
+		labels := map[string]string{"target": "mx", "module": "send"}
+		runs := func() float64 { return value(t, reg, "probe_smtp_runs_total", labels) }
+		s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", 50*time.Millisecond, "mx")})
+		elapse(2 * 50 * time.Millisecond)
+		if got := runs(); got < 2 {
+			t.Fatalf("probe_smtp_runs_total = %v after two intervals, want at least 2", got)
 		}
-	}
+		s.mu.Lock()
+		loopMX := s.loops["mx"]
+		s.mu.Unlock()
+
+		s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", time.Hour, "mx")})
+		synctest.Wait()
+		before := fake.count("mx")
+		// The old plan had a run due every 50ms; the hourly one has none
+		// for a minute.
+		elapse(300 * time.Millisecond)
+		if n := fake.count("mx"); n != before || runs() != float64(n) {
+			t.Fatalf("after the reload to an hourly interval: %d runs in 300ms, %v recorded of %d; want the hourly plan, no run",
+				n-before, runs(), n)
+		}
+
+		s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", 100*time.Millisecond, "mx")})
+		elapse(3 * 100 * time.Millisecond)
+		if n := fake.count("mx"); n < before+3 {
+			t.Fatalf("%d runs in three intervals of the new plan, want at least 3", n-before)
+		}
+		s.Shutdown(time.Minute)
+
+		s.mu.Lock()
+		sameLoop := s.loops["mx"] == loopMX
+		s.mu.Unlock()
+		if !sameLoop {
+			t.Error("the reload replaced mx's loop")
+		}
+		if got, want := runs(), float64(fake.count("mx")); got != want {
+			t.Errorf("probe_smtp_runs_total = %v, want all %v runs (not reset by the reloads)", got, want)
+		}
+		for i, c := range fake.callsTo("mx") {
+			if c.module.SMTP.Send != (i == 0) {
+				t.Errorf("run %d: Send = %v; the send rate limit did not survive the reloads", i+1, c.module.SMTP.Send)
+			}
+		}
+	})
 }
 
 // A new plan starts without the old one's backoff.
@@ -1094,17 +1233,23 @@ func TestScheduler_Apply_ChangedIntervalResetsBackoff(t *testing.T) {
 	if o := offset("throttled", time.Hour); o < time.Minute {
 		t.Fatalf("throttled's first run in an hourly plan is %s in; the test needs a later one", o)
 	}
-	fake := newFakeProbe(func(*probeCall) *probes.Result { return resultWith(probes.ReasonThrottled, 421, "4.7.0") })
-	s, _, reg := newTestScheduler(t, fake, 2)
-	modules := map[string]*probes.Module{"plain": plainModule("p")}
-	labels := map[string]string{"target": "throttled", "module": "plain"}
-	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("plain", 10*time.Millisecond, "throttled")})
-	waitFor(t, "the backoff cap", func() bool {
-		return value(t, reg, "smtp_exporter_scheduler_backoff_factor", labels) == maxBackoff
-	})
-	s.Apply(&config.Config{Modules: modules, Targets: targetsOf("plain", time.Hour, "throttled")})
-	waitFor(t, "the backoff reset", func() bool {
-		return value(t, reg, "smtp_exporter_scheduler_backoff_factor", labels) == 1
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 10 * time.Millisecond
+		fake := newFakeProbe(func(*probeCall) *probes.Result { return resultWith(probes.ReasonThrottled, 421, "4.7.0") })
+		s, _, reg := newTestScheduler(t, fake, 2)
+		modules := map[string]*probes.Module{"plain": plainModule("p")}
+		labels := map[string]string{"target": "throttled", "module": "plain"}
+		s.Apply(&config.Config{Modules: modules, Targets: targetsOf("plain", interval, "throttled")})
+		// Three throttled runs, 2 and 4 intervals apart, reach the cap.
+		elapse(interval + 6*interval)
+		if got := value(t, reg, "smtp_exporter_scheduler_backoff_factor", labels); got != maxBackoff {
+			t.Fatalf("backoff factor after three throttled runs = %v, want the cap %d", got, maxBackoff)
+		}
+		s.Apply(&config.Config{Modules: modules, Targets: targetsOf("plain", time.Hour, "throttled")})
+		synctest.Wait()
+		if got := value(t, reg, "smtp_exporter_scheduler_backoff_factor", labels); got != 1 {
+			t.Errorf("backoff factor after the reload = %v, want 1", got)
+		}
 	})
 }
 
@@ -1209,4 +1354,45 @@ func BenchmarkScheduler_ApplyUnchanged(b *testing.B) {
 			b.ReportMetric(float64((<-waited).Microseconds())/1000, "max-run-wait-ms")
 		})
 	}
+}
+
+// A chanLock is held by at most cap holders; a waiter gives up when its
+// context ends, and gets the lock as soon as a holder lets go.
+func TestChanLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := make(chanLock, 1)
+		if err := l.lock(context.Background()); err != nil {
+			t.Fatalf("lock of a free chanLock: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := l.lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("lock of a held chanLock: err = %v, want the context's DeadlineExceeded", err)
+		}
+		if waited := time.Since(start); waited != time.Second {
+			t.Errorf("lock gave up after %s, want at the context's deadline, 1s", waited)
+		}
+
+		got := make(chan error, 1)
+		go func() { got <- l.lock(context.Background()) }()
+		synctest.Wait()
+		select {
+		case err := <-got:
+			t.Fatalf("a second holder got the lock (err = %v)", err)
+		default:
+		}
+		l.unlock()
+		if err := <-got; err != nil {
+			t.Errorf("lock after unlock: %v", err)
+		}
+		l.unlock()
+
+		two := make(chanLock, 2)
+		for i := range 2 {
+			if err := two.lock(context.Background()); err != nil {
+				t.Errorf("lock %d of a chanLock of two: %v", i+1, err)
+			}
+		}
+	})
 }
