@@ -42,6 +42,8 @@ type session struct {
 	red          probes.Redactor
 	rcptAccepted int
 	tlsConfig    *tls.Config
+	msg          []byte // the test message, once built
+	msgID        string // its Message-ID, a fact once sent
 
 	// For ending a cancelled session politely (quit.go): the probe's
 	// context, the connection's deadline, the reader under br that keeps

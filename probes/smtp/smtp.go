@@ -421,6 +421,12 @@ func (s *session) starttls(pr *probes.PhaseResult) error {
 
 func (s *session) mail(pr *probes.PhaseResult) error {
 	line := "MAIL FROM:<" + s.m.SMTP.MailFrom + ">"
+	if _, ok := s.ext["SIZE"]; ok && s.m.SMTP.Send {
+		// RFC 1870: a message too large is refused here, as real clients
+		// see it, not after DATA. The size is as RFC 1870 counts it: CRLFs
+		// in, dot-stuffing and the final dot out.
+		line += fmt.Sprintf(" SIZE=%d", len(s.message()))
+	}
 	if _, ok := s.ext["SMTPUTF8"]; ok && !isASCII(s.m.SMTP.MailFrom+strings.Join(s.m.SMTP.RcptTo, "")) {
 		line += " SMTPUTF8"
 	}
@@ -462,7 +468,8 @@ func (s *session) data(pr *probes.PhaseResult) error {
 	if rep.Code != 354 {
 		return s.judge(probes.PhaseData, "DATA", rep, 354)
 	}
-	msg := s.message(newProbeID())
+	msg := s.message()
+	s.res.SMTP.MessageID = s.msgID
 	s.record(probes.DirSend, fmt.Sprintf("<message: %d bytes, Message-ID %s>", len(msg), s.res.SMTP.MessageID))
 	dw := s.tw.DotWriter()
 	if _, err := dw.Write(msg); err != nil {
@@ -530,21 +537,26 @@ func (s *session) readFinal(pr *probes.PhaseResult, i, n int) (probes.Reply, err
 	return rep, &ProtocolError{Msg: fmt.Sprintf("LMTP server sent %d of %d replies after DATA", i, n)}
 }
 
-// message builds the RFC 5322 test message. It names itself as automated
-// (RFC 3834 Auto-Submitted) so that well-behaved systems never auto-reply.
-func (s *session) message(id string) []byte {
+// message returns the RFC 5322 test message, built once, so that the one
+// MAIL measured is the one sent. It names itself as automated (RFC 3834
+// Auto-Submitted) so that well-behaved systems never auto-reply.
+func (s *session) message() []byte {
+	if s.msg != nil {
+		return s.msg
+	}
 	c := &s.m.SMTP
 	domain := c.MailFrom[strings.LastIndexByte(c.MailFrom, '@')+1:]
 	if domain == "" {
 		domain = "smtp-exporter.invalid"
 	}
-	s.res.SMTP.MessageID = "<" + id + "@" + domain + ">"
+	id := newProbeID()
+	s.msgID = "<" + id + "@" + domain + ">"
 	var b strings.Builder
 	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
 	hdr("Date", time.Now().Format(time.RFC1123Z))
 	hdr("From", "<"+c.MailFrom+">")
 	hdr("To", "<"+strings.Join(c.RcptTo, ">, <")+">")
-	hdr("Message-ID", s.res.SMTP.MessageID)
+	hdr("Message-ID", s.msgID)
 	hdr("Subject", fmt.Sprintf("smtp_exporter probe %s of %s", id, s.res.Target))
 	hdr("Auto-Submitted", "auto-generated")
 	hdr("X-SMTP-Exporter-Probe", id)
@@ -555,7 +567,8 @@ func (s *session) message(id string) []byte {
 	b.WriteString("this mail system accepts mail. It needs no action and can be deleted.\r\n")
 	b.WriteString(".\r\n") // a lone dot in the body proves the dot-stuffing end to end
 	b.WriteString("Probe: " + id + "\r\n")
-	return []byte(b.String())
+	s.msg = []byte(b.String())
+	return s.msg
 }
 
 func newProbeID() string {
