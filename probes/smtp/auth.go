@@ -52,7 +52,7 @@ func (s *session) auth(pr *probes.PhaseResult) error {
 		return err
 	}
 	for challenges := 1; ; challenges++ {
-		rep, text, err := s.readAuth(pr)
+		rep, text, err := s.readReply(pr)
 		if err != nil {
 			return err
 		}
@@ -113,14 +113,9 @@ func (s *session) cancelAuth(pr *probes.PhaseResult, why string) error {
 	if err := s.cmd("*", ""); err != nil {
 		return err
 	}
-	rep, _, err := s.readAuth(pr)
-	if err != nil {
+	// A 334 to it leaves the stream broken (replied).
+	if _, err := s.read(pr); err != nil {
 		return err
-	}
-	if rep.Code == 334 {
-		// The server ignored the cancel: QUIT would be taken for a
-		// response.
-		s.broken = true
 	}
 	return &ProtocolError{Msg: why}
 }

@@ -104,25 +104,13 @@ func (t *lineTail) Read(p []byte) (int, error) {
 }
 
 // cancelled refuses to send a new command once the probe's context has
-// ended, so that nothing but the grace's own RSET and QUIT follows a
+// ended, so that nothing but the grace's own farewell follows a
 // cancellation: a command sent then would have a reply due as well.
 func (s *session) cancelled() error {
 	if s.ctx == nil || s.closing {
 		return nil
 	}
 	return s.ctx.Err()
-}
-
-// sent notes a command on the wire: its reply is now due. Only the verbs
-// that pipelinable and stillInStep ask about are kept, never a SASL
-// response.
-func (s *session) sent(line string) {
-	s.pending++
-	s.pendingCmd = ""
-	switch v := strings.ToUpper(verb(line)); v {
-	case "MAIL", "RCPT", "RSET", "NOOP", "DATA", "STARTTLS":
-		s.pendingCmd = v
-	}
 }
 
 // readFailed decides, after a read error, whether the stream is still in
@@ -134,7 +122,7 @@ func (s *session) sent(line string) {
 func (s *session) readFailed(err error) {
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || s.tail == nil {
-		s.broken = true
+		s.to(broken)
 		return
 	}
 	s.partial = string(s.tail.tail)
@@ -157,81 +145,34 @@ func (s *session) graceReason() string {
 	return ""
 }
 
-// pipelinable reports whether RSET and QUIT may follow the pending
-// command before its reply. RFC 2920 allows that only to a server that
-// advertised PIPELINING (every LMTP server must, RFC 2033 §5), and only
-// after a command whose reply leaves the server reading commands: not
-// after EHLO (last of a group), AUTH (a 334 would take QUIT for a
-// credential), STARTTLS (a 220 waits for a ClientHello) or DATA (a 354
-// takes every line as message text). Pipelining lets a server that is
-// slower than the grace still see QUIT: it reads it after its late reply.
-func (s *session) pipelinable() bool {
-	if _, ok := s.ext["PIPELINING"]; !ok && s.m.Prober != probes.ProberLMTP {
-		return false
-	}
-	switch s.pendingCmd {
-	case "MAIL", "RCPT", "RSET", "NOOP", ".":
-		return true
-	}
-	return false
-}
-
 // drain reads the n replies the dialog was waiting for when it stopped,
-// finishing a reply cut mid-line or between lines, and returns the last.
-// A reply pending in the auth phase is read as one, redacted.
-func (s *session) drain(pr *probes.PhaseResult, n int, inAuth bool) (probes.Reply, error) {
+// finishing a reply cut mid-line or between lines.
+func (s *session) drain(pr *probes.PhaseResult, n int) error {
 	if s.partial != "" {
 		// Read the cut line again from its beginning, so that it is
 		// parsed, and recorded, whole.
 		s.br = bufio.NewReaderSize(io.MultiReader(strings.NewReader(s.partial), s.br), 1024)
 		s.partial = ""
 	}
-	var last probes.Reply
 	for ; n > 0; n-- {
-		rep, _, err := s.readReply(pr, inAuth)
-		if err != nil {
-			return probes.Reply{}, err
+		if _, err := s.read(pr); err != nil {
+			return err
 		}
-		last = rep
 	}
-	return last, nil
+	return nil
 }
 
-// quit ends the session politely: RSET an open transaction, then QUIT. It
-// runs after failures too, whenever the stream is still in step; its
-// replies are recorded but never fail a good probe. A dialog that ended
-// as usual says goodbye within the probe's own deadline; one that was
-// cancelled, ran out of time or still waits for replies does it under
-// quitGrace.
-//
-// When the stream is usable, in one place:
-//   - Not after an I/O or protocol error (broken): the server's next line
-//     cannot be told from a reply to QUIT.
-//   - Not before the greeting has been read when the dialog ended without
-//     waiting for it (a failed implicit TLS handshake, during which the
-//     server has not even greeted): hang up.
-//   - Not between 354 and the final dot (broken while the message goes
-//     out), nor after a 220 to STARTTLS (broken until the handshake is
-//     done): the server would take QUIT for message text or a TLS record.
-//   - A pending reply does not make it unusable: it is read first, within
-//     the grace. That covers the greeting itself: sending anything before
-//     it is a protocol violation that Postfix's postscreen punishes
-//     (PREGREET), so the probe waits for it up to the grace and QUITs, or
-//     just hangs up if it does not come. Pending replies that turn out to
-//     change the server's mode do make it unusable then: 354 (hang up: an
-//     empty message would be delivered), 220 to STARTTLS (hang up), 334
-//     (cancel the SASL exchange with "*", then QUIT).
-//   - With PIPELINING, RSET and QUIT go out before the pending replies are
-//     read (see pipelinable).
+// quit ends the session politely, as farewell decides: RSET an open
+// transaction, then QUIT. It runs after failures too, and its replies are
+// recorded but never fail a good probe. A dialog that ended as usual says
+// goodbye within the probe's own deadline; one that was cancelled, ran out
+// of time or still waits for replies does it under quitGrace.
 func (s *session) quit() {
-	if s.broken || s.res.Phase(probes.PhaseBanner) == nil {
-		return
-	}
+	cmds, pipelined := s.farewell()
 	why := s.graceReason()
-	if why == "" && time.Now().After(s.deadline) {
+	if cmds == nil || why == "" && time.Now().After(s.deadline) {
 		return
 	}
-	current := s.res.Phases[len(s.res.Phases)-1].Phase
 	pr := &probes.PhaseResult{Phase: probes.PhaseQuit, Reason: probes.ReasonOK}
 	start := time.Now()
 	attempted := false
@@ -244,19 +185,15 @@ func (s *session) quit() {
 		}
 	}()
 	fail := func(err error) { pr.Err, pr.Reason = err, s.reasonOf(err) }
-	cmds := []string{"QUIT"}
-	if s.inTx {
-		cmds = []string{"RSET", "QUIT"}
-	}
 	pending := s.pending
-	pipelined := pending > 0 && s.pipelinable()
 	if why != "" {
 		s.closing = true
 		s.dl.grace()
-		msg := fmt.Sprintf("%s: sending %s within a %s grace", why, strings.Join(cmds, " and "), quitGrace)
+		list := strings.Join(cmds, " and ")
+		msg := fmt.Sprintf("%s: sending %s within a %s grace", why, list, quitGrace)
 		switch {
 		case pipelined:
-			msg += fmt.Sprintf(" (pending replies: %d, %s pipelined before them)", pending, strings.Join(cmds, " and "))
+			msg += fmt.Sprintf(" (pending replies: %d, %s pipelined before them)", pending, list)
 		case pending > 0:
 			msg += fmt.Sprintf(" (pending replies: %d, read first)", pending)
 		}
@@ -272,12 +209,16 @@ func (s *session) quit() {
 		}
 	}
 	if pending > 0 {
-		rep, err := s.drain(pr, pending, current == probes.PhaseAuth)
-		if err != nil {
+		if err := s.drain(pr, pending); err != nil {
 			fail(err)
 			return
 		}
-		if !pipelined && !s.stillInStep(pr, current, rep) {
+		if cmds, _ = s.farewell(); cmds == nil {
+			waits := "message" // the replies left it in sendingMessage or tlsHandshake
+			if s.state == tlsHandshake {
+				waits = "TLS handshake"
+			}
+			s.note("server waits for the %s: hanging up", waits)
 			return
 		}
 	}
@@ -290,29 +231,14 @@ func (s *session) quit() {
 			}
 		}
 		rep, err := s.read(pr)
-		if err != nil {
+		switch {
+		case err != nil:
 			fail(err)
 			return
-		}
-		if !rep.Positive() {
+		case s.state == broken:
+			return
+		case !rep.Positive() && c != "*":
 			pr.Reason = rep.Reason
 		}
 	}
-}
-
-// stillInStep judges the last reply read under the grace: whether the
-// server now reads commands.
-func (s *session) stillInStep(pr *probes.PhaseResult, current probes.Phase, rep probes.Reply) bool {
-	switch {
-	case rep.Code == 354:
-		s.note("server waits for the message: hanging up")
-		return false
-	case rep.Code == 220 && s.pendingCmd == "STARTTLS":
-		s.note("server waits for the TLS handshake: hanging up")
-		return false
-	case rep.Code == 334 && current == probes.PhaseAuth:
-		_ = s.cancelAuth(pr, "")
-		return !s.broken && s.pending == 0
-	}
-	return true
 }

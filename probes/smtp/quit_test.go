@@ -416,3 +416,34 @@ func TestConnDeadline_Order(t *testing.T) {
 		t.Errorf("grace after a cancellation: read deadline %s, grace end %s; want the grace counted from the cancellation", c.read, d.graceEnd)
 	}
 }
+
+// TestRun_QuitOnCancelMidAuth: a probe cancelled after a 334 challenge,
+// before its response went out, leaves a server that takes the next line
+// for a SASL response, QUIT included. The probe cancels the exchange with
+// "*" first, then QUITs.
+func TestRun_QuitOnCancelMidAuth(t *testing.T) {
+	srv := probestest.NewAuthScriptServer(t, "LOGIN", func(c *probestest.Conn, _ string) {
+		c.Send("334 VXNlcm5hbWU6")
+		if resp, err := c.ReadLine(); err == nil && resp == "*" {
+			c.Send("501 5.7.0 Authentication aborted")
+		} else if err == nil {
+			c.Send("535 5.7.8 Error: authentication failed")
+		}
+	})
+	m := quitModule()
+	m.SMTP.AllowInsecureAuth = true
+	m.SMTP.Auth = &probes.AuthConfig{Mechanism: "LOGIN", Username: "probe", Password: "s3cr3t-Pa55w0rd"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res := Probe(ctx, srv.Addr, m, cancelLogger{line: "334", cancel: cancel})
+	if res.Success || res.FailedPhase != probes.PhaseAuth || res.Reason != probes.ReasonTimeout {
+		t.Errorf("got success=%t phase=%q reason=%q, want a timeout in auth", res.Success, res.FailedPhase, res.Reason)
+	}
+	got := srv.Received()
+	if want := []string{"EHLO probe.test", "AUTH LOGIN", "*", "QUIT"}; !slices.Equal(got, want) {
+		t.Errorf("server received %q, want %q", got, want)
+	}
+	if t.Failed() {
+		logHostileTranscript(t, res)
+	}
+}

@@ -28,13 +28,10 @@ type session struct {
 	res      *probes.Result
 	deadline time.Time
 
-	conn net.Conn
-	br   *bufio.Reader
-	tw   *textproto.Writer
-	// broken is set after an I/O error or a half-read reply: the stream is
-	// no longer in step, so nothing more may be sent, not even QUIT.
-	broken  bool
-	inTx    bool
+	conn    net.Conn
+	br      *bufio.Reader
+	tw      *textproto.Writer
+	state   streamState // where the stream stands (state.go)
 	host    string
 	ext     map[string]string
 	tlsOn   bool
@@ -45,13 +42,14 @@ type session struct {
 	red          probes.Redactor
 	rcptAccepted int
 	tlsConfig    *tls.Config
+	msg          []byte // the test message, once built
+	msgID        string // its Message-ID, a fact once sent
 
 	// For ending a cancelled session politely (quit.go): the probe's
-	// context, the connection's deadline once the dialog has begun, the
-	// reader under br that keeps a cut line's start, replies due (and
-	// the verb of the last command sent), the start of a reply line a
-	// timeout cut, LMTP replies given up on, and whether the grace's
-	// RSET and QUIT are being sent.
+	// context, the connection's deadline, the reader under br that keeps
+	// a cut line's start, replies due and the last command's verb, the
+	// start of a reply line a timeout cut, LMTP replies given up on, and
+	// whether the grace's farewell is being sent.
 	ctx        context.Context
 	dl         *connDeadline
 	tail       *lineTail
@@ -261,7 +259,7 @@ func (s *session) cmd(line, display string) error {
 	}
 	s.record(probes.DirSend, display)
 	if err := s.tw.PrintfLine("%s", line); err != nil {
-		s.broken = true
+		s.to(broken)
 		return err
 	}
 	s.sent(line)
@@ -270,24 +268,20 @@ func (s *session) cmd(line, display string) error {
 
 // read reads one reply into the phase.
 func (s *session) read(pr *probes.PhaseResult) (probes.Reply, error) {
-	rep, _, err := s.readReply(pr, false)
+	rep, _, err := s.readReply(pr)
 	return rep, err
-}
-
-// readAuth reads one reply of the SASL exchange. The text of its 334
-// challenges is stored and shown as redacted only: they can echo
-// credentials (LOGIN's prompts do not, but XOAUTH2's error report names the
-// user). challenge is the text as received, for the mechanism alone.
-func (s *session) readAuth(pr *probes.PhaseResult) (rep probes.Reply, challenge string, err error) {
-	return s.readReply(pr, true)
 }
 
 // readReply reads one reply into the phase. The reply is redacted as it
 // is read (see readRedactedReply): what is kept, the phase's replies and
 // through them the result's reply text, errors, JSON and logs, never holds
-// a credential a server echoed. In the SASL exchange the 334 challenges
-// are kept and shown as redacted whole, whatever they hold.
-func (s *session) readReply(pr *probes.PhaseResult, inAuth bool) (probes.Reply, string, error) {
+// a credential a server echoed. In the SASL exchange the text of the 334
+// challenges is kept and shown as redacted whole, whatever it holds: it
+// can echo credentials (LOGIN's prompts do not, but XOAUTH2's error report
+// names the user). challenge is that text as received, for the mechanism
+// alone.
+func (s *session) readReply(pr *probes.PhaseResult) (probes.Reply, string, error) {
+	inAuth := s.state == authExchange
 	rep, challenge, err := readRedactedReply(s.br, &s.red, func(line string, arrived time.Time) {
 		if inAuth && strings.HasPrefix(line, "334") && len(line) > 4 {
 			line = line[:4] + probes.Redacted
@@ -298,9 +292,7 @@ func (s *session) readReply(pr *probes.PhaseResult, inAuth bool) (probes.Reply, 
 		s.readFailed(err)
 		return probes.Reply{}, "", err
 	}
-	if s.pending > 0 {
-		s.pending--
-	}
+	s.replied(rep.Code)
 	if inAuth && rep.Code == 334 {
 		for i := range rep.Lines {
 			rep.Lines[i] = probes.Redacted

@@ -253,7 +253,7 @@ func (s *session) handshake() error {
 	cfg := s.tlsConfig
 	tc := tls.Client(s.conn, cfg)
 	if err := tc.Handshake(); err != nil {
-		s.broken = true
+		s.to(broken)
 		if s.reasonOf(err) == probes.ReasonTimeout || s.reasonOf(err) == probes.ReasonConnectionLost {
 			return err
 		}
@@ -261,6 +261,10 @@ func (s *session) handshake() error {
 	}
 	s.setConn(tc)
 	s.tlsOn = true
+	if s.state == tlsHandshake {
+		// After STARTTLS; implicit TLS's greeting is still due.
+		s.to(ready)
+	}
 	cs := tc.ConnectionState()
 	name := cfg.ServerName
 	if name == "" {
@@ -276,6 +280,7 @@ func (s *session) handshake() error {
 }
 
 func (s *session) banner(pr *probes.PhaseResult) error {
+	s.to(ready) // once the greeting is read
 	rep, err := s.read(pr)
 	if err != nil {
 		return err
@@ -391,13 +396,9 @@ func (s *session) starttls(pr *probes.PhaseResult) error {
 		return err
 	}
 	if err := s.judge(probes.PhaseSTARTTLS, "STARTTLS", rep, 220); err != nil {
+		// A 220 left the server waiting for a handshake (tlsHandshake).
 		var re *replyError
-		switch {
-		case rep.Code == 220:
-			// The server now takes whatever comes next for a TLS
-			// handshake: not even QUIT may follow.
-			s.broken = true
-		case errors.As(err, &re) && rep.Code != 421 && re.reason != probes.ReasonUnexpectedReply:
+		if errors.As(err, &re) && rep.Code != 220 && rep.Code != 421 && re.reason != probes.ReasonUnexpectedReply {
 			re.reason = probes.ReasonSTARTTLSUnavailable
 		}
 		return err
@@ -408,7 +409,7 @@ func (s *session) starttls(pr *probes.PhaseResult) error {
 	// Anything the server sent after 220 and before the handshake is an
 	// injection attempt (CVE-2011-0411 style): refuse it.
 	if s.br.Buffered() > 0 {
-		s.broken = true
+		s.to(broken)
 		return &ProtocolError{Msg: "server sent data after 220 to STARTTLS, before the TLS handshake"}
 	}
 	if err := s.handshake(); err != nil {
@@ -419,8 +420,13 @@ func (s *session) starttls(pr *probes.PhaseResult) error {
 }
 
 func (s *session) mail(pr *probes.PhaseResult) error {
-	s.inTx = true
 	line := "MAIL FROM:<" + s.m.SMTP.MailFrom + ">"
+	if _, ok := s.ext["SIZE"]; ok && s.m.SMTP.Send {
+		// RFC 1870: a message too large is refused here, as real clients
+		// see it, not after DATA. The size is as RFC 1870 counts it: CRLFs
+		// in, dot-stuffing and the final dot out.
+		line += fmt.Sprintf(" SIZE=%d", len(s.message()))
+	}
 	if _, ok := s.ext["SMTPUTF8"]; ok && !isASCII(s.m.SMTP.MailFrom+strings.Join(s.m.SMTP.RcptTo, "")) {
 		line += " SMTPUTF8"
 	}
@@ -462,11 +468,8 @@ func (s *session) data(pr *probes.PhaseResult) error {
 	if rep.Code != 354 {
 		return s.judge(probes.PhaseData, "DATA", rep, 354)
 	}
-	// From here to the final dot the server takes every line for message
-	// text, so a failure in between must not let RSET or QUIT follow.
-	s.broken = true
-	id := newProbeID()
-	msg := s.message(id)
+	msg := s.message()
+	s.res.SMTP.MessageID = s.msgID
 	s.record(probes.DirSend, fmt.Sprintf("<message: %d bytes, Message-ID %s>", len(msg), s.res.SMTP.MessageID))
 	dw := s.tw.DotWriter()
 	if _, err := dw.Write(msg); err != nil {
@@ -475,7 +478,7 @@ func (s *session) data(pr *probes.PhaseResult) error {
 	if err := dw.Close(); err != nil {
 		return err
 	}
-	s.broken = false
+	s.to(inTransaction) // out of sendingMessage: the dot is sent
 	s.record(probes.DirSend, ".")
 	replies := 1
 	if s.m.Prober == probes.ProberLMTP {
@@ -504,7 +507,7 @@ func (s *session) data(pr *probes.PhaseResult) error {
 	if verdict != nil {
 		return verdict
 	}
-	s.inTx = false
+	s.to(ready)
 	return nil
 }
 
@@ -529,26 +532,31 @@ func (s *session) readFinal(pr *probes.PhaseResult, i, n int) (probes.Reply, err
 	s.owed, s.pending = s.pending, 0
 	if s.partial != "" {
 		// The server stopped mid-line: QUIT's reply would finish it.
-		s.broken = true
+		s.to(broken)
 	}
 	return rep, &ProtocolError{Msg: fmt.Sprintf("LMTP server sent %d of %d replies after DATA", i, n)}
 }
 
-// message builds the RFC 5322 test message. It names itself as automated
-// (RFC 3834 Auto-Submitted) so that well-behaved systems never auto-reply.
-func (s *session) message(id string) []byte {
+// message returns the RFC 5322 test message, built once, so that the one
+// MAIL measured is the one sent. It names itself as automated (RFC 3834
+// Auto-Submitted) so that well-behaved systems never auto-reply.
+func (s *session) message() []byte {
+	if s.msg != nil {
+		return s.msg
+	}
 	c := &s.m.SMTP
 	domain := c.MailFrom[strings.LastIndexByte(c.MailFrom, '@')+1:]
 	if domain == "" {
 		domain = "smtp-exporter.invalid"
 	}
-	s.res.SMTP.MessageID = "<" + id + "@" + domain + ">"
+	id := newProbeID()
+	s.msgID = "<" + id + "@" + domain + ">"
 	var b strings.Builder
 	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
 	hdr("Date", time.Now().Format(time.RFC1123Z))
 	hdr("From", "<"+c.MailFrom+">")
 	hdr("To", "<"+strings.Join(c.RcptTo, ">, <")+">")
-	hdr("Message-ID", s.res.SMTP.MessageID)
+	hdr("Message-ID", s.msgID)
 	hdr("Subject", fmt.Sprintf("smtp_exporter probe %s of %s", id, s.res.Target))
 	hdr("Auto-Submitted", "auto-generated")
 	hdr("X-SMTP-Exporter-Probe", id)
@@ -559,7 +567,8 @@ func (s *session) message(id string) []byte {
 	b.WriteString("this mail system accepts mail. It needs no action and can be deleted.\r\n")
 	b.WriteString(".\r\n") // a lone dot in the body proves the dot-stuffing end to end
 	b.WriteString("Probe: " + id + "\r\n")
-	return []byte(b.String())
+	s.msg = []byte(b.String())
+	return s.msg
 }
 
 func newProbeID() string {

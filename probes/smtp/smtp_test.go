@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -645,5 +646,106 @@ func TestProbe_HelloAnsweredFact(t *testing.T) {
 	negative.SMTP.ExpectCodes = map[probes.Phase][]int{probes.PhaseEHLO: {554}}
 	if r := Probe(context.Background(), probestest.ClosedAddr(t), negative, nil); !r.SMTP.NegativeTest {
 		t.Error("a module with expect_codes is not marked as a negative test")
+	}
+}
+
+// sizeServer advertises ehlo and, as RFC 1870 §6.1 lets a server, refuses
+// at MAIL a declared SIZE= over limit; it accepts everything else.
+func sizeServer(t *testing.T, limit int, ehlo ...string) *probestest.ScriptServer {
+	return probestest.NewScriptServer(t, func(c *probestest.Conn) {
+		c.Send("220 size.test ESMTP")
+		for {
+			line, err := c.ReadLine()
+			if err != nil {
+				return
+			}
+			_, size, _ := strings.Cut(line, " SIZE=")
+			switch n, _ := strconv.Atoi(size); strings.ToUpper(verb(line)) {
+			case "EHLO":
+				c.Send(ehlo...)
+			case "MAIL":
+				if n > limit {
+					c.Send("552 5.3.4 Message size exceeds fixed limit")
+				} else {
+					c.Send("250 2.1.0 Ok")
+				}
+			case "DATA":
+				c.Send("354 End data with <CR><LF>.<CR><LF>")
+				for line != "." && err == nil {
+					line, err = c.ReadLine()
+				}
+				c.Send("250 2.0.0 Ok: queued as ABC123")
+			case "QUIT":
+				c.Send("221 2.0.0 Bye")
+				return
+			default:
+				c.Send("250 2.0.0 Ok")
+			}
+		}
+	})
+}
+
+// TestRun_SizeRefusedAtMail: a server that advertises SIZE learns the
+// message's size from MAIL FROM (RFC 1870) and refuses a message too large
+// there, before DATA, as it does for real clients.
+func TestRun_SizeRefusedAtMail(t *testing.T) {
+	srv := sizeServer(t, 100, "250-size.test", "250 SIZE 100")
+	m := dialogModule()
+	m.SMTP.Send = true
+	r := Probe(context.Background(), srv.Addr, m, nil)
+	if r.Success || r.FailedPhase != probes.PhaseMail || r.Reason != probes.ReasonMessageTooLarge || r.Code != 552 {
+		t.Fatalf("got success=%t %s/%s code %d, want mail/message_too_large 552", r.Success, r.FailedPhase, r.Reason, r.Code)
+	}
+	if got := srv.Received(); slices.Contains(got, "DATA") || !strings.HasSuffix(strings.Join(got, "|"), "|RSET|QUIT") {
+		t.Errorf("server received %q, want no DATA and RSET, QUIT after the refusal", got)
+	}
+}
+
+// TestRun_SizeParameter: SIZE= goes with MAIL only to a server that
+// advertised SIZE and only when a message follows; its value is the
+// message's size as RFC 1870 defines it (CRLFs counted, the dot-stuffing
+// and the final dot not), and the message sent is the one measured.
+func TestRun_SizeParameter(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ehlo     []string
+		send     bool
+		wantSize bool
+	}{
+		{"SIZE advertised, sending", []string{"250-size.test", "250 SIZE 0"}, true, true},
+		{"SIZE not advertised", []string{"250-size.test", "250 8BITMIME"}, true, false},
+		{"not sending", []string{"250-size.test", "250 SIZE 10240000"}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := sizeServer(t, 1<<30, tc.ehlo...)
+			m := dialogModule()
+			m.SMTP.Send = tc.send
+			r := Probe(context.Background(), srv.Addr, m, nil)
+			requireSuccess(t, r)
+			got := srv.Received()
+			mail := got[slices.IndexFunc(got, func(l string) bool { return strings.HasPrefix(l, "MAIL") })]
+			_, size, found := strings.Cut(mail, " SIZE=")
+			if found != tc.wantSize {
+				t.Fatalf("MAIL line %q, want SIZE= %t", mail, tc.wantSize)
+			}
+			if !tc.send {
+				return
+			}
+			// The message as received, dot-stuffing undone, CRLF counted.
+			n, msgID := 0, ""
+			for _, l := range got[slices.Index(got, "DATA")+1 : slices.Index(got, ".")] {
+				l = strings.TrimPrefix(l, ".")
+				n += len(l) + 2
+				if v, ok := strings.CutPrefix(l, "Message-ID: "); ok {
+					msgID = v
+				}
+			}
+			if msgID == "" || msgID != r.SMTP.MessageID {
+				t.Errorf("message sent with Message-ID %q, result says %q", msgID, r.SMTP.MessageID)
+			}
+			if tc.wantSize && size != strconv.Itoa(n) {
+				t.Errorf("MAIL declared SIZE=%s, message was %d bytes", size, n)
+			}
+		})
 	}
 }
