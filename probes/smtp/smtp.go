@@ -104,28 +104,25 @@ func (s *session) run(ctx context.Context, target string) {
 		s.quit()
 		s.conn.Close()
 	}()
-	if s.m.SMTP.TLS == probes.TLSImplicit {
-		if !s.phase(probes.PhaseTLS, func(*probes.PhaseResult) error { return s.handshake() }) {
-			return
-		}
+	steps := map[probes.Phase]func(*probes.PhaseResult) error{
+		probes.PhaseTLS:      func(*probes.PhaseResult) error { return s.handshake() },
+		probes.PhaseBanner:   s.banner,
+		probes.PhaseEHLO:     s.hello,
+		probes.PhaseLHLO:     s.hello,
+		probes.PhaseSTARTTLS: s.starttls,
+		probes.PhaseAuth:     s.auth,
+		probes.PhaseMail:     s.mail,
+		probes.PhaseRcpt:     s.rcpt,
+		probes.PhaseData:     s.data,
 	}
-	steps := []struct {
-		phase probes.Phase
-		fn    func(*probes.PhaseResult) error
-	}{
-		{probes.PhaseBanner, s.banner},
-		{s.helloPhase(), s.hello},
-		{probes.PhaseSTARTTLS, s.starttls},
-		{probes.PhaseAuth, s.auth},
-		{probes.PhaseMail, s.mail},
-		{probes.PhaseRcpt, s.rcpt},
-		{probes.PhaseData, s.data},
-	}
-	for _, st := range steps {
-		if !s.wants(st.phase) {
+	// The module's own list of phases decides what runs: resolve and
+	// connect are done by now, and quit is the deferred farewell above.
+	for _, p := range s.m.Phases() {
+		fn, ok := steps[p]
+		if !ok {
 			continue
 		}
-		if !s.phase(st.phase, st.fn) || s.stopped {
+		if !s.phase(p, fn) || s.stopped {
 			return
 		}
 	}
@@ -140,31 +137,6 @@ func (s *session) tlsPhase() probes.Phase {
 		return probes.PhaseSTARTTLS
 	}
 	return ""
-}
-
-func (s *session) helloPhase() probes.Phase {
-	if s.m.Prober == probes.ProberLMTP {
-		return probes.PhaseLHLO
-	}
-	return probes.PhaseEHLO
-}
-
-// wants reports whether the module asks for a phase.
-func (s *session) wants(p probes.Phase) bool {
-	c := &s.m.SMTP
-	switch p {
-	case probes.PhaseSTARTTLS:
-		return c.TLS == probes.TLSStartTLS
-	case probes.PhaseAuth:
-		return c.Auth != nil
-	case probes.PhaseMail:
-		return c.MailFrom != ""
-	case probes.PhaseRcpt:
-		return len(c.RcptTo) > 0
-	case probes.PhaseData:
-		return c.Send
-	}
-	return true
 }
 
 // resolve returns one address of host in the preferred family, falling back
@@ -331,7 +303,7 @@ func (s *session) sayHello(pr *probes.PhaseResult, p probes.Phase) error {
 	if err != nil {
 		return err
 	}
-	if p == s.helloPhase() {
+	if p == s.m.HelloPhase() {
 		s.res.SMTP.HelloAnswered = true
 	}
 	if cmd == "EHLO" && (rep.Code == 500 || rep.Code == 502) {
@@ -416,7 +388,7 @@ func (s *session) starttls(pr *probes.PhaseResult) error {
 		return err
 	}
 	// RFC 3207 §4.2: forget what was learned before TLS and greet again.
-	return s.sayHello(pr, s.helloPhase())
+	return s.sayHello(pr, s.m.HelloPhase())
 }
 
 func (s *session) mail(pr *probes.PhaseResult) error {
