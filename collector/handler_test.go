@@ -935,7 +935,7 @@ func testProbeHandlerAdhocUnderSchedulerLimits(t *testing.T) {
 	// The only slot is taken: neither kind of probe starts.
 	for _, url := range []string{"/probe?module=mx&target=other.example.test:25", "/probe?target=mx1"} {
 		rec := htGet(h, url, "X-Prometheus-Scrape-Timeout-Seconds", "0.8")
-		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "all 1 probe slots (--probe.concurrency) are in use") {
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "all 1 dialog probe slots (--probe.concurrency) are in use") {
 			t.Errorf("%s with the only slot taken: status %d, body %q; want 503 naming the slots", url, rec.Code, rec.Body)
 		}
 	}

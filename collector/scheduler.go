@@ -54,7 +54,13 @@ type Scheduler struct {
 	store   *Store
 	metrics *runMetrics
 	history *History
-	sem     chanLock // probe slots
+	// slots are the probe slots, one pool of --probe.concurrency per
+	// concurrency class (probes.Module.ConcurrencyClass), made when a
+	// class is first needed: a prober that waits minutes must not keep a
+	// one-second dialog from starting.
+	concurrency int
+	slotsMu     sync.Mutex
+	slots       map[string]chanLock
 
 	// schedCtx stops scheduling; probeCtx stops probes in flight, later,
 	// so that shutdown lets running probes finish and QUIT.
@@ -127,7 +133,8 @@ func NewScheduler(probe ProbeFunc, concurrency int, store *Store, history *Histo
 		store:   store,
 		metrics: newRunMetrics(),
 		history: history,
-		sem:     make(chanLock, concurrency),
+		concurrency: concurrency,
+		slots:       map[string]chanLock{},
 		loops:   map[string]*loop{},
 	}
 	s.schedCtx, s.stopSched = context.WithCancel(context.Background())
@@ -287,21 +294,29 @@ func (s *Scheduler) runLoop(ctx context.Context, l *loop, interval time.Duration
 		if l.run.lock(ctx) != nil {
 			return
 		}
-		if s.sem.lock(ctx) != nil {
+		_, m := s.current(l)
+		if m == nil {
+			l.run.unlock()
+			return
+		}
+		slots := s.slotsOf(m)
+		if slots.lock(ctx) != nil {
 			l.run.unlock()
 			return
 		}
 		// Both cases of the selects above may be ready at once and select
-		// picks at random: a stopped loop must not start a probe.
+		// picks at random: a stopped loop must not start a probe. A reload
+		// while waiting may have changed the module: this run takes it, in
+		// the slot it waited for.
 		t, m := s.current(l)
 		if t == nil || ctx.Err() != nil {
-			s.sem.unlock()
+			slots.unlock()
 			l.run.unlock()
 			return
 		}
 		lag := time.Since(next)
 		res, _, skipped := s.runOnce(s.probeCtx, l, t, m, s.logger)
-		s.sem.unlock()
+		slots.unlock()
 		l.run.unlock()
 		if s.probeCtx.Err() != nil || errors.Is(res.Err, context.Canceled) {
 			// Cut short by shutdown: the result says nothing about the
@@ -453,10 +468,11 @@ func (s *Scheduler) RunNow(ctx context.Context, name string, timeout time.Durati
 		return nil, nil, s.notStarted(fmt.Errorf("%w: target %q is being probed by the schedule or another request; try again", ErrBusy, name))
 	}
 	defer l.run.unlock()
-	if s.sem.lock(wait) != nil {
-		return nil, nil, s.notStarted(s.slotsBusy())
+	slots := s.slotsOf(m)
+	if slots.lock(wait) != nil {
+		return nil, nil, s.notStarted(s.slotsBusy(m))
 	}
-	defer s.sem.unlock()
+	defer slots.unlock()
 	res, configured, _ := s.runOnce(ctx, l, &tt, m, logger)
 	if err := s.onDemandDone(caller, res); err != nil {
 		return nil, nil, err
@@ -490,10 +506,11 @@ func (s *Scheduler) RunAdhoc(ctx context.Context, address, moduleName string, m 
 	caller := ctx
 	ctx, wait, cancel := s.onDemandContexts(ctx, timeout)
 	defer cancel()
-	if s.sem.lock(wait) != nil {
-		return nil, nil, s.notStarted(s.slotsBusy())
+	slots := s.slotsOf(m)
+	if slots.lock(wait) != nil {
+		return nil, nil, s.notStarted(s.slotsBusy(m))
 	}
-	defer s.sem.unlock()
+	defer slots.unlock()
 	s.metrics.inFlight.Inc()
 	res := s.probe(ctx, address, used, log.With(logger, "target", address, "module", moduleName))
 	s.metrics.inFlight.Dec()
@@ -565,8 +582,21 @@ func (s *Scheduler) notStarted(err error) error {
 	return err
 }
 
-func (s *Scheduler) slotsBusy() error {
-	return fmt.Errorf("%w: all %d probe slots (--probe.concurrency) are in use; try again", ErrBusy, cap(s.sem))
+// slotsOf returns the pool of probe slots of m's concurrency class.
+func (s *Scheduler) slotsOf(m *probes.Module) chanLock {
+	class := m.ConcurrencyClass()
+	s.slotsMu.Lock()
+	defer s.slotsMu.Unlock()
+	c, ok := s.slots[class]
+	if !ok {
+		c = make(chanLock, s.concurrency)
+		s.slots[class] = c
+	}
+	return c
+}
+
+func (s *Scheduler) slotsBusy(m *probes.Module) error {
+	return fmt.Errorf("%w: all %d %s probe slots (--probe.concurrency) are in use; try again", ErrBusy, s.concurrency, m.ConcurrencyClass())
 }
 
 func effectiveTimeout(t *config.Target, m *probes.Module) time.Duration {

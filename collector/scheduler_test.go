@@ -1396,3 +1396,21 @@ func TestChanLock(t *testing.T) {
 		}
 	})
 }
+
+// Probe slots are pooled by the module's concurrency class, each pool of
+// --probe.concurrency: modules of one class share one pool.
+func TestScheduler_SlotsPerConcurrencyClass(t *testing.T) {
+	s := NewScheduler(nil, 3, NewStore(), NewHistory(0), log.NewNopLogger())
+	a, b := plainModule("a"), plainModule("b")
+	pa, pb := s.slotsOf(a), s.slotsOf(b)
+	if cap(pa) != 3 || a.ConcurrencyClass() != b.ConcurrencyClass() {
+		t.Fatalf("pool of %d slots for class %q", cap(pa), a.ConcurrencyClass())
+	}
+	if err := pa.lock(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer pa.unlock()
+	if len(pb) != 1 {
+		t.Errorf("a slot taken through one module of class %q is not taken for another of the same class", a.ConcurrencyClass())
+	}
+}

@@ -52,7 +52,7 @@ func newServeCommand(app *kingpin.Application) *serveCommand {
 	c.web = kingpinflag.AddFlags(cmd, defaultListenAddress)
 	c.webLimits = addWebLimitFlags(cmd)
 	c.check = cmd.Flag("config.check", "Validate the configuration file, then exit 0 if it is valid and 1 if not.").Bool()
-	c.concurrency = cmd.Flag("probe.concurrency", "Most probes running at once; later runs wait and the wait shows in smtp_exporter_scheduler_lag_seconds.").Default("64").Int()
+	c.concurrency = cmd.Flag("probe.concurrency", "Most probes running at once, per concurrency class (SMTP and LMTP dialogs are one class); later runs wait and the wait shows in smtp_exporter_scheduler_lag_seconds.").Default("64").Int()
 	c.allowAdhoc = cmd.Flag("probe.allow-adhoc", "Allow /probe?module=M&target=host:port for targets not in the configuration, in the networks of --probe.adhoc-allow (loopback only without it). Off by default: it lets anyone who reaches the exporter make it connect there.").Bool()
 	cmd.Flag("probe.adhoc-allow", "With --probe.allow-adhoc, a network and optionally ports ad hoc targets may be in, as CIDR[:PORTS]: 192.0.2.0/24:25,465,587 or 2001:db8::/32:1024-2048. Every address a target's name resolves to must be allowed. Repeatable.").PlaceHolder("CIDR[:PORTS]").SetValue(&c.adhocAllow)
 	c.timeoutOffset = cmd.Flag("probe.timeout-offset", "Subtracted from Prometheus's scrape timeout on /probe, to leave time to answer.").Default("500ms").Duration()
