@@ -128,14 +128,14 @@ func NewScheduler(probe ProbeFunc, concurrency int, store *Store, history *Histo
 		concurrency = 1
 	}
 	s := &Scheduler{
-		probe:   probe,
-		logger:  logger,
-		store:   store,
-		metrics: newRunMetrics(),
-		history: history,
+		probe:       probe,
+		logger:      logger,
+		store:       store,
+		metrics:     newRunMetrics(),
+		history:     history,
 		concurrency: concurrency,
 		slots:       map[string]chanLock{},
-		loops:   map[string]*loop{},
+		loops:       map[string]*loop{},
 	}
 	s.schedCtx, s.stopSched = context.WithCancel(context.Background())
 	s.probeCtx, s.stopProbes = context.WithCancel(context.Background())
