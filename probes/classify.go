@@ -18,16 +18,23 @@ import (
 // The text is what people actually read and what providers keep precise. So
 // the rules run from the most specific evidence to the least:
 //
-//  1. the few enhanced codes whose meaning no wording changes;
+//  1. the few enhanced codes, and providers' own reference codes, whose
+//     meaning no wording changes;
 //  2. specific wording (greylisting, blocklists, DMARC, rate limits, ...);
-//  3. enhanced codes that name an address or size problem (5.1.x, 5.2.2, ...);
+//  3. enhanced codes that name an address or size problem (5.1.1, 5.2.2, ...);
 //  4. softer wording (spam, content, policy, syntax);
-//  5. the remaining enhanced codes by subject (4.3.x, 5.5.x, 5.7.x, ...);
+//  5. the generic enhanced codes (x.1.0, x.2.0, 5.5.x, 5.7.x, ...) by subject;
 //  6. the basic code alone.
 //
-// The first matching rule wins. A reply without an RFC 3463 code at the start
-// of a line may still carry one qmail-style ("(#5.7.1)"); the classifier uses
-// it, though it is not the reply's EnhancedCode.
+// The first matching rule wins, so a text that plainly says what happened
+// beats a generic enhanced code: "550 5.0.0 mailbox full" is a full mailbox,
+// "550 5.5.0 user account is locked" an unavailable mailbox. Only basic and
+// enhanced codes that RFCs give one meaning come before the text (tier 1,
+// and 500-504 in tier 3).
+//
+// A reply without an RFC 3463 code at the start of a line may still carry
+// one qmail-style ("(#5.7.1)"); the classifier uses it, though it is not the
+// reply's EnhancedCode.
 //
 // 2xx and 3xx replies are always ReasonOK; a code outside 200..599 cannot
 // come from a well-formed reply and is a protocol error.
@@ -142,6 +149,14 @@ var (
 		// Microsoft's Sender ID is SPF applied to the header sender.
 		`\bsender id \((?:pra|mail from)\)`,
 	)
+	// Sender authorisation checks that never name SPF: the connecting IP is
+	// not one the sender's domain sends from.
+	senderIPText = textRE(
+		`(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}|\bip(?: address)?|\bhost|\bserver) is not (?:allowed|authori[sz]ed|permitted) to send (?:mail |e-?mail )?(?:from|for)\b`,
+		`not (?:allowed|authori[sz]ed|permitted) to send (?:mail |e-?mail )?from (?:this|your|the sending|that) ip\b`,
+		`mismatches client ip`,
+		`unverif(?:y|i)able sending ips?\b`,
+	)
 	dkimText = textRE(
 		`\bdkim\b`, `domainkeys`,
 	)
@@ -154,7 +169,7 @@ var (
 		`relay(?:ing)? (?:access )?(?:is )?(?:denied|not (?:permitted|allowed|authori[sz]ed)|prohibited|refused|rejected|forbidden)`,
 		`relaying denied`,
 		`(?:unable|not (?:permitted|allowed|authori[sz]ed)|cannot|can't|will not|won't|do not|don't|does not|doesn't) (?:to )?relay\b`,
-		`\brcpthosts\b`, `credentials for relay`, `\bno relay`,
+		`\brcpthosts\b`, `credentials for relay`, `\bno relay`, `\bnot relaying\b`,
 		`(?:not|isn't) (?:an open|a) relay`, `configured to relay`, `insecure mail relay`,
 		`(?:don't|do not) handle mail for`, `send to a non-local`,
 		// Haraka's reply when no plugin accepted the recipient's domain.
@@ -206,6 +221,16 @@ var (
 		`smtpclientauthentication is disabled`, `\bxoauth\b`,
 		`password (?:transition|has expired|expired)`,
 	)
+	// Providers' reference codes for refusals over the sender's standing:
+	// Outlook.com's SC-001..004 (reputation, namespace mining, open proxy,
+	// complaints) and DY-001/002 (dynamic or compromised IP); Orange's and
+	// La Poste's OFR/LPN codes end in 101-103 and 510 (blocked source) or
+	// 999 (IP suspended after earlier breaches). Their other codes come
+	// with a text precise enough to decide (OFR_416 "Invalid recipient").
+	providerReputationText = textRE(
+		`\b(?:sc-00[1-4]|dy-00[12])\b`,
+		`\b(?:ofr|lpn)(?:aaa|\d{3})?[-_](?:10[1-3]|510|999)\b`,
+	)
 	// Wording that blames the sending IP or domain's standing: blocklists
 	// by name, "listed at", "reputation", "banned".
 	reputationText = textRE(
@@ -230,6 +255,9 @@ var (
 		`\b(?:blocked|banned|refused|not accepted|not (?:currently )?accepting|rejected)\b(?: \w+){0,4} (?:from|for) (?:this|your|the sending|that|the) ip\b`,
 		`spams? from (?:your|this) ip\b`,
 		`dynamic (?:ip|address|pool|range|host)`, `residential (?:ip|address)`,
+		// Listed or caught as an open relay or proxy; "we are not an open
+		// relay" is a relay refusal and matched before this.
+		`\bopen (?:relay|proxy)\b`,
 	)
 	// An "unusual rate" deferral is rate limiting even when it goes on to
 	// say the IP "has been temporarily blocked".
@@ -261,7 +289,10 @@ var (
 	)
 	throttledText = textRE(
 		`too many (?:\w+ ){0,3}(?:connections|sessions|sockets)`,
-		`too many (?:\w+ ){0,2}(?:messages|mails?|e-?mails|recipients|rcpts?|login attempts|auth\w* attempts|transactions|requests)`,
+		`too many (?:\w+ ){0,2}(?:messages|mails?|e-?mails|login attempts|auth\w* attempts|transactions|requests)`,
+		// Recipients are a rate only when counted per client or per time;
+		// otherwise they are the per-message limit (recipientLimitText).
+		`too many (?:\w+ ){0,2}(?:recipients|rcpts?) (?:from|received|per|this|today|in the last)\b`,
 		`too many auth\w* commands`,
 		`too much (?:mail|e-?mail|traffic)`,
 		`(?:connection|message|sending|recipient|session|mail|send|delivery|submission) rate`,
@@ -273,13 +304,19 @@ var (
 		`temporarily deferred(?: -|;|$)`,
 		`(?:sending|daily|hourly|relay|peak|send|recipient|connection|session|outbound|submission|per[- ]\w+) (?:\w+ ){0,2}(?:limit|quota) (?:exceeded|reached)`,
 		`\bper (?:hour|day|minute|second) (?:\w+ ){0,3}(?:limit|quota)`, `\b(?:receive|receiving|thread) limit`,
-		`\bper (?:transaction|session|connection) (?:exceeded|reached)`,
+		`\bper (?:session|connection) (?:exceeded|reached)`,
 		`reached (?:your|the|its|their) (?:\w+ ){0,2}limit`,
 		`exceeded (?:the )?(?:permitted|allowed) (?:\w+ ){0,2}limits?`,
 		`frequency (?:limit|limited|exceeded)`,
 		`max(?:imum)? (?:number of )?(?:\w+ ){0,2}(?:connections?|messages?|e-?mails?|recipients?|sessions?) (?:per|has|have|exceeded|reached|from)`,
 		`connection (?:limit|count)`, `slow down`, `\bslower\b`,
 		`try again later.{0,30}\b(?:rate|volume)`,
+	)
+	// RFC 5321 §4.5.3.1.8 lets a server cap the recipients of one message
+	// (452 4.5.3): the message has to be split, and probing less often does
+	// not help, so it is the server's policy, not a rate limit.
+	recipientLimitText = textRE(
+		`too many (?:\w+ ){0,2}(?:recipients|rcpts?)\b`, `\breciplimit\b`,
 	)
 	quotaExceededText = textRE(
 		`quota (?:exceeded|full|reached)`, `exceed(?:s|ed)? (?:\w+ ){0,2}quota`,
@@ -300,7 +337,7 @@ var (
 		`no such (?:user|mailbox|recipient|address|account|domain|person)`,
 		`(?:does not|doesn't|did not|no longer) exists?`,
 		`unrouteable|unroutable|unable to route`,
-		`(?:mailbox|recipient|user|address|account) (?:is )?(?:not found|unavailable|unknown|invalid|disabled|inactive|deactivated|suspended|not valid|not active|no longer valid|no longer active)`,
+		`(?:mailbox|recipient|user|address|account) (?:is )?(?:not found|unavailable|unknown|invalid|disabled|inactive|deactivated|suspended|locked|frozen|archived|not valid|not active|no longer valid|no longer active)`,
 		`invalid[- ](?:recipient|mailbox|address|user|e-?mail address|destination)`,
 		`null mx`,
 		`not a valid (?:mailbox|recipient|user|address)`,
@@ -312,7 +349,13 @@ var (
 		`doesn't have an? .{1,40} account`,
 		`\bno mailbox`, `mailbox name not allowed`, `user not local`,
 		`no longer (?:valid|active|available|on (?:this )?server)`,
-		`account (?:has been |is )?(?:disabled|closed|terminated|suspended|inactive|deactivated)`,
+		`account (?:has been |is |was )?(?:temporarily |permanently )?(?:disabled|closed|terminated|suspended|inactive|deactivated|locked|frozen|archived)`,
+		// "Blocked" alone could be the sender's own account; only the
+		// recipient's is an unavailable mailbox.
+		`(?:recipient|recipient's|destination|user) account (?:is |has been )?blocked`,
+		`archived recipient`, `deactivated mailbox`, `user suspended`,
+		// Exchange's store driver names the exception.
+		`accountdisabled`, `userdisabled`,
 		`(?:weren't|were not|wasn't|was not) able to find the recipient domain`,
 		`inactive (?:e-?mail address|account|user|mailbox)`,
 		`not listed in .{0,40}(?:directory|address book)`,
@@ -323,6 +366,10 @@ var (
 	senderRefusedText = textRE(
 		`\bsender (?:is )?(?:denied|blocked|refused|banned|rejected)\b`,
 		`\bsender address (?:is )?(?:denied|blocked|refused|banned)\b`,
+		// Submission: the logged-in user may not use this envelope sender
+		// (Postfix's reject_sender_login_mismatch). Not SPF: no IP is
+		// involved, the login and the address do not belong together.
+		`not owned by (?:the )?(?:authenticated )?user`,
 	)
 	localErrorText = textRE(
 		`local (?:error|problem)`, `error in processing`,
@@ -393,9 +440,15 @@ var classifyRules = []classifyRule{
 	// must not read as an SPF or DKIM failure.
 	{reason: ReasonThrottled, enhanced: enhancedRE(`4\.7\.28`)},
 	{reason: ReasonReputation, enhanced: enhancedRE(`5\.7\.28`)},
+	// Provider reference codes (see providerReputationText).
+	{reason: ReasonReputation, text: providerReputationText},
 	// RFC 4954: 534 mechanism too weak, 535 credentials invalid, 538
-	// encryption required for the mechanism.
-	{reason: ReasonAuthFailed, codes: []int{534, 535}},
+	// encryption required for the mechanism; RFC 5248 pairs 525 with
+	// 5.7.13, the login's own account disabled. But servers answer a
+	// command sent before AUTH with 535 too (Courier: "535 Authentication
+	// required."), so a 534/535 that asks for a login is auth_required.
+	{reason: ReasonAuthRequired, codes: []int{534, 535}, text: authRequiredText},
+	{reason: ReasonAuthFailed, codes: []int{525, 534, 535}},
 	{reason: ReasonAuthFailed, enhanced: enhancedRE(`[45]\.7\.8`)},
 	{reason: ReasonTLSRequired, codes: []int{538}},
 	// Microsoft 365 (the Exchange Online NDR reference): 5.7.515 is its
@@ -421,6 +474,7 @@ var classifyRules = []classifyRule{
 	{reason: ReasonDMARC, text: dmarcText},
 	{reason: ReasonDMARC, text: spfAndDKIMText},
 	{reason: ReasonSPF, text: spfText},
+	{reason: ReasonSPF, text: senderIPText},
 	{reason: ReasonDKIM, text: dkimText},
 	{reason: ReasonPolicy, text: reverseDNSText},
 	// RFC 7372 codes for replies that do not name the mechanism.
@@ -454,6 +508,7 @@ var classifyRules = []classifyRule{
 	{reason: ReasonMailboxFull, text: mailboxFullText},
 	{reason: ReasonMessageTooLarge, text: messageTooLargeText},
 	{reason: ReasonThrottled, text: throttledText},
+	{reason: ReasonPolicy, text: recipientLimitText},
 	{reason: ReasonMailboxFull, text: quotaExceededText},
 	{reason: ReasonInsufficientStorage, text: insufficientStorageText},
 	{reason: ReasonMailboxBusy, class: 4, enhanced: notAddressEnhanced, text: mailboxBusyText},
@@ -468,12 +523,14 @@ var classifyRules = []classifyRule{
 	// Tier 3: codes that name the problem precisely enough to beat softer
 	// wording. RFC 5321 reserves 500-504 for syntax and sequence errors,
 	// whatever the enhanced code ("501 5.1.3 Bad recipient address syntax").
+	// The "other" detail codes x.1.0, 5.2.0 and 4.2.0 name only a subject
+	// and wait for tier 5.
 	{reason: ReasonProtocol, codes: []int{500, 501, 502, 503, 504}},
 	{reason: ReasonMailboxFull, enhanced: enhancedRE(`[45]\.2\.2`)},
 	{reason: ReasonMessageTooLarge, enhanced: enhancedRE(`[45]\.2\.3|[45]\.3\.4`)},
 	{reason: ReasonInsufficientStorage, enhanced: enhancedRE(`[45]\.3\.1`)},
-	{reason: ReasonMailboxUnavailable, enhanced: enhancedRE(`[45]\.1\.\d{1,3}|5\.2\.\d{1,3}|5\.4\.[14]`)},
-	{reason: ReasonMailboxBusy, enhanced: enhancedRE(`4\.2\.\d{1,3}`)},
+	{reason: ReasonMailboxUnavailable, enhanced: enhancedRE(`[45]\.1\.[1-9]\d{0,2}|5\.2\.[1-9]\d{0,2}|5\.4\.[14]`)},
+	{reason: ReasonMailboxBusy, enhanced: enhancedRE(`4\.2\.[1-9]\d{0,2}`)},
 	{reason: ReasonAuthRequired, codes: []int{530}},
 
 	// Tier 4: softer wording.
@@ -486,7 +543,11 @@ var classifyRules = []classifyRule{
 	// 454 is both "TLS not available" and "temporary authentication
 	// failure"; without wording there is no telling which.
 	{reason: ReasonOther, codes: []int{454}},
-	{reason: ReasonThrottled, enhanced: enhancedRE(`[45]\.5\.3`)},
+	{reason: ReasonMailboxUnavailable, enhanced: enhancedRE(`[45]\.1\.0|5\.2\.0`)},
+	{reason: ReasonMailboxBusy, enhanced: enhancedRE(`4\.2\.0`)},
+	// RFC 3463's x.5.3 "too many recipients": a per-message limit (see
+	// recipientLimitText), not a rate.
+	{reason: ReasonPolicy, enhanced: enhancedRE(`[45]\.5\.3`)},
 	{reason: ReasonProtocol, enhanced: enhancedRE(`[45]\.5\.\d{1,3}`)},
 	{reason: ReasonLocalError, codes: []int{451}, enhanced: enhancedRE(`4\.3\.[03-9]`)},
 	{reason: ReasonServiceUnavailable, enhanced: enhancedRE(`4\.[34]\.\d{1,3}`)},

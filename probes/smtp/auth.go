@@ -24,6 +24,9 @@ func (s *session) auth(pr *probes.PhaseResult) error {
 		return &stepError{probes.ReasonAuthFailed, "refusing AUTH over a connection without TLS (set allow_insecure_auth to permit it)"}
 	}
 	offered := strings.Fields(strings.ToUpper(s.ext["AUTH"]))
+	if len(offered) == 0 {
+		return noAuthOffered(s.tlsOn, s.ext)
+	}
 	if !slices.Contains(offered, a.Mechanism) {
 		return &stepError{probes.ReasonAuthFailed, fmt.Sprintf("server does not offer AUTH %s (offers: %s)", a.Mechanism, strings.Join(offered, " "))}
 	}
@@ -84,6 +87,22 @@ func (s *session) auth(pr *probes.PhaseResult) error {
 			return err
 		}
 	}
+}
+
+// noAuthOffered explains an EHLO without any AUTH mechanism, which must not
+// read like a rejected password. Before TLS, a server that offers STARTTLS
+// usually keeps AUTH for after it (Postfix's smtpd_tls_auth_only, Exim's
+// default, Dovecot submission): what is missing is TLS, so tls_required,
+// as for RFC 4954's 538. Otherwise the port takes no logins at all. That is
+// not auth_required (nothing asks for a login) nor protocol (nothing broke
+// the dialog's rules); like a mechanism the server does not offer it stays
+// auth_failed, the reason an alert on "cannot log in" watches, with code 0
+// and its own wording.
+func noAuthOffered(tlsOn bool, ext map[string]string) error {
+	if _, starttls := ext["STARTTLS"]; starttls && !tlsOn {
+		return &stepError{probes.ReasonTLSRequired, "server offers no AUTH before TLS (it offers STARTTLS): use tls: starttls"}
+	}
+	return &stepError{probes.ReasonAuthFailed, "server offers no AUTH at all (mechanisms offered: none): this port takes no logins"}
 }
 
 // maxChallenges bounds the 334 challenges each mechanism takes, so that a

@@ -24,7 +24,7 @@ var realWorldRepliesMore = []classifyCase{
 			"452-4.5.3 Domain policy size per transaction exceeded, please try this recipient in a",
 			"452 4.5.3 separate transaction. - gsmtp",
 		},
-		code: 452, enhanced: "4.5.3", want: probes.ReasonThrottled,
+		code: 452, enhanced: "4.5.3", want: probes.ReasonPolicy,
 	},
 	{ // Gmail: support.google.com/a/answer/172179
 		lines: []string{
@@ -383,7 +383,7 @@ var realWorldRepliesMore = []classifyCase{
 	},
 	{ // Microsoft: Exchange transport AckReason (RESOLVER.ADR.RecipLimit)
 		lines: []string{"550 5.5.3 RESOLVER.ADR.RecipLimit; too many recipients"},
-		code:  550, enhanced: "5.5.3", want: probes.ReasonThrottled,
+		code:  550, enhanced: "5.5.3", want: probes.ReasonPolicy,
 	},
 	{ // Microsoft: Exchange transport AckReason (SMTPSEND.DNS.NonExistentDomain)
 		lines: []string{"554 5.4.4 SMTPSEND.DNS.NonExistentDomain; nonexistent domain"},
@@ -704,7 +704,7 @@ var realWorldRepliesMore = []classifyCase{
 	},
 	{ // Mimecast: community.mimecast.com/s/article/Mimecast-SMTP-Error-Codes-842605754
 		lines: []string{"452 Too many recipients - https://community.mimecast.com/docs/DOC-1369#452"},
-		code:  452, enhanced: "", want: probes.ReasonThrottled,
+		code:  452, enhanced: "", want: probes.ReasonPolicy,
 	},
 	{ // Mimecast: community.mimecast.com/s/article/Mimecast-SMTP-Error-Codes-842605754
 		lines: []string{"550 Local CT IP Reputation - (reject) - https://community.mimecast.com/docs/DOC-1369#550"},
@@ -935,7 +935,7 @@ var realWorldRepliesMore = []classifyCase{
 	},
 	{ // Exim: exim.org spec / src/smtp_in.c (recipients_max)
 		lines: []string{"452 too many recipients"},
-		code:  452, enhanced: "", want: probes.ReasonThrottled,
+		code:  452, enhanced: "", want: probes.ReasonPolicy,
 	},
 	{ // Exim: exim.org spec / src/smtp_in.c (TLS initialisation failed)
 		lines: []string{"454 TLS currently unavailable"},
@@ -1157,6 +1157,91 @@ var realWorldRepliesMore = []classifyCase{
 		lines: []string{"534 5.7.9 Please log in with your web browser and then try again. - gsmtp"},
 		code:  534, enhanced: "5.7.9", want: probes.ReasonAuthFailed,
 	},
+	// Disabled, locked or archived recipients under generic 5.5.x and 5.7.x
+	// codes: the account is out of service, whatever the code's subject.
+	{ // La Poste: sisimai rhost/franceptt.rb (LPN007_426)
+		lines: []string{"550 5.5.0 Le compte du destinataire est bloque. The recipient account is blocked. LPN007_426"},
+		code:  550, enhanced: "5.5.0", want: probes.ReasonMailboxUnavailable,
+	},
+	{ // La Poste: sisimai rhost/franceptt.rb (LPN007_420)
+		lines: []string{"550 5.5.0 Boite du destinataire archivee. Archived recipient. LPN007_420"},
+		code:  550, enhanced: "5.5.0", want: probes.ReasonMailboxUnavailable,
+	},
+	{ // Fastmail: fastmail.com/docs/locked.html (recipient account locked)
+		lines: []string{"554 someone@example.com; Recipient address rejected: Account locked for abuse or overuse; see http://mail.messagingengine.com/docs/locked.html"},
+		code:  554, enhanced: "", want: probes.ReasonMailboxUnavailable,
+	},
+	{ // Microsoft: Exchange Online store driver, disabled recipient (tamingdns.com/bounce-decoder/microsoft)
+		lines: []string{"550 5.7.13 STOREDRV.Deliver.Exception:AccountDisabledException.MapiExceptionADUserDisabledAndHidden; Failed to process message due to a permanent exception with message [BeginDiagnosticData]"},
+		code:  550, enhanced: "5.7.13", want: probes.ReasonMailboxUnavailable,
+	},
+	// Sender authorisation that never names SPF: the sending IP is not one
+	// the sender's domain sends from.
+	{ // 21CN: PHPMailer-BMH bmh_rules.php (rule 0104, "mismatch ip")
+		lines: []string{"554 Connection refused(mx). MAIL FROM [someone@example.com] mismatches client IP [192.0.2.25]."},
+		code:  554, enhanced: "", want: probes.ReasonSPF,
+	},
+	{ // Exim: spec "SPF" chapter, example ACL message (cPanel's default wording)
+		lines: []string{"550 192.0.2.25 is not allowed to send mail from example.com"},
+		code:  550, enhanced: "", want: probes.ReasonSPF,
+	},
+	{ // Exim: remote reply quoted in sisimai lhost/exim.go (requireptr sample)
+		lines: []string{"450 service permits 2 unverifyable sending IPs - example.com is not 192.0.2.25"},
+		code:  450, enhanced: "", want: probes.ReasonSPF,
+	},
+	{ // Postfix: src/smtpd/smtpd_check.c (reject_sender_login_mismatch)
+		lines: []string{"553 5.7.1 <someone@example.com>: Sender address rejected: not owned by user monitor@example.net"},
+		code:  553, enhanced: "5.7.1", want: probes.ReasonPolicy,
+	},
+	// Provider reference codes that name the sender's standing.
+	{ // Outlook.com: SC-002, mx.hotmail.com's reply as quoted in published guides on namespace mining
+		lines: []string{"550 SC-002 Mail rejected by Outlook.com for policy reasons. The mail server IP connecting to Outlook.com has exhibited namespace mining behavior. If you are not an email/network admin please contact your Email/Internet Service Provider for help."},
+		code:  550, enhanced: "", want: probes.ReasonReputation,
+	},
+	{ // Outlook.com: SC-001 (support.binarylane.com.au, "Emails to Hotmail and Outlook are blocked")
+		lines: []string{"550 SC-001 (BAY004-MC4F49) Unfortunately, messages from 192.0.2.25 weren't sent. Please contact your Internet service provider since part of their network is on our block list. You can also refer your provider to http://mail.live.com/mail/troubleshooting.aspx#errors."},
+		code:  550, enhanced: "", want: probes.ReasonReputation,
+	},
+	{ // Outlook.com: SC-004 (registrywinner.com, "Why is Windows Live Hotmail rejecting email")
+		lines: []string{"550 SC-004 Mail rejected by Windows Live Hotmail for policy reasons. A block has been placed against your IP address because we have received complaints concerning mail coming from that IP address. If you are not an email/network admin please contact your E-mail/Internet Service Provider for help."},
+		code:  550, enhanced: "", want: probes.ReasonReputation,
+	},
+	{ // Orange: sisimai rhost/franceptt.rb (OFR_999, IP suspended after earlier breaches)
+		lines: []string{"421 mwinf5c77 ME Service refuse. Veuillez essayer plus tard. Service refused, please try later. OFR_999 [999]"},
+		code:  421, enhanced: "", want: probes.ReasonReputation,
+	},
+	{ // Orange: sisimai rhost/franceptt.rb (OFR006_103)
+		lines: []string{"550 mwinf5c10 ME Service refuse. Veuillez essayer plus tard. Service refused, please try later. OFR006_103 192.0.2.25 [103]"},
+		code:  550, enhanced: "", want: probes.ReasonReputation,
+	},
+	{ // Sendmail: sendmail/srvrsmtp.c (client spoke HTTP: an open proxy)
+		lines: []string{"421 4.7.0 mx.example.com Rejecting open proxy unknown [192.0.2.25]"},
+		code:  421, enhanced: "4.7.0", want: probes.ReasonReputation,
+	},
+	{ // ZMailer: ORBS open-relay listing, as quoted on linux-kernel (lore-inbox, May 2001)
+		lines: []string{
+			"550-Open relay - see http://www.orbs.org/verify.php3?address=192.0.2.25",
+			"550 mail from 192.0.2.25 rejected: administrative prohibition (host is blacklisted)",
+		},
+		code: 550, enhanced: "", want: probes.ReasonReputation,
+	},
+	// Found against real MTAs (issue 9).
+	{ // Courier: courier/module.esmtp/courieresmtpd.c (MAIL before AUTH)
+		lines: []string{"535 Authentication required."},
+		code:  535, enhanced: "", want: probes.ReasonAuthRequired,
+	},
+	{ // qmail: qmail-smtpd SMTP AUTH patch (err_authreq)
+		lines: []string{"535 authentication required (#5.7.1)"},
+		code:  535, enhanced: "", want: probes.ReasonAuthRequired,
+	},
+	{ // aiosmtpd: aiosmtpd.aio-libs.org handlers documentation (handle_RCPT example)
+		lines: []string{"550 not relaying to that domain"},
+		code:  550, enhanced: "", want: probes.ReasonRelayDenied,
+	},
+	{ // Dovecot submission: aiosmtpd's refusal passed through with a default enhanced code (issue 9)
+		lines: []string{"550 5.0.0 not relaying to that domain"},
+		code:  550, enhanced: "5.0.0", want: probes.ReasonRelayDenied,
+	},
 }
 
 func TestClassify_RealWorldMore(t *testing.T) { checkCorpus(t, realWorldRepliesMore) }
@@ -1205,6 +1290,39 @@ func TestClassify_PrecedenceMore(t *testing.T) {
 		{"busy filter is an outage", 451, "4.7.700", "Content filter busy, please try again", probes.ReasonServiceUnavailable},
 		{"temporary DNS failure is local", 451, "4.5.1", "DNS temporary failure", probes.ReasonLocalError},
 		{"multi-recipient bounce is policy despite 5.5.3", 550, "5.5.3", "Multi-recipient bounce", probes.ReasonPolicy},
+		// Issue 9, "Diagnosis gets stricter".
+		{"locked account under 5.5.x", 550, "5.5.0", "user account is locked", probes.ReasonMailboxUnavailable},
+		{"suspended account under 5.7.1", 554, "5.7.1", "account has been suspended", probes.ReasonMailboxUnavailable},
+		{"disabled mailbox under 5.7.1", 550, "5.7.1", "Mailbox disabled for this recipient", probes.ReasonMailboxUnavailable},
+		{"frozen mailbox under 5.7.1", 550, "5.7.1", "Recipient mailbox is frozen", probes.ReasonMailboxUnavailable},
+		{"locked mailbox at 4xx is still busy", 450, "4.2.1", "Mailbox is locked", probes.ReasonMailboxBusy},
+		{"disabled login account at AUTH is auth_failed", 525, "5.7.13", "User account disabled", probes.ReasonAuthFailed},
+		{"locked login at 535 is auth_failed", 535, "5.7.139", "Authentication unsuccessful, user is locked", probes.ReasonAuthFailed},
+		{"535 saying required is auth_required", 535, "", "Authentication required.", probes.ReasonAuthRequired},
+		{"535 saying failed is auth_failed", 535, "", "Authentication failed", probes.ReasonAuthFailed},
+		{"sending IP not allowed for the domain", 550, "5.7.1", "Sender is not allowed to send mail from this IP", probes.ReasonSPF},
+		{"IPv6 sending address not allowed for the domain", 550, "", "2001:db8::25 is not allowed to send mail from example.com", probes.ReasonSPF},
+		{"a user not allowed to send from an address is not SPF", 550, "5.7.1", "User is not allowed to send mail from this address", probes.ReasonPolicy},
+		{"sending IP mismatching the sender", 554, "", "MAIL FROM [a@example.com] mismatches client IP [192.0.2.1]", probes.ReasonSPF},
+		{"submission sender not owned by the login is policy", 550, "5.5.3", "Mail from not owned by user. LPN105_421", probes.ReasonPolicy},
+		{"SPF validation error at 5.7.23", 550, "5.7.23", "SPF validation error", probes.ReasonSPF},
+		{"Outlook.com reference code alone", 550, "", "SC-003 Mail rejected by Outlook.com for policy reasons.", probes.ReasonReputation},
+		{"Outlook.com dynamic-IP code", 550, "", "DY-002 Mail rejected by Outlook.com for policy reasons.", probes.ReasonReputation},
+		{"Orange blocklist code", 421, "", "Service refused, please try later. OFR004_999 [999]", probes.ReasonReputation},
+		{"Orange address codes keep their text", 550, "5.1.1", "Invalid recipient. OFR_416 [416]", probes.ReasonMailboxUnavailable},
+		{"open proxy listing", 554, "5.7.1", "Client host [192.0.2.1] listed as an open proxy", probes.ReasonReputation},
+		{"open relay listing", 550, "", "Your server is listed as an open relay", probes.ReasonReputation},
+		{"not an open relay is still a relay refusal", 550, "", "We are not an open relay", probes.ReasonRelayDenied},
+		{"not relaying under 5.0.0", 550, "5.0.0", "<b@example.org>: not relaying to that domain", probes.ReasonRelayDenied},
+		{"text beats generic 5.0.0", 550, "5.0.0", "mailbox full", probes.ReasonMailboxFull},
+		{"text beats generic 5.7.1", 550, "5.7.1", "user unknown", probes.ReasonMailboxUnavailable},
+		{"text beats generic 5.2.0", 550, "5.2.0", "Message rejected as spam", probes.ReasonPolicy},
+		{"text beats generic 5.1.0", 550, "5.1.0", "Syntax error in parameters", probes.ReasonProtocol},
+		{"bare 5.2.0 is still the mailbox", 550, "5.2.0", "", probes.ReasonMailboxUnavailable},
+		{"per-message recipient limit is not throttled", 452, "4.5.3", "Too many recipients", probes.ReasonPolicy},
+		{"bare 4.5.3 is not throttled", 452, "4.5.3", "", probes.ReasonPolicy},
+		{"recipients from one client is a rate", 450, "4.7.1", "Error: too many recipients from 192.0.2.1", probes.ReasonThrottled},
+		{"recipients per hour is a rate", 452, "", "Too many recipients received this hour", probes.ReasonThrottled},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -148,7 +148,7 @@ var realWorldReplies = []classifyCase{
 	},
 	{ // Gmail: support.google.com/mail/?p=TooManyRecipientsError
 		lines: []string{"452 4.5.3 Your message has too many recipients. - gsmtp"},
-		code:  452, enhanced: "4.5.3", want: probes.ReasonThrottled,
+		code:  452, enhanced: "4.5.3", want: probes.ReasonPolicy,
 	},
 	{ // Gmail: support.google.com/a/answer/3726730
 		lines: []string{"454 4.5.0 SMTP protocol violation, no commands allowed to pipeline after STARTTLS, see RFC 3207. - gsmtp"},
@@ -755,7 +755,7 @@ var realWorldReplies = []classifyCase{
 	},
 	{ // Postfix: smtpd.c, smtpd_recipient_limit
 		lines: []string{"452 4.5.3 Error: too many recipients"},
-		code:  452, enhanced: "4.5.3", want: probes.ReasonThrottled,
+		code:  452, enhanced: "4.5.3", want: probes.ReasonPolicy,
 	},
 	{ // Postfix: smtpd.c, smtpd_hard_error_limit
 		lines: []string{"421 4.7.0 mail.example.com Error: too many errors"},
@@ -905,7 +905,7 @@ var realWorldReplies = []classifyCase{
 	},
 	{ // Sendmail: MaxRcptsPerMessage
 		lines: []string{"452 4.5.3 Too many recipients"},
-		code:  452, enhanced: "4.5.3", want: probes.ReasonThrottled,
+		code:  452, enhanced: "4.5.3", want: probes.ReasonPolicy,
 	},
 	{ // Sendmail: AUTH required by access map
 		lines: []string{"530 5.7.0 Authentication required"},
