@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the end-to-end tests need (a real Postfix with
 # Cyrus SASL and TLS, swaks for manual checks, Prometheus/promtool/Alertmanager
-# for the examples). Safe to run repeatedly: it does nothing when every command
+# for the examples, and the mail path of scripts/mailpath.sh: NSD, OpenDKIM,
+# OpenDMARC, policyd-spf, Dovecot with LMTP and Sieve). Safe to run repeatedly: it does nothing when every command
 # is already present, so `make test-e2e` can call it unconditionally.
 #
 # Usage: scripts/install-deps.sh [--lint]
@@ -32,7 +33,10 @@ done
 # saslpasswd2 without libsasl2-modules creates users no mechanism can read.
 # Debian names the Alertmanager binary prometheus-alertmanager. ss and pgrep
 # are used by scripts/postfix.sh and are on most, not all, minimal images.
-commands=(postfix swaks saslpasswd2 openssl prometheus promtool prometheus-alertmanager ss pgrep runuser python3)
+# dovecot-sieve and dovecot-lmtpd bring no command of their own: the package
+# check below catches them.
+commands=(postfix swaks saslpasswd2 openssl prometheus promtool prometheus-alertmanager ss pgrep runuser python3
+	nsd dovecot sievec opendkim opendkim-genkey opendmarc policyd-spf unshare mount)
 packages=(
 	postfix
 	swaks
@@ -48,6 +52,20 @@ packages=(
 	procps
 	util-linux
 	python3
+	mount
+	# scripts/mailpath.sh. None is started by installing it where, as in CI,
+	# there is no init system; on a machine with systemd the packages start
+	# their system services (NSD on port 53, Dovecot on 143/993), which
+	# mailpath.sh does not use but which may hold ports it wants.
+	nsd
+	opendkim
+	opendkim-tools
+	opendmarc
+	postfix-policyd-spf-python
+	dovecot-core
+	dovecot-imapd
+	dovecot-lmtpd
+	dovecot-sieve
 )
 
 missing=()
