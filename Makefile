@@ -3,6 +3,7 @@
 #   make build       the binary, with version information
 #   make test        unit tests with the race detector (what CI and the README run)
 #   make test-e2e    tests against a real, private Postfix (installs it if needed)
+#   make test-mailpath  the delivery prober's real mail path, started and checked end to end
 #   make lint        gofmt, go vet, staticcheck, and go.mod/go.sum tidy
 #   make vulncheck   govulncheck against a pinned copy of the Go vulnerability database
 #   make fuzz        short runs of every fuzzer (reply parser, classifier, AUTH redaction, config)
@@ -88,6 +89,20 @@ test-e2e:
 	set -a; . "$$dir/env"; set +a; \
 	echo "SMTP_EXPORTER_E2E=1 $(GO) test -race -count=1 -run '$(E2E_RUN)' ./..."; \
 	SMTP_EXPORTER_E2E=1 $(GO) test -race -count=1 -run '$(E2E_RUN)' ./...
+
+# The real mail path of the delivery prober (issue 9): DNS, DKIM signing and
+# verification, SPF, DMARC, Dovecot with Junk filing, bounces. Started in a
+# directory every user can traverse (its daemons drop privileges), checked
+# end to end, and stopped however the check ends.
+MAILPATH_DIR ?= /tmp/smtp_exporter-mailpath
+.PHONY: test-mailpath
+test-mailpath:
+	bash scripts/install-deps.sh
+	@mkdir -p '$(MAILPATH_DIR)' && chmod 755 '$(MAILPATH_DIR)'; \
+	trap 'bash scripts/mailpath.sh stop "$(MAILPATH_DIR)/mp"' EXIT; \
+	trap 'exit 130' INT TERM; \
+	bash scripts/mailpath.sh start '$(MAILPATH_DIR)/mp'; \
+	bash scripts/mailpath-check.sh '$(MAILPATH_DIR)/mp'
 
 # For running e2e tests by hand:
 #   make postfix-start && set -a && . .e2e/env && set +a
