@@ -79,8 +79,9 @@ const (
 )
 
 // Auth mechanisms. LOGIN is the IMAP LOGIN command (RFC 3501 §6.2.3), which
-// every server has, or AUTHENTICATE LOGIN where the server disables the
-// command; PLAIN and XOAUTH2 go through AUTHENTICATE.
+// every server has unless it says LOGINDISABLED (and then has PLAIN): the
+// SASL mechanism of that name adds nothing. PLAIN and XOAUTH2 go through
+// AUTHENTICATE.
 const (
 	MechPLAIN   = "PLAIN"
 	MechLOGIN   = "LOGIN"
@@ -489,7 +490,10 @@ func (m *Mailbox) authenticate() error {
 		return err
 	}
 	mech := strings.ToUpper(cfg.Mechanism)
-	if mech == MechLOGIN && !caps["LOGINDISABLED"] {
+	if mech == MechLOGIN {
+		if caps["LOGINDISABLED"] {
+			return &Error{Reason: probes.ReasonAuthFailed, msg: "server disables the LOGIN command (LOGINDISABLED): use mechanism PLAIN"}
+		}
 		return m.loginCommand()
 	}
 	if !caps["AUTH="+mech] {
@@ -506,8 +510,6 @@ func (m *Mailbox) authenticate() error {
 	switch mech {
 	case MechPLAIN:
 		sc = sasl.NewPlainClient("", cfg.Username, cfg.Secret)
-	case MechLOGIN:
-		sc = &loginClient{user: cfg.Username, pass: cfg.Secret}
 	case MechXOAUTH2:
 		sc = &xoauth2Client{user: cfg.Username, token: cfg.Secret}
 	default:
@@ -620,24 +622,6 @@ func (c *boundedClient) Next(ch []byte) ([]byte, error) {
 	}
 	c.w.addResponse(resp)
 	return resp, nil
-}
-
-// loginClient answers the LOGIN mechanism's prompts by their meaning:
-// go-sasl's only knows "Password:", but servers without SASL-IR prompt
-// "Username:" first.
-type loginClient struct{ user, pass string }
-
-func (c *loginClient) Start() (string, []byte, error) { return MechLOGIN, nil, nil }
-
-func (c *loginClient) Next(ch []byte) ([]byte, error) {
-	prompt := strings.ToLower(string(ch))
-	switch {
-	case strings.HasPrefix(prompt, "user"):
-		return []byte(c.user), nil
-	case strings.HasPrefix(prompt, "pass"):
-		return []byte(c.pass), nil
-	}
-	return nil, sasl.ErrUnexpectedServerChallenge
 }
 
 // xoauth2Client is Google's and Microsoft's XOAUTH2, which go-sasl lacks.
