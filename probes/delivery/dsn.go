@@ -15,7 +15,8 @@ import (
 )
 
 // ProbeHeader is the header field that carries a probe message's token;
-// the returned copy of the message in a bounce carries it too.
+// the returned copy of the message in a bounce carries it too. Only
+// messages with it are ever touched in a mailbox.
 const ProbeHeader = "X-SMTP-Exporter-Probe"
 
 // Action is what a delivery status notification says happened to one

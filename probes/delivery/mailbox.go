@@ -42,10 +42,6 @@ const (
 	PhaseWait        probes.Phase = "wait"
 )
 
-// ProbeHeader is the header that carries a run's token in the probe
-// message. Only messages with it are ever touched.
-const ProbeHeader = "X-SMTP-Exporter-Probe"
-
 // Class is where a folder stands for placement: a label value, so a fixed set.
 type Class string
 
