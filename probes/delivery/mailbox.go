@@ -1,8 +1,8 @@
-// Package delivery is the delivery prober (issue 9): it sends a probe
-// message with the SMTP dialog and finds it again over IMAP. This file is
-// the receive leg's mailbox: connecting and logging in, finding the watched
-// folders, finding, waiting for and deleting probe messages, and leaving.
 package delivery
+
+// This file is the receive leg's mailbox: connecting and logging in,
+// finding the watched folders, finding, waiting for and deleting probe
+// messages, and leaving.
 
 import (
 	"bufio"
