@@ -49,7 +49,8 @@ E2E_RUN ?= E2E
 FUZZTIME    ?= 20s
 # Each fuzz target as package:name; every parser of untrusted input has one.
 FUZZ_TARGETS ?= ./probes/smtp:FuzzReadReply ./probes/smtp:FuzzClassify \
-	./probes/smtp:FuzzAuthReplies ./collector/config:FuzzParse
+	./probes/smtp:FuzzAuthReplies ./collector/config:FuzzParse \
+	./probes/delivery:FuzzParseBounce ./probes/delivery:FuzzAuthResults
 
 # gofmt walks directories itself; listing files keeps it out of the e2e
 # instance, build output and testdata (which may hold broken Go on purpose).
