@@ -32,25 +32,17 @@ readonly HOSTNAME_FQDN=mail.example.test
 readonly SASL_USER=monitor
 readonly START_TIMEOUT=20
 readonly MARKER=.smtp_exporter-postfix
+readonly PROG=postfix.sh
 
-die() {
-	echo "postfix.sh: $*" >&2
-	exit 1
-}
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
 	sed -n '2,4p' "$0" >&2
 	exit 2
 }
 
-[ $# -eq 2 ] || usage
-action=$1
-[ -n "$2" ] || usage
-# Absolute, because Postfix resolves relative paths against its queue
-# directory, and the path ends up in the env file other processes read.
-DIR=$(realpath -m -- "$2")
-# The path is pasted unquoted into main.cf, master.cf and DIR/env.
-[[ $DIR =~ ^/[A-Za-z0-9._/+-]*$ ]] || die "DIR must be a plain path (letters, digits, . _ / + -): $DIR"
+parse_args "$@"
 
 PORT=${SMTP_EXPORTER_POSTFIX_PORT:-10025}
 SMTPS_PORT=${SMTP_EXPORTER_POSTFIX_SMTPS_PORT:-10465}
@@ -72,65 +64,23 @@ instance_running() {
 	[ -f "$CONF/main.cf" ] && postfix_cmd status >/dev/null 2>&1
 }
 
-# Master processes started with our config directory. Found through
-# MAIL_CONFIG in the process environment rather than the pid file, so an
-# instance whose DIR was deleted (rm -rf .e2e while running) is still found.
-our_masters() {
-	local pid env
-	for pid in $(pgrep -x master 2>/dev/null || true); do
-		env=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" || true)
-		if grep -qxF "MAIL_CONFIG=$CONF" <<<"$env"; then
-			echo "$pid"
-		fi
-	done
-}
-
-# Asks the kernel rather than connecting: a probe connection would put a
-# "lost connection" (or an SSL_accept error on the TLS port) into the maillog
-# that tests read.
-port_open() {
-	[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
-}
-
-# A stopped master stays a zombie until init reaps it, and kill -0 succeeds
-# on zombies; only a live process counts.
-alive() {
-	local state
-	state=$(sed 's/.*) //' 2>/dev/null <"/proc/$1/stat" | cut -d' ' -f1 || true)
-	[ -n "$state" ] && [ "$state" != Z ]
-}
-
-wait_gone() {
-	local pid=$1 i
-	for ((i = 0; i < 100; i++)); do
-		alive "$pid" || return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 stop_instance() {
-	local pid
 	if instance_running; then
 		postfix_cmd stop >/dev/null 2>&1 || true
 	fi
 	# `postfix stop` only signals master; wait for it (and its listeners) to
-	# be gone so a following start can bind the same ports.
-	for pid in $(our_masters); do
-		kill -TERM "$pid" 2>/dev/null || true
-		if ! wait_gone "$pid"; then
-			echo "postfix.sh: master $pid ignored SIGTERM, killing it" >&2
-			kill -KILL "$pid" 2>/dev/null || true
-			wait_gone "$pid" || die "could not stop master $pid"
-		fi
-	done
+	# be gone so a following start can bind the same ports. Found through
+	# MAIL_CONFIG, so an instance whose DIR was deleted (rm -rf .e2e while
+	# running) is still stopped.
+	# shellcheck disable=SC2046 # one pid per word
+	terminate "master %s" $(postfix_masters "$CONF")
 }
 
 check_ports_free() {
 	local p pid cfg
 	for p in "${PORTS[@]}"; do
-		if port_open "$p"; then
-			pid=$(ss -Hltnp "sport = :$p" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true)
+		if tcp_port_taken "$p"; then
+			pid=$(tcp_port_owner "$p")
 			cfg=""
 			if [ -n "$pid" ]; then
 				cfg=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | sed -n 's/^MAIL_CONFIG=//p' || true)
@@ -143,26 +93,10 @@ check_ports_free() {
 
 make_certs() {
 	local now_minus_400 now_minus_30
-	mkdir -p "$TLS"
+	make_ca_and_server_cert "smtp_exporter test CA" "$HOSTNAME_FQDN" \
+		"DNS:$HOSTNAME_FQDN,DNS:localhost,IP:127.0.0.1"
 	(
 		cd "$TLS"
-		openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
-		openssl req -x509 -new -key ca.key -sha256 -days 3650 -out ca.crt \
-			-subj "/O=smtp_exporter tests/CN=smtp_exporter test CA" \
-			-addext "basicConstraints=critical,CA:TRUE" \
-			-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-
-		openssl ecparam -name prime256v1 -genkey -noout -out server.key 2>/dev/null
-		openssl req -new -key server.key -subj "/O=smtp_exporter tests/CN=$HOSTNAME_FQDN" -out server.csr 2>/dev/null
-		cat >server.ext <<-EOF
-			basicConstraints = critical,CA:FALSE
-			keyUsage = critical,digitalSignature
-			extendedKeyUsage = serverAuth
-			subjectAltName = DNS:$HOSTNAME_FQDN,DNS:localhost,IP:127.0.0.1
-		EOF
-		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
-			-sha256 -days 365 -extfile server.ext -out server.crt 2>/dev/null
-
 		# `openssl x509` cannot backdate; `openssl ca` can set both ends of
 		# the validity window, which avoids needing faketime.
 		mkdir -p ca-db
@@ -191,10 +125,7 @@ make_certs() {
 		openssl ca -batch -notext -config ca.cnf -in server.csr -out expired.crt \
 			-startdate "$now_minus_400" -enddate "$now_minus_30" \
 			-extfile server.ext 2>/dev/null
-		# Postfix reads keys as root before dropping privileges; nobody else
-		# needs them.
-		chmod 0600 ca.key server.key
-		chmod 0644 ca.crt server.crt expired.crt
+		chmod 0644 expired.crt
 	)
 }
 
@@ -223,32 +154,18 @@ write_main_cf() {
 	local nobody_uid nobody_gid
 	nobody_uid=$(id -u nobody)
 	nobody_gid=$(id -g nobody)
-	cat >"$CONF/main.cf" <<-EOF
-		# Generated by scripts/postfix.sh; rebuilt on every start.
-		compatibility_level = 3.6
-		queue_directory = $DIR/queue
-		data_directory = $DIR/data
-		meta_directory = /etc/postfix
-		maillog_file = $MAILLOG
-		maillog_file_prefixes = $DIR
-		syslog_name = smtp_exporter-postfix
-
-		myhostname = $HOSTNAME_FQDN
-		mydomain = $DOMAIN
-		myorigin = \$mydomain
-		inet_interfaces = 127.0.0.1
-		inet_protocols = ipv4
+	{
+		echo '# Generated by scripts/postfix.sh; rebuilt on every start.'
+		postfix_main_cf_head "$DIR" smtp_exporter-postfix "$HOSTNAME_FQDN"
+		cat <<-EOF
 		smtpd_banner = \$myhostname ESMTP smtp_exporter test instance
 		biff = no
 
 		# Nothing is delivered locally and nothing leaves the machine: the
 		# test domain goes to one Maildir, every other domain is discarded.
-		mydestination =
-		local_recipient_maps =
-		local_transport = error:local delivery is disabled
-		alias_maps =
-		alias_database =
-		relay_domains =
+		EOF
+		postfix_no_local_delivery
+		cat <<-EOF
 		default_transport = discard:smtp_exporter test instance
 		relay_transport = discard:smtp_exporter test instance
 		virtual_mailbox_domains = $DOMAIN
@@ -274,13 +191,10 @@ write_main_cf() {
 		smtpd_sasl_security_options = noanonymous
 		smtpd_tls_auth_only = yes
 
-		smtpd_tls_security_level = may
-		smtpd_tls_cert_file = $TLS/server.crt
-		smtpd_tls_key_file = $TLS/server.key
-		smtpd_tls_loglevel = 1
-		smtpd_tls_received_header = yes
-		smtp_tls_security_level = none
-	EOF
+		EOF
+		postfix_smtpd_tls
+		echo 'smtp_tls_security_level = none'
+	} >"$CONF/main.cf"
 
 	cat >"$CONF/recipient_access" <<-EOF
 		reject@$DOMAIN 550 5.1.1 User unknown in virtual mailbox table
@@ -292,7 +206,8 @@ write_main_cf() {
 write_master_cf() {
 	# chroot is "n" everywhere: a jail would have to be populated inside the
 	# private queue directory, which buys nothing for a loopback test server.
-	cat >"$CONF/master.cf" <<-EOF
+	{
+		cat <<-EOF
 		# Generated by scripts/postfix.sh; rebuilt on every start.
 		127.0.0.1:$PORT inet n - n - - smtpd
 		  -o syslog_name=smtp_exporter-postfix/smtp
@@ -308,45 +223,21 @@ write_master_cf() {
 		127.0.0.1:$EXPIRED_PORT inet n - n - - smtpd
 		  -o syslog_name=smtp_exporter-postfix/expired
 		  -o smtpd_tls_cert_file=$TLS/expired.crt
-		pickup    unix  n       -       n       60      1       pickup
-		cleanup   unix  n       -       n       -       0       cleanup
-		qmgr      unix  n       -       n       300     1       qmgr
-		tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-		rewrite   unix  -       -       n       -       -       trivial-rewrite
-		bounce    unix  -       -       n       -       0       bounce
-		defer     unix  -       -       n       -       0       bounce
-		trace     unix  -       -       n       -       0       bounce
-		verify    unix  -       -       n       -       1       verify
-		flush     unix  n       -       n       1000?   0       flush
-		proxymap  unix  -       -       n       -       -       proxymap
-		proxywrite unix -       -       n       -       1       proxymap
-		smtp      unix  -       -       n       -       -       smtp
-		relay     unix  -       -       n       -       -       smtp
-		showq     unix  n       -       n       -       -       showq
-		error     unix  -       -       n       -       -       error
-		retry     unix  -       -       n       -       -       error
-		discard   unix  -       -       n       -       -       discard
-		local     unix  -       n       n       -       -       local
-		virtual   unix  -       n       n       -       -       virtual
-		lmtp      unix  -       -       n       -       -       lmtp
-		anvil     unix  -       -       n       -       1       anvil
-		scache    unix  -       -       n       -       1       scache
-		postlog   unix-dgram n  -       n       -       1       postlogd
-	EOF
+		EOF
+		postfix_master_services \
+			'local     unix  -       n       n       -       -       local' \
+			'virtual   unix  -       n       n       -       -       virtual'
+	} >"$CONF/master.cf"
 }
 
 check_reachable() {
-	# The daemons run as postfix and deliver as nobody, using absolute paths:
-	# every parent of DIR must be searchable by them (a clone under a 0700
-	# home directory is not).
-	runuser -u postfix -- test -r "$DIR/sasldb2" ||
-		die "the postfix user cannot read $DIR/sasldb2: every parent directory of $DIR needs o+x (try a DIR under /tmp)"
-	runuser -u nobody -- test -w "$MAILDIR/new" ||
-		die "the nobody user cannot write $MAILDIR/new: every parent directory of $DIR needs o+x (try a DIR under /tmp)"
+	# The daemons run as postfix and deliver as nobody.
+	check_user_access postfix -r "$DIR/sasldb2"
+	check_user_access nobody -w "$MAILDIR/new"
 }
 
 write_env() {
-	cat >"$DIR/env.tmp" <<-EOF
+	write_env_file <<-EOF
 		SMTP_EXPORTER_POSTFIX_ADDR=127.0.0.1:$PORT
 		SMTP_EXPORTER_POSTFIX_SMTPS_ADDR=127.0.0.1:$SMTPS_PORT
 		SMTP_EXPORTER_POSTFIX_SUBMISSION_ADDR=127.0.0.1:$SUBMISSION_PORT
@@ -359,13 +250,12 @@ write_env() {
 		SMTP_EXPORTER_POSTFIX_MAILDIR=$MAILDIR
 		SMTP_EXPORTER_POSTFIX_MAILLOG=$MAILLOG
 	EOF
-	mv "$DIR/env.tmp" "$DIR/env"
 }
 
 wait_ready() {
 	local deadline=$((SECONDS + START_TIMEOUT)) p banner
 	for p in "${PORTS[@]}"; do
-		until port_open "$p"; do
+		until tcp_port_taken "$p"; do
 			if ((SECONDS >= deadline)); then
 				echo "postfix.sh: port $p did not open within ${START_TIMEOUT}s; end of $MAILLOG:" >&2
 				tail -n 30 "$MAILLOG" >&2 2>/dev/null || true
@@ -396,7 +286,7 @@ start() {
 
 	# DIR gets wiped piecewise and chmod'ed below; the marker keeps a typo
 	# (DIR=/tmp, DIR=$HOME) from doing that to a directory we did not make.
-	if [ -d "$DIR" ] && [ ! -f "$DIR/$MARKER" ] && [ -n "$(ls -A "$DIR")" ] &&
+	if dir_is_foreign &&
 		! grep -qs '^# Generated by scripts/postfix.sh' "$CONF/main.cf"; then
 		die "$DIR is not empty and was not created by this script; give a new or empty directory"
 	fi
@@ -404,12 +294,7 @@ start() {
 	# may be a directory the caller made (mktemp -d) and holds on to.
 	rm -rf "$CONF" "$DIR/queue" "$DIR/data" "$TLS" "$MAILBOX_BASE" \
 		"$DIR/sasldb2" "$DIR/password" "$DIR/env" "$DIR/env.tmp" "$MAILLOG"
-	mkdir -p "$DIR"
-	: >"$DIR/$MARKER"
-	# mktemp -d makes 0700 directories, which the postfix and nobody users
-	# could not enter.
-	chmod 0755 "$DIR"
-	mkdir -p "$CONF" "$DIR/queue" "$DIR/data"
+	claim_instance_dir "$CONF" "$DIR/queue" "$DIR/data"
 	chown postfix "$DIR/data"
 	mkdir -p "$MAILDIR/new" "$MAILDIR/cur" "$MAILDIR/tmp"
 	chown -R nobody:nogroup "$MAILBOX_BASE"
@@ -436,16 +321,9 @@ start() {
 	echo "postfix.sh: started in $((SECONDS - t0))s: SMTP 127.0.0.1:$PORT, SMTPS 127.0.0.1:$SMTPS_PORT, submission 127.0.0.1:$SUBMISSION_PORT, expired-cert 127.0.0.1:$EXPIRED_PORT; env in $DIR/env"
 }
 
-stop() {
-	stop_instance
-	rm -f "$DIR/env"
-	echo "postfix.sh: stopped ($DIR)"
-}
-
 status() {
 	if instance_running; then
-		echo "postfix.sh: running ($DIR)"
-		[ -f "$DIR/env" ] && cat "$DIR/env"
+		report_running
 		return 0
 	fi
 	echo "postfix.sh: not running ($DIR)"
@@ -454,7 +332,7 @@ status() {
 
 case "$action" in
 start) start ;;
-stop) stop ;;
+stop) stop_instance_dir stop_instance ;;
 status) status ;;
 *) usage ;;
 esac
