@@ -90,7 +90,7 @@ func TestModule_Validate(t *testing.T) {
 			name:      "unknown prober",
 			module:    Module{Prober: "http"},
 			wantField: "prober",
-			wantMsg:   `unknown prober "http" (want smtp or lmtp)`,
+			wantMsg:   `unknown prober "http" (want smtp, lmtp or delivery)`,
 		},
 		{
 			name:      "unknown tls mode",

@@ -34,12 +34,11 @@ import (
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
-// Phases of the receive leg (ARCHITECTURE.md §4), to move to
-// probes/phase.go.
+// Phases of the receive leg, defined with the others in probes/phase.go.
 const (
-	PhaseIMAPConnect probes.Phase = "imap_connect"
-	PhaseIMAPAuth    probes.Phase = "imap_auth"
-	PhaseWait        probes.Phase = "wait"
+	PhaseIMAPConnect = probes.PhaseIMAPConnect
+	PhaseIMAPAuth    = probes.PhaseIMAPAuth
+	PhaseWait        = probes.PhaseWait
 )
 
 // Class is where a folder stands for placement: a label value, so a fixed set.
