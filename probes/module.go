@@ -163,8 +163,13 @@ func (m *Module) SetDefaults() {
 	if m.Prober == "" {
 		m.Prober = ProberSMTP
 	}
+	m.Delivery.setDefaults()
 	if m.Timeout == 0 {
 		m.Timeout = DefaultTimeout
+		if m.Prober == ProberDelivery {
+			// The send leg's dialog, then the wait for the message.
+			m.Timeout += m.Delivery.DeliveryTimeout
+		}
 	}
 	if m.IPProtocol == "" {
 		m.IPProtocol = DefaultIPProtocol
@@ -185,9 +190,6 @@ func (m *Module) SetDefaults() {
 	}
 	if s.Auth != nil {
 		s.Auth.Mechanism = strings.ToUpper(s.Auth.Mechanism)
-	}
-	if m.Prober == ProberDelivery {
-		m.Delivery.setDefaults()
 	}
 }
 
@@ -385,6 +387,9 @@ func (m *Module) validateDelivery() error {
 	}
 	if d.DeliveryTimeout < 0 {
 		return fieldErr("delivery.delivery_timeout", "must be positive, got %s", d.DeliveryTimeout)
+	}
+	if d.DeliveryTimeout >= m.Timeout {
+		return fieldErr("delivery.delivery_timeout", "%s leaves nothing of the module's timeout %s for the send leg: set a longer timeout", d.DeliveryTimeout, m.Timeout)
 	}
 	if err := CheckText(d.AuthservID); err != nil {
 		return fieldErr("delivery.authserv_id", "%v", err)
