@@ -263,24 +263,8 @@ func (m *Module) Validate() error {
 	if strings.ContainsAny(s.EHLO, " \t\r\n") {
 		return fieldErr("smtp.ehlo", "must be a single domain name or address literal, got %q", s.EHLO)
 	}
-	if err := s.TLSConfig.Validate(); err != nil {
-		return fieldErr("smtp.tls_config", "%v", err)
-	}
-	for _, f := range []struct{ field, path string }{
-		{"smtp.tls_config.ca_file", s.TLSConfig.CAFile},
-		{"smtp.tls_config.cert_file", s.TLSConfig.CertFile},
-		{"smtp.tls_config.key_file", s.TLSConfig.KeyFile},
-	} {
-		if err := checkReadableFile(f.field, f.path); err != nil {
-			return err
-		}
-	}
-	if s.TLS != TLSNone {
-		// Built now: an unreadable CA file or a bad client key is the
-		// operator's to fix at load, not a failing probe's at every run.
-		if _, err := config.NewTLSConfig(&s.TLSConfig); err != nil {
-			return fieldErr("smtp.tls_config", "%v", err)
-		}
+	if err := validateTLSConfig("smtp.tls_config", s.TLS, &s.TLSConfig); err != nil {
+		return err
 	}
 	if err := validateAuth("smtp.auth", s.Auth, AuthMechanisms, s.TLS, s.AllowInsecureAuth); err != nil {
 		return err
@@ -351,22 +335,8 @@ func (m *Module) validateDelivery() error {
 	default:
 		return fieldErr("delivery.imap.tls", "unknown value %q (want none, starttls or implicit)", im.TLS)
 	}
-	if err := im.TLSConfig.Validate(); err != nil {
-		return fieldErr("delivery.imap.tls_config", "%v", err)
-	}
-	for _, f := range []struct{ field, path string }{
-		{"delivery.imap.tls_config.ca_file", im.TLSConfig.CAFile},
-		{"delivery.imap.tls_config.cert_file", im.TLSConfig.CertFile},
-		{"delivery.imap.tls_config.key_file", im.TLSConfig.KeyFile},
-	} {
-		if err := checkReadableFile(f.field, f.path); err != nil {
-			return err
-		}
-	}
-	if im.TLS != TLSNone {
-		if _, err := config.NewTLSConfig(&im.TLSConfig); err != nil {
-			return fieldErr("delivery.imap.tls_config", "%v", err)
-		}
+	if err := validateTLSConfig("delivery.imap.tls_config", im.TLS, &im.TLSConfig); err != nil {
+		return err
 	}
 	if im.Auth == nil {
 		return fieldErr("delivery.imap.auth", "required")
@@ -397,6 +367,28 @@ func (m *Module) validateDelivery() error {
 	for i, method := range d.RequireAuth {
 		if !slices.Contains(AuthMethods, method) {
 			return fieldErr(fmt.Sprintf("delivery.require_auth[%d]", i), "unknown method %q (want spf, dkim or dmarc)", method)
+		}
+	}
+	return nil
+}
+
+// validateTLSConfig checks the tls_config at field of a leg using tls.
+func validateTLSConfig(field, tls string, tc *config.TLSConfig) error {
+	if err := tc.Validate(); err != nil {
+		return fieldErr(field, "%v", err)
+	}
+	for _, f := range []struct{ key, path string }{
+		{"ca_file", tc.CAFile}, {"cert_file", tc.CertFile}, {"key_file", tc.KeyFile},
+	} {
+		if err := checkReadableFile(field+"."+f.key, f.path); err != nil {
+			return err
+		}
+	}
+	if tls != TLSNone {
+		// Built now: an unreadable CA file or a bad client key is the
+		// operator's to fix at load, not a failing probe's at every run.
+		if _, err := config.NewTLSConfig(tc); err != nil {
+			return fieldErr(field, "%v", err)
 		}
 	}
 	return nil
