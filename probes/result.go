@@ -71,6 +71,21 @@ type DeliveryFacts struct {
 	// Deleted: the message was expunged (or, without UIDPLUS, flagged
 	// \Deleted) after it was read.
 	Deleted bool `json:"deleted"`
+	// Bounce is the delivery status notification that came back about
+	// the message instead of it; nil when none did.
+	Bounce *BounceFacts `json:"bounce,omitempty"`
+}
+
+// BounceFacts is what a bounce said about the probe message: its
+// verdict's diagnosis as a reply (Text is redacted, server data), its
+// reason from the classifier of live replies, and its Action.
+type BounceFacts struct {
+	Reason       Reason `json:"reason"`
+	Temporary    bool   `json:"temporary"`
+	Action       string `json:"action"`
+	Code         int    `json:"code"`
+	EnhancedCode string `json:"enhanced_code,omitempty"`
+	Text         string `json:"text,omitempty"`
 }
 
 // MarshalJSON writes the durations in seconds, as everywhere in the

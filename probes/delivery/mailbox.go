@@ -1551,3 +1551,68 @@ func (w *wire) transcript() []probes.TranscriptLine {
 	}
 	return lines
 }
+
+// BounceMessage is a bounce about a probe message, found in INBOX.
+type BounceMessage struct {
+	UID    uint32
+	Bounce Bounce
+}
+
+// maxBounces bounds the bounces read per search: one per recipient of
+// one probe message at most, in practice.
+const maxBounces = 10
+
+// FindBounces returns the bounces in INBOX that refer to the probe message
+// whose ProbeHeader is token (or whose Message-ID is messageID): messages
+// whose text holds the token and that ParseBounce takes for a bounce. A
+// bounce returns the probe's header in its body, so the search is on the
+// text; the probe message itself is never a bounce (ParseBounce).
+func (m *Mailbox) FindBounces(ctx context.Context, token, messageID string) ([]BounceMessage, error) {
+	if err := checkToken(token); err != nil {
+		return nil, err
+	}
+	stop, err := m.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	f := Folder{Name: "INBOX", Class: ClassInbox}
+	if _, err := m.c.Select(f.Name, true); err != nil {
+		return nil, m.folderErr(f, "EXAMINE", err)
+	}
+	m.seen = m.w.existsCount()
+	crit := imap.NewSearchCriteria()
+	crit.Text = []string{token}
+	uids, err := m.c.UidSearch(crit)
+	if err != nil {
+		return nil, m.folderErr(f, "SEARCH", err)
+	}
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	if len(uids) > maxBounces {
+		uids = uids[:maxBounces]
+	}
+	seq := new(imap.SeqSet)
+	seq.AddNum(uids...)
+	section := &imap.BodySectionName{Peek: true}
+	ch := make(chan *imap.Message, 4)
+	done := make(chan error, 1)
+	go func() { done <- m.c.UidFetch(seq, []imap.FetchItem{imap.FetchUid, section.FetchItem()}, ch) }()
+	var found []BounceMessage
+	for msg := range ch {
+		lit := msg.GetBody(section)
+		if lit == nil || msg.Uid == 0 {
+			continue
+		}
+		b, ok := ParseBounce(lit)
+		if !ok || (b.ProbeToken != token && (messageID == "" || b.MessageID != messageID)) {
+			continue
+		}
+		found = append(found, BounceMessage{UID: msg.Uid, Bounce: b})
+	}
+	if err := <-done; err != nil {
+		return nil, m.folderErr(f, "FETCH", err)
+	}
+	return found, nil
+}

@@ -23,7 +23,10 @@ import (
 // The module's timeout covers both legs: the send leg gets what
 // delivery_timeout leaves of it, the receive leg delivery_timeout.
 //
-// Bounces (a DSN about the probe) are not looked for yet.
+// A message not seen within delivery_timeout is not_delivered, unless a
+// bounce about it has come back to INBOX by then: the run then fails in
+// phase bounce with the bounce's reason. A bounce is looked for only once
+// the wait has given up, so a fast one still takes delivery_timeout.
 func Probe(ctx context.Context, target string, m probes.Module, logger log.Logger) *probes.Result {
 	if logger == nil {
 		logger = log.NewNopLogger()
@@ -93,12 +96,48 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 			err = fmt.Errorf("message %s not seen in the mailbox within %s", sent.MessageID, d.DeliveryTimeout)
 		}
 		r.fail(wait, reason, err)
+		if reason == probes.ReasonNotDelivered {
+			r.bounces(ctx, mb, sent)
+		}
 		return
 	}
 	msg := pick(found)
 	r.readFacts(msg, seen.Sub(sent.At))
 	r.deleteAll(ctx, mb, found)
 	r.check(wait)
+}
+
+// bounces looks, once the wait gave up, for a bounce about the message in
+// INBOX: one turns the run's verdict into phase bounce with the bounce's
+// own reason. Found bounces are deleted, as probe messages are.
+func (r *receiver) bounces(ctx context.Context, mb *Mailbox, sent *smtp.Sent) {
+	pr := &probes.PhaseResult{Phase: probes.PhaseBounce, Reason: probes.ReasonOK}
+	began := time.Now()
+	found, err := mb.FindBounces(ctx, sent.Token, sent.MessageID)
+	pr.Duration = time.Since(began)
+	if err != nil || len(found) == 0 {
+		if err != nil {
+			_ = r.logger.Log("level", "warn", "msg", "looking for bounces failed", "err", r.red.Redact(err.Error()))
+		}
+		return
+	}
+	r.res.Phases = append(r.res.Phases, pr)
+	v := found[0].Bounce.Verdict
+	text := r.red.Redact(mb.Redact(v.Text))
+	r.facts.Bounce = &probes.BounceFacts{
+		Reason: v.Reason, Temporary: v.Temporary, Action: string(v.Action),
+		Code: v.Code, EnhancedCode: v.EnhancedCode, Text: text,
+	}
+	uids := make([]uint32, len(found))
+	for i, b := range found {
+		uids[i] = b.UID
+	}
+	if _, err := mb.Delete(ctx, "INBOX", uids); err != nil {
+		_ = r.logger.Log("level", "warn", "msg", "deleting the bounce failed", "err", r.red.Redact(err.Error()))
+	}
+	r.fail(pr, v.Reason, fmt.Errorf("the message bounced: %d %s %s", v.Code, v.EnhancedCode, text))
+	res := r.res
+	res.Temporary, res.Code, res.EnhancedCode, res.ReplyText = v.Temporary, v.Code, v.EnhancedCode, text
 }
 
 // mailboxConfig builds the Dial config from the module, reading the

@@ -233,3 +233,39 @@ func TestProbe_SendRefused(t *testing.T) {
 		t.Error("the receive leg ran after the send leg failed")
 	}
 }
+
+// TestProbe_Bounced has the mail path answer the probe message with
+// Postfix's DSN about it instead of delivering it.
+func TestProbe_Bounced(t *testing.T) {
+	sample := string(crlf(readSample(t, "postfix-user-unknown.eml")))
+	if !strings.Contains(sample, sampleToken) {
+		t.Fatal("the sample does not return the probe token")
+	}
+	p := &mailPath{imap: probestest.NewIMAPServer(t, probestest.IMAPOptions{
+		Username: testUser, Password: testPass, UIDPlus: true,
+	})}
+	d := probestest.Dialog{Deliver: func(msg string) {
+		_, rest, _ := strings.Cut(msg, ProbeHeader+": ")
+		token, _, _ := strings.Cut(rest, "\r\n")
+		p.imap.Deliver(t, "INBOX", strings.ReplaceAll(sample, sampleToken, token), time.Now())
+	}}
+	p.smtp = probestest.NewScriptServer(t, d.Serve)
+	m := p.module()
+	m.Delivery.DeliveryTimeout = 500 * time.Millisecond
+	res := runProbe(t, p, m)
+	if res.Success || res.FailedPhase != probes.PhaseBounce || res.Reason != probes.ReasonMailboxUnavailable || res.Temporary {
+		t.Fatalf("result = %v %s/%s temporary %v (%v), want a permanent bounce/mailbox_unavailable", res.Success, res.FailedPhase, res.Reason, res.Temporary, res.Err)
+	}
+	b := res.Delivery.Bounce
+	if b == nil || b.Code != 550 || b.EnhancedCode != "5.1.1" || b.Action != "failed" || !strings.Contains(b.Text, "User unknown") {
+		t.Errorf("bounce facts = %+v, want Postfix's 550 5.1.1 User unknown, failed", b)
+	}
+	if res.Code != 550 || res.EnhancedCode != "5.1.1" {
+		t.Errorf("result code = %d %s, want the bounce's", res.Code, res.EnhancedCode)
+	}
+	for _, msg := range p.imap.Messages(t, "INBOX") {
+		if strings.Contains(msg.Body, "User unknown") {
+			t.Error("the bounce is still in INBOX, want it deleted")
+		}
+	}
+}
