@@ -127,6 +127,21 @@ func TestProbe_Delivered(t *testing.T) {
 	if got, want := joinPhaseNames(names), joinPhaseNames(m.Phases()); got != want {
 		t.Errorf("phases = %s, want the module's %s", got, want)
 	}
+	b, _ := json.Marshal(res)
+	var out struct {
+		ProbeToken string `json:"probe_token"`
+		Delivery   struct {
+			Folder      string  `json:"folder"`
+			TimeToInbox float64 `json:"time_to_inbox_seconds"`
+			DKIM        string  `json:"dkim"`
+		} `json:"delivery"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.ProbeToken == "" || out.Delivery.Folder != "inbox" || out.Delivery.TimeToInbox <= 0 || out.Delivery.DKIM != "pass" {
+		t.Errorf("JSON = %+v, want the token and the delivery facts", out)
+	}
 	var sawIMAP bool
 	for _, l := range res.Transcript {
 		if strings.Contains(l.Text, "LOGIN") {
