@@ -741,20 +741,11 @@ func checkToken(t string) error {
 // matches a substring, RFC 3501 §6.4.4), then fetches the matches' headers
 // and keeps those whose value match accepts.
 func (m *Mailbox) searchFolder(f Folder, search string, match func(string) bool) ([]Message, error) {
-	status, err := m.c.Select(f.Name, true)
-	if err != nil {
-		return nil, m.folderErr(f, "EXAMINE", err)
-	}
-	// The search covers every message the folder holds from here on.
-	m.seen = m.w.existsCount()
 	crit := imap.NewSearchCriteria()
 	crit.Header.Add(ProbeHeader, search)
-	uids, err := m.c.UidSearch(crit)
-	if err != nil {
-		return nil, m.folderErr(f, "SEARCH", err)
-	}
-	if len(uids) == 0 {
-		return nil, nil
+	status, uids, err := m.examineSearch(f, crit)
+	if err != nil || len(uids) == 0 {
+		return nil, err
 	}
 	if len(uids) > maxMessages {
 		m.w.note("%d messages carry %s in %q: looking at the first %d", len(uids), ProbeHeader, f.Name, maxMessages)
@@ -787,6 +778,21 @@ func (m *Mailbox) searchFolder(f Folder, search string, match func(string) bool)
 		return nil, m.folderErr(f, "FETCH", err)
 	}
 	return found, nil
+}
+
+// examineSearch examines a folder and searches it.
+func (m *Mailbox) examineSearch(f Folder, crit *imap.SearchCriteria) (*imap.MailboxStatus, []uint32, error) {
+	status, err := m.c.Select(f.Name, true)
+	if err != nil {
+		return nil, nil, m.folderErr(f, "EXAMINE", err)
+	}
+	// The search covers every message the folder holds from here on.
+	m.seen = m.w.existsCount()
+	uids, err := m.c.UidSearch(crit)
+	if err != nil {
+		return nil, nil, m.folderErr(f, "SEARCH", err)
+	}
+	return status, uids, nil
 }
 
 // headerValue returns the ProbeHeader of a header block; a message with
@@ -1577,18 +1583,11 @@ func (m *Mailbox) FindBounces(ctx context.Context, token, messageID string) ([]B
 	}
 	defer stop()
 	f := Folder{Name: "INBOX", Class: ClassInbox}
-	if _, err := m.c.Select(f.Name, true); err != nil {
-		return nil, m.folderErr(f, "EXAMINE", err)
-	}
-	m.seen = m.w.existsCount()
 	crit := imap.NewSearchCriteria()
 	crit.Text = []string{token}
-	uids, err := m.c.UidSearch(crit)
-	if err != nil {
-		return nil, m.folderErr(f, "SEARCH", err)
-	}
-	if len(uids) == 0 {
-		return nil, nil
+	_, uids, err := m.examineSearch(f, crit)
+	if err != nil || len(uids) == 0 {
+		return nil, err
 	}
 	if len(uids) > maxBounces {
 		uids = uids[:maxBounces]
