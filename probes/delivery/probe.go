@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"github.com/prometheus/common/config"
 
 	"github.com/smtp-exporter/smtp_exporter/probes"
@@ -117,7 +118,7 @@ func (r *receiver) bounces(ctx context.Context, mb *Mailbox, sent *smtp.Sent) {
 	pr.Duration = time.Since(began)
 	if err != nil || len(found) == 0 {
 		if err != nil {
-			_ = r.logger.Log("level", "warn", "msg", "looking for bounces failed", "err", r.red.Redact(err.Error()))
+			_ = level.Warn(r.logger).Log("msg", "looking for bounces failed", "err", r.red.Redact(err.Error()))
 		}
 		return
 	}
@@ -133,7 +134,7 @@ func (r *receiver) bounces(ctx context.Context, mb *Mailbox, sent *smtp.Sent) {
 		uids[i] = b.UID
 	}
 	if _, err := mb.Delete(ctx, "INBOX", uids); err != nil {
-		_ = r.logger.Log("level", "warn", "msg", "deleting the bounce failed", "err", r.red.Redact(err.Error()))
+		_ = level.Warn(r.logger).Log("msg", "deleting the bounce failed", "err", r.red.Redact(err.Error()))
 	}
 	r.fail(pr, v.Reason, fmt.Errorf("the message bounced: %d %s %s", v.Code, v.EnhancedCode, text))
 	res := r.res
@@ -214,7 +215,7 @@ func (r *receiver) deleteAll(ctx context.Context, mb *Mailbox, found []Message) 
 		ok, err := mb.Delete(ctx, folder, byFolder[folder])
 		if err != nil {
 			deleted = false
-			_ = r.logger.Log("level", "warn", "msg", "deleting the probe message failed", "folder", folder, "err", r.red.Redact(err.Error()))
+			_ = level.Warn(r.logger).Log("msg", "deleting the probe message failed", "folder", r.red.Redact(mb.Redact(folder)), "err", r.red.Redact(err.Error()))
 			continue
 		}
 		deleted = deleted && ok
