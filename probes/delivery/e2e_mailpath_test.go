@@ -58,7 +58,7 @@ func mailpathModule(env map[string]string, rcpt, user, passwordFile string) prob
 	tlsc := config.TLSConfig{CAFile: env["SMTP_EXPORTER_MAILPATH_CA_FILE"], ServerName: env["SMTP_EXPORTER_MAILPATH_SERVER_NAME"]}
 	return probes.Module{
 		Prober:  probes.ProberDelivery,
-		Timeout: 45 * time.Second,
+		Timeout: 75 * time.Second,
 		SMTP: probes.SMTPModule{
 			TLS: probes.TLSStartTLS, TLSConfig: tlsc,
 			Auth:     &probes.AuthConfig{Username: env["SMTP_EXPORTER_MAILPATH_SENDER"], PasswordFile: env["SMTP_EXPORTER_MAILPATH_SENDER_PASSWORD_FILE"]},
@@ -70,7 +70,9 @@ func mailpathModule(env map[string]string, rcpt, user, passwordFile string) prob
 				Auth: &probes.AuthConfig{Username: user, PasswordFile: passwordFile},
 			},
 			PollInterval:    time.Second,
-			DeliveryTimeout: 30 * time.Second,
+			// As scripts/mailpath-check.sh: long enough for Dovecot's
+			// first, slow login and a queue run.
+			DeliveryTimeout: 45 * time.Second,
 			AuthservID:      env["SMTP_EXPORTER_MAILPATH_AUTHSERV_ID"],
 		},
 	}
@@ -107,13 +109,29 @@ func TestE2E_DeliverySigned(t *testing.T) {
 	}
 }
 
+func TestE2E_DeliveryUnsigned(t *testing.T) {
+	env := mailpathEnv(t)
+	rcpt := env["SMTP_EXPORTER_MAILPATH_RCPT"]
+	m := mailpathModule(env, rcpt, rcpt, env["SMTP_EXPORTER_MAILPATH_RCPT_PASSWORD_FILE"])
+	// The submission server signs only example.test: unsigned.test, whose
+	// DMARC policy rejects, arrives with dkim and dmarc not passing.
+	m.SMTP.MailFrom = env["SMTP_EXPORTER_MAILPATH_UNSIGNED_SENDER"]
+	m.Delivery.RequireAuth = []string{"dkim"}
+	res := runMailpath(t, env, m)
+	if res.Success || res.FailedPhase != probes.PhaseWait || res.Reason != probes.ReasonDKIM {
+		t.Fatalf("result = %s/%s (%v), want wait/dkim", res.FailedPhase, res.Reason, res.Err)
+	}
+	if f := res.Delivery; f.DKIM == "pass" || f.DMARC == "pass" {
+		t.Errorf("facts = %+v, want dkim and dmarc not passing", f)
+	}
+}
+
 func TestE2E_DeliveryBounce(t *testing.T) {
 	env := mailpathEnv(t)
 	sender := env["SMTP_EXPORTER_MAILPATH_SENDER"]
 	// The MX refuses the unknown recipient after submission took it: the
 	// DSN comes back to the sender's own mailbox.
 	m := mailpathModule(env, env["SMTP_EXPORTER_MAILPATH_UNKNOWN_RCPT"], sender, env["SMTP_EXPORTER_MAILPATH_SENDER_PASSWORD_FILE"])
-	m.Delivery.DeliveryTimeout = 15 * time.Second
 	res := runMailpath(t, env, m)
 	if res.Success || res.FailedPhase != probes.PhaseBounce || res.Reason != probes.ReasonMailboxUnavailable {
 		t.Fatalf("result = %s/%s (%v), want bounce/mailbox_unavailable", res.FailedPhase, res.Reason, res.Err)
