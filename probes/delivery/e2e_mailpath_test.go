@@ -69,7 +69,7 @@ func mailpathModule(env map[string]string, rcpt, user, passwordFile string) prob
 				Address: env["SMTP_EXPORTER_MAILPATH_IMAPS_ADDR"], TLS: probes.TLSImplicit, TLSConfig: tlsc,
 				Auth: &probes.AuthConfig{Username: user, PasswordFile: passwordFile},
 			},
-			PollInterval:    time.Second,
+			PollInterval: time.Second,
 			// As scripts/mailpath-check.sh: long enough for Dovecot's
 			// first, slow login and a queue run.
 			DeliveryTimeout: 45 * time.Second,
