@@ -18,6 +18,8 @@ type resultDescs struct {
 	replyCode, failureInfo, starttlsOffered *prometheus.Desc
 	certExpiry, chainExpiry, tlsVerified    *prometheus.Desc
 	tlsVersion, tlsCipher, expectationMet   *prometheus.Desc
+	timeToInbox, placement, authResult      *prometheus.Desc
+	hops, spamFlagged                       *prometheus.Desc
 }
 
 func newResultDescs(labels ...string) *resultDescs {
@@ -38,12 +40,18 @@ func newResultDescs(labels ...string) *resultDescs {
 		tlsVersion:      d("probe_tls_version_info", "TLS version of the last probe's connection.", "version"),
 		tlsCipher:       d("probe_tls_cipher_info", "TLS cipher suite of the last probe's connection.", "cipher"),
 		expectationMet:  d("probe_smtp_expectation_met", "Whether a negative test (expect_codes) received the reply it expects."),
+		timeToInbox:     d("probe_delivery_time_to_inbox_seconds", "Time from the reply that accepted the last probe message to the moment the mailbox showed it; absent when it was not seen."),
+		placement:       d("probe_delivery_placement_info", "Set to 1 with the class of the folder the last probe message landed in (inbox, junk or other).", "folder"),
+		authResult:      d("probe_delivery_auth_result_info", "Set to 1 with the receiver's verdict for each authentication method of the last probe message, from its trusted Authentication-Results.", "method", "result"),
+		hops:            d("probe_delivery_hops", "Number of Received: fields of the last probe message."),
+		spamFlagged:     d("probe_delivery_spam_flagged", "Whether the receiver's spam filter flagged the last probe message as spam."),
 	}
 }
 
 func (d *resultDescs) describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{d.success, d.duration, d.phaseDuration, d.replyCode, d.failureInfo,
-		d.starttlsOffered, d.certExpiry, d.chainExpiry, d.tlsVerified, d.tlsVersion, d.tlsCipher, d.expectationMet} {
+		d.starttlsOffered, d.certExpiry, d.chainExpiry, d.tlsVerified, d.tlsVersion, d.tlsCipher, d.expectationMet,
+		d.timeToInbox, d.placement, d.authResult, d.hops, d.spamFlagged} {
 		ch <- desc
 	}
 }
@@ -80,6 +88,25 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, lab
 	if f := r.SMTP; f != nil {
 		d.collectSMTP(g, f)
 	}
+	if f := r.Delivery; f != nil {
+		d.collectDelivery(g, f)
+	}
+}
+
+// collectDelivery maps the facts of the delivery prober's receive leg.
+// Only a message that was seen has any: a lost one is told by
+// probe_success and the failure's reason.
+func (d *resultDescs) collectDelivery(g func(*prometheus.Desc, float64, ...string), f *probes.DeliveryFacts) {
+	if !f.Found {
+		return
+	}
+	g(d.timeToInbox, f.TimeToInbox.Seconds())
+	g(d.placement, 1, f.Folder)
+	for _, m := range []struct{ method, result string }{{"spf", f.SPF}, {"dkim", f.DKIM}, {"dmarc", f.DMARC}} {
+		g(d.authResult, 1, m.method, m.result)
+	}
+	g(d.hops, float64(f.Hops))
+	g(d.spamFlagged, boolValue(f.SpamFlagged))
 }
 
 // collectSMTP maps the facts of an SMTP or LMTP dialog.

@@ -53,6 +53,11 @@ var perRunMetricNames = []string{
 	"probe_tls_version_info",
 	"probe_tls_cipher_info",
 	"probe_smtp_expectation_met",
+	"probe_delivery_time_to_inbox_seconds",
+	"probe_delivery_placement_info",
+	"probe_delivery_auth_result_info",
+	"probe_delivery_hops",
+	"probe_delivery_spam_flagged",
 }
 
 // runMetricNames are the across-runs series whose values are deterministic
@@ -147,6 +152,23 @@ func successResult() *probes.Result {
 			ChainExpiry:    chainNotAfter,
 		},
 	}
+}
+
+// deliveryResult is a delivery run whose message landed in junk with DKIM
+// and DMARC failing, and which require_inbox failed.
+func deliveryResult() *probes.Result {
+	r := successResult()
+	r.Success, r.Reason, r.FailedPhase = false, probes.ReasonSpamFolder, probes.PhaseWait
+	r.Phases = append(r.Phases,
+		phaseResult(probes.PhaseIMAPConnect, 20),
+		phaseResult(probes.PhaseIMAPAuth, 8),
+		&probes.PhaseResult{Phase: probes.PhaseWait, Duration: 2500 * time.Millisecond, Reason: probes.ReasonSpamFolder})
+	r.Delivery = &probes.DeliveryFacts{
+		Found: true, TimeToInbox: 2250 * time.Millisecond, Folder: "junk",
+		AuthFound: true, SPF: "pass", DKIM: "fail", DMARC: "fail", DKIMDomain: "example.net",
+		SpamFlagged: true, SpamScored: true, SpamScore: 7.5, Hops: 3,
+	}
+	return r
 }
 
 const dmarcText = "5.7.26 Unauthenticated email from example.net is not accepted due to domain's DMARC policy"
@@ -302,6 +324,9 @@ var (
 	codeLabelRe     = regexp.MustCompile(`^[2-5][0-5][0-9]$`)
 	enhancedLabelRe = regexp.MustCompile(`^([245]\.[0-7]\.[0-9]{1,3})?$`)
 	classLabels     = []string{"2xx", "3xx", "4xx", "5xx"}
+	// authResultLabels is delivery.AllAuthResults, which collector must
+	// not import.
+	authResultLabels = []string{"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror", "policy", "other"}
 )
 
 // checkLabelValues fails the test for any phase, reason, class, code or
@@ -330,6 +355,12 @@ func checkLabelValues(t *testing.T, mfs []*dto.MetricFamily) int {
 					ok = codeLabelRe.MatchString(v)
 				case "enhanced_code":
 					ok = enhancedLabelRe.MatchString(v)
+				case "folder":
+					ok = slices.Contains([]string{"inbox", "junk", "other"}, v)
+				case "method":
+					ok = slices.Contains([]string{"spf", "dkim", "dmarc"}, v)
+				case "result":
+					ok = slices.Contains(authResultLabels, v)
 				default:
 					continue
 				}
@@ -373,6 +404,30 @@ func TestCollector_DMARCFailure(t *testing.T) {
 	}
 	if v, _ := find(mfs, "probe_smtp_reply_code", map[string]string{"phase": "rcpt"}); v != 550 {
 		t.Errorf("probe_smtp_reply_code{phase=rcpt} = %v, want 550", v)
+	}
+}
+
+func TestCollector_Delivery(t *testing.T) {
+	reg := storeRegistry(t, "mailflow", "delivery", deliveryResult())
+	goldenCompare(t, reg, "delivery.prom", perRunMetricNames...)
+	mfs := gatherAll(t, reg)
+	checkLabelValues(t, mfs)
+	if v, ok := find(mfs, "probe_delivery_auth_result_info", map[string]string{"method": "dkim", "result": "fail"}); !ok || v != 1 {
+		t.Errorf("probe_delivery_auth_result_info{method=dkim,result=fail} = %v, %v; want 1", v, ok)
+	}
+	if v, ok := find(mfs, "probe_smtp_failure_info", map[string]string{"phase": "wait", "reason": "spam_folder"}); !ok || v != 1 {
+		t.Errorf("probe_smtp_failure_info{phase=wait,reason=spam_folder} = %v, %v; want 1", v, ok)
+	}
+}
+
+func TestCollector_DeliveryNotSeen(t *testing.T) {
+	r := deliveryResult()
+	r.Delivery = &probes.DeliveryFacts{}
+	mfs := gatherAll(t, storeRegistry(t, "mailflow", "delivery", r))
+	for _, name := range []string{"probe_delivery_time_to_inbox_seconds", "probe_delivery_placement_info", "probe_delivery_auth_result_info", "probe_delivery_hops", "probe_delivery_spam_flagged"} {
+		if _, ok := find(mfs, name, nil); ok {
+			t.Errorf("%s served for a message that was never seen", name)
+		}
 	}
 }
 
@@ -713,6 +768,10 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	}
 	f := newScheduledFixture(t)
 	reg := exporterRegistry(t, f)
+	// A delivery run's facts, so that promtool lints its gauges too.
+	dr := deliveryResult()
+	dr.Target, dr.Module = "mailflow", "delivery"
+	f.store.Set(StoreEntry{Target: &config.Target{Name: "mailflow", Address: "mail.example.net:587", Module: "delivery", Interval: time.Minute}, Result: dr})
 	mfs := gatherAll(t, reg)
 	checkLabelValues(t, mfs)
 	for _, name := range append(append([]string{"smtp_exporter_build_info", "smtp_exporter_config_last_reload_successful",

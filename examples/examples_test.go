@@ -44,6 +44,11 @@ var servedMetrics = []string{
 	"probe_smtp_tls_verified",
 	"probe_tls_version_info",
 	"probe_tls_cipher_info",
+	"probe_delivery_time_to_inbox_seconds",
+	"probe_delivery_placement_info",
+	"probe_delivery_auth_result_info",
+	"probe_delivery_hops",
+	"probe_delivery_spam_flagged",
 	// Across runs, scheduled path only.
 	"probe_smtp_replies_total",
 	"probe_smtp_failures_total",

@@ -3,6 +3,7 @@ package probes
 import (
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -19,6 +20,11 @@ const (
 	DefaultMinSendInterval = 5 * time.Minute
 	DefaultIPProtocol      = "ip4"
 	DefaultAuthMechanism   = "PLAIN"
+	// DefaultPollInterval and DefaultDeliveryTimeout are the delivery
+	// prober's: how often a mailbox without IDLE is searched, and how long
+	// a message may take before it counts as not delivered.
+	DefaultPollInterval    = 10 * time.Second
+	DefaultDeliveryTimeout = 5 * time.Minute
 )
 
 // TLS modes.
@@ -30,8 +36,9 @@ const (
 
 // Probers.
 const (
-	ProberSMTP = "smtp"
-	ProberLMTP = "lmtp"
+	ProberSMTP     = "smtp"
+	ProberLMTP     = "lmtp"
+	ProberDelivery = "delivery"
 )
 
 // Module is one probe configuration: what dialog to run against a target.
@@ -45,7 +52,41 @@ type Module struct {
 	IPProtocol         string     `yaml:"ip_protocol,omitempty" json:"ip_protocol,omitempty"`
 	IPProtocolFallback *bool      `yaml:"ip_protocol_fallback,omitempty" json:"ip_protocol_fallback,omitempty"`
 	SMTP               SMTPModule `yaml:"smtp,omitempty" json:"smtp"`
+	// Delivery is the receive leg of prober delivery; SMTP is its send leg.
+	Delivery DeliveryModule `yaml:"delivery,omitempty" json:"delivery"`
 }
+
+// DeliveryModule holds the delivery prober's receive leg: the mailbox the
+// probe message should reach and what it must look like there.
+type DeliveryModule struct {
+	IMAP IMAPModule `yaml:"imap,omitempty" json:"imap"`
+	// Folders are watched besides INBOX and the \Junk folders.
+	Folders         []string      `yaml:"folders,omitempty" json:"folders,omitempty"`
+	PollInterval    time.Duration `yaml:"poll_interval,omitempty" json:"poll_interval,omitempty"`
+	DeliveryTimeout time.Duration `yaml:"delivery_timeout,omitempty" json:"delivery_timeout,omitempty"`
+	// AuthservID is the authserv-id of the receiver's verifier: only its
+	// Authentication-Results headers are trusted (RFC 8601 §7.1).
+	AuthservID string `yaml:"authserv_id,omitempty" json:"authserv_id,omitempty"`
+	// RequireInbox fails a run whose message lands in junk (spam_folder).
+	RequireInbox bool `yaml:"require_inbox,omitempty" json:"require_inbox,omitempty"`
+	// RequireAuth lists the methods (spf, dkim, dmarc) that must pass.
+	RequireAuth []string `yaml:"require_auth,omitempty" json:"require_auth,omitempty"`
+}
+
+// IMAPModule says how to reach and log in to the receiving mailbox.
+type IMAPModule struct {
+	Address           string           `yaml:"address,omitempty" json:"address,omitempty"`
+	TLS               string           `yaml:"tls,omitempty" json:"tls,omitempty"`
+	TLSConfig         config.TLSConfig `yaml:"tls_config,omitempty" json:"tls_config"`
+	Auth              *AuthConfig      `yaml:"auth,omitempty" json:"auth,omitempty"`
+	AllowInsecureAuth bool             `yaml:"allow_insecure_auth,omitempty" json:"allow_insecure_auth,omitempty"`
+}
+
+// IMAPAuthMechanisms are the mechanisms the receive leg can log in with.
+var IMAPAuthMechanisms = []string{"PLAIN", "LOGIN", "XOAUTH2"}
+
+// AuthMethods are the methods require_auth may name.
+var AuthMethods = []string{"spf", "dkim", "dmarc"}
 
 // SMTPModule holds the dialog settings shared by the smtp and lmtp probers.
 type SMTPModule struct {
@@ -103,7 +144,15 @@ func fieldErr(field, format string, args ...any) error {
 // of a file must not depend on where the exporter was started.
 func (m *Module) SetDirectory(dir string) {
 	m.SMTP.TLSConfig.SetDirectory(dir)
-	if a := m.SMTP.Auth; a != nil {
+	m.SMTP.Auth.setDirectory(dir)
+	if m.Prober == ProberDelivery {
+		m.Delivery.IMAP.TLSConfig.SetDirectory(dir)
+		m.Delivery.IMAP.Auth.setDirectory(dir)
+	}
+}
+
+func (a *AuthConfig) setDirectory(dir string) {
+	if a != nil {
 		a.PasswordFile = config.JoinDir(dir, a.PasswordFile)
 		a.TokenFile = config.JoinDir(dir, a.TokenFile)
 	}
@@ -114,8 +163,13 @@ func (m *Module) SetDefaults() {
 	if m.Prober == "" {
 		m.Prober = ProberSMTP
 	}
+	m.Delivery.setDefaults()
 	if m.Timeout == 0 {
 		m.Timeout = DefaultTimeout
+		if m.Prober == ProberDelivery {
+			// The send leg's dialog, then the wait for the message.
+			m.Timeout += m.Delivery.DeliveryTimeout
+		}
 	}
 	if m.IPProtocol == "" {
 		m.IPProtocol = DefaultIPProtocol
@@ -139,6 +193,27 @@ func (m *Module) SetDefaults() {
 	}
 }
 
+func (d *DeliveryModule) setDefaults() {
+	if d.PollInterval == 0 {
+		d.PollInterval = DefaultPollInterval
+	}
+	if d.DeliveryTimeout == 0 {
+		d.DeliveryTimeout = DefaultDeliveryTimeout
+	}
+	if d.IMAP.TLS == "" {
+		d.IMAP.TLS = TLSImplicit
+	}
+	if a := d.IMAP.Auth; a != nil {
+		if a.Mechanism == "" {
+			a.Mechanism = DefaultAuthMechanism
+		}
+		a.Mechanism = strings.ToUpper(a.Mechanism)
+	}
+	for i, method := range d.RequireAuth {
+		d.RequireAuth[i] = strings.ToLower(method)
+	}
+}
+
 // AuthMechanisms are the SASL mechanisms a module may name.
 var AuthMechanisms = []string{"PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"}
 
@@ -148,8 +223,8 @@ var phasesWithReplies = []Phase{PhaseBanner, PhaseEHLO, PhaseLHLO, PhaseSTARTTLS
 
 // Validate checks a module after SetDefaults and names the field at fault.
 func (m *Module) Validate() error {
-	if m.Prober != ProberSMTP && m.Prober != ProberLMTP {
-		return fieldErr("prober", "unknown prober %q (want smtp or lmtp)", m.Prober)
+	if m.Prober != ProberSMTP && m.Prober != ProberLMTP && m.Prober != ProberDelivery {
+		return fieldErr("prober", "unknown prober %q (want smtp, lmtp or delivery)", m.Prober)
 	}
 	if m.Timeout < 0 {
 		return fieldErr("timeout", "must be positive, got %s", m.Timeout)
@@ -188,26 +263,10 @@ func (m *Module) Validate() error {
 	if strings.ContainsAny(s.EHLO, " \t\r\n") {
 		return fieldErr("smtp.ehlo", "must be a single domain name or address literal, got %q", s.EHLO)
 	}
-	if err := s.TLSConfig.Validate(); err != nil {
-		return fieldErr("smtp.tls_config", "%v", err)
+	if err := validateTLSConfig("smtp.tls_config", s.TLS, &s.TLSConfig); err != nil {
+		return err
 	}
-	for _, f := range []struct{ field, path string }{
-		{"smtp.tls_config.ca_file", s.TLSConfig.CAFile},
-		{"smtp.tls_config.cert_file", s.TLSConfig.CertFile},
-		{"smtp.tls_config.key_file", s.TLSConfig.KeyFile},
-	} {
-		if err := checkReadableFile(f.field, f.path); err != nil {
-			return err
-		}
-	}
-	if s.TLS != TLSNone {
-		// Built now: an unreadable CA file or a bad client key is the
-		// operator's to fix at load, not a failing probe's at every run.
-		if _, err := config.NewTLSConfig(&s.TLSConfig); err != nil {
-			return fieldErr("smtp.tls_config", "%v", err)
-		}
-	}
-	if err := s.validateAuth(); err != nil {
+	if err := validateAuth("smtp.auth", s.Auth, AuthMechanisms, s.TLS, s.AllowInsecureAuth); err != nil {
 		return err
 	}
 	if err := checkBareAddress("smtp.mail_from", s.MailFrom); err != nil {
@@ -242,48 +301,139 @@ func (m *Module) Validate() error {
 			}
 		}
 	}
+	if m.Prober == ProberDelivery {
+		return m.validateDelivery()
+	}
 	return nil
 }
 
-func (s *SMTPModule) validateAuth() error {
-	a := s.Auth
+// validateDelivery checks the delivery prober's settings: a send leg that
+// sends, and a mailbox to find the message in.
+func (m *Module) validateDelivery() error {
+	s, d := &m.SMTP, &m.Delivery
+	if s.MailFrom == "" {
+		return fieldErr("smtp.mail_from", "required by prober delivery")
+	}
+	if len(s.RcptTo) == 0 {
+		return fieldErr("smtp.rcpt_to", "required by prober delivery")
+	}
+	if len(s.ExpectCodes) > 0 {
+		return fieldErr("smtp.expect_codes", "not supported by prober delivery")
+	}
+	im := &d.IMAP
+	if im.Address == "" {
+		return fieldErr("delivery.imap.address", "required")
+	}
+	if err := CheckText(im.Address); err != nil {
+		return fieldErr("delivery.imap.address", "%v", err)
+	}
+	if _, _, err := net.SplitHostPort(im.Address); err != nil {
+		return fieldErr("delivery.imap.address", "want host:port: %v", err)
+	}
+	switch im.TLS {
+	case TLSNone, TLSStartTLS, TLSImplicit:
+	default:
+		return fieldErr("delivery.imap.tls", "unknown value %q (want none, starttls or implicit)", im.TLS)
+	}
+	if err := validateTLSConfig("delivery.imap.tls_config", im.TLS, &im.TLSConfig); err != nil {
+		return err
+	}
+	if im.Auth == nil {
+		return fieldErr("delivery.imap.auth", "required")
+	}
+	if err := CheckText(im.Auth.Username); err != nil {
+		return fieldErr("delivery.imap.auth.username", "%v", err)
+	}
+	if err := validateAuth("delivery.imap.auth", im.Auth, IMAPAuthMechanisms, im.TLS, im.AllowInsecureAuth); err != nil {
+		return err
+	}
+	for i, f := range d.Folders {
+		if f == "" || CheckText(f) != nil {
+			return fieldErr(fmt.Sprintf("delivery.folders[%d]", i), "must be a non-empty folder name without control characters")
+		}
+	}
+	if d.PollInterval < 0 {
+		return fieldErr("delivery.poll_interval", "must be positive, got %s", d.PollInterval)
+	}
+	if d.DeliveryTimeout < 0 {
+		return fieldErr("delivery.delivery_timeout", "must be positive, got %s", d.DeliveryTimeout)
+	}
+	if d.DeliveryTimeout >= m.Timeout {
+		return fieldErr("delivery.delivery_timeout", "%s leaves nothing of the module's timeout %s for the send leg: set a longer timeout", d.DeliveryTimeout, m.Timeout)
+	}
+	if err := CheckText(d.AuthservID); err != nil {
+		return fieldErr("delivery.authserv_id", "%v", err)
+	}
+	for i, method := range d.RequireAuth {
+		if !slices.Contains(AuthMethods, method) {
+			return fieldErr(fmt.Sprintf("delivery.require_auth[%d]", i), "unknown method %q (want spf, dkim or dmarc)", method)
+		}
+	}
+	return nil
+}
+
+// validateTLSConfig checks the tls_config at field of a leg using tls.
+func validateTLSConfig(field, tls string, tc *config.TLSConfig) error {
+	if err := tc.Validate(); err != nil {
+		return fieldErr(field, "%v", err)
+	}
+	for _, f := range []struct{ key, path string }{
+		{"ca_file", tc.CAFile}, {"cert_file", tc.CertFile}, {"key_file", tc.KeyFile},
+	} {
+		if err := checkReadableFile(field+"."+f.key, f.path); err != nil {
+			return err
+		}
+	}
+	if tls != TLSNone {
+		// Built now: an unreadable CA file or a bad client key is the
+		// operator's to fix at load, not a failing probe's at every run.
+		if _, err := config.NewTLSConfig(tc); err != nil {
+			return fieldErr(field, "%v", err)
+		}
+	}
+	return nil
+}
+
+// validateAuth checks the auth block at field (smtp.auth or
+// delivery.imap.auth) of a leg using tls.
+func validateAuth(field string, a *AuthConfig, mechanisms []string, tls string, allowInsecure bool) error {
 	if a == nil {
 		return nil
 	}
-	if !slices.Contains(AuthMechanisms, a.Mechanism) {
-		return fieldErr("smtp.auth.mechanism", "unsupported mechanism %q (want one of %s)", a.Mechanism, strings.Join(AuthMechanisms, ", "))
+	if !slices.Contains(mechanisms, a.Mechanism) {
+		return fieldErr(field+".mechanism", "unsupported mechanism %q (want one of %s)", a.Mechanism, strings.Join(mechanisms, ", "))
 	}
 	if a.Username == "" {
-		return fieldErr("smtp.auth.username", "required")
+		return fieldErr(field+".username", "required")
 	}
 	// The wrong kind of credential is checked first: it usually means a
 	// forgotten or wrong mechanism, which "needs exactly one of" would hide.
 	bearer := a.Mechanism == "XOAUTH2" || a.Mechanism == "OAUTHBEARER"
 	if bearer {
 		if a.Password != "" || a.PasswordFile != "" {
-			return fieldErr("smtp.auth", "%s takes a token or token_file, not a password", a.Mechanism)
+			return fieldErr(field, "%s takes a token or token_file, not a password", a.Mechanism)
 		}
 		if (a.Token == "") == (a.TokenFile == "") {
-			return fieldErr("smtp.auth", "%s needs exactly one of token and token_file", a.Mechanism)
+			return fieldErr(field, "%s needs exactly one of token and token_file", a.Mechanism)
 		}
 	} else {
 		if a.Token != "" || a.TokenFile != "" {
-			return fieldErr("smtp.auth", "%s takes a password or password_file, not a token (tokens are for XOAUTH2 and OAUTHBEARER)", a.Mechanism)
+			return fieldErr(field, "%s takes a password or password_file, not a token (tokens are for XOAUTH2 and OAUTHBEARER)", a.Mechanism)
 		}
 		if (a.Password == "") == (a.PasswordFile == "") {
-			return fieldErr("smtp.auth", "%s needs exactly one of password and password_file", a.Mechanism)
+			return fieldErr(field, "%s needs exactly one of password and password_file", a.Mechanism)
 		}
 	}
 	for _, f := range []struct{ field, path string }{
-		{"smtp.auth.password_file", a.PasswordFile},
-		{"smtp.auth.token_file", a.TokenFile},
+		{field + ".password_file", a.PasswordFile},
+		{field + ".token_file", a.TokenFile},
 	} {
 		if err := checkReadableFile(f.field, f.path); err != nil {
 			return err
 		}
 	}
-	if s.TLS == TLSNone && !s.AllowInsecureAuth {
-		return fieldErr("smtp.auth", "AUTH without TLS sends credentials in clear text: use tls: starttls or implicit, or set allow_insecure_auth: true")
+	if tls == TLSNone && !allowInsecure {
+		return fieldErr(field, "AUTH without TLS sends credentials in clear text: use tls: starttls or implicit, or set allow_insecure_auth: true")
 	}
 	return nil
 }
@@ -387,7 +537,7 @@ func DefaultEHLOName() string {
 
 // SendsMail reports whether a run delivers a test message, which the
 // scheduler spaces out by MinSendInterval.
-func (m *Module) SendsMail() bool { return m.SMTP.Send }
+func (m *Module) SendsMail() bool { return m.SMTP.Send || m.Prober == ProberDelivery }
 
 // MinSendInterval is the least time between two runs that send mail to
 // one target.
@@ -397,6 +547,10 @@ func (m *Module) MinSendInterval() time.Duration { return m.SMTP.MinSendInterval
 // dialog, reset before the message.
 func (m Module) WithoutSend() Module {
 	m.SMTP.Send = false
+	if m.Prober == ProberDelivery {
+		// A delivery run without its message is the send leg's dialog.
+		m.Prober = ProberSMTP
+	}
 	return m
 }
 
@@ -407,6 +561,14 @@ func (m Module) WithoutSend() Module {
 // host's own name.
 func (m *Module) CredentialsPinned() bool {
 	s := &m.SMTP
+	if m.Prober == ProberDelivery && m.Delivery.IMAP.Auth != nil {
+		// The mailbox's address is the module's own, never a caller's,
+		// but its credentials still must not go to an unverified server.
+		im := &m.Delivery.IMAP
+		if im.TLS == TLSNone || im.TLSConfig.InsecureSkipVerify {
+			return false
+		}
+	}
 	return s.Auth == nil || (s.TLS != TLSNone && s.TLSConfig.ServerName != "" && !s.TLSConfig.InsecureSkipVerify)
 }
 
@@ -414,11 +576,20 @@ func (m *Module) CredentialsPinned() bool {
 // takes. Runs of one class compete for its slots only, so that a prober
 // that waits minutes (a delivery) cannot keep a dialog that lasts a second
 // from starting.
-func (m *Module) ConcurrencyClass() string { return ClassDialog }
+func (m *Module) ConcurrencyClass() string {
+	if m.Prober == ProberDelivery {
+		return ClassDelivery
+	}
+	return ClassDialog
+}
 
-// ClassDialog is the concurrency class of probes that hold a connection
-// for one dialog: SMTP and LMTP.
-const ClassDialog = "dialog"
+// Concurrency classes: ClassDialog for probes that hold a connection for
+// one dialog (SMTP and LMTP), ClassDelivery for those that wait for a
+// message to arrive.
+const (
+	ClassDialog   = "dialog"
+	ClassDelivery = "delivery"
+)
 
 // Phases lists, in dialog order, the phases a run of m goes through when
 // nothing fails: the one place that says which phases a module has. The
@@ -442,10 +613,14 @@ func (m *Module) Phases() []Phase {
 	if len(s.RcptTo) > 0 {
 		ps = append(ps, PhaseRcpt)
 	}
-	if s.Send {
+	if s.Send || m.Prober == ProberDelivery {
 		ps = append(ps, PhaseData)
 	}
-	return append(ps, PhaseQuit)
+	ps = append(ps, PhaseQuit)
+	if m.Prober == ProberDelivery {
+		ps = append(ps, PhaseIMAPConnect, PhaseIMAPAuth, PhaseWait)
+	}
+	return ps
 }
 
 // HelloPhase is the greeting's phase: lhlo for LMTP, else ehlo.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ func TestModule_Validate(t *testing.T) {
 			name:      "unknown prober",
 			module:    Module{Prober: "http"},
 			wantField: "prober",
-			wantMsg:   `unknown prober "http" (want smtp or lmtp)`,
+			wantMsg:   `unknown prober "http" (want smtp, lmtp or delivery)`,
 		},
 		{
 			name:      "unknown tls mode",
@@ -395,5 +396,82 @@ func TestModule_Phases(t *testing.T) {
 		if got := tc.m.Phases(); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: Phases() = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func deliveryModule() Module {
+	return Module{
+		Prober: ProberDelivery,
+		SMTP:   SMTPModule{MailFrom: "probe@example.org", RcptTo: []string{"probe@example.net"}},
+		Delivery: DeliveryModule{IMAP: IMAPModule{
+			Address: "imap.example.net:993",
+			Auth:    &AuthConfig{Username: "probe@example.net", Password: "Correct-Horse-9!"},
+		}},
+	}
+}
+
+func TestModule_ValidateDelivery(t *testing.T) {
+	tests := []struct {
+		name      string
+		change    func(m *Module)
+		wantField string
+	}{
+		{"good", func(*Module) {}, ""},
+		{"no mail_from", func(m *Module) { m.SMTP.MailFrom, m.SMTP.RcptTo = "", nil }, "smtp.mail_from"},
+		{"no rcpt_to", func(m *Module) { m.SMTP.RcptTo = nil }, "smtp.rcpt_to"},
+		{"no address", func(m *Module) { m.Delivery.IMAP.Address = "" }, "delivery.imap.address"},
+		{"address without port", func(m *Module) { m.Delivery.IMAP.Address = "imap.example.net" }, "delivery.imap.address"},
+		{"bad tls", func(m *Module) { m.Delivery.IMAP.TLS = "ssl" }, "delivery.imap.tls"},
+		{"no auth", func(m *Module) { m.Delivery.IMAP.Auth = nil }, "delivery.imap.auth"},
+		{"cram-md5", func(m *Module) { m.Delivery.IMAP.Auth.Mechanism = "CRAM-MD5" }, "delivery.imap.auth.mechanism"},
+		{"missing password file", func(m *Module) {
+			m.Delivery.IMAP.Auth.Password, m.Delivery.IMAP.Auth.PasswordFile = "", filepath.Join(t.TempDir(), "none")
+		}, "delivery.imap.auth.password_file"},
+		{"clear text login", func(m *Module) { m.Delivery.IMAP.TLS = TLSNone }, "delivery.imap.auth"},
+		{"unknown require_auth", func(m *Module) { m.Delivery.RequireAuth = []string{"arc"} }, "delivery.require_auth[0]"},
+		{"delivery_timeout past timeout", func(m *Module) { m.Timeout, m.Delivery.DeliveryTimeout = time.Minute, 2*time.Minute }, "delivery.delivery_timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := deliveryModule()
+			tt.change(&m)
+			m.SetDefaults()
+			err := m.Validate()
+			if tt.wantField == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.wantField {
+				t.Fatalf("Validate() = %v, want a FieldError on %s", err, tt.wantField)
+			}
+			if strings.Contains(err.Error(), "Correct-Horse-9!") {
+				t.Errorf("the password is in the error: %v", err)
+			}
+		})
+	}
+}
+
+func TestModule_DeliveryQuestions(t *testing.T) {
+	m := deliveryModule()
+	m.SetDefaults()
+	if m.Delivery.IMAP.TLS != TLSImplicit || m.Delivery.PollInterval != DefaultPollInterval ||
+		m.Delivery.DeliveryTimeout != DefaultDeliveryTimeout || m.Timeout != DefaultTimeout+DefaultDeliveryTimeout {
+		t.Errorf("defaults = %+v timeout %s", m.Delivery, m.Timeout)
+	}
+	if !m.SendsMail() || m.ConcurrencyClass() != ClassDelivery {
+		t.Errorf("SendsMail %v, class %q; want true, delivery", m.SendsMail(), m.ConcurrencyClass())
+	}
+	if w := m.WithoutSend(); w.SendsMail() || w.Prober != ProberSMTP {
+		t.Errorf("WithoutSend: prober %q, sends %v; want the smtp dialog without a message", w.Prober, w.SendsMail())
+	}
+	if !m.CredentialsPinned() {
+		t.Error("CredentialsPinned = false for a verified IMAP leg and no SMTP auth")
+	}
+	m.Delivery.IMAP.TLSConfig.InsecureSkipVerify = true
+	if m.CredentialsPinned() {
+		t.Error("CredentialsPinned = true with the IMAP password sent to an unverified server")
 	}
 }

@@ -18,6 +18,12 @@ const (
 	PhaseRcpt     Phase = "rcpt"
 	PhaseData     Phase = "data"
 	PhaseQuit     Phase = "quit"
+
+	// The delivery prober's receive leg (ARCHITECTURE.md §4).
+	PhaseIMAPConnect Phase = "imap_connect"
+	PhaseIMAPAuth    Phase = "imap_auth"
+	PhaseWait        Phase = "wait"
+	PhaseBounce      Phase = "bounce"
 )
 
 // AllPhases lists every phase in dialog order, so that consumers can report
@@ -25,4 +31,5 @@ const (
 var AllPhases = []Phase{
 	PhaseResolve, PhaseConnect, PhaseTLS, PhaseBanner, PhaseEHLO, PhaseLHLO,
 	PhaseSTARTTLS, PhaseAuth, PhaseMail, PhaseRcpt, PhaseData, PhaseQuit,
+	PhaseIMAPConnect, PhaseIMAPAuth, PhaseWait, PhaseBounce,
 }

@@ -39,7 +39,13 @@ const (
 	// not expect (expect_codes), e.g. 250 where an open-relay check wants 550.
 	// It extends the taxonomy of ARCHITECTURE.md §5 for negative tests.
 	ReasonUnexpectedReply Reason = "unexpected_reply"
-	ReasonOther           Reason = "other"
+	// ReasonNotDelivered: the delivery prober's message was accepted but
+	// not seen in the mailbox within delivery_timeout.
+	ReasonNotDelivered Reason = "not_delivered"
+	// ReasonSpamFolder: the message landed in a junk folder of a module
+	// with require_inbox.
+	ReasonSpamFolder Reason = "spam_folder"
+	ReasonOther      Reason = "other"
 )
 
 // AllReasons lists every reason, so that consumers can pre-declare series and
@@ -53,7 +59,8 @@ var AllReasons = []Reason{
 	ReasonMailboxBusy, ReasonLocalError, ReasonInsufficientStorage,
 	ReasonMailboxUnavailable, ReasonMailboxFull, ReasonMessageTooLarge,
 	ReasonRelayDenied, ReasonSPF, ReasonDKIM, ReasonDMARC, ReasonReputation,
-	ReasonPolicy, ReasonUnexpectedReply, ReasonOther,
+	ReasonPolicy, ReasonUnexpectedReply, ReasonNotDelivered, ReasonSpamFolder,
+	ReasonOther,
 }
 
 // transientReasons are failures not tied to a reply code that are worth
@@ -63,6 +70,7 @@ var transientReasons = map[Reason]bool{
 	ReasonConnectionLost: true, ReasonServiceUnavailable: true,
 	ReasonThrottled: true, ReasonGreylisted: true, ReasonMailboxBusy: true,
 	ReasonLocalError: true, ReasonInsufficientStorage: true,
+	ReasonNotDelivered: true,
 }
 
 // Temporary reports whether a failure with this reason and no reply code is

@@ -36,7 +36,68 @@ type Result struct {
 
 	// Facts of one prober each; nil when that prober did not run. The
 	// collector maps each to its own metrics.
-	SMTP *SMTPFacts
+	SMTP     *SMTPFacts
+	Delivery *DeliveryFacts
+}
+
+// DeliveryFacts is what the delivery prober's receive leg learned about
+// the message it sent. Folder and the verdicts are label values from
+// fixed sets; the rest are facts for the output only.
+type DeliveryFacts struct {
+	// Found: the message was seen in the mailbox; the facts below hold
+	// only then.
+	Found bool `json:"found"`
+	// TimeToInbox runs from the reply that accepted the message to the
+	// moment the mailbox showed it.
+	TimeToInbox time.Duration `json:"-"`
+	// Folder is the class of the folder it landed in: inbox, junk or other.
+	Folder string `json:"folder,omitempty"`
+	// AuthFound: a trusted Authentication-Results header was there.
+	AuthFound  bool   `json:"auth_found"`
+	SPF        string `json:"spf,omitempty"`
+	DKIM       string `json:"dkim,omitempty"`
+	DMARC      string `json:"dmarc,omitempty"`
+	DKIMDomain string `json:"dkim_domain,omitempty"`
+	// The receiving filter's spam verdict, when its headers say.
+	SpamSource  string  `json:"spam_source,omitempty"`
+	SpamFlagged bool    `json:"spam_flagged"`
+	SpamScored  bool    `json:"spam_scored"`
+	SpamScore   float64 `json:"spam_score"`
+	// The Received: chain: hop count, the delay from the oldest hop to
+	// arrival, and the longest single hop.
+	Hops        int           `json:"hops"`
+	HopsTotal   time.Duration `json:"-"`
+	HopsLargest time.Duration `json:"-"`
+	// Deleted: the message was expunged (or, without UIDPLUS, flagged
+	// \Deleted) after it was read.
+	Deleted bool `json:"deleted"`
+	// Bounce is the delivery status notification that came back about
+	// the message instead of it; nil when none did.
+	Bounce *BounceFacts `json:"bounce,omitempty"`
+}
+
+// BounceFacts is what a bounce said about the probe message: its
+// verdict's diagnosis as a reply (Text is redacted, server data), its
+// reason from the classifier of live replies, and its Action.
+type BounceFacts struct {
+	Reason       Reason `json:"reason"`
+	Temporary    bool   `json:"temporary"`
+	Action       string `json:"action"`
+	Code         int    `json:"code"`
+	EnhancedCode string `json:"enhanced_code,omitempty"`
+	Text         string `json:"text,omitempty"`
+}
+
+// MarshalJSON writes the durations in seconds, as everywhere in the
+// result's JSON.
+func (d *DeliveryFacts) MarshalJSON() ([]byte, error) {
+	type plain DeliveryFacts
+	return json.Marshal(struct {
+		*plain
+		TimeToInbox float64 `json:"time_to_inbox_seconds"`
+		HopsTotal   float64 `json:"hops_total_seconds"`
+		HopsLargest float64 `json:"hops_largest_seconds"`
+	}{(*plain)(d), d.TimeToInbox.Seconds(), d.HopsTotal.Seconds(), d.HopsLargest.Seconds()})
 }
 
 // SMTPFacts is what an SMTP or LMTP dialog learned beyond the phases.
@@ -51,6 +112,9 @@ type SMTPFacts struct {
 	HELOFallback    bool
 	MessageID       string
 	QueueID         string
+	// ProbeToken is the message's X-SMTP-Exporter-Probe value, by which
+	// the delivery prober finds it; in the JSON as probe_token.
+	ProbeToken string
 	// NegativeTest: the module has expect_codes; ExpectationMet: a phase
 	// got the reply it expects.
 	NegativeTest   bool
@@ -162,6 +226,8 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		TLS             *TLSInfo          `json:"tls"`
 		MessageID       string            `json:"message_id,omitempty"`
 		QueueID         string            `json:"queue_id,omitempty"`
+		ProbeToken      string            `json:"probe_token,omitempty"`
+		Delivery        *DeliveryFacts    `json:"delivery,omitempty"`
 		Transcript      []TranscriptLine  `json:"transcript"`
 	}{
 		Target: r.Target, Module: r.Module, Success: r.Success, Phase: r.FailedPhase,
@@ -170,6 +236,6 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		Duration: r.Duration.Seconds(), RemoteAddr: r.RemoteAddr, Phases: phases,
 		Extensions: smtp.Extensions, STARTTLSOffered: smtp.STARTTLSOffered, HELOFallback: smtp.HELOFallback,
 		ExpectationMet: smtp.ExpectationMet, TLS: r.TLS, MessageID: smtp.MessageID, QueueID: smtp.QueueID,
-		Transcript: r.Transcript,
+		ProbeToken: smtp.ProbeToken, Delivery: r.Delivery, Transcript: r.Transcript,
 	})
 }

@@ -183,6 +183,9 @@ func writeText(w io.Writer, r *probes.Result) {
 		}
 		fmt.Fprintln(w)
 	}
+	if d := r.Delivery; d != nil {
+		writeDelivery(w, d)
+	}
 	fmt.Fprintln(w)
 	if r.Success {
 		verdict := "SUCCESS"
@@ -208,4 +211,24 @@ func writeText(w io.Writer, r *probes.Result) {
 		fmt.Fprintf(w, "\n  error: %v", r.Err)
 	}
 	fmt.Fprintln(w)
+}
+
+// writeDelivery prints what the delivery prober's receive leg found.
+func writeDelivery(w io.Writer, d *probes.DeliveryFacts) {
+	if !d.Found {
+		fmt.Fprintf(w, "\nDelivery: not seen in the mailbox\n")
+	} else {
+		fmt.Fprintf(w, "\nDelivery: in %s after %.3fs; spf=%s dkim=%s dmarc=%s", d.Folder, d.TimeToInbox.Seconds(), d.SPF, d.DKIM, d.DMARC)
+		if d.DKIMDomain != "" {
+			fmt.Fprintf(w, " (signed by %s)", d.DKIMDomain)
+		}
+		fmt.Fprintf(w, "\n  spam flagged: %t", d.SpamFlagged)
+		if d.SpamScored {
+			fmt.Fprintf(w, " (score %.1f)", d.SpamScore)
+		}
+		fmt.Fprintf(w, "; %d hops, %.3fs in all, largest %.3fs; deleted: %t\n", d.Hops, d.HopsTotal.Seconds(), d.HopsLargest.Seconds(), d.Deleted)
+	}
+	if b := d.Bounce; b != nil {
+		fmt.Fprintf(w, "  bounced (%s): %d %s %s\n", b.Action, b.Code, b.EnhancedCode, b.Text)
+	}
 }

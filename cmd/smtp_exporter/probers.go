@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/smtp-exporter/smtp_exporter/probes"
+	"github.com/smtp-exporter/smtp_exporter/probes/delivery"
 	"github.com/smtp-exporter/smtp_exporter/probes/smtp"
 )
 
@@ -9,6 +10,7 @@ import (
 // key gives. A new prober is a package under probes/ and one line here
 // (see ARCHITECTURE.md, "Adding a prober").
 var probers = probes.Registry{
-	probes.ProberSMTP: smtp.Probe,
-	probes.ProberLMTP: smtp.Probe,
+	probes.ProberSMTP:     smtp.Probe,
+	probes.ProberLMTP:     smtp.Probe,
+	probes.ProberDelivery: delivery.Probe,
 }

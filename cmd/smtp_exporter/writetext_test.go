@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
@@ -36,5 +37,18 @@ func TestWriteText_NoSMTPFacts(t *testing.T) {
 	writeText(&out, &probes.Result{Reason: probes.ReasonOther, FailedPhase: probes.PhaseResolve})
 	if !strings.Contains(out.String(), "Result: FAILED in phase resolve") {
 		t.Errorf("output without SMTP facts:\n%s", out.String())
+	}
+}
+
+// A delivery result prints where the message landed and the verdicts.
+func TestWriteText_Delivery(t *testing.T) {
+	var out strings.Builder
+	writeText(&out, &probes.Result{Success: true, SMTP: &probes.SMTPFacts{MessageID: "<p1@example.test>"},
+		Delivery: &probes.DeliveryFacts{Found: true, Folder: "junk", TimeToInbox: 1500 * time.Millisecond,
+			SPF: "pass", DKIM: "fail", DMARC: "fail", Hops: 2}})
+	for _, want := range []string{"Delivery: in junk after 1.500s; spf=pass dkim=fail dmarc=fail", "2 hops"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -89,6 +89,34 @@ func TestLoadFile_Good(t *testing.T) {
 
 // TestLoadFile_Invalid checks each broken file against the exact message
 // an operator sees: file, line, the field's path and what is wrong.
+func TestLoadFile_Delivery(t *testing.T) {
+	cfg, err := LoadFile("testdata/good-delivery.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.Modules["mailflow"]
+	d := m.Delivery
+	if m.Prober != probes.ProberDelivery || d.IMAP.Address != "imap.example.net:993" || d.IMAP.TLS != probes.TLSImplicit ||
+		d.IMAP.Auth == nil || d.IMAP.Auth.Mechanism != "LOGIN" || d.PollInterval != 5*time.Second ||
+		d.DeliveryTimeout != 2*time.Minute || d.AuthservID != "mx.example.net" || !d.RequireInbox ||
+		!slices.Equal(d.RequireAuth, []string{"spf", "dkim", "dmarc"}) {
+		t.Errorf("delivery = %+v", d)
+	}
+	if want := 2*time.Minute + probes.DefaultTimeout; m.Timeout != want {
+		t.Errorf("timeout = %s, want delivery_timeout plus the default, %s", m.Timeout, want)
+	}
+	if !filepath.IsAbs(d.IMAP.Auth.PasswordFile) && !strings.HasPrefix(d.IMAP.Auth.PasswordFile, "testdata") {
+		t.Errorf("imap password_file = %q, want it relative to the config file", d.IMAP.Auth.PasswordFile)
+	}
+	if !m.SendsMail() || m.ConcurrencyClass() != probes.ClassDelivery {
+		t.Errorf("SendsMail %v, ConcurrencyClass %q; want true, delivery", m.SendsMail(), m.ConcurrencyClass())
+	}
+	ps := m.Phases()
+	if got := ps[len(ps)-3:]; !slices.Equal(got, []probes.Phase{probes.PhaseIMAPConnect, probes.PhaseIMAPAuth, probes.PhaseWait}) {
+		t.Errorf("phases end with %v, want imap_connect, imap_auth, wait", got)
+	}
+}
+
 func TestLoadFile_Invalid(t *testing.T) {
 	tests := []struct {
 		file string
@@ -118,6 +146,8 @@ func TestLoadFile_Invalid(t *testing.T) {
 		{"invalid-password-file-directory.yml", `6: modules.submission.smtp.auth.password_file: testdata is a directory, not a file`},
 		{"invalid-control-mail-from.yml", `4: modules.mx.smtp.mail_from: must not contain control characters, found U+0000 at byte 7`},
 		{"invalid-control-target-name.yml", `5: targets[0].name: must not contain control characters, found U+000A at byte 2`},
+		{"invalid-delivery-require-auth.yml", `11: modules.mailflow.delivery.require_auth[1]: unknown method "arc" (want spf, dkim or dmarc)`},
+		{"invalid-delivery-address.yml", `8: modules.mailflow.delivery.imap.address: required`},
 		{"invalid-control-module-name.yml", `4: modules.m\x00x: module name must not contain control characters, found U+0000 at byte 1`},
 	}
 	seen := map[string]bool{}

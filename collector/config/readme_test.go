@@ -31,9 +31,13 @@ targets:
 	m, target := cfg.Modules["m"], cfg.Targets[0]
 	// Defaults the table describes in words, each with its check.
 	described := map[string]func(v reflect.Value) bool{
-		"Module keys smtp.ehlo":       reflect.Value.IsZero, // chosen at each run, from the host and the connection
-		"Module keys smtp.tls_config": reflect.Value.IsZero, // Go's TLS defaults apply
-		"Target keys timeout":         func(v reflect.Value) bool { return v.Interface() == m.Timeout },
+		"Module keys smtp.ehlo":                reflect.Value.IsZero, // chosen at each run, from the host and the connection
+		"Module keys smtp.tls_config":          reflect.Value.IsZero, // Go's TLS defaults apply
+		"Module keys delivery.imap.tls_config": reflect.Value.IsZero,
+		"Target keys timeout":                  func(v reflect.Value) bool { return v.Interface() == m.Timeout },
+		// The module above has no delivery.imap.auth, whose mechanism
+		// defaults as smtp.auth's does.
+		"Module keys delivery.imap.auth.mechanism": reflect.Value.IsZero,
 	}
 
 	tables := readmeDefaults(t, "../../README.md")

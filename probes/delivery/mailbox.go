@@ -34,12 +34,11 @@ import (
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
-// Phases of the receive leg (ARCHITECTURE.md §4), to move to
-// probes/phase.go.
+// Phases of the receive leg, defined with the others in probes/phase.go.
 const (
-	PhaseIMAPConnect probes.Phase = "imap_connect"
-	PhaseIMAPAuth    probes.Phase = "imap_auth"
-	PhaseWait        probes.Phase = "wait"
+	PhaseIMAPConnect = probes.PhaseIMAPConnect
+	PhaseIMAPAuth    = probes.PhaseIMAPAuth
+	PhaseWait        = probes.PhaseWait
 )
 
 // Class is where a folder stands for placement: a label value, so a fixed set.
@@ -742,20 +741,11 @@ func checkToken(t string) error {
 // matches a substring, RFC 3501 §6.4.4), then fetches the matches' headers
 // and keeps those whose value match accepts.
 func (m *Mailbox) searchFolder(f Folder, search string, match func(string) bool) ([]Message, error) {
-	status, err := m.c.Select(f.Name, true)
-	if err != nil {
-		return nil, m.folderErr(f, "EXAMINE", err)
-	}
-	// The search covers every message the folder holds from here on.
-	m.seen = m.w.existsCount()
 	crit := imap.NewSearchCriteria()
 	crit.Header.Add(ProbeHeader, search)
-	uids, err := m.c.UidSearch(crit)
-	if err != nil {
-		return nil, m.folderErr(f, "SEARCH", err)
-	}
-	if len(uids) == 0 {
-		return nil, nil
+	status, uids, err := m.examineSearch(f, crit)
+	if err != nil || len(uids) == 0 {
+		return nil, err
 	}
 	if len(uids) > maxMessages {
 		m.w.note("%d messages carry %s in %q: looking at the first %d", len(uids), ProbeHeader, f.Name, maxMessages)
@@ -788,6 +778,21 @@ func (m *Mailbox) searchFolder(f Folder, search string, match func(string) bool)
 		return nil, m.folderErr(f, "FETCH", err)
 	}
 	return found, nil
+}
+
+// examineSearch examines a folder and searches it.
+func (m *Mailbox) examineSearch(f Folder, crit *imap.SearchCriteria) (*imap.MailboxStatus, []uint32, error) {
+	status, err := m.c.Select(f.Name, true)
+	if err != nil {
+		return nil, nil, m.folderErr(f, "EXAMINE", err)
+	}
+	// The search covers every message the folder holds from here on.
+	m.seen = m.w.existsCount()
+	uids, err := m.c.UidSearch(crit)
+	if err != nil {
+		return nil, nil, m.folderErr(f, "SEARCH", err)
+	}
+	return status, uids, nil
 }
 
 // headerValue returns the ProbeHeader of a header block; a message with
@@ -1551,4 +1556,62 @@ func (w *wire) transcript() []probes.TranscriptLine {
 			Text: fmt.Sprintf("(%d lines not kept)", w.unkept)})
 	}
 	return lines
+}
+
+// BounceMessage is a bounce about a probe message, found in INBOX.
+type BounceMessage struct {
+	UID    uint32
+	Bounce Bounce
+}
+
+// maxBounces bounds the bounces read per search: one per recipient of
+// one probe message at most, in practice.
+const maxBounces = 10
+
+// FindBounces returns the bounces in INBOX that refer to the probe message
+// whose ProbeHeader is token (or whose Message-ID is messageID): messages
+// whose text holds the token and that ParseBounce takes for a bounce. A
+// bounce returns the probe's header in its body, so the search is on the
+// text; the probe message itself is never a bounce (ParseBounce).
+func (m *Mailbox) FindBounces(ctx context.Context, token, messageID string) ([]BounceMessage, error) {
+	if err := checkToken(token); err != nil {
+		return nil, err
+	}
+	stop, err := m.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	f := Folder{Name: "INBOX", Class: ClassInbox}
+	crit := imap.NewSearchCriteria()
+	crit.Text = []string{token}
+	_, uids, err := m.examineSearch(f, crit)
+	if err != nil || len(uids) == 0 {
+		return nil, err
+	}
+	if len(uids) > maxBounces {
+		uids = uids[:maxBounces]
+	}
+	seq := new(imap.SeqSet)
+	seq.AddNum(uids...)
+	section := &imap.BodySectionName{Peek: true}
+	ch := make(chan *imap.Message, 4)
+	done := make(chan error, 1)
+	go func() { done <- m.c.UidFetch(seq, []imap.FetchItem{imap.FetchUid, section.FetchItem()}, ch) }()
+	var found []BounceMessage
+	for msg := range ch {
+		lit := msg.GetBody(section)
+		if lit == nil || msg.Uid == 0 {
+			continue
+		}
+		b, ok := ParseBounce(lit)
+		if !ok || (b.ProbeToken != token && (messageID == "" || b.MessageID != messageID)) {
+			continue
+		}
+		found = append(found, BounceMessage{UID: msg.Uid, Bounce: b})
+	}
+	if err := <-done; err != nil {
+		return nil, m.folderErr(f, "FETCH", err)
+	}
+	return found, nil
 }

@@ -28,6 +28,10 @@ type Dialog struct {
 	// default. Multi-line replies are joined with "\r\n". For AUTH it
 	// replaces the final reply; the 334 challenges are still sent.
 	Replies map[string]string
+	// Deliver, when set, gets each message the client sent (dot-stuffing
+	// undone, lines joined with CRLF) before the reply after the final
+	// ".": a delivery agent for tests that follow the message further.
+	Deliver func(msg string)
 }
 
 // Serve runs the dialog on c until QUIT, a 421 reply, or a connection error.
@@ -187,6 +191,7 @@ func (d Dialog) data(c *Conn) bool {
 	if !strings.HasPrefix(reply, "354") {
 		return true
 	}
+	var msg strings.Builder
 	for {
 		line, err := c.ReadLine()
 		if err != nil {
@@ -195,6 +200,11 @@ func (d Dialog) data(c *Conn) bool {
 		if line == "." {
 			break
 		}
+		msg.WriteString(strings.TrimPrefix(line, "."))
+		msg.WriteString("\r\n")
+	}
+	if d.Deliver != nil {
+		d.Deliver(msg.String())
 	}
 	return d.send(c, d.reply("DOT", "250 2.0.0 Ok: queued as ABC123"))
 }

@@ -44,6 +44,7 @@ type session struct {
 	tlsConfig    *tls.Config
 	msg          []byte // the test message, once built
 	msgID        string // its Message-ID, a fact once sent
+	token        string // its X-SMTP-Exporter-Probe value, likewise
 
 	// For ending a cancelled session politely (quit.go): the probe's
 	// context, the connection's deadline, the reader under br that keeps

@@ -442,6 +442,7 @@ func (s *session) data(pr *probes.PhaseResult) error {
 	}
 	msg := s.message()
 	s.res.SMTP.MessageID = s.msgID
+	s.res.SMTP.ProbeToken = s.token
 	s.record(probes.DirSend, fmt.Sprintf("<message: %d bytes, Message-ID %s>", len(msg), s.res.SMTP.MessageID))
 	dw := s.tw.DotWriter()
 	if _, err := dw.Write(msg); err != nil {
@@ -522,6 +523,7 @@ func (s *session) message() []byte {
 		domain = "smtp-exporter.invalid"
 	}
 	id := newProbeID()
+	s.token = id
 	s.msgID = "<" + id + "@" + domain + ">"
 	var b strings.Builder
 	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }

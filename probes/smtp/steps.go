@@ -17,6 +17,9 @@ import (
 type Sent struct {
 	MessageID string
 	QueueID   string
+	// Token is the message's X-SMTP-Exporter-Probe value, which the
+	// delivery prober searches the mailbox for.
+	Token string
 	// Accepted is the reply that took the message: the first positive one
 	// after the final dot.
 	Accepted probes.Reply
@@ -49,7 +52,7 @@ func sentOf(res *probes.Result) *Sent {
 		}
 		for _, rep := range pr.Replies {
 			if rep.Code == 250 {
-				return &Sent{MessageID: res.SMTP.MessageID, QueueID: res.SMTP.QueueID, Accepted: rep, At: at}
+				return &Sent{MessageID: res.SMTP.MessageID, QueueID: res.SMTP.QueueID, Token: res.SMTP.ProbeToken, Accepted: rep, At: at}
 			}
 		}
 	}

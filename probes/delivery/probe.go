@@ -1,0 +1,283 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/common/config"
+
+	"github.com/smtp-exporter/smtp_exporter/probes"
+	"github.com/smtp-exporter/smtp_exporter/probes/smtp"
+)
+
+// Probe sends a probe message to target (the submission server) with the
+// module's smtp settings, then waits for it in the delivery.imap mailbox
+// and reports where it landed and what the receiver's verifier and filter
+// said of it. The send leg's failures are the SMTP dialog's; the receive
+// leg's come in phases imap_connect, imap_auth and wait.
+//
+// The module's timeout covers both legs: the send leg gets what
+// delivery_timeout leaves of it, the receive leg delivery_timeout.
+//
+// A message not seen within delivery_timeout is not_delivered, unless a
+// bounce about it has come back to INBOX by then: the run then fails in
+// phase bounce with the bounce's reason. A bounce is looked for only once
+// the wait has given up, so a fast one still takes delivery_timeout.
+func Probe(ctx context.Context, target string, m probes.Module, logger log.Logger) *probes.Result {
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	d := &m.Delivery
+	ctx, cancel := context.WithTimeout(ctx, m.Timeout)
+	defer cancel()
+
+	send := m
+	send.Prober = probes.ProberSMTP
+	send.Delivery = probes.DeliveryModule{}
+	if left := m.Timeout - d.DeliveryTimeout; left > 0 {
+		send.Timeout = left
+	}
+	res, sent := smtp.Send(ctx, target, send, logger)
+	if sent == nil {
+		return res
+	}
+	facts := &probes.DeliveryFacts{}
+	res.Delivery = facts
+	r := receiver{res: res, facts: facts, module: &m, logger: logger}
+	r.receive(ctx, sent)
+	res.Duration = time.Since(res.Start)
+	return res
+}
+
+// receiver is the receive leg of one run.
+type receiver struct {
+	res    *probes.Result
+	facts  *probes.DeliveryFacts
+	module *probes.Module
+	logger log.Logger
+	red    probes.Redactor
+}
+
+func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
+	d := &r.module.Delivery
+	waitCtx, cancel := context.WithTimeout(ctx, d.DeliveryTimeout)
+	defer cancel()
+
+	cfg, err := r.mailboxConfig()
+	if err != nil {
+		r.fail(&probes.PhaseResult{Phase: probes.PhaseIMAPConnect}, probes.ReasonOther, err)
+		return
+	}
+	mb, err := Dial(waitCtx, cfg)
+	defer func() {
+		mb.Close()
+		r.res.Transcript = append(r.res.Transcript, r.redactLines(mb.Transcript())...)
+	}()
+	r.res.Phases = append(r.res.Phases, mb.Phases()...)
+	if err != nil {
+		r.failFrom(mb.Phases(), err, waitCtx)
+		return
+	}
+
+	wait := &probes.PhaseResult{Phase: probes.PhaseWait, Reason: probes.ReasonOK}
+	r.res.Phases = append(r.res.Phases, wait)
+	began := time.Now()
+	found, err := mb.Wait(waitCtx, sent.Token, d.PollInterval)
+	seen := time.Now()
+	wait.Duration = seen.Sub(began)
+	if err != nil {
+		reason := legReason(err)
+		if reason == probes.ReasonTimeout && errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
+			reason = probes.ReasonNotDelivered
+			err = fmt.Errorf("message %s not seen in the mailbox within %s", sent.MessageID, d.DeliveryTimeout)
+		}
+		r.fail(wait, reason, err)
+		if reason == probes.ReasonNotDelivered {
+			r.bounces(ctx, mb, sent)
+		}
+		return
+	}
+	msg := pick(found)
+	r.readFacts(msg, seen.Sub(sent.At))
+	r.deleteAll(ctx, mb, found)
+	r.check(wait)
+}
+
+// bounces looks, once the wait gave up, for a bounce about the message in
+// INBOX: one turns the run's verdict into phase bounce with the bounce's
+// own reason. Found bounces are deleted, as probe messages are.
+func (r *receiver) bounces(ctx context.Context, mb *Mailbox, sent *smtp.Sent) {
+	pr := &probes.PhaseResult{Phase: probes.PhaseBounce, Reason: probes.ReasonOK}
+	began := time.Now()
+	found, err := mb.FindBounces(ctx, sent.Token, sent.MessageID)
+	pr.Duration = time.Since(began)
+	if err != nil || len(found) == 0 {
+		if err != nil {
+			_ = level.Warn(r.logger).Log("msg", "looking for bounces failed", "err", r.red.Redact(err.Error()))
+		}
+		return
+	}
+	r.res.Phases = append(r.res.Phases, pr)
+	v := found[0].Bounce.Verdict
+	text := r.red.Redact(mb.Redact(v.Text))
+	r.facts.Bounce = &probes.BounceFacts{
+		Reason: v.Reason, Temporary: v.Temporary, Action: string(v.Action),
+		Code: v.Code, EnhancedCode: v.EnhancedCode, Text: text,
+	}
+	uids := make([]uint32, len(found))
+	for i, b := range found {
+		uids[i] = b.UID
+	}
+	if _, err := mb.Delete(ctx, "INBOX", uids); err != nil {
+		_ = level.Warn(r.logger).Log("msg", "deleting the bounce failed", "err", r.red.Redact(err.Error()))
+	}
+	r.fail(pr, v.Reason, fmt.Errorf("the message bounced: %d %s %s", v.Code, v.EnhancedCode, text))
+	res := r.res
+	res.Temporary, res.Code, res.EnhancedCode, res.ReplyText = v.Temporary, v.Code, v.EnhancedCode, text
+}
+
+// mailboxConfig builds the Dial config from the module, reading the
+// secret now so that a rotated one is picked up without a reload.
+func (r *receiver) mailboxConfig() (Config, error) {
+	im := &r.module.Delivery.IMAP
+	cfg := Config{
+		Address: im.Address, TLS: im.TLS, AllowInsecureAuth: im.AllowInsecureAuth,
+		Folders: r.module.Delivery.Folders, Start: r.res.Start, Logger: r.logger,
+	}
+	if im.TLS != probes.TLSNone {
+		tc, err := config.NewTLSConfig(&im.TLSConfig)
+		if err != nil {
+			return cfg, fmt.Errorf("delivery.imap.tls_config: %w", err)
+		}
+		cfg.TLSConfig = tc
+	}
+	if a := im.Auth; a != nil {
+		secret, err := a.Secret()
+		if err != nil {
+			return cfg, fmt.Errorf("delivery.imap.auth: reading the credential: %w", err)
+		}
+		cfg.Mechanism, cfg.Username, cfg.Secret = a.Mechanism, a.Username, secret
+		r.red.Add(secret)
+	}
+	if a := r.module.SMTP.Auth; a != nil {
+		if secret, err := a.Secret(); err == nil {
+			r.red.Add(secret)
+		}
+	}
+	return cfg, nil
+}
+
+// pick is the message that counts when several copies were found (one
+// per recipient, or a copy filed twice): one in INBOX first.
+func pick(found []Message) Message {
+	for _, msg := range found {
+		if msg.Class == ClassInbox {
+			return msg
+		}
+	}
+	return found[0]
+}
+
+func (r *receiver) readFacts(msg Message, timeToInbox time.Duration) {
+	f := r.facts
+	f.Found = true
+	f.TimeToInbox = max(timeToInbox, 0)
+	f.Folder = string(msg.Class)
+	h, _ := ReadHeader(bytes.NewReader(msg.Header))
+	auth := ParseAuthResults(h, r.module.Delivery.AuthservID)
+	f.AuthFound = auth.Found
+	f.SPF, f.DKIM, f.DMARC = string(auth.SPF), string(auth.DKIM), string(auth.DMARC)
+	f.DKIMDomain = auth.DKIMDomain
+	spam := ParseSpam(h)
+	f.SpamSource, f.SpamFlagged, f.SpamScored, f.SpamScore = spam.Source, spam.Flagged, spam.Scored, spam.Score
+	hops := ParseHops(h, msg.InternalDate)
+	f.Hops, f.HopsTotal, f.HopsLargest = hops.Hops, hops.Total, hops.Largest
+}
+
+// deleteAll removes every copy found, in Junk too, so that probe messages
+// never pile up; a failure is noted, not the run's verdict.
+func (r *receiver) deleteAll(ctx context.Context, mb *Mailbox, found []Message) {
+	byFolder := map[string][]uint32{}
+	var order []string
+	for _, msg := range found {
+		if _, ok := byFolder[msg.Folder]; !ok {
+			order = append(order, msg.Folder)
+		}
+		byFolder[msg.Folder] = append(byFolder[msg.Folder], msg.UID)
+	}
+	deleted := true
+	for _, folder := range order {
+		ok, err := mb.Delete(ctx, folder, byFolder[folder])
+		if err != nil {
+			deleted = false
+			_ = level.Warn(r.logger).Log("msg", "deleting the probe message failed", "folder", r.red.Redact(mb.Redact(folder)), "err", r.red.Redact(err.Error()))
+			continue
+		}
+		deleted = deleted && ok
+	}
+	r.facts.Deleted = deleted
+}
+
+// check applies require_inbox and require_auth to the facts.
+func (r *receiver) check(wait *probes.PhaseResult) {
+	d, f := &r.module.Delivery, r.facts
+	if d.RequireInbox && f.Folder != string(ClassInbox) {
+		r.fail(wait, probes.ReasonSpamFolder, fmt.Errorf("message landed in a %s folder, not the inbox", f.Folder))
+		return
+	}
+	results := map[string]string{"spf": f.SPF, "dkim": f.DKIM, "dmarc": f.DMARC}
+	for _, method := range d.RequireAuth {
+		if got := results[method]; got != string(AuthPass) {
+			r.fail(wait, probes.Reason(method), fmt.Errorf("%s result is %s, want pass", method, got))
+			return
+		}
+	}
+}
+
+// failFrom takes the failure of the phase that Dial recorded last.
+func (r *receiver) failFrom(phases []*probes.PhaseResult, err error, waitCtx context.Context) {
+	var pr *probes.PhaseResult
+	if n := len(phases); n > 0 {
+		pr = phases[n-1]
+	} else {
+		pr = &probes.PhaseResult{Phase: probes.PhaseIMAPConnect}
+		r.res.Phases = append(r.res.Phases, pr)
+	}
+	r.fail(pr, legReason(err), err)
+}
+
+// fail makes the run's verdict the receive leg's failure in phase pr.
+func (r *receiver) fail(pr *probes.PhaseResult, reason probes.Reason, err error) {
+	if reason == "" || reason == probes.ReasonOK {
+		reason = probes.ReasonOther
+	}
+	err = errors.New(r.red.Redact(err.Error()))
+	pr.Reason, pr.Err = reason, err
+	res := r.res
+	res.Success = false
+	res.FailedPhase, res.Reason, res.Temporary, res.Err = pr.Phase, reason, reason.Temporary(), err
+	res.Code, res.EnhancedCode, res.ReplyText = 0, "", ""
+}
+
+// legReason is the reason a receive-leg error carries.
+func legReason(err error) probes.Reason {
+	var de *Error
+	if errors.As(err, &de) {
+		return de.Reason
+	}
+	return probes.ReasonOther
+}
+
+// redactLines keeps the send leg's secret out of the mailbox's transcript,
+// which redacted its own.
+func (r *receiver) redactLines(lines []probes.TranscriptLine) []probes.TranscriptLine {
+	for i := range lines {
+		lines[i].Text = r.red.Redact(lines[i].Text)
+	}
+	return lines
+}

@@ -1,0 +1,286 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smtp-exporter/smtp_exporter/probes"
+	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
+)
+
+const testAuthservID = "mx.example.org"
+
+// mailPath is a submission server that files every message it accepts
+// into an in-memory mailbox, as the receiving side of a mail path would,
+// with the verifier's Authentication-Results on top.
+type mailPath struct {
+	smtp *probestest.ScriptServer
+	imap *probestest.IMAPServer
+}
+
+// newMailPath files messages into folder ("" delivers nothing) with
+// authResults as the receiver's verdicts.
+func newMailPath(t *testing.T, folder, authResults string) *mailPath {
+	t.Helper()
+	p := &mailPath{imap: probestest.NewIMAPServer(t, probestest.IMAPOptions{
+		Username: testUser, Password: testPass, SpecialUse: true, UIDPlus: true,
+		Folders: map[string][]string{"Junk": {`\Junk`}},
+	})}
+	d := probestest.Dialog{Deliver: func(msg string) {
+		if folder == "" {
+			return
+		}
+		now := time.Now()
+		hdr := "Authentication-Results: " + testAuthservID + "; " + authResults + "\r\n" +
+			"Received: from submit.example.org by " + testAuthservID + " with ESMTPS; " + now.Format(time.RFC1123Z) + "\r\n"
+		p.imap.Deliver(t, folder, hdr+msg, now)
+	}}
+	p.smtp = probestest.NewScriptServer(t, d.Serve)
+	return p
+}
+
+func (p *mailPath) module() probes.Module {
+	m := probes.Module{
+		Prober:  probes.ProberDelivery,
+		Timeout: 10 * time.Second,
+		SMTP: probes.SMTPModule{
+			TLS: probes.TLSNone, MailFrom: "sender@example.org", RcptTo: []string{testUser},
+		},
+		Delivery: probes.DeliveryModule{
+			IMAP: probes.IMAPModule{
+				Address: p.imap.Addr, TLS: probes.TLSNone, AllowInsecureAuth: true,
+				Auth: &probes.AuthConfig{Mechanism: "LOGIN", Username: testUser, Password: testPass},
+			},
+			PollInterval:    20 * time.Millisecond,
+			DeliveryTimeout: 2 * time.Second,
+			AuthservID:      testAuthservID,
+		},
+	}
+	return m
+}
+
+func runProbe(t *testing.T, p *mailPath, m probes.Module) *probes.Result {
+	t.Helper()
+	m.SetDefaults()
+	if err := m.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	res := Probe(context.Background(), p.smtp.Addr, m, nil)
+	if res == nil {
+		t.Fatal("Probe returned nil")
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), testPass) {
+		t.Errorf("the IMAP password is in the result's JSON:\n%s", b)
+	}
+	return res
+}
+
+// probeMessagesLeft counts the messages of folder that carry the probe
+// header: the one INBOX message the server starts with is no probe's.
+func probeMessagesLeft(t *testing.T, srv *probestest.IMAPServer, folder string) int {
+	n := 0
+	for _, m := range srv.Messages(t, folder) {
+		if strings.Contains(m.Body, ProbeHeader+":") {
+			n++
+		}
+	}
+	return n
+}
+
+const allPass = "spf=pass smtp.mailfrom=example.org; dkim=pass header.d=example.org; dmarc=pass header.from=example.org"
+
+func TestProbe_Delivered(t *testing.T) {
+	p := newMailPath(t, "INBOX", allPass)
+	res := runProbe(t, p, p.module())
+	if !res.Success {
+		t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
+	}
+	f := res.Delivery
+	if f == nil || !f.Found {
+		t.Fatalf("Delivery = %+v, want the message found", f)
+	}
+	if f.Folder != "inbox" || f.SPF != "pass" || f.DKIM != "pass" || f.DMARC != "pass" || f.DKIMDomain != "example.org" || !f.AuthFound {
+		t.Errorf("facts = %+v, want inbox with spf, dkim and dmarc pass signed by example.org", f)
+	}
+	if f.TimeToInbox <= 0 || f.TimeToInbox > res.Duration {
+		t.Errorf("TimeToInbox = %s, want within (0, %s]", f.TimeToInbox, res.Duration)
+	}
+	if f.Hops != 1 {
+		t.Errorf("Hops = %d, want 1", f.Hops)
+	}
+	if !f.Deleted || probeMessagesLeft(t, p.imap, "INBOX") != 0 {
+		t.Errorf("Deleted = %v with %d probe messages left in INBOX, want it deleted", f.Deleted, probeMessagesLeft(t, p.imap, "INBOX"))
+	}
+	var names []probes.Phase
+	for _, pr := range res.Phases {
+		names = append(names, pr.Phase)
+	}
+	m := p.module()
+	m.SetDefaults()
+	if got, want := joinPhaseNames(names), joinPhaseNames(m.Phases()); got != want {
+		t.Errorf("phases = %s, want the module's %s", got, want)
+	}
+	b, _ := json.Marshal(res)
+	var out struct {
+		ProbeToken string `json:"probe_token"`
+		Delivery   struct {
+			Folder      string  `json:"folder"`
+			TimeToInbox float64 `json:"time_to_inbox_seconds"`
+			DKIM        string  `json:"dkim"`
+		} `json:"delivery"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.ProbeToken == "" || out.Delivery.Folder != "inbox" || out.Delivery.TimeToInbox <= 0 || out.Delivery.DKIM != "pass" {
+		t.Errorf("JSON = %+v, want the token and the delivery facts", out)
+	}
+	var sawIMAP bool
+	for _, l := range res.Transcript {
+		if strings.Contains(l.Text, "LOGIN") {
+			sawIMAP = true
+		}
+	}
+	if !sawIMAP {
+		t.Error("the mailbox's transcript is not in the result's")
+	}
+}
+
+func joinPhaseNames(ps []probes.Phase) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = string(p)
+	}
+	return strings.Join(s, ",")
+}
+
+func TestProbe_JunkWithRequireInbox(t *testing.T) {
+	p := newMailPath(t, "Junk", allPass)
+	m := p.module()
+	m.Delivery.RequireInbox = true
+	res := runProbe(t, p, m)
+	if res.Success || res.Reason != probes.ReasonSpamFolder || res.FailedPhase != probes.PhaseWait || res.Temporary {
+		t.Fatalf("result = %v %s/%s temporary %v (%v), want a permanent spam_folder failure in wait", res.Success, res.FailedPhase, res.Reason, res.Temporary, res.Err)
+	}
+	if res.Delivery.Folder != "junk" {
+		t.Errorf("Folder = %q, want junk", res.Delivery.Folder)
+	}
+	if n := probeMessagesLeft(t, p.imap, "Junk"); n != 0 {
+		t.Errorf("%d probe messages left in Junk, want them deleted", n)
+	}
+}
+
+func TestProbe_JunkWithoutRequireInbox(t *testing.T) {
+	p := newMailPath(t, "Junk", allPass)
+	res := runProbe(t, p, p.module())
+	if !res.Success || res.Delivery.Folder != "junk" {
+		t.Fatalf("result = %v (%s/%s), folder %q, want success with folder junk", res.Success, res.FailedPhase, res.Reason, res.Delivery.Folder)
+	}
+}
+
+func TestProbe_NotDelivered(t *testing.T) {
+	p := newMailPath(t, "", allPass)
+	m := p.module()
+	m.Delivery.DeliveryTimeout = time.Second
+	start := time.Now()
+	res := runProbe(t, p, m)
+	took := time.Since(start)
+	if res.Success || res.Reason != probes.ReasonNotDelivered || res.FailedPhase != probes.PhaseWait || !res.Temporary {
+		t.Fatalf("result = %v %s/%s temporary %v (%v), want a temporary not_delivered failure in wait", res.Success, res.FailedPhase, res.Reason, res.Temporary, res.Err)
+	}
+	if took > 3*time.Second {
+		t.Errorf("probe took %s with a 1s delivery_timeout", took)
+	}
+	if res.Phase(probes.PhaseData).Reason != probes.ReasonOK {
+		t.Errorf("data phase = %s, want the send leg to have succeeded", res.Phase(probes.PhaseData).Reason)
+	}
+}
+
+func TestProbe_IMAPWrongPassword(t *testing.T) {
+	p := newMailPath(t, "INBOX", allPass)
+	m := p.module()
+	m.Delivery.IMAP.Auth.Password = "Wrong-Battery-7?"
+	res := runProbe(t, p, m)
+	if res.Success || res.FailedPhase != probes.PhaseIMAPAuth || res.Reason != probes.ReasonAuthFailed {
+		t.Fatalf("result = %v %s/%s (%v), want imap_auth/auth_failed", res.Success, res.FailedPhase, res.Reason, res.Err)
+	}
+	if d := res.Phase(probes.PhaseData); d == nil || d.Reason != probes.ReasonOK {
+		t.Errorf("data phase = %+v, want the send leg to have succeeded", d)
+	}
+	b, _ := json.Marshal(res)
+	if strings.Contains(string(b), "Wrong-Battery-7?") {
+		t.Errorf("the wrong password is in the JSON:\n%s", b)
+	}
+}
+
+func TestProbe_RequireAuth(t *testing.T) {
+	p := newMailPath(t, "INBOX", "spf=pass smtp.mailfrom=example.org; dkim=fail header.d=example.org; dmarc=fail header.from=example.org")
+	m := p.module()
+	m.Delivery.RequireAuth = []string{"spf", "dkim", "dmarc"}
+	res := runProbe(t, p, m)
+	if res.Success || res.Reason != probes.ReasonDKIM || res.FailedPhase != probes.PhaseWait {
+		t.Fatalf("result = %v %s/%s (%v), want wait/dkim", res.Success, res.FailedPhase, res.Reason, res.Err)
+	}
+	if res.Delivery.DKIM != "fail" || res.Delivery.DMARC != "fail" {
+		t.Errorf("facts = %+v, want dkim and dmarc fail", res.Delivery)
+	}
+	if n := probeMessagesLeft(t, p.imap, "INBOX"); n != 0 {
+		t.Errorf("%d probe messages left, want the failed one deleted too", n)
+	}
+}
+
+func TestProbe_SendRefused(t *testing.T) {
+	d := probestest.Dialog{Replies: map[string]string{"RCPT": "550 5.1.1 User unknown"}}
+	srv := probestest.NewScriptServer(t, d.Serve)
+	p := &mailPath{smtp: srv, imap: probestest.NewIMAPServer(t, probestest.IMAPOptions{Username: testUser, Password: testPass})}
+	res := runProbe(t, p, p.module())
+	if res.Success || res.FailedPhase != probes.PhaseRcpt || res.Reason != probes.ReasonMailboxUnavailable {
+		t.Fatalf("result = %s/%s, want the send leg's rcpt/mailbox_unavailable", res.FailedPhase, res.Reason)
+	}
+	if res.Delivery != nil || res.Phase(probes.PhaseIMAPConnect) != nil {
+		t.Error("the receive leg ran after the send leg failed")
+	}
+}
+
+// TestProbe_Bounced has the mail path answer the probe message with
+// Postfix's DSN about it instead of delivering it.
+func TestProbe_Bounced(t *testing.T) {
+	sample := string(crlf(readSample(t, "postfix-user-unknown.eml")))
+	if !strings.Contains(sample, sampleToken) {
+		t.Fatal("the sample does not return the probe token")
+	}
+	p := &mailPath{imap: probestest.NewIMAPServer(t, probestest.IMAPOptions{
+		Username: testUser, Password: testPass, UIDPlus: true,
+	})}
+	d := probestest.Dialog{Deliver: func(msg string) {
+		_, rest, _ := strings.Cut(msg, ProbeHeader+": ")
+		token, _, _ := strings.Cut(rest, "\r\n")
+		p.imap.Deliver(t, "INBOX", strings.ReplaceAll(sample, sampleToken, token), time.Now())
+	}}
+	p.smtp = probestest.NewScriptServer(t, d.Serve)
+	m := p.module()
+	m.Delivery.DeliveryTimeout = 500 * time.Millisecond
+	res := runProbe(t, p, m)
+	if res.Success || res.FailedPhase != probes.PhaseBounce || res.Reason != probes.ReasonMailboxUnavailable || res.Temporary {
+		t.Fatalf("result = %v %s/%s temporary %v (%v), want a permanent bounce/mailbox_unavailable", res.Success, res.FailedPhase, res.Reason, res.Temporary, res.Err)
+	}
+	b := res.Delivery.Bounce
+	if b == nil || b.Code != 550 || b.EnhancedCode != "5.1.1" || b.Action != "failed" || !strings.Contains(b.Text, "User unknown") {
+		t.Errorf("bounce facts = %+v, want Postfix's 550 5.1.1 User unknown, failed", b)
+	}
+	if res.Code != 550 || res.EnhancedCode != "5.1.1" {
+		t.Errorf("result code = %d %s, want the bounce's", res.Code, res.EnhancedCode)
+	}
+	for _, msg := range p.imap.Messages(t, "INBOX") {
+		if strings.Contains(msg.Body, "User unknown") {
+			t.Error("the bounce is still in INBOX, want it deleted")
+		}
+	}
+}
