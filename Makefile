@@ -2,7 +2,7 @@
 #
 #   make build       the binary, with version information
 #   make test        unit tests with the race detector (what CI and the README run)
-#   make test-e2e    tests against a real, private Postfix (installs it if needed)
+#   make test-e2e    tests against real components: a private Postfix, and the mail path of the delivery prober (installs them if needed)
 #   make test-mailpath  the delivery prober's real mail path, started and checked end to end
 #   make lint        gofmt, go vet, staticcheck, and go.mod/go.sum tidy
 #   make vulncheck   govulncheck against a pinned copy of the Go vulnerability database
@@ -84,10 +84,11 @@ test-e2e:
 		if runuser -u postfix -- test -x '$(CURDIR)' 2>/dev/null; then dir='$(CURDIR)/.e2e'; \
 		else dir=/tmp/smtp_exporter-e2e; fi; \
 	fi; \
-	trap 'bash scripts/postfix.sh stop "$$dir"' EXIT; \
+	trap 'bash scripts/mailpath.sh stop "$$dir/mp"; bash scripts/postfix.sh stop "$$dir"' EXIT; \
 	trap 'exit 130' INT TERM; \
 	bash scripts/postfix.sh start "$$dir"; \
-	set -a; . "$$dir/env"; set +a; \
+	bash scripts/mailpath.sh start "$$dir/mp"; \
+	set -a; . "$$dir/env"; . "$$dir/mp/env"; set +a; \
 	echo "SMTP_EXPORTER_E2E=1 $(GO) test -race -count=1 -run '$(E2E_RUN)' ./..."; \
 	SMTP_EXPORTER_E2E=1 $(GO) test -race -count=1 -run '$(E2E_RUN)' ./...
 
