@@ -689,7 +689,10 @@ func TestHostileServers(t *testing.T) {
 			m, err := Dial(shortCtx(t, timeout), cfg)
 			took := time.Since(start)
 			assertFailure(t, m, err, tc.phase, tc.reason)
-			if took > timeout+logoutGrace+500*time.Millisecond {
+			// The bound proves the deadline ends the dialog (without it a
+			// hostile server holds it for ever); the slack is for a loaded
+			// machine under the race detector, not a speed goal.
+			if took > timeout+logoutGrace+2*time.Second {
 				t.Errorf("Dial took %s with a %s deadline", took, timeout)
 			}
 		})
