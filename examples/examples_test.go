@@ -74,7 +74,7 @@ var histograms = []string{"probe_smtp_phase_latency_seconds"}
 // the exporter's (ARCHITECTURE.md §6), the scrape's, and le of histograms.
 var knownLabels = []string{
 	"target", "module", "phase", "reason", "code", "enhanced_code", "class",
-	"version", "cipher", "job", "instance", "le",
+	"version", "cipher", "folder", "method", "result", "job", "instance", "le",
 }
 
 type ruleFile struct {
