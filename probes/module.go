@@ -104,6 +104,11 @@ type SMTPModule struct {
 	// Send makes the probe deliver a generated test message (DATA); without
 	// it the transaction is reset after RCPT.
 	Send bool `yaml:"send,omitempty" json:"send,omitempty"`
+	// TokenPrefix starts the generated message's probe token (and so its
+	// Message-ID): the delivery prober sets it so that a mailbox shared
+	// with other probers only has its own messages cleaned up. Not
+	// configurable.
+	TokenPrefix string `yaml:"-" json:"-"`
 	// MinSendInterval limits how often the scheduler lets this module send a
 	// real message to one target; runs in between stop after RCPT.
 	MinSendInterval time.Duration `yaml:"min_send_interval,omitempty" json:"min_send_interval,omitempty"`

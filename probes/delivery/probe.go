@@ -3,6 +3,8 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -39,6 +41,7 @@ func Probe(ctx context.Context, target string, m probes.Module, logger log.Logge
 	send := m
 	send.Prober = probes.ProberSMTP
 	send.Delivery = probes.DeliveryModule{}
+	send.SMTP.TokenPrefix = TokenPrefix(target, &m)
 	if left := m.Timeout - d.DeliveryTimeout; left > 0 {
 		send.Timeout = left
 	}
@@ -84,6 +87,8 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 		return
 	}
 
+	r.cleanup(waitCtx, mb, TokenPrefix(r.res.Target, r.module))
+
 	wait := &probes.PhaseResult{Phase: probes.PhaseWait, Reason: probes.ReasonOK}
 	r.res.Phases = append(r.res.Phases, wait)
 	began := time.Now()
@@ -106,6 +111,43 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 	r.readFacts(msg, seen.Sub(sent.At))
 	r.deleteAll(ctx, mb, found)
 	r.check(wait)
+}
+
+// TokenPrefix starts the probe tokens of target's runs under m: "smtpx",
+// a short hash of the target and the module's sender, recipients and
+// mailbox, and "-". The module's name is not known here; two modules
+// alike in all of these send the same probe anyway. Clean-up touches
+// only tokens with this prefix, so a mailbox shared with other targets,
+// modules or exporters keeps their messages.
+func TokenPrefix(target string, m *probes.Module) string {
+	h := sha256.New()
+	for _, s := range append([]string{target, m.SMTP.MailFrom, m.Delivery.IMAP.Address, imapUser(m)}, m.SMTP.RcptTo...) {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return "smtpx" + hex.EncodeToString(h.Sum(nil)[:4]) + "-"
+}
+
+func imapUser(m *probes.Module) string {
+	if a := m.Delivery.IMAP.Auth; a != nil {
+		return a.Username
+	}
+	return ""
+}
+
+// cleanup deletes this target's probe messages that arrived more than
+// delivery_timeout ago: a run still waiting for its own has not given
+// up on it yet, so every one cleaned was late. A failure is noted, not
+// the run's verdict.
+func (r *receiver) cleanup(ctx context.Context, mb *Mailbox, prefix string) {
+	n, err := mb.Cleanup(ctx, time.Now().Add(-r.module.Delivery.DeliveryTimeout), prefix)
+	r.facts.Cleaned, r.facts.Late = n, n
+	if err != nil {
+		_ = level.Warn(r.logger).Log("msg", "cleaning up earlier probe messages failed", "err", r.red.Redact(err.Error()))
+	}
+	if n > 0 || err != nil {
+		mb.w.note("cleaned up %d probe messages of earlier runs", n)
+	}
 }
 
 // bounces looks, once the wait gave up, for a bounce about the message in

@@ -284,3 +284,70 @@ func TestProbe_Bounced(t *testing.T) {
 		}
 	}
 }
+
+// TestProbe_CleansUpLeftovers has the mailbox hold what earlier runs and
+// other probers left: only this target's own probe messages older than
+// delivery_timeout go, and they count as cleaned and late.
+func TestProbe_CleansUpLeftovers(t *testing.T) {
+	p := newMailPath(t, "INBOX", allPass)
+	m := p.module()
+	m.SetDefaults()
+	prefix := TokenPrefix(p.smtp.Addr, &m)
+	old := time.Now().Add(-time.Hour)
+	p.imap.Deliver(t, "INBOX", probeMessage(prefix+"0123456789abcdef01234567"), old)
+	p.imap.Deliver(t, "Junk", probeMessage(prefix+"1123456789abcdef01234567"), old)
+	recent := prefix + "2123456789abcdef01234567"
+	p.imap.Deliver(t, "INBOX", probeMessage(recent), time.Now())
+	foreign := "smtpx00000000-3123456789abcdef01234567"
+	p.imap.Deliver(t, "INBOX", probeMessage(foreign), old)
+	unprefixed := "4123456789abcdef01234567"
+	p.imap.Deliver(t, "INBOX", probeMessage(unprefixed), old)
+	p.imap.Deliver(t, "INBOX", "From: a@example.org\r\nSubject: "+prefix+"\r\n\r\nhello\r\n", old)
+
+	res := runProbe(t, p, m)
+	if !res.Success {
+		t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
+	}
+	if f := res.Delivery; f.Cleaned != 2 || f.Late != 2 {
+		t.Errorf("Cleaned = %d, Late = %d, want 2 and 2", f.Cleaned, f.Late)
+	}
+	var inbox []string
+	for _, msg := range p.imap.Messages(t, "INBOX") {
+		inbox = append(inbox, msg.Body)
+	}
+	all := strings.Join(inbox, "\n")
+	for _, keep := range []string{recent, foreign, unprefixed, "hello"} {
+		if !strings.Contains(all, keep) {
+			t.Errorf("%q was deleted, want it kept", keep)
+		}
+	}
+	if n := probeMessagesLeft(t, p.imap, "Junk"); n != 0 {
+		t.Errorf("%d probe messages left in Junk, want the old one cleaned", n)
+	}
+	if !strings.Contains(transcriptOf(res), "cleaned up 2") {
+		t.Errorf("the transcript does not note the clean-up:\n%s", transcriptOf(res))
+	}
+}
+
+func transcriptOf(res *probes.Result) string {
+	var b strings.Builder
+	for _, l := range res.Transcript {
+		b.WriteString(l.Text + "\n")
+	}
+	return b.String()
+}
+
+// TestTokenPrefix: the prefix tells targets and modules apart, and a
+// token built on it passes a search.
+func TestTokenPrefix(t *testing.T) {
+	a := probes.Module{SMTP: probes.SMTPModule{MailFrom: "a@example.org", RcptTo: []string{"p@example.org"}}}
+	b := a
+	b.SMTP.MailFrom = "b@example.org"
+	pa, pb, pc := TokenPrefix("mx1:587", &a), TokenPrefix("mx1:587", &b), TokenPrefix("mx2:587", &a)
+	if pa == pb || pa == pc || pa != TokenPrefix("mx1:587", &a) {
+		t.Errorf("prefixes %q %q %q, want distinct and stable", pa, pb, pc)
+	}
+	if err := checkToken(pa); err != nil {
+		t.Error(err)
+	}
+}
