@@ -817,6 +817,14 @@ func headerValue(header []byte) (string, bool) {
 // Without IDLE it searches all folders every pollInterval. The transcript
 // keeps the first round; later rounds are counted in a note.
 func (m *Mailbox) Wait(ctx context.Context, token string, pollInterval time.Duration) ([]Message, error) {
+	return m.WaitUntil(ctx, token, pollInterval, nil)
+}
+
+// WaitUntil is Wait that also gives up, returning no messages and no
+// error, as soon as stop (when not nil) says so. stop runs at the start of
+// every round, before the search, so that INBOX is the folder examined
+// last when IDLE starts: a bounce found there ends the wait early.
+func (m *Mailbox) WaitUntil(ctx context.Context, token string, pollInterval time.Duration, stop func(context.Context) bool) ([]Message, error) {
 	if err := checkToken(token); err != nil {
 		return nil, err
 	}
@@ -836,6 +844,9 @@ func (m *Mailbox) Wait(ctx context.Context, token string, pollInterval time.Dura
 	}()
 	for {
 		rounds++
+		if stop != nil && ctx.Err() == nil && stop(ctx) {
+			return nil, nil
+		}
 		found, err := m.waitRound(ctx, folders, token)
 		if err == nil && len(found) > 0 {
 			return found, nil

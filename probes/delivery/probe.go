@@ -28,8 +28,8 @@ import (
 //
 // A message not seen within delivery_timeout is not_delivered, unless a
 // bounce about it has come back to INBOX by then: the run then fails in
-// phase bounce with the bounce's reason. A bounce is looked for only once
-// the wait has given up, so a fast one still takes delivery_timeout.
+// phase bounce with the bounce's reason. A bounce is looked for on every
+// round of the wait, so it ends the run when it comes.
 func Probe(ctx context.Context, target string, m probes.Module, logger log.Logger) *probes.Result {
 	if logger == nil {
 		logger = log.NewNopLogger()
@@ -92,9 +92,17 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 	wait := &probes.PhaseResult{Phase: probes.PhaseWait, Reason: probes.ReasonOK}
 	r.res.Phases = append(r.res.Phases, wait)
 	began := time.Now()
-	found, err := mb.Wait(waitCtx, sent.Token, d.PollInterval)
+	var bounced []BounceMessage
+	found, err := mb.WaitUntil(waitCtx, sent.Token, d.PollInterval, func(ctx context.Context) bool {
+		bounced = r.findBounces(ctx, mb, sent)
+		return len(bounced) > 0
+	})
 	seen := time.Now()
 	wait.Duration = seen.Sub(began)
+	if len(bounced) > 0 {
+		r.bounced(ctx, mb, bounced)
+		return
+	}
 	if err != nil {
 		reason := legReason(err)
 		if reason == probes.ReasonTimeout && errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
@@ -103,7 +111,10 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 		}
 		r.fail(wait, reason, err)
 		if reason == probes.ReasonNotDelivered {
-			r.bounces(ctx, mb, sent)
+			// One may have come back since the last round.
+			if bounced := r.findBounces(ctx, mb, sent); len(bounced) > 0 {
+				r.bounced(ctx, mb, bounced)
+			}
 		}
 		return
 	}
@@ -150,20 +161,20 @@ func (r *receiver) cleanup(ctx context.Context, mb *Mailbox, prefix string) {
 	}
 }
 
-// bounces looks, once the wait gave up, for a bounce about the message in
-// INBOX: one turns the run's verdict into phase bounce with the bounce's
-// own reason. Found bounces are deleted, as probe messages are.
-func (r *receiver) bounces(ctx context.Context, mb *Mailbox, sent *smtp.Sent) {
-	pr := &probes.PhaseResult{Phase: probes.PhaseBounce, Reason: probes.ReasonOK}
-	began := time.Now()
+// findBounces looks in INBOX for bounces about the message; a failure
+// to look is noted, not the run's verdict.
+func (r *receiver) findBounces(ctx context.Context, mb *Mailbox, sent *smtp.Sent) []BounceMessage {
 	found, err := mb.FindBounces(ctx, sent.Token, sent.MessageID)
-	pr.Duration = time.Since(began)
-	if err != nil || len(found) == 0 {
-		if err != nil {
-			_ = level.Warn(r.logger).Log("msg", "looking for bounces failed", "err", r.red.Redact(err.Error()))
-		}
-		return
+	if err != nil && ctx.Err() == nil {
+		_ = level.Warn(r.logger).Log("msg", "looking for bounces failed", "err", r.red.Redact(err.Error()))
 	}
+	return found
+}
+
+// bounced turns the run's verdict into phase bounce with the bounce's own
+// reason. Found bounces are deleted, as probe messages are.
+func (r *receiver) bounced(ctx context.Context, mb *Mailbox, found []BounceMessage) {
+	pr := &probes.PhaseResult{Phase: probes.PhaseBounce, Reason: probes.ReasonOK}
 	r.res.Phases = append(r.res.Phases, pr)
 	v := found[0].Bounce.Verdict
 	text := r.red.Redact(mb.Redact(v.Text))

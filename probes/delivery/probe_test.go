@@ -252,6 +252,30 @@ func TestProbe_SendRefused(t *testing.T) {
 // TestProbe_Bounced has the mail path answer the probe message with
 // Postfix's DSN about it instead of delivering it.
 func TestProbe_Bounced(t *testing.T) {
+	p := bouncingMailPath(t)
+	m := p.module()
+	m.Delivery.DeliveryTimeout = 500 * time.Millisecond
+	checkBounced(t, p, runProbe(t, p, m))
+}
+
+// TestProbe_BounceEndsWaitEarly: a bounce ends the wait when it comes,
+// not when delivery_timeout has passed.
+func TestProbe_BounceEndsWaitEarly(t *testing.T) {
+	p := bouncingMailPath(t)
+	m := p.module()
+	m.Timeout = 30 * time.Second
+	m.Delivery.DeliveryTimeout = 20 * time.Second
+	res := runProbe(t, p, m)
+	checkBounced(t, p, res)
+	if res.Duration >= m.Delivery.DeliveryTimeout/2 {
+		t.Errorf("the run took %s, want it ended by the bounce well before delivery_timeout %s", res.Duration, m.Delivery.DeliveryTimeout)
+	}
+}
+
+// bouncingMailPath answers the probe message with Postfix's DSN about it
+// instead of delivering it.
+func bouncingMailPath(t *testing.T) *mailPath {
+	t.Helper()
 	sample := string(crlf(readSample(t, "postfix-user-unknown.eml")))
 	if !strings.Contains(sample, sampleToken) {
 		t.Fatal("the sample does not return the probe token")
@@ -265,9 +289,11 @@ func TestProbe_Bounced(t *testing.T) {
 		p.imap.Deliver(t, "INBOX", strings.ReplaceAll(sample, sampleToken, token), time.Now())
 	}}
 	p.smtp = probestest.NewScriptServer(t, d.Serve)
-	m := p.module()
-	m.Delivery.DeliveryTimeout = 500 * time.Millisecond
-	res := runProbe(t, p, m)
+	return p
+}
+
+func checkBounced(t *testing.T, p *mailPath, res *probes.Result) {
+	t.Helper()
 	if res.Success || res.FailedPhase != probes.PhaseBounce || res.Reason != probes.ReasonMailboxUnavailable || res.Temporary {
 		t.Fatalf("result = %v %s/%s temporary %v (%v), want a permanent bounce/mailbox_unavailable", res.Success, res.FailedPhase, res.Reason, res.Temporary, res.Err)
 	}
