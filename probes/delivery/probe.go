@@ -27,7 +27,8 @@ import (
 // delivery_timeout leaves of it, the receive leg delivery_timeout.
 //
 // A message not seen within delivery_timeout is not_delivered, unless a
-// bounce about it has come back to INBOX by then: the run then fails in
+// bounce about it has come back to the INBOX of delivery.bounce_imap
+// (default: the receive mailbox) by then: the run then fails in
 // phase bounce with the bounce's reason. A bounce is looked for on every
 // round of the wait, so it ends the run when it comes.
 func Probe(ctx context.Context, target string, m probes.Module, logger log.Logger) *probes.Result {
@@ -71,15 +72,23 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 	waitCtx, cancel := context.WithTimeout(ctx, d.DeliveryTimeout)
 	defer cancel()
 
-	cfg, err := r.mailboxConfig()
+	cfg, err := r.mailboxConfig(&d.IMAP, "delivery.imap")
 	if err != nil {
 		r.fail(&probes.PhaseResult{Phase: probes.PhaseIMAPConnect}, probes.ReasonOther, err)
 		return
 	}
 	mb, err := Dial(waitCtx, cfg)
+	// bounceBox is where bounces come back: the receive mailbox unless
+	// bounce_imap names another.
+	bounceBox := mb
 	defer func() {
 		mb.Close()
 		r.res.Transcript = append(r.res.Transcript, r.redactLines(mb.Transcript())...)
+		if bounceBox != mb {
+			bounceBox.Close()
+			r.res.Transcript = append(r.res.Transcript, probes.TranscriptLine{Offset: time.Since(r.res.Start), Dir: probes.DirInfo, Text: "bounce mailbox (delivery.bounce_imap):"})
+			r.res.Transcript = append(r.res.Transcript, r.redactLines(bounceBox.Transcript())...)
+		}
 	}()
 	r.res.Phases = append(r.res.Phases, mb.Phases()...)
 	if err != nil {
@@ -88,19 +97,24 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 	}
 
 	r.cleanup(waitCtx, mb, TokenPrefix(r.res.Target, r.module))
+	if d.BounceIMAP != nil {
+		if b := r.dialBounces(waitCtx, mb); b != nil {
+			bounceBox = b
+		}
+	}
 
 	wait := &probes.PhaseResult{Phase: probes.PhaseWait, Reason: probes.ReasonOK}
 	r.res.Phases = append(r.res.Phases, wait)
 	began := time.Now()
 	var bounced []BounceMessage
 	found, err := mb.WaitUntil(waitCtx, sent.Token, d.PollInterval, func(ctx context.Context) bool {
-		bounced = r.findBounces(ctx, mb, sent)
+		bounced = r.findBounces(ctx, bounceBox, sent)
 		return len(bounced) > 0
 	})
 	seen := time.Now()
 	wait.Duration = seen.Sub(began)
 	if len(bounced) > 0 {
-		r.bounced(ctx, mb, bounced)
+		r.bounced(ctx, bounceBox, bounced)
 		return
 	}
 	if err != nil {
@@ -112,8 +126,8 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 		r.fail(wait, reason, err)
 		if reason == probes.ReasonNotDelivered {
 			// One may have come back since the last round.
-			if bounced := r.findBounces(ctx, mb, sent); len(bounced) > 0 {
-				r.bounced(ctx, mb, bounced)
+			if bounced := r.findBounces(ctx, bounceBox, sent); len(bounced) > 0 {
+				r.bounced(ctx, bounceBox, bounced)
 			}
 		}
 		return
@@ -161,6 +175,24 @@ func (r *receiver) cleanup(ctx context.Context, mb *Mailbox, prefix string) {
 	}
 }
 
+// dialBounces logs in to the bounce mailbox. Its phases stay out of the
+// result, which has the receive mailbox's: a failure is logged and noted
+// in mb's transcript, and the run goes on without looking for bounces.
+func (r *receiver) dialBounces(ctx context.Context, mb *Mailbox) *Mailbox {
+	cfg, err := r.mailboxConfig(r.module.Delivery.BounceIMAP, "delivery.bounce_imap")
+	if err == nil {
+		cfg.Folders = nil
+		var b *Mailbox
+		if b, err = Dial(ctx, cfg); err == nil {
+			return b
+		}
+	}
+	msg := r.red.Redact(err.Error())
+	_ = level.Warn(r.logger).Log("msg", "logging in to the bounce mailbox failed; not looking for bounces", "err", msg)
+	mb.w.note("bounce mailbox: %s; not looking for bounces", msg)
+	return nil
+}
+
 // findBounces looks in INBOX for bounces about the message; a failure
 // to look is noted, not the run's verdict.
 func (r *receiver) findBounces(ctx context.Context, mb *Mailbox, sent *smtp.Sent) []BounceMessage {
@@ -196,8 +228,7 @@ func (r *receiver) bounced(ctx context.Context, mb *Mailbox, found []BounceMessa
 
 // mailboxConfig builds the Dial config from the module, reading the
 // secret now so that a rotated one is picked up without a reload.
-func (r *receiver) mailboxConfig() (Config, error) {
-	im := &r.module.Delivery.IMAP
+func (r *receiver) mailboxConfig(im *probes.IMAPModule, field string) (Config, error) {
 	cfg := Config{
 		Address: im.Address, TLS: im.TLS, AllowInsecureAuth: im.AllowInsecureAuth,
 		Folders: r.module.Delivery.Folders, Start: r.res.Start, Logger: r.logger,
@@ -205,14 +236,14 @@ func (r *receiver) mailboxConfig() (Config, error) {
 	if im.TLS != probes.TLSNone {
 		tc, err := config.NewTLSConfig(&im.TLSConfig)
 		if err != nil {
-			return cfg, fmt.Errorf("delivery.imap.tls_config: %w", err)
+			return cfg, fmt.Errorf("%s.tls_config: %w", field, err)
 		}
 		cfg.TLSConfig = tc
 	}
 	if a := im.Auth; a != nil {
 		secret, err := a.Secret()
 		if err != nil {
-			return cfg, fmt.Errorf("delivery.imap.auth: reading the credential: %w", err)
+			return cfg, fmt.Errorf("%s.auth: reading the credential: %w", field, err)
 		}
 		cfg.Mechanism, cfg.Username, cfg.Secret = a.Mechanism, a.Username, secret
 		r.red.Add(secret)

@@ -377,3 +377,47 @@ func TestTokenPrefix(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestProbe_BounceIMAP has the bounce come back to the sender's own
+// mailbox, on another server: it ends the wait and is deleted there.
+func TestProbe_BounceIMAP(t *testing.T) {
+	const bounceUser, bouncePass = "sender@example.org", "bounce-secret-pw"
+	sample := string(crlf(readSample(t, "postfix-user-unknown.eml")))
+	bounces := probestest.NewIMAPServer(t, probestest.IMAPOptions{Username: bounceUser, Password: bouncePass, UIDPlus: true})
+	p := &mailPath{imap: probestest.NewIMAPServer(t, probestest.IMAPOptions{
+		Username: testUser, Password: testPass, UIDPlus: true,
+	})}
+	d := probestest.Dialog{Deliver: func(msg string) {
+		_, rest, _ := strings.Cut(msg, ProbeHeader+": ")
+		token, _, _ := strings.Cut(rest, "\r\n")
+		bounces.Deliver(t, "INBOX", strings.ReplaceAll(sample, sampleToken, token), time.Now())
+	}}
+	p.smtp = probestest.NewScriptServer(t, d.Serve)
+	m := p.module()
+	m.Timeout = 30 * time.Second
+	m.Delivery.DeliveryTimeout = 20 * time.Second
+	m.Delivery.BounceIMAP = &probes.IMAPModule{
+		Address: bounces.Addr, TLS: probes.TLSNone, AllowInsecureAuth: true,
+		Auth: &probes.AuthConfig{Mechanism: "LOGIN", Username: bounceUser, Password: bouncePass},
+	}
+	res := runProbe(t, p, m)
+	if res.Success || res.FailedPhase != probes.PhaseBounce || res.Reason != probes.ReasonMailboxUnavailable {
+		t.Fatalf("result = %v %s/%s (%v), want bounce/mailbox_unavailable", res.Success, res.FailedPhase, res.Reason, res.Err)
+	}
+	if res.Duration >= m.Delivery.DeliveryTimeout/2 {
+		t.Errorf("the run took %s, want it ended by the bounce", res.Duration)
+	}
+	for _, msg := range bounces.Messages(t, "INBOX") {
+		if strings.Contains(msg.Body, "User unknown") {
+			t.Error("the bounce is still in the bounce mailbox, want it deleted")
+		}
+	}
+	tr := transcriptOf(res)
+	if !strings.Contains(tr, "bounce mailbox") {
+		t.Errorf("the transcript lacks the bounce mailbox's session:\n%s", tr)
+	}
+	b, _ := json.Marshal(res)
+	if strings.Contains(tr, bouncePass) || strings.Contains(string(b), bouncePass) {
+		t.Error("the bounce mailbox's password is in the output")
+	}
+}
