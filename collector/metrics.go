@@ -191,6 +191,9 @@ type replyLabels struct{ phase, code, enhancedCode, class, reason string }
 func newRunMetrics() *runMetrics {
 	tm := []string{"target", "module"}
 	with := func(extra ...string) []string { return append(append([]string{}, tm...), extra...) }
+	counter := func(name, help string, labels []string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
 	return &runMetrics{
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "probe_smtp_replies_total",
@@ -233,18 +236,12 @@ func newRunMetrics() *runMetrics {
 			Name: "smtp_exporter_sends_skipped_total",
 			Help: "Runs that stopped after RCPT instead of sending because the target's min_send_interval had not passed.",
 		}, tm),
-		late: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "probe_delivery_late_total",
-			Help: "Probe messages of the delivery prober that turned up after their run gave up (or the exporter restarted) and a later run cleaned up.",
-		}, tm),
-		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "probe_delivery_lost_total",
-			Help: "Delivery runs whose message was not seen within delivery_timeout (reason not_delivered).",
-		}, tm),
-		bounces: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "probe_delivery_bounces_total",
-			Help: "Delivery runs that failed on a bounce, by its diagnosed reason and class (4xx delayed, 5xx failed).",
-		}, with("reason", "class")),
+		late: counter("probe_delivery_late_total",
+			"Probe messages of the delivery prober that turned up after their run gave up (or the exporter restarted) and a later run cleaned up.", tm),
+		lost: counter("probe_delivery_lost_total",
+			"Delivery runs whose message was not seen within delivery_timeout (reason not_delivered).", tm),
+		bounces: counter("probe_delivery_bounces_total",
+			"Delivery runs that failed on a bounce, by its diagnosed reason and class (4xx delayed, 5xx failed).", with("reason", "class")),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "smtp_exporter_probes_in_flight",
 			Help: "Probes running now.",
