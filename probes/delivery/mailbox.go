@@ -743,6 +743,9 @@ func checkToken(t string) error {
 func (m *Mailbox) searchFolder(f Folder, search string, match func(string) bool) ([]Message, error) {
 	crit := imap.NewSearchCriteria()
 	crit.Header.Add(ProbeHeader, search)
+	// One flagged \Deleted (Delete without UIDPLUS) is dealt with: found
+	// again, a clean-up would count it late on every run.
+	crit.WithoutFlags = []string{imap.DeletedFlag}
 	status, uids, err := m.examineSearch(f, crit)
 	if err != nil || len(uids) == 0 {
 		return nil, err

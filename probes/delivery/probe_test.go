@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap"
+
 	"github.com/smtp-exporter/smtp_exporter/probes"
 	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 )
@@ -329,6 +331,10 @@ func TestProbe_CleansUpLeftovers(t *testing.T) {
 	unprefixed := "4123456789abcdef01234567"
 	p.imap.Deliver(t, "INBOX", probeMessage(unprefixed), old)
 	p.imap.Deliver(t, "INBOX", "From: a@example.org\r\nSubject: "+prefix+"\r\n\r\nhello\r\n", old)
+	// Flagged by an earlier run on a server without UIDPLUS: dealt with,
+	// so not late again.
+	flagged := p.imap.Deliver(t, "INBOX", probeMessage(prefix+"5123456789abcdef01234567"), old)
+	p.imap.Flag(t, "INBOX", flagged, imap.DeletedFlag)
 
 	res := runProbe(t, p, m)
 	if !res.Success {
