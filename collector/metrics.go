@@ -172,6 +172,9 @@ type runMetrics struct {
 	lag          *prometheus.GaugeVec
 	backoff      *prometheus.GaugeVec
 	sendSkipped  *prometheus.CounterVec
+	late         *prometheus.CounterVec
+	lost         *prometheus.CounterVec
+	bounces      *prometheus.CounterVec
 	inFlight     prometheus.Gauge
 	targets      prometheus.Gauge
 
@@ -188,6 +191,9 @@ type replyLabels struct{ phase, code, enhancedCode, class, reason string }
 func newRunMetrics() *runMetrics {
 	tm := []string{"target", "module"}
 	with := func(extra ...string) []string { return append(append([]string{}, tm...), extra...) }
+	counter := func(name, help string, labels []string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
 	return &runMetrics{
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "probe_smtp_replies_total",
@@ -230,6 +236,12 @@ func newRunMetrics() *runMetrics {
 			Name: "smtp_exporter_sends_skipped_total",
 			Help: "Runs that stopped after RCPT instead of sending because the target's min_send_interval had not passed.",
 		}, tm),
+		late: counter("probe_delivery_late_total",
+			"Probe messages of the delivery prober that turned up after their run gave up (or the exporter restarted) and a later run cleaned up.", tm),
+		lost: counter("probe_delivery_lost_total",
+			"Delivery runs whose message was not seen within delivery_timeout (reason not_delivered).", tm),
+		bounces: counter("probe_delivery_bounces_total",
+			"Delivery runs that failed on a bounce, by its diagnosed reason and class (4xx delayed, 5xx failed).", with("reason", "class")),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "smtp_exporter_probes_in_flight",
 			Help: "Probes running now.",
@@ -243,7 +255,8 @@ func newRunMetrics() *runMetrics {
 }
 
 func (m *runMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.replies, m.overflow, m.failures, m.runs, m.phaseLatency, m.lastRun, m.lag, m.backoff, m.sendSkipped, m.inFlight, m.targets}
+	return []prometheus.Collector{m.replies, m.overflow, m.failures, m.runs, m.phaseLatency, m.lastRun, m.lag, m.backoff, m.sendSkipped,
+		m.late, m.lost, m.bounces, m.inFlight, m.targets}
 }
 
 // observe counts one scheduled run's replies, failure and phase latencies.
@@ -258,8 +271,37 @@ func (m *runMetrics) observe(t *config.Target, r *probes.Result) {
 	if !r.Success {
 		m.failures.WithLabelValues(t.Name, t.Module, string(r.FailedPhase), string(r.Reason)).Inc()
 	}
+	if f := r.Delivery; f != nil {
+		m.observeDelivery(t, r, f)
+	}
 	m.runs.WithLabelValues(t.Name, t.Module).Inc()
 	m.lastRun.WithLabelValues(t.Name, t.Module).Set(float64(r.Start.Add(r.Duration).UnixNano()) / 1e9)
+}
+
+// observeDelivery counts a delivery run's late, lost and bounced messages.
+func (m *runMetrics) observeDelivery(t *config.Target, r *probes.Result, f *probes.DeliveryFacts) {
+	m.late.WithLabelValues(t.Name, t.Module).Add(float64(f.Late))
+	lost := m.lost.WithLabelValues(t.Name, t.Module)
+	if !r.Success && r.Reason == probes.ReasonNotDelivered {
+		lost.Inc()
+	}
+	if b := f.Bounce; b != nil {
+		m.bounces.WithLabelValues(t.Name, t.Module, string(b.Reason), bounceClass(b)).Inc()
+	}
+}
+
+// bounceClass is the class of a bounce's code; a DSN without one is
+// classed by its Action: delayed is temporary.
+func bounceClass(b *probes.BounceFacts) string {
+	switch {
+	case b.Code >= 400 && b.Code < 500:
+		return "4xx"
+	case b.Code >= 500 && b.Code < 600:
+		return "5xx"
+	case b.Temporary:
+		return "4xx"
+	}
+	return "5xx"
 }
 
 // admit returns the labels to count a reply of t under: its own while t
@@ -296,4 +338,7 @@ func (m *runMetrics) forget(name string) {
 	m.lag.DeletePartialMatch(l)
 	m.backoff.DeletePartialMatch(l)
 	m.sendSkipped.DeletePartialMatch(l)
+	m.late.DeletePartialMatch(l)
+	m.lost.DeletePartialMatch(l)
+	m.bounces.DeletePartialMatch(l)
 }

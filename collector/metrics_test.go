@@ -910,3 +910,62 @@ func TestReplies_LabelSetsCappedPerTarget(t *testing.T) {
 		t.Errorf("first reply after forget: %v, want its own series at 1", v)
 	}
 }
+
+// TestRunMetrics_DeliveryCounters feeds scheduled delivery runs: a late
+// leftover cleaned up, a lost message and a bounce are counted, an smtp
+// run adds no delivery series, and forget drops them.
+func TestRunMetrics_DeliveryCounters(t *testing.T) {
+	rm := newRunMetrics()
+	reg := registryOf(rm.collectors()...)
+	tg := &config.Target{Name: "mailpath", Module: "delivery"}
+
+	withLate := deliveryResult()
+	withLate.Delivery.Cleaned, withLate.Delivery.Late = 3, 3
+	rm.observe(tg, withLate)
+
+	lost := deliveryResult()
+	lost.Reason, lost.FailedPhase = probes.ReasonNotDelivered, probes.PhaseWait
+	lost.Delivery = &probes.DeliveryFacts{}
+	rm.observe(tg, lost)
+	rm.observe(tg, lost)
+
+	bounced := deliveryResult()
+	bounced.Reason, bounced.FailedPhase = probes.ReasonMailboxUnavailable, probes.PhaseBounce
+	bounced.Delivery = &probes.DeliveryFacts{Bounce: &probes.BounceFacts{
+		Reason: probes.ReasonMailboxUnavailable, Action: "failed", Code: 550, EnhancedCode: "5.1.1", Text: "User unknown"}}
+	rm.observe(tg, bounced)
+	delayed := deliveryResult()
+	delayed.Reason, delayed.FailedPhase = probes.ReasonThrottled, probes.PhaseBounce
+	delayed.Delivery = &probes.DeliveryFacts{Bounce: &probes.BounceFacts{
+		Reason: probes.ReasonThrottled, Temporary: true, Action: "delayed", EnhancedCode: "4.7.0"}}
+	rm.observe(tg, delayed)
+
+	rm.observe(&config.Target{Name: "mx", Module: "smtp"}, refusedResult())
+
+	mfs := gatherAll(t, reg)
+	checkLabelValues(t, mfs)
+	tl := map[string]string{"target": "mailpath", "module": "delivery"}
+	if v, ok := find(mfs, "probe_delivery_late_total", tl); !ok || v != 3 {
+		t.Errorf("probe_delivery_late_total = %v, %v; want 3", v, ok)
+	}
+	if v, ok := find(mfs, "probe_delivery_lost_total", tl); !ok || v != 2 {
+		t.Errorf("probe_delivery_lost_total = %v, %v; want 2", v, ok)
+	}
+	for _, want := range []struct {
+		reason probes.Reason
+		class  string
+	}{{probes.ReasonMailboxUnavailable, "5xx"}, {probes.ReasonThrottled, "4xx"}} {
+		l := map[string]string{"target": "mailpath", "module": "delivery", "reason": string(want.reason), "class": want.class}
+		if v, ok := find(mfs, "probe_delivery_bounces_total", l); !ok || v != 1 {
+			t.Errorf("probe_delivery_bounces_total%v = %v, %v; want 1", l, v, ok)
+		}
+	}
+	if fams := familiesWith(mfs, map[string]string{"target": "mx"}); slices.ContainsFunc(fams, func(f string) bool { return strings.HasPrefix(f, "probe_delivery_") }) {
+		t.Errorf("an smtp target has delivery series: %v", fams)
+	}
+
+	rm.forget("mailpath")
+	if fams := familiesWith(gatherAll(t, reg), map[string]string{"target": "mailpath"}); len(fams) != 0 {
+		t.Errorf("series left after forget: %v", fams)
+	}
+}

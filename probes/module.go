@@ -60,6 +60,9 @@ type Module struct {
 // probe message should reach and what it must look like there.
 type DeliveryModule struct {
 	IMAP IMAPModule `yaml:"imap,omitempty" json:"imap"`
+	// BounceIMAP is the sender's mailbox, where bounces about the probe
+	// message come back; nil means IMAP's INBOX.
+	BounceIMAP *IMAPModule `yaml:"bounce_imap,omitempty" json:"bounce_imap,omitempty"`
 	// Folders are watched besides INBOX and the \Junk folders.
 	Folders         []string      `yaml:"folders,omitempty" json:"folders,omitempty"`
 	PollInterval    time.Duration `yaml:"poll_interval,omitempty" json:"poll_interval,omitempty"`
@@ -104,6 +107,11 @@ type SMTPModule struct {
 	// Send makes the probe deliver a generated test message (DATA); without
 	// it the transaction is reset after RCPT.
 	Send bool `yaml:"send,omitempty" json:"send,omitempty"`
+	// TokenPrefix starts the generated message's probe token (and so its
+	// Message-ID): the delivery prober sets it so that a mailbox shared
+	// with other probers only has its own messages cleaned up. Not
+	// configurable.
+	TokenPrefix string `yaml:"-" json:"-"`
 	// MinSendInterval limits how often the scheduler lets this module send a
 	// real message to one target; runs in between stop after RCPT.
 	MinSendInterval time.Duration `yaml:"min_send_interval,omitempty" json:"min_send_interval,omitempty"`
@@ -148,6 +156,10 @@ func (m *Module) SetDirectory(dir string) {
 	if m.Prober == ProberDelivery {
 		m.Delivery.IMAP.TLSConfig.SetDirectory(dir)
 		m.Delivery.IMAP.Auth.setDirectory(dir)
+		if b := m.Delivery.BounceIMAP; b != nil {
+			b.TLSConfig.SetDirectory(dir)
+			b.Auth.setDirectory(dir)
+		}
 	}
 }
 
@@ -200,17 +212,24 @@ func (d *DeliveryModule) setDefaults() {
 	if d.DeliveryTimeout == 0 {
 		d.DeliveryTimeout = DefaultDeliveryTimeout
 	}
-	if d.IMAP.TLS == "" {
-		d.IMAP.TLS = TLSImplicit
+	d.IMAP.setDefaults()
+	if d.BounceIMAP != nil {
+		d.BounceIMAP.setDefaults()
 	}
-	if a := d.IMAP.Auth; a != nil {
+	for i, method := range d.RequireAuth {
+		d.RequireAuth[i] = strings.ToLower(method)
+	}
+}
+
+func (im *IMAPModule) setDefaults() {
+	if im.TLS == "" {
+		im.TLS = TLSImplicit
+	}
+	if a := im.Auth; a != nil {
 		if a.Mechanism == "" {
 			a.Mechanism = DefaultAuthMechanism
 		}
 		a.Mechanism = strings.ToUpper(a.Mechanism)
-	}
-	for i, method := range d.RequireAuth {
-		d.RequireAuth[i] = strings.ToLower(method)
 	}
 }
 
@@ -307,6 +326,34 @@ func (m *Module) Validate() error {
 	return nil
 }
 
+// validate checks a mailbox's settings; field is its key.
+func (im *IMAPModule) validate(field string) error {
+	if im.Address == "" {
+		return fieldErr(field+".address", "required")
+	}
+	if err := CheckText(im.Address); err != nil {
+		return fieldErr(field+".address", "%v", err)
+	}
+	if _, _, err := net.SplitHostPort(im.Address); err != nil {
+		return fieldErr(field+".address", "want host:port: %v", err)
+	}
+	switch im.TLS {
+	case TLSNone, TLSStartTLS, TLSImplicit:
+	default:
+		return fieldErr(field+".tls", "unknown value %q (want none, starttls or implicit)", im.TLS)
+	}
+	if err := validateTLSConfig(field+".tls_config", im.TLS, &im.TLSConfig); err != nil {
+		return err
+	}
+	if im.Auth == nil {
+		return fieldErr(field+".auth", "required")
+	}
+	if err := CheckText(im.Auth.Username); err != nil {
+		return fieldErr(field+".auth.username", "%v", err)
+	}
+	return validateAuth(field+".auth", im.Auth, IMAPAuthMechanisms, im.TLS, im.AllowInsecureAuth)
+}
+
 // validateDelivery checks the delivery prober's settings: a send leg that
 // sends, and a mailbox to find the message in.
 func (m *Module) validateDelivery() error {
@@ -320,32 +367,13 @@ func (m *Module) validateDelivery() error {
 	if len(s.ExpectCodes) > 0 {
 		return fieldErr("smtp.expect_codes", "not supported by prober delivery")
 	}
-	im := &d.IMAP
-	if im.Address == "" {
-		return fieldErr("delivery.imap.address", "required")
-	}
-	if err := CheckText(im.Address); err != nil {
-		return fieldErr("delivery.imap.address", "%v", err)
-	}
-	if _, _, err := net.SplitHostPort(im.Address); err != nil {
-		return fieldErr("delivery.imap.address", "want host:port: %v", err)
-	}
-	switch im.TLS {
-	case TLSNone, TLSStartTLS, TLSImplicit:
-	default:
-		return fieldErr("delivery.imap.tls", "unknown value %q (want none, starttls or implicit)", im.TLS)
-	}
-	if err := validateTLSConfig("delivery.imap.tls_config", im.TLS, &im.TLSConfig); err != nil {
+	if err := d.IMAP.validate("delivery.imap"); err != nil {
 		return err
 	}
-	if im.Auth == nil {
-		return fieldErr("delivery.imap.auth", "required")
-	}
-	if err := CheckText(im.Auth.Username); err != nil {
-		return fieldErr("delivery.imap.auth.username", "%v", err)
-	}
-	if err := validateAuth("delivery.imap.auth", im.Auth, IMAPAuthMechanisms, im.TLS, im.AllowInsecureAuth); err != nil {
-		return err
+	if d.BounceIMAP != nil {
+		if err := d.BounceIMAP.validate("delivery.bounce_imap"); err != nil {
+			return err
+		}
 	}
 	for i, f := range d.Folders {
 		if f == "" || CheckText(f) != nil {
@@ -561,12 +589,13 @@ func (m Module) WithoutSend() Module {
 // host's own name.
 func (m *Module) CredentialsPinned() bool {
 	s := &m.SMTP
-	if m.Prober == ProberDelivery && m.Delivery.IMAP.Auth != nil {
-		// The mailbox's address is the module's own, never a caller's,
-		// but its credentials still must not go to an unverified server.
-		im := &m.Delivery.IMAP
-		if im.TLS == TLSNone || im.TLSConfig.InsecureSkipVerify {
-			return false
+	if m.Prober == ProberDelivery {
+		// The mailboxes' addresses are the module's own, never a caller's,
+		// but their credentials still must not go to an unverified server.
+		for _, im := range []*IMAPModule{&m.Delivery.IMAP, m.Delivery.BounceIMAP} {
+			if im != nil && im.Auth != nil && (im.TLS == TLSNone || im.TLSConfig.InsecureSkipVerify) {
+				return false
+			}
 		}
 	}
 	return s.Auth == nil || (s.TLS != TLSNone && s.TLSConfig.ServerName != "" && !s.TLSConfig.InsecureSkipVerify)

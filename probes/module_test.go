@@ -430,6 +430,15 @@ func TestModule_ValidateDelivery(t *testing.T) {
 		{"clear text login", func(m *Module) { m.Delivery.IMAP.TLS = TLSNone }, "delivery.imap.auth"},
 		{"unknown require_auth", func(m *Module) { m.Delivery.RequireAuth = []string{"arc"} }, "delivery.require_auth[0]"},
 		{"delivery_timeout past timeout", func(m *Module) { m.Timeout, m.Delivery.DeliveryTimeout = time.Minute, 2*time.Minute }, "delivery.delivery_timeout"},
+		{"good bounce_imap", func(m *Module) {
+			m.Delivery.BounceIMAP = &IMAPModule{Address: "imap.example.org:993", Auth: &AuthConfig{Username: "probe@example.org", Password: "Correct-Horse-9!"}}
+		}, ""},
+		{"bounce_imap without auth", func(m *Module) {
+			m.Delivery.BounceIMAP = &IMAPModule{Address: "imap.example.org:993"}
+		}, "delivery.bounce_imap.auth"},
+		{"bounce_imap clear text login", func(m *Module) {
+			m.Delivery.BounceIMAP = &IMAPModule{Address: "imap.example.org:143", TLS: TLSNone, Auth: &AuthConfig{Username: "u", Password: "Correct-Horse-9!"}}
+		}, "delivery.bounce_imap.auth"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,6 +74,12 @@ type DeliveryFacts struct {
 	// Bounce is the delivery status notification that came back about
 	// the message instead of it; nil when none did.
 	Bounce *BounceFacts `json:"bounce,omitempty"`
+	// Cleaned is how many probe messages of this target that earlier
+	// runs left behind (older than delivery_timeout) the run deleted.
+	Cleaned int `json:"cleaned"`
+	// Late is how many of them had arrived after their run gave up, or
+	// after the exporter restarted: with per-target tokens, all of them.
+	Late int `json:"late"`
 }
 
 // BounceFacts is what a bounce said about the probe message: its

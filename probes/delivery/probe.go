@@ -3,6 +3,8 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -25,9 +27,10 @@ import (
 // delivery_timeout leaves of it, the receive leg delivery_timeout.
 //
 // A message not seen within delivery_timeout is not_delivered, unless a
-// bounce about it has come back to INBOX by then: the run then fails in
-// phase bounce with the bounce's reason. A bounce is looked for only once
-// the wait has given up, so a fast one still takes delivery_timeout.
+// bounce about it has come back to the INBOX of delivery.bounce_imap
+// (default: the receive mailbox) by then: the run then fails in
+// phase bounce with the bounce's reason. A bounce is looked for on every
+// round of the wait, so it ends the run when it comes.
 func Probe(ctx context.Context, target string, m probes.Module, logger log.Logger) *probes.Result {
 	if logger == nil {
 		logger = log.NewNopLogger()
@@ -39,6 +42,7 @@ func Probe(ctx context.Context, target string, m probes.Module, logger log.Logge
 	send := m
 	send.Prober = probes.ProberSMTP
 	send.Delivery = probes.DeliveryModule{}
+	send.SMTP.TokenPrefix = TokenPrefix(target, &m)
 	if left := m.Timeout - d.DeliveryTimeout; left > 0 {
 		send.Timeout = left
 	}
@@ -68,15 +72,23 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 	waitCtx, cancel := context.WithTimeout(ctx, d.DeliveryTimeout)
 	defer cancel()
 
-	cfg, err := r.mailboxConfig()
+	cfg, err := r.mailboxConfig(&d.IMAP, "delivery.imap")
 	if err != nil {
 		r.fail(&probes.PhaseResult{Phase: probes.PhaseIMAPConnect}, probes.ReasonOther, err)
 		return
 	}
 	mb, err := Dial(waitCtx, cfg)
+	// bounceBox is where bounces come back: the receive mailbox unless
+	// bounce_imap names another.
+	bounceBox := mb
 	defer func() {
 		mb.Close()
 		r.res.Transcript = append(r.res.Transcript, r.redactLines(mb.Transcript())...)
+		if bounceBox != mb {
+			bounceBox.Close()
+			r.res.Transcript = append(r.res.Transcript, probes.TranscriptLine{Offset: time.Since(r.res.Start), Dir: probes.DirInfo, Text: "bounce mailbox (delivery.bounce_imap):"})
+			r.res.Transcript = append(r.res.Transcript, r.redactLines(bounceBox.Transcript())...)
+		}
 	}()
 	r.res.Phases = append(r.res.Phases, mb.Phases()...)
 	if err != nil {
@@ -84,12 +96,27 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 		return
 	}
 
+	r.cleanup(waitCtx, mb, TokenPrefix(r.res.Target, r.module))
+	if d.BounceIMAP != nil {
+		if b := r.dialBounces(waitCtx, mb); b != nil {
+			bounceBox = b
+		}
+	}
+
 	wait := &probes.PhaseResult{Phase: probes.PhaseWait, Reason: probes.ReasonOK}
 	r.res.Phases = append(r.res.Phases, wait)
 	began := time.Now()
-	found, err := mb.Wait(waitCtx, sent.Token, d.PollInterval)
+	var bounced []BounceMessage
+	found, err := mb.WaitUntil(waitCtx, sent.Token, d.PollInterval, func(ctx context.Context) bool {
+		bounced = r.findBounces(ctx, bounceBox, sent)
+		return len(bounced) > 0
+	})
 	seen := time.Now()
 	wait.Duration = seen.Sub(began)
+	if len(bounced) > 0 {
+		r.bounced(ctx, bounceBox, bounced)
+		return
+	}
 	if err != nil {
 		reason := legReason(err)
 		if reason == probes.ReasonTimeout && errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
@@ -98,7 +125,10 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 		}
 		r.fail(wait, reason, err)
 		if reason == probes.ReasonNotDelivered {
-			r.bounces(ctx, mb, sent)
+			// One may have come back since the last round.
+			if bounced := r.findBounces(ctx, bounceBox, sent); len(bounced) > 0 {
+				r.bounced(ctx, bounceBox, bounced)
+			}
 		}
 		return
 	}
@@ -108,20 +138,75 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 	r.check(wait)
 }
 
-// bounces looks, once the wait gave up, for a bounce about the message in
-// INBOX: one turns the run's verdict into phase bounce with the bounce's
-// own reason. Found bounces are deleted, as probe messages are.
-func (r *receiver) bounces(ctx context.Context, mb *Mailbox, sent *smtp.Sent) {
-	pr := &probes.PhaseResult{Phase: probes.PhaseBounce, Reason: probes.ReasonOK}
-	began := time.Now()
-	found, err := mb.FindBounces(ctx, sent.Token, sent.MessageID)
-	pr.Duration = time.Since(began)
-	if err != nil || len(found) == 0 {
-		if err != nil {
-			_ = level.Warn(r.logger).Log("msg", "looking for bounces failed", "err", r.red.Redact(err.Error()))
-		}
-		return
+// TokenPrefix starts the probe tokens of target's runs under m: "smtpx",
+// a short hash of the target and the module's sender, recipients and
+// mailbox, and "-". The module's name is not known here; two modules
+// alike in all of these send the same probe anyway. Clean-up touches
+// only tokens with this prefix, so a mailbox shared with other targets,
+// modules or exporters keeps their messages.
+func TokenPrefix(target string, m *probes.Module) string {
+	h := sha256.New()
+	for _, s := range append([]string{target, m.SMTP.MailFrom, m.Delivery.IMAP.Address, imapUser(m)}, m.SMTP.RcptTo...) {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
 	}
+	return "smtpx" + hex.EncodeToString(h.Sum(nil)[:4]) + "-"
+}
+
+func imapUser(m *probes.Module) string {
+	if a := m.Delivery.IMAP.Auth; a != nil {
+		return a.Username
+	}
+	return ""
+}
+
+// cleanup deletes this target's probe messages that arrived more than
+// delivery_timeout ago: a run still waiting for its own has not given
+// up on it yet, so every one cleaned was late. A failure is noted, not
+// the run's verdict.
+func (r *receiver) cleanup(ctx context.Context, mb *Mailbox, prefix string) {
+	n, err := mb.Cleanup(ctx, time.Now().Add(-r.module.Delivery.DeliveryTimeout), prefix)
+	r.facts.Cleaned, r.facts.Late = n, n
+	if err != nil {
+		_ = level.Warn(r.logger).Log("msg", "cleaning up earlier probe messages failed", "err", r.red.Redact(err.Error()))
+	}
+	if n > 0 || err != nil {
+		mb.w.note("cleaned up %d probe messages of earlier runs", n)
+	}
+}
+
+// dialBounces logs in to the bounce mailbox. Its phases stay out of the
+// result, which has the receive mailbox's: a failure is logged and noted
+// in mb's transcript, and the run goes on without looking for bounces.
+func (r *receiver) dialBounces(ctx context.Context, mb *Mailbox) *Mailbox {
+	cfg, err := r.mailboxConfig(r.module.Delivery.BounceIMAP, "delivery.bounce_imap")
+	if err == nil {
+		cfg.Folders = nil
+		var b *Mailbox
+		if b, err = Dial(ctx, cfg); err == nil {
+			return b
+		}
+	}
+	msg := r.red.Redact(err.Error())
+	_ = level.Warn(r.logger).Log("msg", "logging in to the bounce mailbox failed; not looking for bounces", "err", msg)
+	mb.w.note("bounce mailbox: %s; not looking for bounces", msg)
+	return nil
+}
+
+// findBounces looks in INBOX for bounces about the message; a failure
+// to look is noted, not the run's verdict.
+func (r *receiver) findBounces(ctx context.Context, mb *Mailbox, sent *smtp.Sent) []BounceMessage {
+	found, err := mb.FindBounces(ctx, sent.Token, sent.MessageID)
+	if err != nil && ctx.Err() == nil {
+		_ = level.Warn(r.logger).Log("msg", "looking for bounces failed", "err", r.red.Redact(err.Error()))
+	}
+	return found
+}
+
+// bounced turns the run's verdict into phase bounce with the bounce's own
+// reason. Found bounces are deleted, as probe messages are.
+func (r *receiver) bounced(ctx context.Context, mb *Mailbox, found []BounceMessage) {
+	pr := &probes.PhaseResult{Phase: probes.PhaseBounce, Reason: probes.ReasonOK}
 	r.res.Phases = append(r.res.Phases, pr)
 	v := found[0].Bounce.Verdict
 	text := r.red.Redact(mb.Redact(v.Text))
@@ -143,8 +228,7 @@ func (r *receiver) bounces(ctx context.Context, mb *Mailbox, sent *smtp.Sent) {
 
 // mailboxConfig builds the Dial config from the module, reading the
 // secret now so that a rotated one is picked up without a reload.
-func (r *receiver) mailboxConfig() (Config, error) {
-	im := &r.module.Delivery.IMAP
+func (r *receiver) mailboxConfig(im *probes.IMAPModule, field string) (Config, error) {
 	cfg := Config{
 		Address: im.Address, TLS: im.TLS, AllowInsecureAuth: im.AllowInsecureAuth,
 		Folders: r.module.Delivery.Folders, Start: r.res.Start, Logger: r.logger,
@@ -152,14 +236,14 @@ func (r *receiver) mailboxConfig() (Config, error) {
 	if im.TLS != probes.TLSNone {
 		tc, err := config.NewTLSConfig(&im.TLSConfig)
 		if err != nil {
-			return cfg, fmt.Errorf("delivery.imap.tls_config: %w", err)
+			return cfg, fmt.Errorf("%s.tls_config: %w", field, err)
 		}
 		cfg.TLSConfig = tc
 	}
 	if a := im.Auth; a != nil {
 		secret, err := a.Secret()
 		if err != nil {
-			return cfg, fmt.Errorf("delivery.imap.auth: reading the credential: %w", err)
+			return cfg, fmt.Errorf("%s.auth: reading the credential: %w", field, err)
 		}
 		cfg.Mechanism, cfg.Username, cfg.Secret = a.Mechanism, a.Username, secret
 		r.red.Add(secret)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap"
+
 	"github.com/smtp-exporter/smtp_exporter/probes"
 	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 )
@@ -252,6 +254,30 @@ func TestProbe_SendRefused(t *testing.T) {
 // TestProbe_Bounced has the mail path answer the probe message with
 // Postfix's DSN about it instead of delivering it.
 func TestProbe_Bounced(t *testing.T) {
+	p := bouncingMailPath(t)
+	m := p.module()
+	m.Delivery.DeliveryTimeout = 500 * time.Millisecond
+	checkBounced(t, p, runProbe(t, p, m))
+}
+
+// TestProbe_BounceEndsWaitEarly: a bounce ends the wait when it comes,
+// not when delivery_timeout has passed.
+func TestProbe_BounceEndsWaitEarly(t *testing.T) {
+	p := bouncingMailPath(t)
+	m := p.module()
+	m.Timeout = 30 * time.Second
+	m.Delivery.DeliveryTimeout = 20 * time.Second
+	res := runProbe(t, p, m)
+	checkBounced(t, p, res)
+	if res.Duration >= m.Delivery.DeliveryTimeout/2 {
+		t.Errorf("the run took %s, want it ended by the bounce well before delivery_timeout %s", res.Duration, m.Delivery.DeliveryTimeout)
+	}
+}
+
+// bouncingMailPath answers the probe message with Postfix's DSN about it
+// instead of delivering it.
+func bouncingMailPath(t *testing.T) *mailPath {
+	t.Helper()
 	sample := string(crlf(readSample(t, "postfix-user-unknown.eml")))
 	if !strings.Contains(sample, sampleToken) {
 		t.Fatal("the sample does not return the probe token")
@@ -265,9 +291,11 @@ func TestProbe_Bounced(t *testing.T) {
 		p.imap.Deliver(t, "INBOX", strings.ReplaceAll(sample, sampleToken, token), time.Now())
 	}}
 	p.smtp = probestest.NewScriptServer(t, d.Serve)
-	m := p.module()
-	m.Delivery.DeliveryTimeout = 500 * time.Millisecond
-	res := runProbe(t, p, m)
+	return p
+}
+
+func checkBounced(t *testing.T, p *mailPath, res *probes.Result) {
+	t.Helper()
 	if res.Success || res.FailedPhase != probes.PhaseBounce || res.Reason != probes.ReasonMailboxUnavailable || res.Temporary {
 		t.Fatalf("result = %v %s/%s temporary %v (%v), want a permanent bounce/mailbox_unavailable", res.Success, res.FailedPhase, res.Reason, res.Temporary, res.Err)
 	}
@@ -282,5 +310,120 @@ func TestProbe_Bounced(t *testing.T) {
 		if strings.Contains(msg.Body, "User unknown") {
 			t.Error("the bounce is still in INBOX, want it deleted")
 		}
+	}
+}
+
+// TestProbe_CleansUpLeftovers has the mailbox hold what earlier runs and
+// other probers left: only this target's own probe messages older than
+// delivery_timeout go, and they count as cleaned and late.
+func TestProbe_CleansUpLeftovers(t *testing.T) {
+	p := newMailPath(t, "INBOX", allPass)
+	m := p.module()
+	m.SetDefaults()
+	prefix := TokenPrefix(p.smtp.Addr, &m)
+	old := time.Now().Add(-time.Hour)
+	p.imap.Deliver(t, "INBOX", probeMessage(prefix+"0123456789abcdef01234567"), old)
+	p.imap.Deliver(t, "Junk", probeMessage(prefix+"1123456789abcdef01234567"), old)
+	recent := prefix + "2123456789abcdef01234567"
+	p.imap.Deliver(t, "INBOX", probeMessage(recent), time.Now())
+	foreign := "smtpx00000000-3123456789abcdef01234567"
+	p.imap.Deliver(t, "INBOX", probeMessage(foreign), old)
+	unprefixed := "4123456789abcdef01234567"
+	p.imap.Deliver(t, "INBOX", probeMessage(unprefixed), old)
+	p.imap.Deliver(t, "INBOX", "From: a@example.org\r\nSubject: "+prefix+"\r\n\r\nhello\r\n", old)
+	// Flagged by an earlier run on a server without UIDPLUS: dealt with,
+	// so not late again.
+	flagged := p.imap.Deliver(t, "INBOX", probeMessage(prefix+"5123456789abcdef01234567"), old)
+	p.imap.Flag(t, "INBOX", flagged, imap.DeletedFlag)
+
+	res := runProbe(t, p, m)
+	if !res.Success {
+		t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
+	}
+	if f := res.Delivery; f.Cleaned != 2 || f.Late != 2 {
+		t.Errorf("Cleaned = %d, Late = %d, want 2 and 2", f.Cleaned, f.Late)
+	}
+	var inbox []string
+	for _, msg := range p.imap.Messages(t, "INBOX") {
+		inbox = append(inbox, msg.Body)
+	}
+	all := strings.Join(inbox, "\n")
+	for _, keep := range []string{recent, foreign, unprefixed, "hello"} {
+		if !strings.Contains(all, keep) {
+			t.Errorf("%q was deleted, want it kept", keep)
+		}
+	}
+	if n := probeMessagesLeft(t, p.imap, "Junk"); n != 0 {
+		t.Errorf("%d probe messages left in Junk, want the old one cleaned", n)
+	}
+	if !strings.Contains(transcriptOf(res), "cleaned up 2") {
+		t.Errorf("the transcript does not note the clean-up:\n%s", transcriptOf(res))
+	}
+}
+
+func transcriptOf(res *probes.Result) string {
+	var b strings.Builder
+	for _, l := range res.Transcript {
+		b.WriteString(l.Text + "\n")
+	}
+	return b.String()
+}
+
+// TestTokenPrefix: the prefix tells targets and modules apart, and a
+// token built on it passes a search.
+func TestTokenPrefix(t *testing.T) {
+	a := probes.Module{SMTP: probes.SMTPModule{MailFrom: "a@example.org", RcptTo: []string{"p@example.org"}}}
+	b := a
+	b.SMTP.MailFrom = "b@example.org"
+	pa, pb, pc := TokenPrefix("mx1:587", &a), TokenPrefix("mx1:587", &b), TokenPrefix("mx2:587", &a)
+	if pa == pb || pa == pc || pa != TokenPrefix("mx1:587", &a) {
+		t.Errorf("prefixes %q %q %q, want distinct and stable", pa, pb, pc)
+	}
+	if err := checkToken(pa); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestProbe_BounceIMAP has the bounce come back to the sender's own
+// mailbox, on another server: it ends the wait and is deleted there.
+func TestProbe_BounceIMAP(t *testing.T) {
+	const bounceUser, bouncePass = "sender@example.org", "bounce-secret-pw"
+	sample := string(crlf(readSample(t, "postfix-user-unknown.eml")))
+	bounces := probestest.NewIMAPServer(t, probestest.IMAPOptions{Username: bounceUser, Password: bouncePass, UIDPlus: true})
+	p := &mailPath{imap: probestest.NewIMAPServer(t, probestest.IMAPOptions{
+		Username: testUser, Password: testPass, UIDPlus: true,
+	})}
+	d := probestest.Dialog{Deliver: func(msg string) {
+		_, rest, _ := strings.Cut(msg, ProbeHeader+": ")
+		token, _, _ := strings.Cut(rest, "\r\n")
+		bounces.Deliver(t, "INBOX", strings.ReplaceAll(sample, sampleToken, token), time.Now())
+	}}
+	p.smtp = probestest.NewScriptServer(t, d.Serve)
+	m := p.module()
+	m.Timeout = 30 * time.Second
+	m.Delivery.DeliveryTimeout = 20 * time.Second
+	m.Delivery.BounceIMAP = &probes.IMAPModule{
+		Address: bounces.Addr, TLS: probes.TLSNone, AllowInsecureAuth: true,
+		Auth: &probes.AuthConfig{Mechanism: "LOGIN", Username: bounceUser, Password: bouncePass},
+	}
+	res := runProbe(t, p, m)
+	if res.Success || res.FailedPhase != probes.PhaseBounce || res.Reason != probes.ReasonMailboxUnavailable {
+		t.Fatalf("result = %v %s/%s (%v), want bounce/mailbox_unavailable", res.Success, res.FailedPhase, res.Reason, res.Err)
+	}
+	if res.Duration >= m.Delivery.DeliveryTimeout/2 {
+		t.Errorf("the run took %s, want it ended by the bounce", res.Duration)
+	}
+	for _, msg := range bounces.Messages(t, "INBOX") {
+		if strings.Contains(msg.Body, "User unknown") {
+			t.Error("the bounce is still in the bounce mailbox, want it deleted")
+		}
+	}
+	tr := transcriptOf(res)
+	if !strings.Contains(tr, "bounce mailbox") {
+		t.Errorf("the transcript lacks the bounce mailbox's session:\n%s", tr)
+	}
+	b, _ := json.Marshal(res)
+	if strings.Contains(tr, bouncePass) || strings.Contains(string(b), bouncePass) {
+		t.Error("the bounce mailbox's password is in the output")
 	}
 }

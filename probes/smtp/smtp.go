@@ -522,7 +522,7 @@ func (s *session) message() []byte {
 	if domain == "" {
 		domain = "smtp-exporter.invalid"
 	}
-	id := newProbeID()
+	id := c.TokenPrefix + newProbeID()
 	s.token = id
 	s.msgID = "<" + id + "@" + domain + ">"
 	var b strings.Builder
