@@ -96,9 +96,20 @@ func (r *Redactor) addForm(f string) {
 func gramKey(s string) uint64 {
 	var k uint64
 	for i := MinFragment - 1; i >= 0; i-- {
-		k = k<<8 | uint64(s[i])
+		k = k<<8 | uint64(foldCase(s[i]))
 	}
 	return k
+}
+
+// foldCase makes grams match whatever the ASCII case: servers lower-case
+// what they take for names (a DKIM domain, a host, a header value), and a
+// secret echoed as such must not slip through. Over-redacting a base64 run
+// that differs only in case is the cheaper mistake.
+func foldCase(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // escapedForms are the secret as the output encodings write it inside
@@ -232,7 +243,7 @@ func (r *Redactor) spans(s string, dst []span) []span {
 func (r *Redactor) scan(s string, dst []span) []span {
 	var k uint64
 	for i := 0; i < len(s); i++ {
-		k = k>>8 | uint64(s[i])<<(8*(MinFragment-1))
+		k = k>>8 | uint64(foldCase(s[i]))<<(8*(MinFragment-1))
 		if i < MinFragment-1 {
 			continue
 		}

@@ -123,3 +123,15 @@ func TestRedactor_EscapersMatchOutputs(t *testing.T) {
 // textAfterCode stands in for the SMTP reply parser's rule: the text of a
 // line starts after its code and separator.
 func textAfterCode(line string) int { return min(len(line), 4) }
+
+// A server may change the case of what it echoes (a domain is lower-cased):
+// the secret is still found.
+func TestRedactor_CaseFolded(t *testing.T) {
+	var r Redactor
+	r.Add("Correct-Horse-9!")
+	for _, in := range []string{"d=xcorrect-horse-9!.example.org", "USER CORRECT-HORSE-9!"} {
+		if got := r.Redact(in); strings.Contains(strings.ToLower(got), "horse-") {
+			t.Errorf("Redact(%q) = %q: a case-folded piece survived", in, got)
+		}
+	}
+}

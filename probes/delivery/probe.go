@@ -276,7 +276,9 @@ func (r *receiver) readFacts(msg Message, timeToInbox time.Duration) {
 	auth := ParseAuthResults(h, r.module.Delivery.AuthservID)
 	f.AuthFound = auth.Found
 	f.SPF, f.DKIM, f.DMARC = string(auth.SPF), string(auth.DKIM), string(auth.DMARC)
-	f.DKIMDomain = auth.DKIMDomain
+	// A header value the mailbox wrote, like every reply, may carry a
+	// secret (lower-cased, as a domain): it is redacted like one.
+	f.DKIMDomain = r.red.Redact(auth.DKIMDomain)
 	spam := ParseSpam(h)
 	f.SpamSource, f.SpamFlagged, f.SpamScored, f.SpamScore = spam.Source, spam.Flagged, spam.Scored, spam.Score
 	hops := ParseHops(h, msg.InternalDate)

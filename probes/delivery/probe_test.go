@@ -427,3 +427,24 @@ func TestProbe_BounceIMAP(t *testing.T) {
 		t.Error("the bounce mailbox's password is in the output")
 	}
 }
+
+// Issue 7's rule for the receive leg: a mailbox knows its own password and
+// may put it in what the probe reads back. Header facts that reach the
+// result (the DKIM domain) are redacted like every reply.
+func TestProbe_EchoedPasswordInHeaderFacts(t *testing.T) {
+	p := newMailPath(t, "INBOX", "spf=pass smtp.mailfrom=example.org; dkim=pass header.d=x"+testPass+".example.org; dmarc=pass header.from=example.org")
+	res := runProbe(t, p, p.module())
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forms := probestest.SecretFragmentForms(testPass)
+	for name, text := range map[string]string{"JSON": string(b), "transcript": transcriptOf(res)} {
+		if what, around := probestest.FindSecretFragment(text, forms); what != "" {
+			t.Errorf("%s holds the %s: ...%s...", name, what, around)
+		}
+	}
+	if res.Delivery == nil || res.Delivery.DKIM != "pass" || res.Delivery.DKIMDomain == "" {
+		t.Fatalf("no DKIM signing domain read: the test proves nothing: %+v", res.Delivery)
+	}
+}
