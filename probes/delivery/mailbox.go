@@ -625,7 +625,7 @@ func (c *boundedClient) Next(ch []byte) ([]byte, error) {
 type xoauth2Client struct{ user, token string }
 
 func (c *xoauth2Client) Start() (string, []byte, error) {
-	return MechXOAUTH2, []byte("user=" + c.user + "\x01auth=Bearer " + c.token + "\x01\x01"), nil
+	return MechXOAUTH2, probes.XOAuth2Response(c.user, c.token), nil
 }
 
 func (c *xoauth2Client) Next(ch []byte) ([]byte, error) {
