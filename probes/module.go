@@ -41,6 +41,9 @@ const (
 	ProberDelivery = "delivery"
 )
 
+// Probers lists every prober name a module may have.
+var Probers = []string{ProberSMTP, ProberLMTP, ProberDelivery, ProberDomain}
+
 // Module is one probe configuration: what dialog to run against a target.
 // Zero values mean "use the default"; call SetDefaults then Validate after
 // decoding.
@@ -54,6 +57,8 @@ type Module struct {
 	SMTP               SMTPModule `yaml:"smtp,omitempty" json:"smtp"`
 	// Delivery is the receive leg of prober delivery; SMTP is its send leg.
 	Delivery DeliveryModule `yaml:"delivery,omitempty" json:"delivery"`
+	// Domain is the domain prober's settings; SMTP holds its MX sessions'.
+	Domain DomainModule `yaml:"domain,omitempty" json:"domain"`
 }
 
 // DeliveryModule holds the delivery prober's receive leg: the mailbox the
@@ -176,11 +181,15 @@ func (m *Module) SetDefaults() {
 		m.Prober = ProberSMTP
 	}
 	m.Delivery.setDefaults()
+	m.Domain.setDefaults()
 	if m.Timeout == 0 {
 		m.Timeout = DefaultTimeout
-		if m.Prober == ProberDelivery {
+		switch m.Prober {
+		case ProberDelivery:
 			// The send leg's dialog, then the wait for the message.
 			m.Timeout += m.Delivery.DeliveryTimeout
+		case ProberDomain:
+			m.Timeout = DefaultDomainTimeout
 		}
 	}
 	if m.IPProtocol == "" {
@@ -242,8 +251,8 @@ var phasesWithReplies = []Phase{PhaseBanner, PhaseEHLO, PhaseLHLO, PhaseSTARTTLS
 
 // Validate checks a module after SetDefaults and names the field at fault.
 func (m *Module) Validate() error {
-	if m.Prober != ProberSMTP && m.Prober != ProberLMTP && m.Prober != ProberDelivery {
-		return fieldErr("prober", "unknown prober %q (want smtp, lmtp or delivery)", m.Prober)
+	if !slices.Contains(Probers, m.Prober) {
+		return fieldErr("prober", "unknown prober %q (want smtp, lmtp, delivery or domain)", m.Prober)
 	}
 	if m.Timeout < 0 {
 		return fieldErr("timeout", "must be positive, got %s", m.Timeout)
@@ -320,8 +329,11 @@ func (m *Module) Validate() error {
 			}
 		}
 	}
-	if m.Prober == ProberDelivery {
+	switch m.Prober {
+	case ProberDelivery:
 		return m.validateDelivery()
+	case ProberDomain:
+		return m.validateDomain()
 	}
 	return nil
 }
@@ -606,8 +618,11 @@ func (m *Module) CredentialsPinned() bool {
 // that waits minutes (a delivery) cannot keep a dialog that lasts a second
 // from starting.
 func (m *Module) ConcurrencyClass() string {
-	if m.Prober == ProberDelivery {
+	switch m.Prober {
+	case ProberDelivery:
 		return ClassDelivery
+	case ProberDomain:
+		return ClassDomain
 	}
 	return ClassDialog
 }
@@ -624,6 +639,9 @@ const (
 // nothing fails: the one place that says which phases a module has. The
 // dialog runs exactly these; a run that stops early reports fewer.
 func (m *Module) Phases() []Phase {
+	if m.Prober == ProberDomain {
+		return m.domainPhases()
+	}
 	s := &m.SMTP
 	ps := []Phase{PhaseResolve, PhaseConnect}
 	if s.TLS == TLSImplicit {

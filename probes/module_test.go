@@ -91,7 +91,7 @@ func TestModule_Validate(t *testing.T) {
 			name:      "unknown prober",
 			module:    Module{Prober: "http"},
 			wantField: "prober",
-			wantMsg:   `unknown prober "http" (want smtp, lmtp or delivery)`,
+			wantMsg:   `unknown prober "http" (want smtp, lmtp, delivery or domain)`,
 		},
 		{
 			name:      "unknown tls mode",

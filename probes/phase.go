@@ -24,6 +24,17 @@ const (
 	PhaseIMAPAuth    Phase = "imap_auth"
 	PhaseWait        Phase = "wait"
 	PhaseBounce      Phase = "bounce"
+
+	// The domain prober's checks, one phase each (ARCHITECTURE.md §4).
+	PhaseMX     Phase = "mx"
+	PhasePTR    Phase = "ptr"
+	PhaseSPF    Phase = "spf"
+	PhaseDMARC  Phase = "dmarc"
+	PhaseDKIM   Phase = "dkim"
+	PhaseMTASTS Phase = "mta_sts"
+	PhaseTLSRPT Phase = "tls_rpt"
+	PhaseDANE   Phase = "dane"
+	PhaseDNSBL  Phase = "dnsbl"
 )
 
 // AllPhases lists every phase in dialog order, so that consumers can report
@@ -32,4 +43,6 @@ var AllPhases = []Phase{
 	PhaseResolve, PhaseConnect, PhaseTLS, PhaseBanner, PhaseEHLO, PhaseLHLO,
 	PhaseSTARTTLS, PhaseAuth, PhaseMail, PhaseRcpt, PhaseData, PhaseQuit,
 	PhaseIMAPConnect, PhaseIMAPAuth, PhaseWait, PhaseBounce,
+	PhaseMX, PhasePTR, PhaseSPF, PhaseDMARC, PhaseDKIM, PhaseMTASTS,
+	PhaseTLSRPT, PhaseDANE, PhaseDNSBL,
 }

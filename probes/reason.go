@@ -45,7 +45,30 @@ const (
 	// ReasonSpamFolder: the message landed in a junk folder of a module
 	// with require_inbox.
 	ReasonSpamFolder Reason = "spam_folder"
-	ReasonOther      Reason = "other"
+
+	// The domain prober's findings (ARCHITECTURE.md §5). Each names what
+	// an operator fixes; a missing record and an unusable one are the
+	// same finding where receivers treat them alike (an invalid DMARC or
+	// TLS-RPT record is ignored, as if absent).
+	ReasonDNSNXDomain       Reason = "dns_nxdomain"
+	ReasonDNSServFail       Reason = "dns_servfail"
+	ReasonDNSSECBogus       Reason = "dnssec_bogus"
+	ReasonNullMX            Reason = "null_mx"
+	ReasonMXUnreachable     Reason = "mx_unreachable"
+	ReasonPTRMissing        Reason = "ptr_missing"
+	ReasonPTRMismatch       Reason = "ptr_mismatch"
+	ReasonSPFInvalid        Reason = "spf_invalid"
+	ReasonSPFTooManyLookups Reason = "spf_too_many_lookups"
+	ReasonDMARCMissing      Reason = "dmarc_missing"
+	ReasonDKIMKeyInvalid    Reason = "dkim_key_invalid"
+	ReasonMTASTSInvalid     Reason = "mta_sts_invalid"
+	ReasonMTASTSMXMismatch  Reason = "mta_sts_mx_mismatch"
+	ReasonMTASTSCert        Reason = "mta_sts_cert"
+	ReasonTLSRPTMissing     Reason = "tls_rpt_missing"
+	ReasonDANEMismatch      Reason = "dane_mismatch"
+	ReasonBlocklisted       Reason = "blocklisted"
+
+	ReasonOther Reason = "other"
 )
 
 // AllReasons lists every reason, so that consumers can pre-declare series and
@@ -60,6 +83,12 @@ var AllReasons = []Reason{
 	ReasonMailboxUnavailable, ReasonMailboxFull, ReasonMessageTooLarge,
 	ReasonRelayDenied, ReasonSPF, ReasonDKIM, ReasonDMARC, ReasonReputation,
 	ReasonPolicy, ReasonUnexpectedReply, ReasonNotDelivered, ReasonSpamFolder,
+	ReasonDNSNXDomain, ReasonDNSServFail, ReasonDNSSECBogus, ReasonNullMX,
+	ReasonMXUnreachable, ReasonPTRMissing, ReasonPTRMismatch,
+	ReasonSPFInvalid, ReasonSPFTooManyLookups, ReasonDMARCMissing,
+	ReasonDKIMKeyInvalid, ReasonMTASTSInvalid, ReasonMTASTSMXMismatch,
+	ReasonMTASTSCert, ReasonTLSRPTMissing, ReasonDANEMismatch,
+	ReasonBlocklisted,
 	ReasonOther,
 }
 
@@ -70,7 +99,7 @@ var transientReasons = map[Reason]bool{
 	ReasonConnectionLost: true, ReasonServiceUnavailable: true,
 	ReasonThrottled: true, ReasonGreylisted: true, ReasonMailboxBusy: true,
 	ReasonLocalError: true, ReasonInsufficientStorage: true,
-	ReasonNotDelivered: true,
+	ReasonNotDelivered: true, ReasonDNSServFail: true, ReasonMXUnreachable: true,
 }
 
 // Temporary reports whether a failure with this reason and no reply code is

@@ -11,7 +11,17 @@ import (
 // takes the module's default port: 24 for LMTP, 465 for implicit TLS, else
 // 25. The config loader uses it too, so that an address the probe cannot
 // use is a configuration error, not a failing probe.
+//
+// A domain module's target is a mail domain, not a host: it has no port
+// (the MX sessions use domain.mx_port), and port is "".
 func SplitTarget(target string, m *Module) (host, port string, err error) {
+	if m.Prober == ProberDomain {
+		d := strings.TrimSuffix(target, ".")
+		if !isDNSName(d) || !strings.Contains(d, ".") || strings.Trim(d[strings.LastIndexByte(d, '.')+1:], "0123456789") == "" {
+			return "", "", fmt.Errorf("target %q is not a mail domain (a domain name such as example.com, without port)", target)
+		}
+		return d, "", nil
+	}
 	if strings.Contains(target, "/") || strings.ContainsAny(target, " \t\r\n") {
 		return "", "", fmt.Errorf("target %q is not host:port (no scheme, path or spaces)", target)
 	}

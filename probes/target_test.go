@@ -4,6 +4,7 @@ import "testing"
 
 func TestSplitTarget(t *testing.T) {
 	smtp, implicit, lmtp := &Module{}, &Module{SMTP: SMTPModule{TLS: TLSImplicit}}, &Module{Prober: ProberLMTP}
+	domain := &Module{Prober: ProberDomain}
 	for _, tc := range []struct {
 		target     string
 		m          *Module
@@ -30,6 +31,13 @@ func TestSplitTarget(t *testing.T) {
 		{"mail.example.com.", smtp, "mail.example.com.", "25", false},
 		{"localhost", smtp, "localhost", "25", false},
 		{"::1", smtp, "::1", "25", false},
+		{"example.com", domain, "example.com", "", false},
+		{"example.com.", domain, "example.com", "", false},
+		{"example.com:25", domain, "", "", true},
+		{"localhost", domain, "", "", true},
+		{"192.0.2.1", domain, "", "", true},
+		{"exa mple.com", domain, "", "", true},
+		{"", domain, "", "", true},
 	} {
 		host, port, err := SplitTarget(tc.target, tc.m)
 		if (err != nil) != tc.bad || host != tc.host || port != tc.port {

@@ -200,6 +200,18 @@ func (c *Config) validate(dir string) error {
 			return &ConfigError{Field: "modules." + name, Msg: err.Error()}
 		}
 	}
+	// A domain module may name another module for its MX sessions: known
+	// only once every module has its defaults.
+	get := func(name string) (*probes.Module, bool) { m, ok := c.Modules[name]; return m, ok && m != nil }
+	for _, name := range slices.Sorted(maps.Keys(c.Modules)) {
+		if err := c.Modules[name].ResolveMXModule(get); err != nil {
+			var fe *probes.FieldError
+			if errors.As(err, &fe) {
+				return &ConfigError{Field: "modules." + name + "." + fe.Field, Msg: fe.Msg}
+			}
+			return &ConfigError{Field: "modules." + name, Msg: err.Error()}
+		}
+	}
 	seen := map[string]int{}
 	for i, t := range c.Targets {
 		path := fmt.Sprintf("targets[%d]", i)

@@ -117,6 +117,34 @@ func TestLoadFile_Delivery(t *testing.T) {
 	}
 }
 
+func TestLoadFile_Domain(t *testing.T) {
+	cfg, err := LoadFile("testdata/good-domain.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.Modules["posture"]
+	d := m.Domain
+	if m.Prober != probes.ProberDomain || d.MXPort != 25 || d.MaxMX != probes.DefaultMaxMX || d.DNSServer != "127.0.0.1:53" ||
+		!slices.Equal(d.IPProtocols, []string{"ip4", "ip6"}) || !slices.Equal(d.DNSBLZones, []string{"zen.example.org"}) ||
+		probes.Enabled(d.MTASTS) || !probes.Enabled(d.DANE) {
+		t.Errorf("domain = %+v", d)
+	}
+	if m.Timeout != probes.DefaultDomainTimeout {
+		t.Errorf("timeout = %s, want %s", m.Timeout, probes.DefaultDomainTimeout)
+	}
+	// The MX sessions run the named module's smtp keys.
+	if d.MX == nil || d.MX.Prober != probes.ProberSMTP || d.MX.SMTP.EHLO != "probe.example.net" || d.MX.Timeout != probes.DefaultTimeout {
+		t.Errorf("MX module = %+v", d.MX)
+	}
+	if m.SendsMail() || m.ConcurrencyClass() != probes.ClassDomain {
+		t.Errorf("SendsMail %v, ConcurrencyClass %q; want false, domain", m.SendsMail(), m.ConcurrencyClass())
+	}
+	want := []probes.Phase{probes.PhaseMX, probes.PhasePTR, probes.PhaseSPF, probes.PhaseDMARC, probes.PhaseDKIM, probes.PhaseTLSRPT, probes.PhaseDANE, probes.PhaseDNSBL}
+	if got := m.Phases(); !slices.Equal(got, want) {
+		t.Errorf("phases = %v, want %v", got, want)
+	}
+}
+
 func TestLoadFile_Invalid(t *testing.T) {
 	tests := []struct {
 		file string
@@ -148,6 +176,9 @@ func TestLoadFile_Invalid(t *testing.T) {
 		{"invalid-control-target-name.yml", `5: targets[0].name: must not contain control characters, found U+000A at byte 2`},
 		{"invalid-delivery-require-auth.yml", `11: modules.mailflow.delivery.require_auth[1]: unknown method "arc" (want spf, dkim or dmarc)`},
 		{"invalid-delivery-address.yml", `8: modules.mailflow.delivery.imap.address: required`},
+		{"invalid-domain-mx-module.yml", `5: modules.posture.domain.mx_module: unknown module "inbund"`},
+		{"invalid-domain-target.yml", `5: targets[0].address: target "mx.example.com:25" is not a mail domain (a domain name such as example.com, without port)`},
+		{"invalid-domain-dns-server.yml", `5: modules.posture.domain.dns_server: host must be an IP address, got "resolver.example.net"`},
 		{"invalid-control-module-name.yml", `4: modules.m\x00x: module name must not contain control characters, found U+0000 at byte 1`},
 	}
 	seen := map[string]bool{}
