@@ -117,6 +117,7 @@ func compactResult(r *probes.Result) *probes.Result {
 		// A verification error may hold the parsed certificate.
 		t := *r.TLS
 		t.VerifyError = keptError(r.TLS.VerifyError)
+		t.Peer = nil
 		c.TLS = &t
 	}
 	c.Transcript = keptTranscript(r.Transcript)

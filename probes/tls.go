@@ -27,6 +27,10 @@ type TLSInfo struct {
 	EarliestExpiry time.Time
 	ChainExpiry    time.Time
 	Certificates   []CertInfo
+	// Peer is the chain as presented, for checks that match certificates
+	// or keys byte for byte (DANE, MTA-STS); never in the output, and not
+	// kept in stored results.
+	Peer []*x509.Certificate
 }
 
 // CertInfo describes one presented certificate.
@@ -71,6 +75,7 @@ func TLSFacts(cs tls.ConnectionState, roots *x509.CertPool, serverName string) *
 		Version:    tls.VersionName(cs.Version),
 		Cipher:     tls.CipherSuiteName(cs.CipherSuite),
 		ServerName: serverName,
+		Peer:       cs.PeerCertificates,
 	}
 	for _, c := range cs.PeerCertificates {
 		info.Certificates = append(info.Certificates, certInfo(c))
