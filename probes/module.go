@@ -118,6 +118,8 @@ type SMTPModule struct {
 	// ExpectCodes turns a phase into a negative test: the probe succeeds
 	// when the server answers that phase with one of these codes.
 	ExpectCodes map[Phase][]int `yaml:"expect_codes,omitempty" json:"expect_codes,omitempty"`
+	// Message shapes the test message: extra headers, a body of its own.
+	Message MessageConfig `yaml:"message,omitempty" json:"message,omitzero"`
 }
 
 // AuthConfig selects a SASL mechanism and its credentials. Secrets are
@@ -147,12 +149,14 @@ func fieldErr(field, format string, args ...any) error {
 }
 
 // SetDirectory makes the module's relative file paths (password_file,
-// token_file, tls_config's ca_file, cert_file and key_file) relative to
-// dir, the configuration file's directory, as Prometheus does: the meaning
-// of a file must not depend on where the exporter was started.
+// token_file, tls_config's ca_file, cert_file and key_file, the message's
+// body_file) relative to dir, the configuration file's directory, as
+// Prometheus does: the meaning of a file must not depend on where the
+// exporter was started.
 func (m *Module) SetDirectory(dir string) {
 	m.SMTP.TLSConfig.SetDirectory(dir)
 	m.SMTP.Auth.setDirectory(dir)
+	m.SMTP.Message.setDirectory(dir)
 	if m.Prober == ProberDelivery {
 		m.Delivery.IMAP.TLSConfig.SetDirectory(dir)
 		m.Delivery.IMAP.Auth.setDirectory(dir)
@@ -319,6 +323,9 @@ func (m *Module) Validate() error {
 				return fieldErr(field, "code %d is not an SMTP reply code (200-599)", c)
 			}
 		}
+	}
+	if err := s.Message.validate("smtp.message"); err != nil {
+		return err
 	}
 	if m.Prober == ProberDelivery {
 		return m.validateDelivery()
