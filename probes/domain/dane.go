@@ -47,6 +47,9 @@ const (
 	// (RFC 7672 §3.1.3: PKIX-TA(0) and PKIX-EE(1), unknown parameters,
 	// malformed data); senders fall back to unauthenticated TLS.
 	DANEUnusable = "unusable"
+	// DANENotChecked: usable records, but no session reached the point of
+	// TLS to compare them with (the MX check tells why).
+	DANENotChecked = "not_checked"
 	// DANEMatched: every session's chain matched a usable record.
 	DANEMatched = "matched"
 	// DANEMismatch: some session's chain matched no usable record.
@@ -148,16 +151,19 @@ func (f *DANEFacts) evaluate(records []TLSARecord, authenticated bool, sessions 
 		f.State = DANEUnusable
 		return
 	}
-	f.State = DANEMatched
+	f.State = DANENotChecked
 	for _, s := range sessions {
 		i, err := MatchTLSA(records, s.Chain, []string{f.Host}, now)
 		ds := DANESession{Label: s.Label, Matched: i}
+		switch {
+		case err == nil && f.State == DANENotChecked:
+			f.State = DANEMatched
+		case err != nil && f.State != DANEMismatch:
+			f.State, f.Reason = DANEMismatch, ReasonDANEMismatch
+			f.Error = fmt.Sprintf("MX %s: %v", f.Host, err)
+		}
 		if err != nil {
 			ds.Error = err.Error()
-			if f.State == DANEMatched {
-				f.State, f.Reason = DANEMismatch, ReasonDANEMismatch
-				f.Error = fmt.Sprintf("MX %s: %v", f.Host, err)
-			}
 		}
 		f.Sessions = append(f.Sessions, ds)
 	}

@@ -319,3 +319,14 @@ func TestCheckDANELookup(t *testing.T) {
 		t.Errorf("TLSAName = %q", got)
 	}
 }
+
+// TestDANENoSession: usable records but no session to compare them with
+// (every address of the MX unreachable) is not a match.
+func TestDANENoSession(t *testing.T) {
+	ca := probestest.NewCA(t)
+	leaf := chainOf(ca.Valid(t, mxHost))[0]
+	f := facts([]TLSARecord{record(UsageDANEEE, SelectorSPKI, MatchSHA256, leaf)}, true, time.Now())
+	if f.State != DANENotChecked || f.Reason != probes.ReasonOK || f.Usable != 1 {
+		t.Errorf("facts = %+v", f)
+	}
+}

@@ -74,7 +74,7 @@ type Policy struct {
 	// MaxAge is in seconds, as published.
 	MaxAge int64 `json:"max_age"`
 	// MX are the patterns as published; matching ignores their case.
-	MX []string `json:"mx"`
+	MX []string `json:"mx,omitempty"`
 }
 
 // PresentedChain is what one SMTP session to an MX presented after
