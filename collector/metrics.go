@@ -102,8 +102,12 @@ func (d *resultDescs) collectDelivery(g func(*prometheus.Desc, float64, ...strin
 	}
 	g(d.timeToInbox, f.TimeToInbox.Seconds())
 	g(d.placement, 1, f.Folder)
+	// A result is empty when the module trusts no Authentication-Results
+	// (neither authserv_id nor authres_without_id): unknown, so absent.
 	for _, m := range []struct{ method, result string }{{"spf", f.SPF}, {"dkim", f.DKIM}, {"dmarc", f.DMARC}} {
-		g(d.authResult, 1, m.method, m.result)
+		if m.result != "" {
+			g(d.authResult, 1, m.method, m.result)
+		}
 	}
 	g(d.hops, float64(f.Hops))
 	g(d.spamFlagged, boolValue(f.SpamFlagged))

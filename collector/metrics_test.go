@@ -431,6 +431,21 @@ func TestCollector_DeliveryNotSeen(t *testing.T) {
 	}
 }
 
+// TestCollector_DeliveryAuthUnknown: a module that trusts no
+// Authentication-Results header has no verdicts; the auth gauge is absent
+// rather than served with an empty result, and the rest is there.
+func TestCollector_DeliveryAuthUnknown(t *testing.T) {
+	r := deliveryResult()
+	r.Delivery.AuthFound, r.Delivery.SPF, r.Delivery.DKIM, r.Delivery.DMARC, r.Delivery.DKIMDomain = false, "", "", "", ""
+	mfs := gatherAll(t, storeRegistry(t, "mailflow", "delivery", r))
+	if _, ok := find(mfs, "probe_delivery_auth_result_info", nil); ok {
+		t.Error("probe_delivery_auth_result_info served with no trusted Authentication-Results")
+	}
+	if v, ok := find(mfs, "probe_delivery_placement_info", map[string]string{"folder": "junk"}); !ok || v != 1 {
+		t.Errorf("probe_delivery_placement_info{folder=junk} = %v, %v; want 1", v, ok)
+	}
+}
+
 func TestCollector_ConnectRefused(t *testing.T) {
 	reg := storeRegistry(t, "refused", "submission", refusedResult())
 	goldenCompare(t, reg, "refused.prom", perRunMetricNames...)

@@ -273,7 +273,7 @@ func (r *receiver) readFacts(msg Message, timeToInbox time.Duration) {
 	f.TimeToInbox = max(timeToInbox, 0)
 	f.Folder = string(msg.Class)
 	h, _ := ReadHeader(bytes.NewReader(msg.Header))
-	auth := ParseAuthResults(h, r.module.Delivery.AuthservID)
+	auth := ParseAuthResults(h, AuthTrust{ID: r.module.Delivery.AuthservID, WithoutID: r.module.Delivery.AuthresWithoutID})
 	f.AuthFound = auth.Found
 	f.SPF, f.DKIM, f.DMARC = string(auth.SPF), string(auth.DKIM), string(auth.DMARC)
 	// A header value the mailbox wrote, like every reply, may carry a

@@ -27,6 +27,17 @@ type mailPath struct {
 // authResults as the receiver's verdicts.
 func newMailPath(t *testing.T, folder, authResults string) *mailPath {
 	t.Helper()
+	return newMailPathID(t, folder, testAuthservID, authResults)
+}
+
+// newMailPathID is newMailPath with the verifier naming itself authservID
+// in its Authentication-Results ("" for none, as Microsoft 365 writes it).
+func newMailPathID(t *testing.T, folder, authservID, authResults string) *mailPath {
+	t.Helper()
+	arPrefix := authservID + "; "
+	if authservID == "" {
+		arPrefix = ""
+	}
 	p := &mailPath{imap: probestest.NewIMAPServer(t, probestest.IMAPOptions{
 		Username: testUser, Password: testPass, SpecialUse: true, UIDPlus: true,
 		Folders: map[string][]string{"Junk": {`\Junk`}},
@@ -36,7 +47,7 @@ func newMailPath(t *testing.T, folder, authResults string) *mailPath {
 			return
 		}
 		now := time.Now()
-		hdr := "Authentication-Results: " + testAuthservID + "; " + authResults + "\r\n" +
+		hdr := "Authentication-Results: " + arPrefix + authResults + "\r\n" +
 			"Received: from submit.example.org by " + testAuthservID + " with ESMTPS; " + now.Format(time.RFC1123Z) + "\r\n"
 		p.imap.Deliver(t, folder, hdr+msg, now)
 	}}
@@ -447,4 +458,36 @@ func TestProbe_EchoedPasswordInHeaderFacts(t *testing.T) {
 	if res.Delivery == nil || res.Delivery.DKIM != "pass" || res.Delivery.DKIMDomain == "" {
 		t.Fatalf("no DKIM signing domain read: the test proves nothing: %+v", res.Delivery)
 	}
+}
+
+// TestProbe_AuthTrust: without authserv_id or authres_without_id no
+// Authentication-Results header is trusted and the verdicts are unknown
+// (empty), not "none"; authres_without_id trusts Microsoft 365's id-less
+// header.
+func TestProbe_AuthTrust(t *testing.T) {
+	t.Run("nothing trusted", func(t *testing.T) {
+		p := newMailPath(t, "INBOX", allPass)
+		m := p.module()
+		m.Delivery.AuthservID = ""
+		res := runProbe(t, p, m)
+		if !res.Success {
+			t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
+		}
+		if f := res.Delivery; f.AuthFound || f.SPF != "" || f.DKIM != "" || f.DMARC != "" || f.DKIMDomain != "" {
+			t.Errorf("facts = %+v, want no trusted header and unknown verdicts", f)
+		}
+	})
+	t.Run("authres_without_id", func(t *testing.T) {
+		p := newMailPathID(t, "INBOX", "", "spf=pass (sender IP is 192.0.2.10) smtp.mailfrom=example.org; dkim=pass (signature was verified) header.d=example.org;dmarc=pass action=none header.from=example.org;compauth=pass reason=100")
+		m := p.module()
+		m.Delivery.AuthservID, m.Delivery.AuthresWithoutID = "", true
+		m.Delivery.RequireAuth = []string{"spf", "dkim", "dmarc"}
+		res := runProbe(t, p, m)
+		if !res.Success {
+			t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
+		}
+		if f := res.Delivery; !f.AuthFound || f.SPF != "pass" || f.DKIM != "pass" || f.DMARC != "pass" {
+			t.Errorf("facts = %+v, want Microsoft 365's id-less verdicts, all pass", f)
+		}
+	})
 }
