@@ -20,6 +20,8 @@ type resultDescs struct {
 	tlsVersion, tlsCipher, expectationMet   *prometheus.Desc
 	timeToInbox, placement, authResult      *prometheus.Desc
 	hops, spamFlagged                       *prometheus.Desc
+	// The delivery prober's bounce mailbox and the IMAP leg's TLS.
+	bounceMailboxUp *prometheus.Desc
 }
 
 func newResultDescs(labels ...string) *resultDescs {
@@ -45,13 +47,14 @@ func newResultDescs(labels ...string) *resultDescs {
 		authResult:      d("probe_delivery_auth_result_info", "Set to 1 with the receiver's verdict for each authentication method of the last probe message, from its trusted Authentication-Results.", "method", "result"),
 		hops:            d("probe_delivery_hops", "Number of Received: fields of the last probe message."),
 		spamFlagged:     d("probe_delivery_spam_flagged", "Whether the receiver's spam filter flagged the last probe message as spam."),
+		bounceMailboxUp: d("probe_delivery_bounce_mailbox_up", "Whether the last run could log in to delivery.bounce_imap and search it for bounces; absent without bounce_imap."),
 	}
 }
 
 func (d *resultDescs) describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{d.success, d.duration, d.phaseDuration, d.replyCode, d.failureInfo,
 		d.starttlsOffered, d.certExpiry, d.chainExpiry, d.tlsVerified, d.tlsVersion, d.tlsCipher, d.expectationMet,
-		d.timeToInbox, d.placement, d.authResult, d.hops, d.spamFlagged} {
+		d.timeToInbox, d.placement, d.authResult, d.hops, d.spamFlagged, d.bounceMailboxUp} {
 		ch <- desc
 	}
 }
@@ -94,9 +97,13 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, lab
 }
 
 // collectDelivery maps the facts of the delivery prober's receive leg.
-// Only a message that was seen has any: a lost one is told by
-// probe_success and the failure's reason.
+// The bounce mailbox's state is there whether the message was seen or not
+// (it matters most when not); the message's facts only when it was: a
+// lost one is told by probe_success and the failure's reason.
 func (d *resultDescs) collectDelivery(g func(*prometheus.Desc, float64, ...string), f *probes.DeliveryFacts) {
+	if f.BounceMailbox != "" {
+		g(d.bounceMailboxUp, boolValue(f.BounceMailbox == "ok"))
+	}
 	if !f.Found {
 		return
 	}

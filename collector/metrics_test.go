@@ -58,6 +58,7 @@ var perRunMetricNames = []string{
 	"probe_delivery_auth_result_info",
 	"probe_delivery_hops",
 	"probe_delivery_spam_flagged",
+	"probe_delivery_bounce_mailbox_up",
 }
 
 // runMetricNames are the across-runs series whose values are deterministic
@@ -446,6 +447,35 @@ func TestCollector_DeliveryAuthUnknown(t *testing.T) {
 	}
 }
 
+// TestCollector_DeliveryBounceMailbox: probe_delivery_bounce_mailbox_up
+// is there only with bounce_imap, also (above all) when the message was
+// not seen.
+func TestCollector_DeliveryBounceMailbox(t *testing.T) {
+	for _, tc := range []struct {
+		status  string
+		found   bool
+		want    float64
+		present bool
+	}{
+		{"ok", true, 1, true},
+		{"failed", true, 0, true},
+		{"failed", false, 0, true},
+		{"", true, 0, false},
+		{"", false, 0, false},
+	} {
+		r := deliveryResult()
+		if !tc.found {
+			r.Delivery = &probes.DeliveryFacts{}
+		}
+		r.Delivery.BounceMailbox = tc.status
+		mfs := gatherAll(t, storeRegistry(t, "mailflow", "delivery", r))
+		v, ok := find(mfs, "probe_delivery_bounce_mailbox_up", nil)
+		if ok != tc.present || v != tc.want {
+			t.Errorf("bounce mailbox %q, found %v: probe_delivery_bounce_mailbox_up = %v, %v; want %v, %v", tc.status, tc.found, v, ok, tc.want, tc.present)
+		}
+	}
+}
+
 func TestCollector_ConnectRefused(t *testing.T) {
 	reg := storeRegistry(t, "refused", "submission", refusedResult())
 	goldenCompare(t, reg, "refused.prom", perRunMetricNames...)
@@ -786,6 +816,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	// A delivery run's facts, so that promtool lints its gauges too.
 	dr := deliveryResult()
 	dr.Target, dr.Module = "mailflow", "delivery"
+	dr.Delivery.BounceMailbox = "ok"
 	f.store.Set(StoreEntry{Target: &config.Target{Name: "mailflow", Address: "mail.example.net:587", Module: "delivery", Interval: time.Minute}, Result: dr})
 	mfs := gatherAll(t, reg)
 	checkLabelValues(t, mfs)

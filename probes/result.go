@@ -74,6 +74,14 @@ type DeliveryFacts struct {
 	// Bounce is the delivery status notification that came back about
 	// the message instead of it; nil when none did.
 	Bounce *BounceFacts `json:"bounce,omitempty"`
+	// BounceMailbox is how the session with delivery.bounce_imap went:
+	// "ok", or "failed" when it could not log in or a search for bounces
+	// failed, with BounceMailboxError (redacted) saying why; empty
+	// without bounce_imap. A failure does not fail a run whose message
+	// arrived: bounces only matter for a missing one, whose not_delivered
+	// error then says that they could not be checked.
+	BounceMailbox      string `json:"bounce_mailbox,omitempty"`
+	BounceMailboxError string `json:"bounce_mailbox_error,omitempty"`
 	// Cleaned is how many probe messages of this target that earlier
 	// runs left behind (older than delivery_timeout) the run deleted.
 	Cleaned int `json:"cleaned"`

@@ -79,15 +79,17 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 	}
 	mb, err := Dial(waitCtx, cfg)
 	// bounceBox is where bounces come back: the receive mailbox unless
-	// bounce_imap names another.
+	// bounce_imap names another. bounceSession is bounce_imap's session,
+	// a failed one too, whose transcript tells why.
 	bounceBox := mb
+	var bounceSession *Mailbox
 	defer func() {
 		mb.Close()
 		r.res.Transcript = append(r.res.Transcript, r.redactLines(mb.Transcript())...)
-		if bounceBox != mb {
-			bounceBox.Close()
+		if bounceSession != nil {
+			bounceSession.Close()
 			r.res.Transcript = append(r.res.Transcript, probes.TranscriptLine{Offset: time.Since(r.res.Start), Dir: probes.DirInfo, Text: "bounce mailbox (delivery.bounce_imap):"})
-			r.res.Transcript = append(r.res.Transcript, r.redactLines(bounceBox.Transcript())...)
+			r.res.Transcript = append(r.res.Transcript, r.redactLines(bounceSession.Transcript())...)
 		}
 	}()
 	r.res.Phases = append(r.res.Phases, mb.Phases()...)
@@ -98,8 +100,11 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 
 	r.cleanup(waitCtx, mb, TokenPrefix(r.res.Target, r.module))
 	if d.BounceIMAP != nil {
-		if b := r.dialBounces(waitCtx, mb); b != nil {
-			bounceBox = b
+		var ok bool
+		if bounceSession, ok = r.dialBounces(waitCtx, mb); ok {
+			bounceBox = bounceSession
+		} else {
+			bounceBox = nil
 		}
 	}
 
@@ -121,15 +126,19 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 		reason := legReason(err)
 		if reason == probes.ReasonTimeout && errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
 			reason = probes.ReasonNotDelivered
-			err = fmt.Errorf("message %s not seen in the mailbox within %s", sent.MessageID, d.DeliveryTimeout)
 		}
-		r.fail(wait, reason, err)
 		if reason == probes.ReasonNotDelivered {
 			// One may have come back since the last round.
 			if bounced := r.findBounces(ctx, bounceBox, sent); len(bounced) > 0 {
 				r.bounced(ctx, bounceBox, bounced)
+				return
+			}
+			err = fmt.Errorf("message %s not seen in the mailbox within %s", sent.MessageID, d.DeliveryTimeout)
+			if r.facts.BounceMailbox == bounceFailed {
+				err = fmt.Errorf("%w; bounces could not be checked: %s", err, r.facts.BounceMailboxError)
 			}
 		}
+		r.fail(wait, reason, err)
 		return
 	}
 	msg := pick(found)
@@ -175,30 +184,65 @@ func (r *receiver) cleanup(ctx context.Context, mb *Mailbox, prefix string) {
 	}
 }
 
-// dialBounces logs in to the bounce mailbox. Its phases stay out of the
-// result, which has the receive mailbox's: a failure is logged and noted
-// in mb's transcript, and the run goes on without looking for bounces.
-func (r *receiver) dialBounces(ctx context.Context, mb *Mailbox) *Mailbox {
+// The states of DeliveryFacts.BounceMailbox.
+const (
+	bounceOK     = "ok"
+	bounceFailed = "failed"
+)
+
+// dialBounces logs in to the bounce mailbox, reporting whether it can be
+// searched; the session is returned also when it failed, for its
+// transcript. Its phases stay out of the result, which has the receive
+// mailbox's: a failure is recorded in the facts (a delivered message is
+// still a success; a missing one's error says bounces went unchecked),
+// logged and noted in mb's transcript, and the run goes on without
+// looking for bounces.
+func (r *receiver) dialBounces(ctx context.Context, mb *Mailbox) (*Mailbox, bool) {
 	cfg, err := r.mailboxConfig(r.module.Delivery.BounceIMAP, "delivery.bounce_imap")
+	var b *Mailbox
 	if err == nil {
 		cfg.Folders = nil
-		var b *Mailbox
 		if b, err = Dial(ctx, cfg); err == nil {
-			return b
+			r.facts.BounceMailbox = bounceOK
+			return b, true
 		}
 	}
-	msg := r.red.Redact(err.Error())
+	msg := r.bounceMailboxFailed(err)
 	_ = level.Warn(r.logger).Log("msg", "logging in to the bounce mailbox failed; not looking for bounces", "err", msg)
 	mb.w.note("bounce mailbox: %s; not looking for bounces", msg)
-	return nil
+	return b, false
+}
+
+// bounceMailboxFailed records the first failure of the bounce mailbox,
+// with its phase and reason where the session knows them, and returns the
+// redacted text.
+func (r *receiver) bounceMailboxFailed(err error) string {
+	msg := err.Error()
+	var de *Error
+	if errors.As(err, &de) && de.Phase != "" {
+		msg = fmt.Sprintf("%s: %s: %s", de.Phase, de.Reason, msg)
+	}
+	msg = "delivery.bounce_imap: " + r.red.Redact(msg)
+	if r.facts.BounceMailbox != bounceFailed {
+		r.facts.BounceMailbox, r.facts.BounceMailboxError = bounceFailed, msg
+	}
+	return msg
 }
 
 // findBounces looks in INBOX for bounces about the message; a failure
-// to look is noted, not the run's verdict.
+// to look is noted, not the run's verdict. With no mailbox to look in
+// (bounce_imap's login failed) it finds none.
 func (r *receiver) findBounces(ctx context.Context, mb *Mailbox, sent *smtp.Sent) []BounceMessage {
+	if mb == nil {
+		return nil
+	}
 	found, err := mb.FindBounces(ctx, sent.Token, sent.MessageID)
 	if err != nil && ctx.Err() == nil {
-		_ = level.Warn(r.logger).Log("msg", "looking for bounces failed", "err", r.red.Redact(err.Error()))
+		msg := r.red.Redact(err.Error())
+		if r.module.Delivery.BounceIMAP != nil {
+			msg = r.bounceMailboxFailed(err)
+		}
+		_ = level.Warn(r.logger).Log("msg", "looking for bounces failed", "err", msg)
 	}
 	return found
 }

@@ -429,6 +429,9 @@ func TestProbe_BounceIMAP(t *testing.T) {
 			t.Error("the bounce is still in the bounce mailbox, want it deleted")
 		}
 	}
+	if res.Delivery.BounceMailbox != "ok" || res.Delivery.BounceMailboxError != "" {
+		t.Errorf("bounce mailbox = %q (%q), want ok", res.Delivery.BounceMailbox, res.Delivery.BounceMailboxError)
+	}
 	tr := transcriptOf(res)
 	if !strings.Contains(tr, "bounce mailbox") {
 		t.Errorf("the transcript lacks the bounce mailbox's session:\n%s", tr)
@@ -489,5 +492,54 @@ func TestProbe_AuthTrust(t *testing.T) {
 		if f := res.Delivery; !f.AuthFound || f.SPF != "pass" || f.DKIM != "pass" || f.DMARC != "pass" {
 			t.Errorf("facts = %+v, want Microsoft 365's id-less verdicts, all pass", f)
 		}
+	})
+}
+
+// TestProbe_BounceMailboxLoginFails: a bounce mailbox that refuses the
+// login does not fail a run whose message arrived (the bounce check only
+// matters for a missing one), but the run records it; when the message is
+// missing, the not_delivered error says bounces could not be checked and
+// why. The wrong password stays out of every output.
+func TestProbe_BounceMailboxLoginFails(t *testing.T) {
+	const bounceUser, wrongPass = "sender@example.org", "Qz7-Xw9-Kp4-Vy2"
+	bounces := probestest.NewIMAPServer(t, probestest.IMAPOptions{Username: bounceUser, Password: "right-one", UIDPlus: true})
+	bounceIMAP := &probes.IMAPModule{
+		Address: bounces.Addr, TLS: probes.TLSNone, AllowInsecureAuth: true,
+		Auth: &probes.AuthConfig{Mechanism: "LOGIN", Username: bounceUser, Password: wrongPass},
+	}
+	check := func(t *testing.T, res *probes.Result) {
+		t.Helper()
+		f := res.Delivery
+		if f == nil || f.BounceMailbox != "failed" || !strings.Contains(f.BounceMailboxError, "auth_failed") {
+			t.Errorf("delivery facts = %+v, want bounce_mailbox failed with the login's reason", f)
+		}
+		b, _ := json.Marshal(res)
+		if what, around := probestest.FindSecretFragment(string(b)+transcriptOf(res), probestest.SecretFragmentForms(wrongPass)); what != "" {
+			t.Errorf("the bounce mailbox's password is in the output: %s ...%s...", what, around)
+		}
+	}
+	t.Run("delivered", func(t *testing.T) {
+		p := newMailPath(t, "INBOX", allPass)
+		m := p.module()
+		m.Delivery.BounceIMAP = bounceIMAP
+		res := runProbe(t, p, m)
+		if !res.Success {
+			t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
+		}
+		check(t, res)
+	})
+	t.Run("not delivered", func(t *testing.T) {
+		p := newMailPath(t, "", allPass)
+		m := p.module()
+		m.Delivery.DeliveryTimeout = 500 * time.Millisecond
+		m.Delivery.BounceIMAP = bounceIMAP
+		res := runProbe(t, p, m)
+		if res.Success || res.Reason != probes.ReasonNotDelivered {
+			t.Fatalf("result = %v %s/%s (%v), want not_delivered", res.Success, res.FailedPhase, res.Reason, res.Err)
+		}
+		if msg := res.Err.Error(); !strings.Contains(msg, "bounces could not be checked") || !strings.Contains(msg, "auth_failed") {
+			t.Errorf("error = %q, want it to say bounces could not be checked, and why", msg)
+		}
+		check(t, res)
 	})
 }
