@@ -248,7 +248,7 @@ func newRunMetrics() *runMetrics {
 			Help: "Runs that stopped after RCPT instead of sending because the target's min_send_interval had not passed.",
 		}, tm),
 		late: counter("probe_delivery_late_total",
-			"Probe messages of the delivery prober that turned up after their run gave up (or the exporter restarted) and a later run cleaned up.", tm),
+			"Probe messages of the delivery prober that arrived more than delivery_timeout after they were sent (their run had given up) and a later run cleaned up.", tm),
 		lost: counter("probe_delivery_lost_total",
 			"Delivery runs whose message was not seen within delivery_timeout (reason not_delivered).", tm),
 		bounces: counter("probe_delivery_bounces_total",

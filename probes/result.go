@@ -83,11 +83,19 @@ type DeliveryFacts struct {
 	BounceMailbox      string `json:"bounce_mailbox,omitempty"`
 	BounceMailboxError string `json:"bounce_mailbox_error,omitempty"`
 	// Cleaned is how many probe messages of this target that earlier
-	// runs left behind (older than delivery_timeout) the run deleted.
+	// runs left behind (arrived more than delivery_timeout ago) the run
+	// deleted.
 	Cleaned int `json:"cleaned"`
-	// Late is how many of them had arrived after their run gave up, or
-	// after the exporter restarted: with per-target tokens, all of them.
+	// Late is how many of them had arrived after their run gave up: more
+	// than delivery_timeout after their Date header (the time they were
+	// sent). A leftover that arrived in time, whose run was interrupted
+	// by a restart or could not delete it, is cleaned but not late.
 	Late int `json:"late"`
+	// CleanedBounces is how many bounces about this target's probe
+	// messages, arrived more than delivery_timeout ago, the run deleted
+	// from the bounce mailbox's INBOX (the receive mailbox's without
+	// bounce_imap).
+	CleanedBounces int `json:"cleaned_bounces"`
 }
 
 // BounceFacts is what a bounce said about the probe message: its

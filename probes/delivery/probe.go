@@ -98,7 +98,8 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 		return
 	}
 
-	r.cleanup(waitCtx, mb, TokenPrefix(r.res.Target, r.module))
+	prefix := TokenPrefix(r.res.Target, r.module)
+	r.cleanup(waitCtx, mb, prefix)
 	if d.BounceIMAP != nil {
 		var ok bool
 		if bounceSession, ok = r.dialBounces(waitCtx, mb); ok {
@@ -106,6 +107,9 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 		} else {
 			bounceBox = nil
 		}
+	}
+	if bounceBox != nil {
+		r.cleanupBounces(waitCtx, bounceBox, prefix)
 	}
 
 	wait := &probes.PhaseResult{Phase: probes.PhaseWait, Reason: probes.ReasonOK}
@@ -170,17 +174,32 @@ func imapUser(m *probes.Module) string {
 }
 
 // cleanup deletes this target's probe messages that arrived more than
-// delivery_timeout ago: a run still waiting for its own has not given
-// up on it yet, so every one cleaned was late. A failure is noted, not
-// the run's verdict.
+// delivery_timeout ago: a run still waiting for its own has not given up
+// on it yet. Of them, those that arrived more than delivery_timeout after
+// they were sent are late. A failure is noted, not the run's verdict.
 func (r *receiver) cleanup(ctx context.Context, mb *Mailbox, prefix string) {
-	n, err := mb.Cleanup(ctx, time.Now().Add(-r.module.Delivery.DeliveryTimeout), prefix)
-	r.facts.Cleaned, r.facts.Late = n, n
+	timeout := r.module.Delivery.DeliveryTimeout
+	c, err := mb.Cleanup(ctx, time.Now().Add(-timeout), prefix, timeout)
+	r.facts.Cleaned, r.facts.Late = c.Messages, c.Late
 	if err != nil {
 		_ = level.Warn(r.logger).Log("msg", "cleaning up earlier probe messages failed", "err", r.red.Redact(err.Error()))
 	}
+	if c.Messages > 0 || err != nil {
+		mb.w.note("cleaned up %d probe messages of earlier runs, %d of them late", c.Messages, c.Late)
+	}
+}
+
+// cleanupBounces deletes the bounces about this target's probe messages
+// that arrived more than delivery_timeout ago, which no run waits for any
+// more. A failure is noted, not the run's verdict.
+func (r *receiver) cleanupBounces(ctx context.Context, mb *Mailbox, prefix string) {
+	n, err := mb.CleanupBounces(ctx, time.Now().Add(-r.module.Delivery.DeliveryTimeout), prefix)
+	r.facts.CleanedBounces = n
+	if err != nil {
+		_ = level.Warn(r.logger).Log("msg", "cleaning up old bounces failed", "err", r.red.Redact(err.Error()))
+	}
 	if n > 0 || err != nil {
-		mb.w.note("cleaned up %d probe messages of earlier runs", n)
+		mb.w.note("cleaned up %d bounces about earlier runs", n)
 	}
 }
 

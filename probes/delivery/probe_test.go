@@ -326,15 +326,24 @@ func checkBounced(t *testing.T, p *mailPath, res *probes.Result) {
 
 // TestProbe_CleansUpLeftovers has the mailbox hold what earlier runs and
 // other probers left: only this target's own probe messages older than
-// delivery_timeout go, and they count as cleaned and late.
+// delivery_timeout go, and they count as cleaned; late only the one that
+// arrived more than delivery_timeout after it was sent. Old bounces about
+// this target's probes go too, counted apart; another prefix's stay.
 func TestProbe_CleansUpLeftovers(t *testing.T) {
 	p := newMailPath(t, "INBOX", allPass)
 	m := p.module()
 	m.SetDefaults()
 	prefix := TokenPrefix(p.smtp.Addr, &m)
 	old := time.Now().Add(-time.Hour)
-	p.imap.Deliver(t, "INBOX", probeMessage(prefix+"0123456789abcdef01234567"), old)
-	p.imap.Deliver(t, "Junk", probeMessage(prefix+"1123456789abcdef01234567"), old)
+	// Sent an hour before it arrived: its run (delivery_timeout 2s) had
+	// long given up. The one in Junk arrived in time: its run was
+	// interrupted, or could not delete it.
+	p.imap.Deliver(t, "INBOX", probeMessageSent(prefix+"0123456789abcdef01234567", old.Add(-time.Hour)), old)
+	p.imap.Deliver(t, "Junk", probeMessageSent(prefix+"1123456789abcdef01234567", old.Add(-time.Second)), old)
+	sample := string(crlf(readSample(t, "postfix-user-unknown.eml")))
+	p.imap.Deliver(t, "INBOX", strings.ReplaceAll(sample, sampleToken, prefix+"6123456789abcdef01234567"), old)
+	foreignBounce := "smtpx00000000-7123456789abcdef01234567"
+	p.imap.Deliver(t, "INBOX", strings.ReplaceAll(sample, sampleToken, foreignBounce), old)
 	recent := prefix + "2123456789abcdef01234567"
 	p.imap.Deliver(t, "INBOX", probeMessage(recent), time.Now())
 	foreign := "smtpx00000000-3123456789abcdef01234567"
@@ -351,15 +360,18 @@ func TestProbe_CleansUpLeftovers(t *testing.T) {
 	if !res.Success {
 		t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
 	}
-	if f := res.Delivery; f.Cleaned != 2 || f.Late != 2 {
-		t.Errorf("Cleaned = %d, Late = %d, want 2 and 2", f.Cleaned, f.Late)
+	if f := res.Delivery; f.Cleaned != 2 || f.Late != 1 || f.CleanedBounces != 1 {
+		t.Errorf("Cleaned = %d, Late = %d, CleanedBounces = %d, want 2, 1 and 1", f.Cleaned, f.Late, f.CleanedBounces)
 	}
 	var inbox []string
 	for _, msg := range p.imap.Messages(t, "INBOX") {
 		inbox = append(inbox, msg.Body)
 	}
 	all := strings.Join(inbox, "\n")
-	for _, keep := range []string{recent, foreign, unprefixed, "hello"} {
+	if strings.Contains(all, prefix+"6123456789abcdef01234567") {
+		t.Error("the old bounce about this target's probe is still in INBOX")
+	}
+	for _, keep := range []string{recent, foreign, unprefixed, "hello", foreignBounce} {
 		if !strings.Contains(all, keep) {
 			t.Errorf("%q was deleted, want it kept", keep)
 		}
@@ -542,4 +554,40 @@ func TestProbe_BounceMailboxLoginFails(t *testing.T) {
 		}
 		check(t, res)
 	})
+}
+
+// TestProbe_SweepsOldBouncesInBounceIMAP: old bounces are swept in the
+// bounce mailbox when bounce_imap names one, and only this target's.
+func TestProbe_SweepsOldBouncesInBounceIMAP(t *testing.T) {
+	const bounceUser, bouncePass = "sender@example.org", "bounce-secret-pw"
+	bounces := probestest.NewIMAPServer(t, probestest.IMAPOptions{Username: bounceUser, Password: bouncePass, UIDPlus: true})
+	p := newMailPath(t, "INBOX", allPass)
+	m := p.module()
+	m.Delivery.BounceIMAP = &probes.IMAPModule{
+		Address: bounces.Addr, TLS: probes.TLSNone, AllowInsecureAuth: true,
+		Auth: &probes.AuthConfig{Mechanism: "LOGIN", Username: bounceUser, Password: bouncePass},
+	}
+	mm := m
+	mm.SetDefaults()
+	prefix := TokenPrefix(p.smtp.Addr, &mm)
+	sample := string(crlf(readSample(t, "postfix-user-unknown.eml")))
+	old := time.Now().Add(-time.Hour)
+	ours, theirs := prefix+"0123456789abcdef01234567", "smtpx00000000-1123456789abcdef01234567"
+	bounces.Deliver(t, "INBOX", strings.ReplaceAll(sample, sampleToken, ours), old)
+	bounces.Deliver(t, "INBOX", strings.ReplaceAll(sample, sampleToken, theirs), old)
+	res := runProbe(t, p, m)
+	if !res.Success {
+		t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
+	}
+	if res.Delivery.CleanedBounces != 1 {
+		t.Errorf("CleanedBounces = %d, want 1", res.Delivery.CleanedBounces)
+	}
+	var left []string
+	for _, msg := range bounces.Messages(t, "INBOX") {
+		left = append(left, msg.Body)
+	}
+	all := strings.Join(left, "\n")
+	if strings.Contains(all, ours) || !strings.Contains(all, theirs) {
+		t.Errorf("bounce mailbox after the run holds ours %v, theirs %v; want only theirs", strings.Contains(all, ours), strings.Contains(all, theirs))
+	}
 }
