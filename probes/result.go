@@ -71,6 +71,10 @@ type DeliveryFacts struct {
 	// Deleted: the message was expunged (or, without UIDPLUS, flagged
 	// \Deleted) after it was read.
 	Deleted bool `json:"deleted"`
+	// IMAPTLS is the TLS facts of the receive mailbox's connection
+	// (delivery.imap), also when its certificate failed; nil without TLS
+	// or before a handshake. The certificates' names are redacted.
+	IMAPTLS *TLSInfo `json:"imap_tls,omitempty"`
 	// Bounce is the delivery status notification that came back about
 	// the message instead of it; nil when none did.
 	Bounce *BounceFacts `json:"bounce,omitempty"`

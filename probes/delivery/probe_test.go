@@ -34,14 +34,25 @@ func newMailPath(t *testing.T, folder, authResults string) *mailPath {
 // in its Authentication-Results ("" for none, as Microsoft 365 writes it).
 func newMailPathID(t *testing.T, folder, authservID, authResults string) *mailPath {
 	t.Helper()
+	return newMailPathOpts(t, folder, authservID, authResults, mailPathIMAP())
+}
+
+// mailPathIMAP is the mailbox newMailPath delivers to.
+func mailPathIMAP() probestest.IMAPOptions {
+	return probestest.IMAPOptions{
+		Username: testUser, Password: testPass, SpecialUse: true, UIDPlus: true,
+		Folders: map[string][]string{"Junk": {`\Junk`}},
+	}
+}
+
+// newMailPathOpts is newMailPathID with the mailbox's options.
+func newMailPathOpts(t *testing.T, folder, authservID, authResults string, opts probestest.IMAPOptions) *mailPath {
+	t.Helper()
 	arPrefix := authservID + "; "
 	if authservID == "" {
 		arPrefix = ""
 	}
-	p := &mailPath{imap: probestest.NewIMAPServer(t, probestest.IMAPOptions{
-		Username: testUser, Password: testPass, SpecialUse: true, UIDPlus: true,
-		Folders: map[string][]string{"Junk": {`\Junk`}},
-	})}
+	p := &mailPath{imap: probestest.NewIMAPServer(t, opts)}
 	d := probestest.Dialog{Deliver: func(msg string) {
 		if folder == "" {
 			return
@@ -589,5 +600,47 @@ func TestProbe_SweepsOldBouncesInBounceIMAP(t *testing.T) {
 	all := strings.Join(left, "\n")
 	if strings.Contains(all, ours) || !strings.Contains(all, theirs) {
 		t.Errorf("bounce mailbox after the run holds ours %v, theirs %v; want only theirs", strings.Contains(all, ours), strings.Contains(all, theirs))
+	}
+}
+
+// TestProbe_IMAPTLSFacts: the receive mailbox's TLS facts are in the
+// result (JSON imap_tls), also when its certificate fails, and the names a
+// certificate carries are redacted like every server datum: a server that
+// saw the password in an earlier session could mint one with it.
+func TestProbe_IMAPTLSFacts(t *testing.T) {
+	ca := probestest.NewCA(t)
+	for _, tc := range []struct {
+		name    string
+		trusted bool
+	}{{"verified", true}, {"untrusted", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cert := ca.Valid(t, "127.0.0.1", "localhost", "x"+strings.ToLower(testPass)+".example.org")
+			opts := mailPathIMAP()
+			opts.TLS, opts.Cert = probes.TLSImplicit, &cert
+			p := newMailPathOpts(t, "INBOX", testAuthservID, allPass, opts)
+			m := p.module()
+			m.Delivery.IMAP.TLS, m.Delivery.IMAP.AllowInsecureAuth = probes.TLSImplicit, false
+			if tc.trusted {
+				m.Delivery.IMAP.TLSConfig.CAFile = ca.WriteCAFile(t)
+			}
+			res := runProbe(t, p, m)
+			f := res.Delivery
+			if f == nil || f.IMAPTLS == nil {
+				t.Fatalf("no IMAP TLS facts: %+v (%s/%s %v)", f, res.FailedPhase, res.Reason, res.Err)
+			}
+			if f.IMAPTLS.Verified != tc.trusted || f.IMAPTLS.Version == "" || f.IMAPTLS.EarliestExpiry.IsZero() || len(f.IMAPTLS.Certificates) == 0 {
+				t.Errorf("IMAP TLS facts = %+v, want verified %v with a version and an expiry", f.IMAPTLS, tc.trusted)
+			}
+			if !tc.trusted && (res.FailedPhase != probes.PhaseIMAPConnect || res.Reason != probes.ReasonCertUntrusted) {
+				t.Errorf("result = %s/%s, want imap_connect/cert_untrusted", res.FailedPhase, res.Reason)
+			}
+			b, _ := json.Marshal(res)
+			if !strings.Contains(string(b), `"imap_tls":{`) {
+				t.Errorf("JSON has no imap_tls object:\n%s", b)
+			}
+			if what, around := probestest.FindSecretFragment(string(b), probestest.SecretFragmentForms(testPass)); what != "" {
+				t.Errorf("JSON holds the %s: ...%s...", what, around)
+			}
+		})
 	}
 }
