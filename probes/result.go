@@ -52,6 +52,11 @@ type DeliveryFacts struct {
 	TimeToInbox time.Duration `json:"-"`
 	// Folder is the class of the folder it landed in: inbox, junk or other.
 	Folder string `json:"folder,omitempty"`
+	// Flags are the message's IMAP flags as found: the system flags and
+	// the keywords a junk filter or a user's client sets ($Junk,
+	// $NotJunk and their older spellings), in a fixed order; other
+	// keywords are left out.
+	Flags []string `json:"flags,omitempty"`
 	// AuthFound: a trusted Authentication-Results header was there.
 	AuthFound  bool   `json:"auth_found"`
 	SPF        string `json:"spf,omitempty"`

@@ -129,6 +129,9 @@ type Message struct {
 	// data: pass it through Mailbox.Redact before it reaches an output.
 	Header       []byte
 	InternalDate time.Time
+	// Flags are the message's flags and keywords as the server sent
+	// them: server data, see Header.
+	Flags []string
 }
 
 // Error is a failure of the receive leg, mapped onto the taxonomy. Its text
@@ -758,7 +761,7 @@ func (m *Mailbox) searchFolder(f Folder, search string, match func(string) bool)
 	seq := new(imap.SeqSet)
 	seq.AddNum(uids...)
 	section := &imap.BodySectionName{BodyPartName: imap.BodyPartName{Specifier: imap.HeaderSpecifier}, Peek: true}
-	items := []imap.FetchItem{imap.FetchUid, imap.FetchInternalDate, section.FetchItem()}
+	items := []imap.FetchItem{imap.FetchUid, imap.FetchInternalDate, imap.FetchFlags, section.FetchItem()}
 	ch := make(chan *imap.Message, 16)
 	done := make(chan error, 1)
 	go func() { done <- m.c.UidFetch(seq, items, ch) }()
@@ -775,7 +778,7 @@ func (m *Mailbox) searchFolder(f Folder, search string, match func(string) bool)
 		}
 		found = append(found, Message{
 			Folder: f.Name, Class: f.Class, UID: msg.Uid, UIDValidity: status.UidValidity,
-			Token: value, Header: header, InternalDate: msg.InternalDate,
+			Token: value, Header: header, InternalDate: msg.InternalDate, Flags: msg.Flags,
 		})
 	}
 	if err := <-done; err != nil {

@@ -7,8 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/emersion/go-imap"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/common/config"
@@ -336,6 +339,7 @@ func (r *receiver) readFacts(msg Message, timeToInbox time.Duration) {
 	f.Found = true
 	f.TimeToInbox = max(timeToInbox, 0)
 	f.Folder = string(msg.Class)
+	f.Flags = knownFlags(msg.Flags)
 	h, _ := ReadHeader(bytes.NewReader(msg.Header))
 	auth := ParseAuthResults(h, AuthTrust{ID: r.module.Delivery.AuthservID, WithoutID: r.module.Delivery.AuthresWithoutID})
 	f.AuthFound = auth.Found
@@ -347,6 +351,28 @@ func (r *receiver) readFacts(msg Message, timeToInbox time.Duration) {
 	f.SpamSource, f.SpamFlagged, f.SpamScored, f.SpamScore = spam.Source, spam.Flagged, spam.Scored, spam.Score
 	hops := ParseHops(h, msg.InternalDate)
 	f.Hops, f.HopsTotal, f.HopsLargest = hops.Hops, hops.Total, hops.Largest
+}
+
+// reportedFlags are the flags a found message's facts may show, in the
+// order shown: the system flags (RFC 3501 §2.3.2), then the keywords by
+// which filters and clients mark junk: $Junk and $NotJunk (RFC 5788's
+// registry, RFC 9051 §2.3.2), Junk, NotJunk and NonJunk (Thunderbird's
+// and older clients'), and $Phishing.
+var reportedFlags = []string{
+	imap.SeenFlag, imap.AnsweredFlag, imap.FlaggedFlag, imap.DeletedFlag, imap.DraftFlag, imap.RecentFlag,
+	"$Junk", "$NotJunk", "Junk", "NotJunk", "NonJunk", "$Phishing",
+}
+
+// knownFlags keeps the flags in reportedFlags, in its spelling and order:
+// no other server datum, which could hold anything, reaches the facts.
+func knownFlags(flags []string) []string {
+	var out []string
+	for _, known := range reportedFlags {
+		if slices.ContainsFunc(flags, func(f string) bool { return strings.EqualFold(f, known) }) {
+			out = append(out, known)
+		}
+	}
+	return out
 }
 
 // deleteAll removes every copy found, in Junk too, so that probe messages

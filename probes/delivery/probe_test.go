@@ -37,6 +37,13 @@ func newMailPathID(t *testing.T, folder, authservID, authResults string) *mailPa
 	return newMailPathOpts(t, folder, authservID, authResults, mailPathIMAP())
 }
 
+// newMailPathFlagged is newMailPath whose delivery agent sets flags on
+// each message it files, as a filter marking junk would.
+func newMailPathFlagged(t *testing.T, folder string, flags ...string) *mailPath {
+	t.Helper()
+	return newMailPathOpts(t, folder, testAuthservID, allPass, mailPathIMAP(), flags...)
+}
+
 // mailPathIMAP is the mailbox newMailPath delivers to.
 func mailPathIMAP() probestest.IMAPOptions {
 	return probestest.IMAPOptions{
@@ -46,7 +53,7 @@ func mailPathIMAP() probestest.IMAPOptions {
 }
 
 // newMailPathOpts is newMailPathID with the mailbox's options.
-func newMailPathOpts(t *testing.T, folder, authservID, authResults string, opts probestest.IMAPOptions) *mailPath {
+func newMailPathOpts(t *testing.T, folder, authservID, authResults string, opts probestest.IMAPOptions, flags ...string) *mailPath {
 	t.Helper()
 	arPrefix := authservID + "; "
 	if authservID == "" {
@@ -60,7 +67,10 @@ func newMailPathOpts(t *testing.T, folder, authservID, authResults string, opts 
 		now := time.Now()
 		hdr := "Authentication-Results: " + arPrefix + authResults + "\r\n" +
 			"Received: from submit.example.org by " + testAuthservID + " with ESMTPS; " + now.Format(time.RFC1123Z) + "\r\n"
-		p.imap.Deliver(t, folder, hdr+msg, now)
+		uid := p.imap.Deliver(t, folder, hdr+msg, now)
+		if len(flags) > 0 {
+			p.imap.Flag(t, folder, uid, flags...)
+		}
 	}}
 	p.smtp = probestest.NewScriptServer(t, d.Serve)
 	return p
@@ -642,5 +652,24 @@ func TestProbe_IMAPTLSFacts(t *testing.T) {
 				t.Errorf("JSON holds the %s: ...%s...", what, around)
 			}
 		})
+	}
+}
+
+// TestProbe_Flags: the found message's flags are a fact, kept to the
+// system flags and the junk keywords that tell a filter's or a user's
+// verdict; any other keyword (server data, which could hold anything) is
+// left out.
+func TestProbe_Flags(t *testing.T) {
+	p := newMailPathFlagged(t, "Junk", "$Junk", `\Flagged`, "x"+strings.ToLower(testPass), "$label1")
+	res := runProbe(t, p, p.module())
+	if !res.Success {
+		t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
+	}
+	if got := strings.Join(res.Delivery.Flags, " "); got != `\Flagged $Junk` {
+		t.Errorf("Flags = %q, want \\Flagged $Junk", got)
+	}
+	b, _ := json.Marshal(res)
+	if !strings.Contains(string(b), `"flags":["\\Flagged","$Junk"]`) {
+		t.Errorf("JSON lacks the flags:\n%s", b)
 	}
 }
