@@ -243,11 +243,11 @@ func writeDelivery(w io.Writer, d *probes.DeliveryFacts) {
 	}
 	fmt.Fprintf(w, "  cleaned up: %d probe messages of earlier runs (%d late), %d old bounces\n", d.Cleaned, d.Late, d.CleanedBounces)
 	if d.BounceMailbox != "" {
-		fmt.Fprintf(w, "  bounce mailbox: %s", d.BounceMailbox)
+		status := d.BounceMailbox
 		if d.BounceMailboxError != "" {
-			fmt.Fprintf(w, ": %s", d.BounceMailboxError)
+			status += ": " + d.BounceMailboxError
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, "  bounce mailbox: %s\n", status)
 	}
 	if t := d.IMAPTLS; t != nil {
 		writeTLS(w, "IMAP TLS", t)
