@@ -203,6 +203,15 @@ func writeText(w io.Writer, r *probes.Result) {
 	fmt.Fprintln(w)
 }
 
+// orUnknown shows a verdict the module did not ask for (no trusted
+// Authentication-Results) as unknown.
+func orUnknown(result string) string {
+	if result == "" {
+		return "unknown"
+	}
+	return result
+}
+
 // writeTLS prints one connection's TLS facts under title.
 func writeTLS(w io.Writer, title string, t *probes.TLSInfo) {
 	fmt.Fprintf(w, "\n%s: %s, %s, server name %q, verified: %t", title, t.Version, t.Cipher, t.ServerName, t.Verified)
@@ -223,7 +232,10 @@ func writeDelivery(w io.Writer, d *probes.DeliveryFacts) {
 	if !d.Found {
 		fmt.Fprintf(w, "\nDelivery: not seen in the mailbox\n")
 	} else {
-		fmt.Fprintf(w, "\nDelivery: in %s after %.3fs; spf=%s dkim=%s dmarc=%s", d.Folder, d.TimeToInbox.Seconds(), d.SPF, d.DKIM, d.DMARC)
+		fmt.Fprintf(w, "\nDelivery: in %s after %.3fs; spf=%s dkim=%s dmarc=%s", d.Folder, d.TimeToInbox.Seconds(), orUnknown(d.SPF), orUnknown(d.DKIM), orUnknown(d.DMARC))
+		if d.SPF == "" {
+			fmt.Fprintf(w, " (no Authentication-Results trusted: set delivery.authserv_id or delivery.authres_without_id)")
+		}
 		if d.DKIMDomain != "" {
 			fmt.Fprintf(w, " (signed by %s)", d.DKIMDomain)
 		}

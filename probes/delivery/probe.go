@@ -33,7 +33,9 @@ import (
 // bounce about it has come back to the INBOX of delivery.bounce_imap
 // (default: the receive mailbox) by then: the run then fails in
 // phase bounce with the bounce's reason. A bounce is looked for on every
-// round of the wait, so it ends the run when it comes.
+// round of the wait, so it ends the run when it comes. A bounce_imap that
+// cannot be logged in to or searched is recorded in the facts, not the
+// verdict; a not_delivered error then says that bounces went unchecked.
 func Probe(ctx context.Context, target string, m probes.Module, logger log.Logger) *probes.Result {
 	if logger == nil {
 		logger = log.NewNopLogger()
