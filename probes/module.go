@@ -70,6 +70,11 @@ type DeliveryModule struct {
 	// AuthservID is the authserv-id of the receiver's verifier: only its
 	// Authentication-Results headers are trusted (RFC 8601 §7.1).
 	AuthservID string `yaml:"authserv_id,omitempty" json:"authserv_id,omitempty"`
+	// AuthresWithoutID trusts the Authentication-Results header that
+	// carries no authserv-id at all, as Microsoft 365 writes it. With
+	// neither this nor AuthservID, no header is trusted and the verdicts
+	// are unknown: an unset key must not silently read as "none".
+	AuthresWithoutID bool `yaml:"authres_without_id,omitempty" json:"authres_without_id,omitempty"`
 	// RequireInbox fails a run whose message lands in junk (spam_folder).
 	RequireInbox bool `yaml:"require_inbox,omitempty" json:"require_inbox,omitempty"`
 	// RequireAuth lists the methods (spf, dkim, dmarc) that must pass.
@@ -399,10 +404,16 @@ func (m *Module) validateDelivery() error {
 	if err := CheckText(d.AuthservID); err != nil {
 		return fieldErr("delivery.authserv_id", "%v", err)
 	}
+	if d.AuthresWithoutID && d.AuthservID != "" {
+		return fieldErr("delivery.authres_without_id", "cannot be set with delivery.authserv_id: a receiver either names itself in its Authentication-Results or does not")
+	}
 	for i, method := range d.RequireAuth {
 		if !slices.Contains(AuthMethods, method) {
 			return fieldErr(fmt.Sprintf("delivery.require_auth[%d]", i), "unknown method %q (want spf, dkim or dmarc)", method)
 		}
+	}
+	if len(d.RequireAuth) > 0 && d.AuthservID == "" && !d.AuthresWithoutID {
+		return fieldErr("delivery.require_auth", "no Authentication-Results header is trusted, so no result could pass: set delivery.authserv_id to the receiver's authserv-id, or delivery.authres_without_id: true for a receiver that writes none (Microsoft 365)")
 	}
 	return nil
 }
