@@ -88,6 +88,12 @@ var e2eAbsentMetrics = []string{
 	"probe_delivery_auth_result_info",
 	"probe_delivery_hops",
 	"probe_delivery_spam_flagged",
+	"probe_delivery_bounce_mailbox_up",
+	"probe_delivery_inbox_latency_seconds_bucket",
+	"probe_delivery_inbox_latency_seconds_count",
+	"probe_delivery_late_total",
+	"probe_delivery_lost_total",
+	"probe_delivery_bounces_total",
 }
 
 func TestE2E_Prometheus(t *testing.T) {
