@@ -1063,3 +1063,64 @@ func TestRunMetrics_DeliveryCounters(t *testing.T) {
 		t.Errorf("series left after forget: %v", fams)
 	}
 }
+
+// TestRunMetrics_InboxLatency: every delivery run whose message was seen
+// adds its time to inbox to the histogram, in the bucket it belongs in;
+// a run whose message never came adds nothing, and the series go with
+// their target.
+func TestRunMetrics_InboxLatency(t *testing.T) {
+	const name = "probe_delivery_inbox_latency_seconds"
+	rm := newRunMetrics()
+	reg := registryOf(rm.collectors()...)
+	tg := &config.Target{Name: "mailpath", Module: "delivery"}
+	tl := map[string]string{"target": "mailpath", "module": "delivery"}
+
+	lost := deliveryResult()
+	lost.Reason, lost.FailedPhase = probes.ReasonNotDelivered, probes.PhaseWait
+	lost.Delivery = &probes.DeliveryFacts{}
+	rm.observe(tg, lost)
+	if ms := matching(gatherAll(t, reg), name, tl); len(ms) != 0 {
+		t.Fatalf("a run whose message was not seen made %s %v", name, ms)
+	}
+
+	fast := deliveryResult() // 2.25 s, in junk: seen all the same
+	slow := deliveryResult()
+	slow.Delivery.TimeToInbox = 4 * time.Minute
+	for _, r := range []*probes.Result{fast, slow, lost} {
+		rm.observe(tg, r)
+	}
+	rm.observe(&config.Target{Name: "mx", Module: "smtp"}, successResult())
+
+	mfs := gatherAll(t, reg)
+	ms := matching(mfs, name, tl)
+	if len(ms) != 1 {
+		t.Fatalf("%s%v: %d series, want 1", name, tl, len(ms))
+	}
+	h := ms[0].GetHistogram()
+	if got := labelsOf(ms[0]); len(got) != 2 {
+		t.Errorf("%s labels %v; want target and module only", name, got)
+	}
+	if h.GetSampleCount() != 2 || h.GetSampleSum() != 242.25 {
+		t.Errorf("%s: count %d, sum %v; want 2 and 242.25", name, h.GetSampleCount(), h.GetSampleSum())
+	}
+	cum := map[float64]uint64{}
+	for _, b := range h.GetBucket() {
+		cum[b.GetUpperBound()] = b.GetCumulativeCount()
+	}
+	for le, want := range map[float64]uint64{1: 0, 2.5: 1, 120: 1, 300: 2, 3600: 2} {
+		if got, ok := cum[le]; !ok || got != want {
+			t.Errorf("%s bucket le=%v: %d (present %v); want %d", name, le, got, ok, want)
+		}
+	}
+	if h.GetSchema() == 0 && len(h.GetPositiveSpan()) == 0 && h.GetZeroThreshold() == 0 {
+		t.Errorf("%s has no native histogram", name)
+	}
+	if fams := familiesWith(mfs, map[string]string{"target": "mx"}); slices.Contains(fams, name) {
+		t.Errorf("an smtp target has %s", name)
+	}
+
+	rm.forget("mailpath")
+	if ms := matching(gatherAll(t, reg), name, nil); len(ms) != 0 {
+		t.Errorf("%s left after forget: %v", name, ms)
+	}
+}

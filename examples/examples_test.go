@@ -49,11 +49,13 @@ var servedMetrics = []string{
 	"probe_delivery_auth_result_info",
 	"probe_delivery_hops",
 	"probe_delivery_spam_flagged",
+	"probe_delivery_bounce_mailbox_up",
 	// Across runs, scheduled path only.
 	"probe_smtp_replies_total",
 	"probe_smtp_failures_total",
 	"probe_smtp_runs_total",
 	"probe_smtp_phase_latency_seconds",
+	"probe_delivery_inbox_latency_seconds",
 	"probe_smtp_last_run_timestamp_seconds",
 	"probe_delivery_late_total",
 	"probe_delivery_lost_total",
@@ -71,7 +73,7 @@ var servedMetrics = []string{
 }
 
 // histograms are served with _bucket, _sum and _count series.
-var histograms = []string{"probe_smtp_phase_latency_seconds"}
+var histograms = []string{"probe_smtp_phase_latency_seconds", "probe_delivery_inbox_latency_seconds"}
 
 // knownLabels are the label names the alerts may group, match or join on:
 // the exporter's (ARCHITECTURE.md §6), the scrape's, and le of histograms.
