@@ -53,6 +53,11 @@ var servedMetrics = []string{
 	"probe_delivery_hops",
 	"probe_delivery_spam_flagged",
 	"probe_delivery_bounce_mailbox_up",
+	"probe_delivery_imap_ssl_earliest_cert_expiry",
+	"probe_delivery_imap_ssl_last_chain_expiry_timestamp_seconds",
+	"probe_delivery_imap_tls_verified",
+	"probe_delivery_imap_tls_version_info",
+	"probe_delivery_imap_tls_cipher_info",
 	// Across runs, scheduled path only.
 	"probe_smtp_replies_total",
 	"probe_smtp_failures_total",
