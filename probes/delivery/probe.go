@@ -134,7 +134,7 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 	}
 	if err != nil {
 		reason := legReason(err)
-		if reason == probes.ReasonTimeout && errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
+		if reason == probes.ReasonTimeout && waitOver(waitCtx) {
 			reason = probes.ReasonNotDelivered
 		}
 		if reason == probes.ReasonNotDelivered {
@@ -440,6 +440,18 @@ func (r *receiver) fail(pr *probes.PhaseResult, reason probes.Reason, err error)
 	res.Success = false
 	res.FailedPhase, res.Reason, res.Temporary, res.Err = pr.Phase, reason, reason.Temporary(), err
 	res.Code, res.EnhancedCode, res.ReplyText = 0, "", ""
+}
+
+// waitOver reports whether the wait's own deadline has passed. The clock
+// decides, not ctx.Err(): a connection deadline set to the same instant
+// can fire before the context's timer has run, and that timeout is the
+// wait's end all the same.
+func waitOver(ctx context.Context) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // legReason is the reason a receive-leg error carries.

@@ -1314,6 +1314,18 @@ var realWorldRepliesMore = []classifyCase{
 		lines: []string{"553 5.1.0 neko22nyaan neko.example.com does not exist E2110"},
 		code:  553, enhanced: "5.1.0", want: probes.ReasonMailboxUnavailable,
 	},
+	{ // Sendmail: sisimai set-of-emails maildir/bsd/lhost-sendmail-35.eml (525 with 5.7.13 is the login's account in RFC 5248, but the text names a recipient)
+		lines: []string{"525 5.7.13 <neko-nyaan@example.org>: Recipient address rejected: Disabled recipient address"},
+		code:  525, enhanced: "5.7.13", want: probes.ReasonMailboxUnavailable,
+	},
+	{ // Amazon SES relaying a recipient MX's refusal: sisimai set-of-emails maildir/bsd/lhost-amazonses-19.eml (a 5xx "temporary lock" is still refused)
+		lines: []string{"550 5.7.1 <kijitora@example.com>: Recipient address rejected: User kijitora@example.com temporary locked. Please try again later!"},
+		code:  550, enhanced: "5.7.1", want: probes.ReasonMailboxUnavailable,
+	},
+	{ // Microsoft 365 after Basic auth for SMTP AUTH was retired: the Exchange Team blog, as quoted in OpenCTI issue #12069
+		lines: []string{"550 5.7.30 Basic authentication is not supported for Client Submission."},
+		code:  550, enhanced: "5.7.30", want: probes.ReasonAuthFailed,
+	},
 }
 
 func TestClassify_RealWorldMore(t *testing.T) { checkCorpus(t, realWorldRepliesMore) }
