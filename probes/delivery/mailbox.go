@@ -696,8 +696,13 @@ func isJunkName(name, delim string) bool {
 	if delim != "" {
 		name = name[strings.LastIndex(name, delim)+len(delim):]
 	}
-	return strings.EqualFold(name, "Junk") || strings.EqualFold(name, "Spam")
+	return slices.ContainsFunc(junkNames, func(n string) bool { return strings.EqualFold(name, n) })
 }
+
+// junkNames are the junk folders' names where a server does not mark them
+// (no SPECIAL-USE): the common ones, Exchange Online's "Junk Email" and
+// older Exchange's "Junk E-mail", and Yahoo's "Bulk Mail".
+var junkNames = []string{"Junk", "Spam", "Junk Email", "Junk E-mail", "Bulk Mail"}
 
 // Find searches every watched folder for messages whose ProbeHeader is
 // token.

@@ -208,6 +208,15 @@ func TestFolders(t *testing.T) {
 			noteByName: true,
 		},
 		{
+			// Exchange Online's IMAP has no SPECIAL-USE and names its junk
+			// folder "Junk Email" (omamail PR #90 shows its CAPABILITY and
+			// LIST); older Exchange "Junk E-mail", Yahoo "Bulk Mail".
+			name:       "Exchange and Yahoo names without special-use",
+			opts:       probestest.IMAPOptions{Folders: map[string][]string{"Junk Email": nil, "Junk E-mail": nil, "Bulk Mail": nil, "Junk Drawer": nil}},
+			want:       map[string]Class{"INBOX": ClassInbox, "Junk Email": ClassJunk, "Junk E-mail": ClassJunk, "Bulk Mail": ClassJunk},
+			noteByName: true,
+		},
+		{
 			name: "special-use server with no junk folder takes no name",
 			opts: probestest.IMAPOptions{SpecialUse: true, Folders: map[string][]string{"Junk": nil}},
 			want: map[string]Class{"INBOX": ClassInbox},
