@@ -463,35 +463,10 @@ func legReason(err error) probes.Reason {
 	return probes.ReasonOther
 }
 
-// redactTLS is mb's TLS facts with every name a certificate carries
-// redacted, as server data: a server that saw the password in an earlier
-// session could mint a certificate with it.
+// redactTLS is mb's TLS facts with every certificate name redacted, by
+// the mailbox's redactor and the run's.
 func (r *receiver) redactTLS(mb *Mailbox) *probes.TLSInfo {
-	t := mb.TLS()
-	if t == nil {
-		return nil
-	}
-	red := func(s string) string { return r.red.Redact(mb.Redact(s)) }
-	c := *t
-	c.ServerName = red(c.ServerName)
-	if c.VerifyError != nil {
-		c.VerifyError = errors.New(red(c.VerifyError.Error()))
-	}
-	c.Certificates = make([]probes.CertInfo, len(t.Certificates))
-	for i, ci := range t.Certificates {
-		ci.Subject, ci.Issuer = red(ci.Subject), red(ci.Issuer)
-		ci.DNSNames, ci.IPAddresses = redactAll(ci.DNSNames, red), redactAll(ci.IPAddresses, red)
-		c.Certificates[i] = ci
-	}
-	return &c
-}
-
-func redactAll(ss []string, red func(string) string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = red(s)
-	}
-	return out
+	return mb.TLS().Redacted(func(s string) string { return r.red.Redact(mb.Redact(s)) })
 }
 
 // redactLines keeps the send leg's secret out of the mailbox's transcript,
