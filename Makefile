@@ -4,6 +4,7 @@
 #   make test        unit tests with the race detector (what CI and the README run)
 #   make test-e2e    tests against real components: a private Postfix, and the mail path of the delivery prober (installs them if needed)
 #   make test-mailpath  the delivery prober's real mail path, started and checked end to end
+#   make test-domainpath  the domain prober's real DNSSEC zone, resolver, MX hosts and MTA-STS, started and checked
 #   make lint        gofmt, go vet, staticcheck, and go.mod/go.sum tidy
 #   make vulncheck   govulncheck against a pinned copy of the Go vulnerability database
 #   make fuzz        short runs of every fuzzer (reply parser, classifier, AUTH redaction, config)
@@ -50,7 +51,8 @@ FUZZTIME    ?= 20s
 # Each fuzz target as package:name; every parser of untrusted input has one.
 FUZZ_TARGETS ?= ./probes/smtp:FuzzReadReply ./probes/smtp:FuzzClassify \
 	./probes/smtp:FuzzAuthReplies ./collector/config:FuzzParse \
-	./probes/delivery:FuzzParseBounce ./probes/delivery:FuzzAuthResults
+	./probes/delivery:FuzzParseBounce ./probes/delivery:FuzzAuthResults \
+	./probes/domain:FuzzMTASTSPolicy
 
 # gofmt walks directories itself; listing files keeps it out of the e2e
 # instance, build output and testdata (which may hold broken Go on purpose).
@@ -105,6 +107,19 @@ test-mailpath:
 	trap 'exit 130' INT TERM; \
 	bash scripts/mailpath.sh start '$(MAILPATH_DIR)/mp'; \
 	bash scripts/mailpath-check.sh '$(MAILPATH_DIR)/mp'
+
+# The real mail domains of the domain prober (issue 10): a DNSSEC-signed
+# zone in NSD, Unbound validating it, Postfix MX hosts with TLSA-matched and
+# rotated certificates, MTA-STS policies over HTTPS. Root only (port 443).
+DOMAINPATH_DIR ?= /tmp/smtp_exporter-domainpath
+.PHONY: test-domainpath
+test-domainpath:
+	bash scripts/install-deps.sh
+	@mkdir -p '$(DOMAINPATH_DIR)' && chmod 755 '$(DOMAINPATH_DIR)'; \
+	trap 'bash scripts/domainpath.sh stop "$(DOMAINPATH_DIR)/dp"' EXIT; \
+	trap 'exit 130' INT TERM; \
+	bash scripts/domainpath.sh start '$(DOMAINPATH_DIR)/dp'; \
+	bash scripts/domainpath-check.sh '$(DOMAINPATH_DIR)/dp'
 
 # For running e2e tests by hand:
 #   make postfix-start && set -a && . .e2e/env && set +a

@@ -20,6 +20,33 @@ type resultDescs struct {
 	tlsVersion, tlsCipher, expectationMet   *prometheus.Desc
 	timeToInbox, placement, authResult      *prometheus.Desc
 	hops, spamFlagged                       *prometheus.Desc
+	// The delivery prober's bounce mailbox and the IMAP leg's TLS.
+	bounceMailboxUp *prometheus.Desc
+	imapTLS         tlsDescs
+}
+
+// tlsDescs are the gauges of one connection's TLS facts: the SMTP leg's
+// (probe_ssl_*, probe_tls_*, probe_smtp_tls_verified) or the delivery
+// prober's IMAP leg's, the same under probe_delivery_imap_.
+type tlsDescs struct {
+	certExpiry, chainExpiry, verified, version, cipher *prometheus.Desc
+}
+
+func (t *tlsDescs) all() []*prometheus.Desc {
+	return []*prometheus.Desc{t.certExpiry, t.chainExpiry, t.verified, t.version, t.cipher}
+}
+
+// collect maps one connection's TLS facts.
+func (t *tlsDescs) collect(g func(*prometheus.Desc, float64, ...string), info *probes.TLSInfo) {
+	if !info.EarliestExpiry.IsZero() {
+		g(t.certExpiry, float64(info.EarliestExpiry.Unix()))
+	}
+	if !info.ChainExpiry.IsZero() {
+		g(t.chainExpiry, float64(info.ChainExpiry.Unix()))
+	}
+	g(t.verified, boolValue(info.Verified))
+	g(t.version, 1, info.Version)
+	g(t.cipher, 1, info.Cipher)
 }
 
 func newResultDescs(labels ...string) *resultDescs {
@@ -45,13 +72,24 @@ func newResultDescs(labels ...string) *resultDescs {
 		authResult:      d("probe_delivery_auth_result_info", "Set to 1 with the receiver's verdict for each authentication method of the last probe message, from its trusted Authentication-Results.", "method", "result"),
 		hops:            d("probe_delivery_hops", "Number of Received: fields of the last probe message."),
 		spamFlagged:     d("probe_delivery_spam_flagged", "Whether the receiver's spam filter flagged the last probe message as spam."),
+		bounceMailboxUp: d("probe_delivery_bounce_mailbox_up", "Whether the last run could log in to delivery.bounce_imap and search it for bounces; absent without bounce_imap."),
+		imapTLS: tlsDescs{
+			certExpiry:  d("probe_delivery_imap_ssl_earliest_cert_expiry", "Earliest NotAfter (Unix time) over the certificates the delivery prober's IMAP server (delivery.imap) presented."),
+			chainExpiry: d("probe_delivery_imap_ssl_last_chain_expiry_timestamp_seconds", "Expiry (Unix time) of the IMAP server's verified chain that lasts longest, each chain counted by its earliest NotAfter."),
+			verified:    d("probe_delivery_imap_tls_verified", "Whether the IMAP server's certificate verified against delivery.imap's roots and server name."),
+			version:     d("probe_delivery_imap_tls_version_info", "TLS version of the last probe's IMAP connection.", "version"),
+			cipher:      d("probe_delivery_imap_tls_cipher_info", "TLS cipher suite of the last probe's IMAP connection.", "cipher"),
+		},
 	}
 }
 
 func (d *resultDescs) describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{d.success, d.duration, d.phaseDuration, d.replyCode, d.failureInfo,
 		d.starttlsOffered, d.certExpiry, d.chainExpiry, d.tlsVerified, d.tlsVersion, d.tlsCipher, d.expectationMet,
-		d.timeToInbox, d.placement, d.authResult, d.hops, d.spamFlagged} {
+		d.timeToInbox, d.placement, d.authResult, d.hops, d.spamFlagged, d.bounceMailboxUp} {
+		ch <- desc
+	}
+	for _, desc := range d.imapTLS.all() {
 		ch <- desc
 	}
 }
@@ -75,15 +113,8 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, lab
 		g(d.failureInfo, 1, string(r.FailedPhase), string(r.Reason))
 	}
 	if t := r.TLS; t != nil {
-		if !t.EarliestExpiry.IsZero() {
-			g(d.certExpiry, float64(t.EarliestExpiry.Unix()))
-		}
-		if !t.ChainExpiry.IsZero() {
-			g(d.chainExpiry, float64(t.ChainExpiry.Unix()))
-		}
-		g(d.tlsVerified, boolValue(t.Verified))
-		g(d.tlsVersion, 1, t.Version)
-		g(d.tlsCipher, 1, t.Cipher)
+		smtpTLS := tlsDescs{d.certExpiry, d.chainExpiry, d.tlsVerified, d.tlsVersion, d.tlsCipher}
+		smtpTLS.collect(g, t)
 	}
 	if f := r.SMTP; f != nil {
 		d.collectSMTP(g, f)
@@ -94,16 +125,27 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, lab
 }
 
 // collectDelivery maps the facts of the delivery prober's receive leg.
-// Only a message that was seen has any: a lost one is told by
-// probe_success and the failure's reason.
+// The bounce mailbox's state is there whether the message was seen or not
+// (it matters most when not); the message's facts only when it was: a
+// lost one is told by probe_success and the failure's reason.
 func (d *resultDescs) collectDelivery(g func(*prometheus.Desc, float64, ...string), f *probes.DeliveryFacts) {
+	if f.BounceMailbox != "" {
+		g(d.bounceMailboxUp, boolValue(f.BounceMailbox == "ok"))
+	}
+	if f.IMAPTLS != nil {
+		d.imapTLS.collect(g, f.IMAPTLS)
+	}
 	if !f.Found {
 		return
 	}
 	g(d.timeToInbox, f.TimeToInbox.Seconds())
 	g(d.placement, 1, f.Folder)
+	// A result is empty when the module trusts no Authentication-Results
+	// (neither authserv_id nor authres_without_id): unknown, so absent.
 	for _, m := range []struct{ method, result string }{{"spf", f.SPF}, {"dkim", f.DKIM}, {"dmarc", f.DMARC}} {
-		g(d.authResult, 1, m.method, m.result)
+		if m.result != "" {
+			g(d.authResult, 1, m.method, m.result)
+		}
 	}
 	g(d.hops, float64(f.Hops))
 	g(d.spamFlagged, boolValue(f.SpamFlagged))
@@ -160,6 +202,13 @@ const overflowLabel = "other"
 // seconds.
 var phaseLatencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60}
 
+// inboxLatencyBuckets suit mail delivery: a local path takes a second, a
+// provider's filters tens of seconds, greylisting or a queue minutes, and
+// delivery_timeout can be set up to an hour. 120 s is a bound of its own
+// because the SMTPDeliverySlow example alert compares the p95 with it: at a
+// bucket bound histogram_quantile is exact, not interpolated.
+var inboxLatencyBuckets = []float64{1, 2.5, 5, 10, 20, 30, 60, 120, 180, 300, 600, 900, 1800, 3600}
+
 // runMetrics are the across-runs series of the scheduled path and the
 // exporter's own series.
 type runMetrics struct {
@@ -168,6 +217,7 @@ type runMetrics struct {
 	failures     *prometheus.CounterVec
 	runs         *prometheus.CounterVec
 	phaseLatency *prometheus.HistogramVec
+	inboxLatency *prometheus.HistogramVec
 	lastRun      *prometheus.GaugeVec
 	lag          *prometheus.GaugeVec
 	backoff      *prometheus.GaugeVec
@@ -220,6 +270,17 @@ func newRunMetrics() *runMetrics {
 			NativeHistogramMaxBucketNumber:  100,
 			NativeHistogramMinResetDuration: 0,
 		}, with("phase")),
+		// Not probe_delivery_time_to_inbox_seconds: that is the per-run
+		// gauge's name. The pair mirrors the phases' gauge
+		// (probe_smtp_phase_duration_seconds) and histogram.
+		inboxLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:                            "probe_delivery_inbox_latency_seconds",
+			Help:                            "Time to inbox of the delivery runs whose message was seen, across scheduled runs: from the reply that accepted it to the moment the mailbox showed it.",
+			Buckets:                         inboxLatencyBuckets,
+			NativeHistogramBucketFactor:     1.1,
+			NativeHistogramMaxBucketNumber:  100,
+			NativeHistogramMinResetDuration: 0,
+		}, tm),
 		lastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "probe_smtp_last_run_timestamp_seconds",
 			Help: "Unix time the last scheduled run of a target finished.",
@@ -237,7 +298,7 @@ func newRunMetrics() *runMetrics {
 			Help: "Runs that stopped after RCPT instead of sending because the target's min_send_interval had not passed.",
 		}, tm),
 		late: counter("probe_delivery_late_total",
-			"Probe messages of the delivery prober that turned up after their run gave up (or the exporter restarted) and a later run cleaned up.", tm),
+			"Probe messages of the delivery prober that arrived more than delivery_timeout after they were sent (their run had given up) and a later run cleaned up.", tm),
 		lost: counter("probe_delivery_lost_total",
 			"Delivery runs whose message was not seen within delivery_timeout (reason not_delivered).", tm),
 		bounces: counter("probe_delivery_bounces_total",
@@ -255,7 +316,7 @@ func newRunMetrics() *runMetrics {
 }
 
 func (m *runMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.replies, m.overflow, m.failures, m.runs, m.phaseLatency, m.lastRun, m.lag, m.backoff, m.sendSkipped,
+	return []prometheus.Collector{m.replies, m.overflow, m.failures, m.runs, m.phaseLatency, m.inboxLatency, m.lastRun, m.lag, m.backoff, m.sendSkipped,
 		m.late, m.lost, m.bounces, m.inFlight, m.targets}
 }
 
@@ -278,8 +339,12 @@ func (m *runMetrics) observe(t *config.Target, r *probes.Result) {
 	m.lastRun.WithLabelValues(t.Name, t.Module).Set(float64(r.Start.Add(r.Duration).UnixNano()) / 1e9)
 }
 
-// observeDelivery counts a delivery run's late, lost and bounced messages.
+// observeDelivery counts a delivery run's late, lost and bounced messages
+// and the time to inbox of one that was seen.
 func (m *runMetrics) observeDelivery(t *config.Target, r *probes.Result, f *probes.DeliveryFacts) {
+	if f.Found {
+		m.inboxLatency.WithLabelValues(t.Name, t.Module).Observe(f.TimeToInbox.Seconds())
+	}
 	m.late.WithLabelValues(t.Name, t.Module).Add(float64(f.Late))
 	lost := m.lost.WithLabelValues(t.Name, t.Module)
 	if !r.Success && r.Reason == probes.ReasonNotDelivered {
@@ -334,6 +399,7 @@ func (m *runMetrics) forget(name string) {
 	m.failures.DeletePartialMatch(l)
 	m.runs.DeletePartialMatch(l)
 	m.phaseLatency.DeletePartialMatch(l)
+	m.inboxLatency.DeletePartialMatch(l)
 	m.lastRun.DeletePartialMatch(l)
 	m.lag.DeletePartialMatch(l)
 	m.backoff.DeletePartialMatch(l)

@@ -58,6 +58,12 @@ var perRunMetricNames = []string{
 	"probe_delivery_auth_result_info",
 	"probe_delivery_hops",
 	"probe_delivery_spam_flagged",
+	"probe_delivery_bounce_mailbox_up",
+	"probe_delivery_imap_ssl_earliest_cert_expiry",
+	"probe_delivery_imap_ssl_last_chain_expiry_timestamp_seconds",
+	"probe_delivery_imap_tls_verified",
+	"probe_delivery_imap_tls_version_info",
+	"probe_delivery_imap_tls_cipher_info",
 }
 
 // runMetricNames are the across-runs series whose values are deterministic
@@ -431,6 +437,92 @@ func TestCollector_DeliveryNotSeen(t *testing.T) {
 	}
 }
 
+// TestCollector_DeliveryAuthUnknown: a module that trusts no
+// Authentication-Results header has no verdicts; the auth gauge is absent
+// rather than served with an empty result, and the rest is there.
+func TestCollector_DeliveryAuthUnknown(t *testing.T) {
+	r := deliveryResult()
+	r.Delivery.AuthFound, r.Delivery.SPF, r.Delivery.DKIM, r.Delivery.DMARC, r.Delivery.DKIMDomain = false, "", "", "", ""
+	mfs := gatherAll(t, storeRegistry(t, "mailflow", "delivery", r))
+	if _, ok := find(mfs, "probe_delivery_auth_result_info", nil); ok {
+		t.Error("probe_delivery_auth_result_info served with no trusted Authentication-Results")
+	}
+	if v, ok := find(mfs, "probe_delivery_placement_info", map[string]string{"folder": "junk"}); !ok || v != 1 {
+		t.Errorf("probe_delivery_placement_info{folder=junk} = %v, %v; want 1", v, ok)
+	}
+}
+
+// TestCollector_DeliveryBounceMailbox: probe_delivery_bounce_mailbox_up
+// is there only with bounce_imap, also (above all) when the message was
+// not seen.
+func TestCollector_DeliveryBounceMailbox(t *testing.T) {
+	for _, tc := range []struct {
+		status  string
+		found   bool
+		want    float64
+		present bool
+	}{
+		{"ok", true, 1, true},
+		{"failed", true, 0, true},
+		{"failed", false, 0, true},
+		{"", true, 0, false},
+		{"", false, 0, false},
+	} {
+		r := deliveryResult()
+		if !tc.found {
+			r.Delivery = &probes.DeliveryFacts{}
+		}
+		r.Delivery.BounceMailbox = tc.status
+		mfs := gatherAll(t, storeRegistry(t, "mailflow", "delivery", r))
+		v, ok := find(mfs, "probe_delivery_bounce_mailbox_up", nil)
+		if ok != tc.present || v != tc.want {
+			t.Errorf("bounce mailbox %q, found %v: probe_delivery_bounce_mailbox_up = %v, %v; want %v, %v", tc.status, tc.found, v, ok, tc.want, tc.present)
+		}
+	}
+}
+
+// TestCollector_DeliveryIMAPTLS: the receive mailbox's TLS facts are
+// mapped as the SMTP leg's are, under probe_delivery_imap_, also for a
+// run whose message was not seen (a certificate that failed, say).
+func TestCollector_DeliveryIMAPTLS(t *testing.T) {
+	imapExpiry := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
+	for _, found := range []bool{true, false} {
+		r := deliveryResult()
+		if !found {
+			r.Delivery = &probes.DeliveryFacts{}
+		}
+		r.Delivery.IMAPTLS = &probes.TLSInfo{Version: "TLS 1.3", Cipher: "TLS_AES_128_GCM_SHA256", Verified: false,
+			EarliestExpiry: imapExpiry}
+		mfs := gatherAll(t, storeRegistry(t, "mailflow", "delivery", r))
+		for _, want := range []struct {
+			name   string
+			labels map[string]string
+			value  float64
+		}{
+			{"probe_delivery_imap_ssl_earliest_cert_expiry", nil, float64(imapExpiry.Unix())},
+			{"probe_delivery_imap_tls_version_info", map[string]string{"version": "TLS 1.3"}, 1},
+			{"probe_delivery_imap_tls_cipher_info", map[string]string{"cipher": "TLS_AES_128_GCM_SHA256"}, 1},
+			{"probe_delivery_imap_tls_verified", nil, 0},
+		} {
+			if v, ok := find(mfs, want.name, want.labels); !ok || v != want.value {
+				t.Errorf("found %v: %s%v = %v, %v; want %v", found, want.name, want.labels, v, ok, want.value)
+			}
+		}
+		if _, ok := find(mfs, "probe_delivery_imap_ssl_last_chain_expiry_timestamp_seconds", nil); ok {
+			t.Errorf("found %v: chain expiry served for a chain that did not verify", found)
+		}
+		// The SMTP leg's own TLS series keep the SMTP connection's facts.
+		if v, _ := find(mfs, "probe_ssl_earliest_cert_expiry", nil); v != float64(certNotAfter.Unix()) {
+			t.Errorf("found %v: probe_ssl_earliest_cert_expiry = %v, want the SMTP certificate's", found, v)
+		}
+	}
+	r := deliveryResult()
+	mfs := gatherAll(t, storeRegistry(t, "mailflow", "delivery", r))
+	if fams := familiesWith(mfs, nil); slices.ContainsFunc(fams, func(f string) bool { return strings.HasPrefix(f, "probe_delivery_imap_") }) {
+		t.Errorf("IMAP TLS series without IMAP TLS: %v", fams)
+	}
+}
+
 func TestCollector_ConnectRefused(t *testing.T) {
 	reg := storeRegistry(t, "refused", "submission", refusedResult())
 	goldenCompare(t, reg, "refused.prom", perRunMetricNames...)
@@ -771,6 +863,8 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	// A delivery run's facts, so that promtool lints its gauges too.
 	dr := deliveryResult()
 	dr.Target, dr.Module = "mailflow", "delivery"
+	dr.Delivery.BounceMailbox = "ok"
+	dr.Delivery.IMAPTLS = dr.TLS
 	f.store.Set(StoreEntry{Target: &config.Target{Name: "mailflow", Address: "mail.example.net:587", Module: "delivery", Interval: time.Minute}, Result: dr})
 	mfs := gatherAll(t, reg)
 	checkLabelValues(t, mfs)
@@ -967,5 +1061,66 @@ func TestRunMetrics_DeliveryCounters(t *testing.T) {
 	rm.forget("mailpath")
 	if fams := familiesWith(gatherAll(t, reg), map[string]string{"target": "mailpath"}); len(fams) != 0 {
 		t.Errorf("series left after forget: %v", fams)
+	}
+}
+
+// TestRunMetrics_InboxLatency: every delivery run whose message was seen
+// adds its time to inbox to the histogram, in the bucket it belongs in;
+// a run whose message never came adds nothing, and the series go with
+// their target.
+func TestRunMetrics_InboxLatency(t *testing.T) {
+	const name = "probe_delivery_inbox_latency_seconds"
+	rm := newRunMetrics()
+	reg := registryOf(rm.collectors()...)
+	tg := &config.Target{Name: "mailpath", Module: "delivery"}
+	tl := map[string]string{"target": "mailpath", "module": "delivery"}
+
+	lost := deliveryResult()
+	lost.Reason, lost.FailedPhase = probes.ReasonNotDelivered, probes.PhaseWait
+	lost.Delivery = &probes.DeliveryFacts{}
+	rm.observe(tg, lost)
+	if ms := matching(gatherAll(t, reg), name, tl); len(ms) != 0 {
+		t.Fatalf("a run whose message was not seen made %s %v", name, ms)
+	}
+
+	fast := deliveryResult() // 2.25 s, in junk: seen all the same
+	slow := deliveryResult()
+	slow.Delivery.TimeToInbox = 4 * time.Minute
+	for _, r := range []*probes.Result{fast, slow, lost} {
+		rm.observe(tg, r)
+	}
+	rm.observe(&config.Target{Name: "mx", Module: "smtp"}, successResult())
+
+	mfs := gatherAll(t, reg)
+	ms := matching(mfs, name, tl)
+	if len(ms) != 1 {
+		t.Fatalf("%s%v: %d series, want 1", name, tl, len(ms))
+	}
+	h := ms[0].GetHistogram()
+	if got := labelsOf(ms[0]); len(got) != 2 {
+		t.Errorf("%s labels %v; want target and module only", name, got)
+	}
+	if h.GetSampleCount() != 2 || h.GetSampleSum() != 242.25 {
+		t.Errorf("%s: count %d, sum %v; want 2 and 242.25", name, h.GetSampleCount(), h.GetSampleSum())
+	}
+	cum := map[float64]uint64{}
+	for _, b := range h.GetBucket() {
+		cum[b.GetUpperBound()] = b.GetCumulativeCount()
+	}
+	for le, want := range map[float64]uint64{1: 0, 2.5: 1, 120: 1, 300: 2, 3600: 2} {
+		if got, ok := cum[le]; !ok || got != want {
+			t.Errorf("%s bucket le=%v: %d (present %v); want %d", name, le, got, ok, want)
+		}
+	}
+	if h.GetSchema() == 0 && len(h.GetPositiveSpan()) == 0 && h.GetZeroThreshold() == 0 {
+		t.Errorf("%s has no native histogram", name)
+	}
+	if fams := familiesWith(mfs, map[string]string{"target": "mx"}); slices.Contains(fams, name) {
+		t.Errorf("an smtp target has %s", name)
+	}
+
+	rm.forget("mailpath")
+	if ms := matching(gatherAll(t, reg), name, nil); len(ms) != 0 {
+		t.Errorf("%s left after forget: %v", name, ms)
 	}
 }

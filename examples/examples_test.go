@@ -17,6 +17,9 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/smtp-exporter/smtp_exporter/collector/config"
+	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
 const (
@@ -49,11 +52,18 @@ var servedMetrics = []string{
 	"probe_delivery_auth_result_info",
 	"probe_delivery_hops",
 	"probe_delivery_spam_flagged",
+	"probe_delivery_bounce_mailbox_up",
+	"probe_delivery_imap_ssl_earliest_cert_expiry",
+	"probe_delivery_imap_ssl_last_chain_expiry_timestamp_seconds",
+	"probe_delivery_imap_tls_verified",
+	"probe_delivery_imap_tls_version_info",
+	"probe_delivery_imap_tls_cipher_info",
 	// Across runs, scheduled path only.
 	"probe_smtp_replies_total",
 	"probe_smtp_failures_total",
 	"probe_smtp_runs_total",
 	"probe_smtp_phase_latency_seconds",
+	"probe_delivery_inbox_latency_seconds",
 	"probe_smtp_last_run_timestamp_seconds",
 	"probe_delivery_late_total",
 	"probe_delivery_lost_total",
@@ -71,7 +81,7 @@ var servedMetrics = []string{
 }
 
 // histograms are served with _bucket, _sum and _count series.
-var histograms = []string{"probe_smtp_phase_latency_seconds"}
+var histograms = []string{"probe_smtp_phase_latency_seconds", "probe_delivery_inbox_latency_seconds"}
 
 // knownLabels are the label names the alerts may group, match or join on:
 // the exporter's (ARCHITECTURE.md §6), the scrape's, and le of histograms.
@@ -438,4 +448,97 @@ func TestServedMetrics_MatchCollector(t *testing.T) {
 	if len(notFound) > 0 {
 		t.Errorf("servedMetrics lists metrics not found in ../collector: %v", notFound)
 	}
+}
+
+// deliveryExamples are the delivery configurations README.md's "Monitoring
+// mail flow" shows, with the modules each must define.
+var deliveryExamples = map[string][]string{
+	"delivery.yml":      {"gmail", "selfhosted"},
+	"delivery-m365.yml": {"m365"},
+}
+
+// TestDeliveryExamples_Load loads each delivery example through the real
+// loader, as --config.check does. The credential files it names must be
+// readable at load, so the test copies the example into a temporary
+// directory and creates every *_file it names there, relative to the copy
+// as the loader resolves them.
+func TestDeliveryExamples_Load(t *testing.T) {
+	for file, modules := range deliveryExamples {
+		t.Run(file, func(t *testing.T) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc yaml.Node
+			if err := yaml.Unmarshal(b, &doc); err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			dir := t.TempDir()
+			files := fileSettings(&doc)
+			if len(files) == 0 {
+				t.Fatalf("%s names no credential files; the example should show password_file or token_file", file)
+			}
+			for _, name := range files {
+				if filepath.IsAbs(name) {
+					t.Errorf("%s: %s is absolute; examples name files relative to the configuration", file, name)
+					continue
+				}
+				path := filepath.Join(dir, name)
+				if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte("not-a-real-secret\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			copied := filepath.Join(dir, file)
+			if err := os.WriteFile(copied, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.LoadFile(copied)
+			if err != nil {
+				t.Fatalf("loading %s: %v", file, err)
+			}
+			for _, name := range modules {
+				m, ok := cfg.Modules[name]
+				if !ok {
+					t.Errorf("%s: no module %q", file, name)
+					continue
+				}
+				if m.Prober != probes.ProberDelivery {
+					t.Errorf("%s: module %q has prober %q, want %q", file, name, m.Prober, probes.ProberDelivery)
+				}
+				if len(m.Delivery.RequireAuth) == 0 {
+					t.Errorf("%s: module %q requires no authentication results; the examples show require_auth", file, name)
+				}
+			}
+			used := map[string]bool{}
+			for _, tg := range cfg.Targets {
+				used[tg.Module] = true
+			}
+			for _, name := range modules {
+				if !used[name] {
+					t.Errorf("%s: no target uses module %q", file, name)
+				}
+			}
+		})
+	}
+}
+
+// fileSettings returns the values of every key ending in _file in a YAML
+// document, in document order.
+func fileSettings(n *yaml.Node) []string {
+	var out []string
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if strings.HasSuffix(k.Value, "_file") && v.Kind == yaml.ScalarNode {
+				out = append(out, v.Value)
+			}
+		}
+	}
+	for _, c := range n.Content {
+		out = append(out, fileSettings(c)...)
+	}
+	return out
 }

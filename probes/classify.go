@@ -199,6 +199,11 @@ var (
 		`not in (?:the )?(?:group's )?allowed[- ]senders`,
 		`delivery restriction`,
 	)
+	// disabledRecipientText names a recipient, never the login's account.
+	disabledRecipientText = textRE(
+		`recipient address rejected`,
+		`(?:disabled|locked|suspended|inactive|deactivated|frozen) recipient`,
+	)
 	authRequiredText = textRE(
 		`auth(?:entication)? (?:is )?required`,
 		`\bnot authenticated\b`,
@@ -212,7 +217,7 @@ var (
 		`authentication (?:failed|failure|unsuccessful|rejected|credentials invalid)`,
 		`(?:auth(?:entication)?|sasl) mechanism`,
 		`(?:unrecognized|unsupported|unknown|invalid) (?:auth(?:entication)?|sasl) (?:type|mechanism|method)`,
-		`authentication not (?:enabled|available|supported|allowed)`,
+		`authentication (?:is )?not (?:enabled|available|supported|allowed)`,
 		`(?:invalid|bad|incorrect|wrong) (?:user ?name|login|password|credentials)`,
 		`(?:user ?name|password|credentials) (?:and password )?(?:are |is )?(?:not accepted|incorrect|invalid|rejected)`,
 		`cannot authenticate`, `fail(?:ed|s)? to authenticate`, `application-specific password`,
@@ -356,6 +361,10 @@ var (
 		`archived recipient`, `deactivated mailbox`, `user suspended`,
 		// Exchange's store driver names the exception.
 		`accountdisabled`, `userdisabled`,
+		`(?:disabled|locked|suspended|inactive|deactivated|frozen) (?:recipient|mailbox|user|account)\b`,
+		// A 5xx "temporary" lock is still a refusal of this recipient; a
+		// 4xx one is mailbox_busy, matched before.
+		`\b(?:user|mailbox|account|recipient)\b.{0,80}\btemporar(?:y|ily) (?:locked|disabled|suspended)`,
 		`(?:weren't|were not|wasn't|was not) able to find the recipient domain`,
 		`inactive (?:e-?mail address|account|user|mailbox)`,
 		`not listed in .{0,40}(?:directory|address book)`,
@@ -447,7 +456,10 @@ var classifyRules = []classifyRule{
 	// 5.7.13, the login's own account disabled. But servers answer a
 	// command sent before AUTH with 535 too (Courier: "535 Authentication
 	// required."), so a 534/535 that asks for a login is auth_required.
+	// And a 525 whose text names a disabled recipient (Sendmail passing a
+	// remote refusal on) is about that mailbox, not the login.
 	{reason: ReasonAuthRequired, codes: []int{534, 535}, text: authRequiredText},
+	{reason: ReasonMailboxUnavailable, codes: []int{525}, text: disabledRecipientText},
 	{reason: ReasonAuthFailed, codes: []int{525, 534, 535}},
 	{reason: ReasonAuthFailed, enhanced: enhancedRE(`[45]\.7\.8`)},
 	{reason: ReasonTLSRequired, codes: []int{538}},

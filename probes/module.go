@@ -75,6 +75,11 @@ type DeliveryModule struct {
 	// AuthservID is the authserv-id of the receiver's verifier: only its
 	// Authentication-Results headers are trusted (RFC 8601 §7.1).
 	AuthservID string `yaml:"authserv_id,omitempty" json:"authserv_id,omitempty"`
+	// AuthresWithoutID trusts the Authentication-Results header that
+	// carries no authserv-id at all, as Microsoft 365 writes it. With
+	// neither this nor AuthservID, no header is trusted and the verdicts
+	// are unknown: an unset key must not silently read as "none".
+	AuthresWithoutID bool `yaml:"authres_without_id,omitempty" json:"authres_without_id,omitempty"`
 	// RequireInbox fails a run whose message lands in junk (spam_folder).
 	RequireInbox bool `yaml:"require_inbox,omitempty" json:"require_inbox,omitempty"`
 	// RequireAuth lists the methods (spf, dkim, dmarc) that must pass.
@@ -123,6 +128,8 @@ type SMTPModule struct {
 	// ExpectCodes turns a phase into a negative test: the probe succeeds
 	// when the server answers that phase with one of these codes.
 	ExpectCodes map[Phase][]int `yaml:"expect_codes,omitempty" json:"expect_codes,omitempty"`
+	// Message shapes the test message: extra headers, a body of its own.
+	Message MessageConfig `yaml:"message,omitempty" json:"message,omitzero"`
 }
 
 // AuthConfig selects a SASL mechanism and its credentials. Secrets are
@@ -152,12 +159,14 @@ func fieldErr(field, format string, args ...any) error {
 }
 
 // SetDirectory makes the module's relative file paths (password_file,
-// token_file, tls_config's ca_file, cert_file and key_file) relative to
-// dir, the configuration file's directory, as Prometheus does: the meaning
-// of a file must not depend on where the exporter was started.
+// token_file, tls_config's ca_file, cert_file and key_file, the message's
+// body_file) relative to dir, the configuration file's directory, as
+// Prometheus does: the meaning of a file must not depend on where the
+// exporter was started.
 func (m *Module) SetDirectory(dir string) {
 	m.SMTP.TLSConfig.SetDirectory(dir)
 	m.SMTP.Auth.setDirectory(dir)
+	m.SMTP.Message.setDirectory(dir)
 	if m.Prober == ProberDelivery {
 		m.Delivery.IMAP.TLSConfig.SetDirectory(dir)
 		m.Delivery.IMAP.Auth.setDirectory(dir)
@@ -329,6 +338,9 @@ func (m *Module) Validate() error {
 			}
 		}
 	}
+	if err := s.Message.validate("smtp.message"); err != nil {
+		return err
+	}
 	switch m.Prober {
 	case ProberDelivery:
 		return m.validateDelivery()
@@ -404,10 +416,16 @@ func (m *Module) validateDelivery() error {
 	if err := CheckText(d.AuthservID); err != nil {
 		return fieldErr("delivery.authserv_id", "%v", err)
 	}
+	if d.AuthresWithoutID && d.AuthservID != "" {
+		return fieldErr("delivery.authres_without_id", "cannot be set with delivery.authserv_id: a receiver either names itself in its Authentication-Results or does not")
+	}
 	for i, method := range d.RequireAuth {
 		if !slices.Contains(AuthMethods, method) {
 			return fieldErr(fmt.Sprintf("delivery.require_auth[%d]", i), "unknown method %q (want spf, dkim or dmarc)", method)
 		}
+	}
+	if len(d.RequireAuth) > 0 && d.AuthservID == "" && !d.AuthresWithoutID {
+		return fieldErr("delivery.require_auth", "no Authentication-Results header is trusted, so no result could pass: set delivery.authserv_id to the receiver's authserv-id, or delivery.authres_without_id: true for a receiver that writes none (Microsoft 365)")
 	}
 	return nil
 }

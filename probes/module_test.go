@@ -428,7 +428,15 @@ func TestModule_ValidateDelivery(t *testing.T) {
 			m.Delivery.IMAP.Auth.Password, m.Delivery.IMAP.Auth.PasswordFile = "", filepath.Join(t.TempDir(), "none")
 		}, "delivery.imap.auth.password_file"},
 		{"clear text login", func(m *Module) { m.Delivery.IMAP.TLS = TLSNone }, "delivery.imap.auth"},
-		{"unknown require_auth", func(m *Module) { m.Delivery.RequireAuth = []string{"arc"} }, "delivery.require_auth[0]"},
+		{"unknown require_auth", func(m *Module) { m.Delivery.AuthservID, m.Delivery.RequireAuth = "mx.example.net", []string{"arc"} }, "delivery.require_auth[0]"},
+		{"require_auth with authserv_id", func(m *Module) { m.Delivery.AuthservID, m.Delivery.RequireAuth = "mx.example.net", []string{"spf"} }, ""},
+		{"require_auth with authres_without_id", func(m *Module) { m.Delivery.AuthresWithoutID, m.Delivery.RequireAuth = true, []string{"dkim"} }, ""},
+		// Nothing trusted: every verdict would be unknown, and the run
+		// would fail on every message.
+		{"require_auth trusting no header", func(m *Module) { m.Delivery.RequireAuth = []string{"spf"} }, "delivery.require_auth"},
+		{"authserv_id and authres_without_id", func(m *Module) {
+			m.Delivery.AuthservID, m.Delivery.AuthresWithoutID = "mx.example.net", true
+		}, "delivery.authres_without_id"},
 		{"delivery_timeout past timeout", func(m *Module) { m.Timeout, m.Delivery.DeliveryTimeout = time.Minute, 2*time.Minute }, "delivery.delivery_timeout"},
 		{"good bounce_imap", func(m *Module) {
 			m.Delivery.BounceIMAP = &IMAPModule{Address: "imap.example.org:993", Auth: &AuthConfig{Username: "probe@example.org", Password: "Correct-Horse-9!"}}
@@ -460,6 +468,18 @@ func TestModule_ValidateDelivery(t *testing.T) {
 				t.Errorf("the password is in the error: %v", err)
 			}
 		})
+	}
+}
+
+// TestModule_RequireAuthSaysWhichKey: the error of require_auth without a
+// trusted header names both keys that fix it.
+func TestModule_RequireAuthSaysWhichKey(t *testing.T) {
+	m := deliveryModule()
+	m.Delivery.RequireAuth = []string{"dmarc"}
+	m.SetDefaults()
+	err := m.Validate()
+	if err == nil || !strings.Contains(err.Error(), "delivery.authserv_id") || !strings.Contains(err.Error(), "delivery.authres_without_id") {
+		t.Errorf("Validate() = %v, want it to name delivery.authserv_id and delivery.authres_without_id", err)
 	}
 }
 

@@ -38,6 +38,7 @@ type Result struct {
 	// collector maps each to its own metrics.
 	SMTP     *SMTPFacts
 	Delivery *DeliveryFacts
+	Domain   *DomainFacts
 }
 
 // DeliveryFacts is what the delivery prober's receive leg learned about
@@ -52,6 +53,11 @@ type DeliveryFacts struct {
 	TimeToInbox time.Duration `json:"-"`
 	// Folder is the class of the folder it landed in: inbox, junk or other.
 	Folder string `json:"folder,omitempty"`
+	// Flags are the message's IMAP flags as found: the system flags and
+	// the keywords a junk filter or a user's client sets ($Junk,
+	// $NotJunk and their older spellings), in a fixed order; other
+	// keywords are left out.
+	Flags []string `json:"flags,omitempty"`
 	// AuthFound: a trusted Authentication-Results header was there.
 	AuthFound  bool   `json:"auth_found"`
 	SPF        string `json:"spf,omitempty"`
@@ -71,15 +77,35 @@ type DeliveryFacts struct {
 	// Deleted: the message was expunged (or, without UIDPLUS, flagged
 	// \Deleted) after it was read.
 	Deleted bool `json:"deleted"`
+	// IMAPTLS is the TLS facts of the receive mailbox's connection
+	// (delivery.imap), also when its certificate failed; nil without TLS
+	// or before a handshake. The certificates' names are redacted.
+	IMAPTLS *TLSInfo `json:"imap_tls,omitempty"`
 	// Bounce is the delivery status notification that came back about
 	// the message instead of it; nil when none did.
 	Bounce *BounceFacts `json:"bounce,omitempty"`
+	// BounceMailbox is how the session with delivery.bounce_imap went:
+	// "ok", or "failed" when it could not log in or a search for bounces
+	// failed, with BounceMailboxError (redacted) saying why; empty
+	// without bounce_imap. A failure does not fail a run whose message
+	// arrived: bounces only matter for a missing one, whose not_delivered
+	// error then says that they could not be checked.
+	BounceMailbox      string `json:"bounce_mailbox,omitempty"`
+	BounceMailboxError string `json:"bounce_mailbox_error,omitempty"`
 	// Cleaned is how many probe messages of this target that earlier
-	// runs left behind (older than delivery_timeout) the run deleted.
+	// runs left behind (arrived more than delivery_timeout ago) the run
+	// deleted.
 	Cleaned int `json:"cleaned"`
-	// Late is how many of them had arrived after their run gave up, or
-	// after the exporter restarted: with per-target tokens, all of them.
+	// Late is how many of them had arrived after their run gave up: more
+	// than delivery_timeout after their Date header (the time they were
+	// sent). A leftover that arrived in time, whose run was interrupted
+	// by a restart or could not delete it, is cleaned but not late.
 	Late int `json:"late"`
+	// CleanedBounces is how many bounces about this target's probe
+	// messages, arrived more than delivery_timeout ago, the run deleted
+	// from the bounce mailbox's INBOX (the receive mailbox's without
+	// bounce_imap).
+	CleanedBounces int `json:"cleaned_bounces"`
 }
 
 // BounceFacts is what a bounce said about the probe message: its
@@ -234,6 +260,7 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		QueueID         string            `json:"queue_id,omitempty"`
 		ProbeToken      string            `json:"probe_token,omitempty"`
 		Delivery        *DeliveryFacts    `json:"delivery,omitempty"`
+		Domain          *DomainFacts      `json:"domain,omitempty"`
 		Transcript      []TranscriptLine  `json:"transcript"`
 	}{
 		Target: r.Target, Module: r.Module, Success: r.Success, Phase: r.FailedPhase,
@@ -242,6 +269,6 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		Duration: r.Duration.Seconds(), RemoteAddr: r.RemoteAddr, Phases: phases,
 		Extensions: smtp.Extensions, STARTTLSOffered: smtp.STARTTLSOffered, HELOFallback: smtp.HELOFallback,
 		ExpectationMet: smtp.ExpectationMet, TLS: r.TLS, MessageID: smtp.MessageID, QueueID: smtp.QueueID,
-		ProbeToken: smtp.ProbeToken, Delivery: r.Delivery, Transcript: r.Transcript,
+		ProbeToken: smtp.ProbeToken, Delivery: r.Delivery, Domain: r.Domain, Transcript: r.Transcript,
 	})
 }

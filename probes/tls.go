@@ -136,6 +136,39 @@ func certInfo(c *x509.Certificate) CertInfo {
 	return ci
 }
 
+// Redacted is a copy of t with every name a certificate carries passed
+// through red: certificate names are server data, and a server that saw a
+// password in an earlier session could mint a certificate with it. The
+// verification error keeps its type (VerifyReason reads it) unless red
+// changed its text.
+func (t *TLSInfo) Redacted(red func(string) string) *TLSInfo {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	c.ServerName = red(c.ServerName)
+	if c.VerifyError != nil {
+		if msg := red(c.VerifyError.Error()); msg != c.VerifyError.Error() {
+			c.VerifyError = errors.New(msg)
+		}
+	}
+	c.Certificates = make([]CertInfo, len(t.Certificates))
+	for i, ci := range t.Certificates {
+		ci.Subject, ci.Issuer = red(ci.Subject), red(ci.Issuer)
+		ci.DNSNames, ci.IPAddresses = redactAll(ci.DNSNames, red), redactAll(ci.IPAddresses, red)
+		c.Certificates[i] = ci
+	}
+	return &c
+}
+
+func redactAll(ss []string, red func(string) string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = red(s)
+	}
+	return out
+}
+
 // VerifyReason maps a failed verification onto the taxonomy. The error
 // says what the verifier found first, in an order of its own (a platform
 // verifier has another); an expired leaf is reported as expired whatever

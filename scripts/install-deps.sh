@@ -2,7 +2,8 @@
 # Installs the system packages the end-to-end tests need (a real Postfix with
 # Cyrus SASL and TLS, swaks for manual checks, Prometheus/promtool/Alertmanager
 # for the examples, and the mail path of scripts/mailpath.sh: NSD, OpenDKIM,
-# OpenDMARC, policyd-spf, Dovecot with LMTP and Sieve). Safe to run repeatedly: it does nothing when every command
+# OpenDMARC, policyd-spf, Dovecot with LMTP and Sieve; and the mail domains of
+# scripts/domainpath.sh: NSD, Unbound, ldnsutils, curl). Safe to run repeatedly: it does nothing when every command
 # is already present, so `make test-e2e` can call it unconditionally.
 #
 # Usage: scripts/install-deps.sh [--lint]
@@ -36,7 +37,8 @@ done
 # dovecot-sieve and dovecot-lmtpd bring no command of their own: the package
 # check below catches them.
 commands=(postfix swaks saslpasswd2 openssl prometheus promtool prometheus-alertmanager ss pgrep runuser python3
-	nsd dovecot sievec opendkim opendkim-genkey opendmarc policyd-spf unshare mount)
+	nsd dovecot sievec opendkim opendkim-genkey opendmarc policyd-spf unshare mount
+	unbound unbound-checkconf ldns-keygen ldns-signzone drill curl setsid)
 packages=(
 	postfix
 	swaks
@@ -66,6 +68,13 @@ packages=(
 	dovecot-imapd
 	dovecot-lmtpd
 	dovecot-sieve
+	# scripts/domainpath.sh: Unbound as the validating resolver, ldnsutils
+	# for DNSSEC keys, signing and drill, curl for the MTA-STS check. The
+	# unbound package starts nothing without an init system and needs no
+	# network (no root key fetch: the trust anchor is the test zone's).
+	unbound
+	ldnsutils
+	curl
 )
 
 missing=()

@@ -158,17 +158,7 @@ func writeText(w io.Writer, r *probes.Result) {
 		fmt.Fprintln(w)
 	}
 	if t := r.TLS; t != nil {
-		fmt.Fprintf(w, "\nTLS: %s, %s, server name %q, verified: %t", t.Version, t.Cipher, t.ServerName, t.Verified)
-		if t.VerifyError != nil {
-			fmt.Fprintf(w, " (%v)", t.VerifyError)
-		}
-		fmt.Fprintln(w)
-		for i, c := range t.Certificates {
-			days := time.Until(c.NotAfter).Hours() / 24
-			fmt.Fprintf(w, "  [%d] %s\n      issuer %s\n      valid %s to %s (%.0f days left), SANs %s\n      sha256 %s\n",
-				i, c.Subject, c.Issuer, c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), days,
-				strings.Join(append(append([]string{}, c.DNSNames...), c.IPAddresses...), ","), c.SHA256)
-		}
+		writeTLS(w, "TLS", t)
 	}
 	// A result of another prober, or of none, has no SMTP facts.
 	smtpFacts := r.SMTP
@@ -213,12 +203,39 @@ func writeText(w io.Writer, r *probes.Result) {
 	fmt.Fprintln(w)
 }
 
+// orUnknown shows a verdict the module did not ask for (no trusted
+// Authentication-Results) as unknown.
+func orUnknown(result string) string {
+	if result == "" {
+		return "unknown"
+	}
+	return result
+}
+
+// writeTLS prints one connection's TLS facts under title.
+func writeTLS(w io.Writer, title string, t *probes.TLSInfo) {
+	fmt.Fprintf(w, "\n%s: %s, %s, server name %q, verified: %t", title, t.Version, t.Cipher, t.ServerName, t.Verified)
+	if t.VerifyError != nil {
+		fmt.Fprintf(w, " (%v)", t.VerifyError)
+	}
+	fmt.Fprintln(w)
+	for i, c := range t.Certificates {
+		days := time.Until(c.NotAfter).Hours() / 24
+		fmt.Fprintf(w, "  [%d] %s\n      issuer %s\n      valid %s to %s (%.0f days left), SANs %s\n      sha256 %s\n",
+			i, c.Subject, c.Issuer, c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), days,
+			strings.Join(append(append([]string{}, c.DNSNames...), c.IPAddresses...), ","), c.SHA256)
+	}
+}
+
 // writeDelivery prints what the delivery prober's receive leg found.
 func writeDelivery(w io.Writer, d *probes.DeliveryFacts) {
 	if !d.Found {
 		fmt.Fprintf(w, "\nDelivery: not seen in the mailbox\n")
 	} else {
-		fmt.Fprintf(w, "\nDelivery: in %s after %.3fs; spf=%s dkim=%s dmarc=%s", d.Folder, d.TimeToInbox.Seconds(), d.SPF, d.DKIM, d.DMARC)
+		fmt.Fprintf(w, "\nDelivery: in %s after %.3fs; spf=%s dkim=%s dmarc=%s", d.Folder, d.TimeToInbox.Seconds(), orUnknown(d.SPF), orUnknown(d.DKIM), orUnknown(d.DMARC))
+		if d.SPF == "" {
+			fmt.Fprintf(w, " (no Authentication-Results trusted: set delivery.authserv_id or delivery.authres_without_id)")
+		}
 		if d.DKIMDomain != "" {
 			fmt.Fprintf(w, " (signed by %s)", d.DKIMDomain)
 		}
@@ -227,8 +244,24 @@ func writeDelivery(w io.Writer, d *probes.DeliveryFacts) {
 			fmt.Fprintf(w, " (score %.1f)", d.SpamScore)
 		}
 		fmt.Fprintf(w, "; %d hops, %.3fs in all, largest %.3fs; deleted: %t\n", d.Hops, d.HopsTotal.Seconds(), d.HopsLargest.Seconds(), d.Deleted)
+		flags := "(none)"
+		if len(d.Flags) > 0 {
+			flags = strings.Join(d.Flags, " ")
+		}
+		fmt.Fprintf(w, "  flags: %s\n", flags)
 	}
 	if b := d.Bounce; b != nil {
 		fmt.Fprintf(w, "  bounced (%s): %d %s %s\n", b.Action, b.Code, b.EnhancedCode, b.Text)
+	}
+	fmt.Fprintf(w, "  cleaned up: %d probe messages of earlier runs (%d late), %d old bounces\n", d.Cleaned, d.Late, d.CleanedBounces)
+	if d.BounceMailbox != "" {
+		status := d.BounceMailbox
+		if d.BounceMailboxError != "" {
+			status += ": " + d.BounceMailboxError
+		}
+		fmt.Fprintf(w, "  bounce mailbox: %s\n", status)
+	}
+	if t := d.IMAPTLS; t != nil {
+		writeTLS(w, "IMAP TLS", t)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/smtp-exporter/smtp_exporter/collector/config"
+	"github.com/smtp-exporter/smtp_exporter/probes"
+	"github.com/smtp-exporter/smtp_exporter/probes/delivery"
 	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 )
 
@@ -418,5 +420,84 @@ func TestE2E_ProbeCommand_Postfix(t *testing.T) {
 	}
 	if r.TLS == nil || !r.TLS.Verified || r.TLS.ServerName != env.ServerName {
 		t.Errorf("tls = %+v", r.TLS)
+	}
+}
+
+// TestProbe_DeliveryModuleText runs a delivery module from the config
+// file against an in-process mail path: the text output shows the found
+// message's flags, the clean-up counts, the bounce mailbox's state and the
+// IMAP leg's TLS, and never a password.
+func TestProbe_DeliveryModuleText(t *testing.T) {
+	const (
+		imapUser, imapPass     = "probe@example.test", "Imap-Pass-7x9"
+		bounceUser, bouncePass = "sender@example.test", "Bnc-Wrong-3k5"
+	)
+	ca := probestest.NewCA(t)
+	cert := ca.Valid(t, "127.0.0.1", "localhost")
+	mailbox := probestest.NewIMAPServer(t, probestest.IMAPOptions{Username: imapUser, Password: imapPass,
+		TLS: probes.TLSImplicit, Cert: &cert, UIDPlus: true})
+	bounces := probestest.NewIMAPServer(t, probestest.IMAPOptions{Username: bounceUser, Password: "the-right-one"})
+	srv := probestest.NewScriptServer(t, probestest.Dialog{Deliver: func(msg string) {
+		now := time.Now()
+		hdr := "Authentication-Results: mx.example.test; spf=pass smtp.mailfrom=example.test; dkim=pass header.d=example.test; dmarc=pass header.from=example.test\r\n" +
+			"Received: from submit.example.test by mx.example.test; " + now.Format(time.RFC1123Z) + "\r\n"
+		uid := mailbox.Deliver(t, "INBOX", hdr+msg, now)
+		mailbox.Flag(t, "INBOX", uid, `\Flagged`, "$Junk")
+	}}.Serve)
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "smtp_exporter.yml", `
+modules:
+  mailflow:
+    prober: delivery
+    timeout: 10s
+    smtp:
+      tls: none
+      mail_from: sender@example.test
+      rcpt_to: [`+imapUser+`]
+    delivery:
+      imap:
+        address: `+mailbox.Addr+`
+        tls_config: {ca_file: `+ca.WriteCAFile(t)+`}
+        auth: {mechanism: login, username: `+imapUser+`, password: `+imapPass+`}
+      bounce_imap:
+        address: `+bounces.Addr+`
+        tls: none
+        allow_insecure_auth: true
+        auth: {mechanism: login, username: `+bounceUser+`, password: `+bouncePass+`}
+      poll_interval: 20ms
+      delivery_timeout: 3s
+      authserv_id: mx.example.test
+`)
+	loaded, err := config.LoadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A leftover of an earlier run that arrived an hour after it was sent.
+	prefix := delivery.TokenPrefix(srv.Addr, loaded.Modules["mailflow"])
+	arrived := time.Now().Add(-time.Hour)
+	mailbox.Deliver(t, "INBOX", "Date: "+arrived.Add(-time.Hour).Format(time.RFC1123Z)+"\r\nFrom: sender@example.test\r\n"+
+		delivery.ProbeHeader+": "+prefix+"0123456789abcdef01234567\r\n\r\nbody\r\n", arrived)
+
+	code, stdout, stderr := runMain(t, "--config.file="+cfg, "probe", "--module=mailflow", srv.Addr)
+	if code != 0 {
+		t.Fatalf("exit code = %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"Delivery: in inbox after ",
+		"  flags: \\Flagged $Junk\n",
+		"  cleaned up: 1 probe messages of earlier runs (1 late), 0 old bounces\n",
+		"  bounce mailbox: failed: delivery.bounce_imap: imap_auth: auth_failed: ",
+		"\nIMAP TLS: TLS 1.3, ",
+		"verified: true",
+		"Result: SUCCESS",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, secret := range []string{imapPass, bouncePass} {
+		if strings.Contains(stdout+stderr, secret) {
+			t.Errorf("a password is in the output:\n%s", stdout)
+		}
 	}
 }

@@ -52,3 +52,14 @@ func TestWriteText_Delivery(t *testing.T) {
 		}
 	}
 }
+
+// A module that trusts no Authentication-Results (neither authserv_id nor
+// authres_without_id) has no verdicts: the output says unknown rather
+// than printing empty results.
+func TestWriteText_DeliveryAuthUnknown(t *testing.T) {
+	var out strings.Builder
+	writeText(&out, &probes.Result{Success: true, Delivery: &probes.DeliveryFacts{Found: true, Folder: "inbox"}})
+	if want := "spf=unknown dkim=unknown dmarc=unknown (no Authentication-Results trusted: set delivery.authserv_id or delivery.authres_without_id)"; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+}

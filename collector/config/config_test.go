@@ -558,3 +558,69 @@ func TestLoadFile_TooLarge(t *testing.T) {
 		}
 	}
 }
+
+// TestParse_MessageErrors: a mistake in the test message's settings is
+// reported at its own line and key, header names with dots included.
+func TestParse_MessageErrors(t *testing.T) {
+	const head = "modules:\n  m:\n    smtp:\n      message:\n"
+	checkParseErrors(t, []parseCase{
+		{
+			name: "header of the prober's",
+			yaml: head + "        headers:\n          Subject: Weekly report\n          Message-ID: \"<a@example.test>\"\n",
+			want: "x.yml:7: modules.m.smtp.message.headers.Message-ID: Message-ID is the prober's own and cannot be set: it carries the probe's token, by which the message is found, matched to its bounces and cleaned up",
+		},
+		{
+			name: "CR LF in a header value",
+			yaml: head + "        headers:\n          X-Report: \"weekly\\r\\nBcc: victim@example.org\"\n",
+			want: "x.yml:6: modules.m.smtp.message.headers.X-Report: must not contain CR, LF or NUL, found U+000D at byte 6: it would end the header and start another",
+		},
+		{
+			name: "header name with a dot and a space",
+			yaml: head + "        headers:\n          X-Ok: fine\n          X.Bad Name: v\n",
+			want: `x.yml:7: modules.m.smtp.message.headers.X.Bad Name: header name "X.Bad Name" is not an RFC 5322 field name: want printable US-ASCII without spaces or ":"`,
+		},
+		{
+			name: "flow style",
+			yaml: head + "        headers: {Date: now}\n",
+			want: "x.yml:5: modules.m.smtp.message.headers.Date: Date is the prober's own and cannot be set: it is the moment of sending, new at every run",
+		},
+		{
+			name: "8-bit body",
+			yaml: head + "        body: |\n          Grüße\n",
+			want: "x.yml:5: modules.m.smtp.message.body: must be US-ASCII, found byte 0xC3 at byte 2 (an 8-bit body needs 8BITMIME, which the probe does not support)",
+		},
+		{
+			name: "body and body_file",
+			yaml: head + "        body: hello\n        body_file: /dev/null\n",
+			want: "x.yml:6: modules.m.smtp.message.body_file: set body or body_file, not both",
+		},
+	})
+}
+
+// TestLoadFile_MessageBodyFile: body_file is relative to the configuration
+// file and read at load.
+func TestLoadFile_MessageBodyFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "body.txt"), []byte("Quarterly figures attached.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "smtp_exporter.yml")
+	if err := os.WriteFile(file, []byte("modules:\n  m:\n    smtp:\n      message: {body_file: body.txt}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := cfg.Modules["m"].SMTP.Message
+	if body, ok := mc.CustomBody(); mc.BodyFile != filepath.Join(dir, "body.txt") || !ok || body != "Quarterly figures attached.\r\n" {
+		t.Errorf("body_file %q, body %q (%t), want the file under %s read", mc.BodyFile, body, ok, dir)
+	}
+	if err := os.Remove(filepath.Join(dir, "body.txt")); err != nil {
+		t.Fatal(err)
+	}
+	want := file + ":4: modules.m.smtp.message.body_file: stat " + filepath.Join(dir, "body.txt") + ": no such file or directory"
+	if _, err := LoadFile(file); err == nil || err.Error() != want {
+		t.Errorf("LoadFile without the body file = %v\nwant %s", err, want)
+	}
+}

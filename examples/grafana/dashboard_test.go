@@ -680,6 +680,10 @@ func TestDashboardMetrics(t *testing.T) {
 		"probe_tls_version_info", "probe_tls_cipher_info", "smtp_exporter_scheduler_backoff_factor",
 		"smtp_exporter_scheduler_lag_seconds", "smtp_exporter_config_last_reload_successful",
 		"smtp_exporter_probes_in_flight", "smtp_exporter_targets", "probe_smtp_runs_total",
+		// The Mail flow row: the delivery prober's facts.
+		"probe_delivery_time_to_inbox_seconds", "probe_delivery_inbox_latency_seconds_bucket",
+		"probe_delivery_placement_info", "probe_delivery_auth_result_info", "probe_delivery_hops",
+		"probe_delivery_bounces_total", "probe_delivery_lost_total", "probe_delivery_late_total",
 	} {
 		if !used[n] {
 			missing = append(missing, n)

@@ -74,8 +74,8 @@ type DKIMSignature struct {
 // AuthFacts is what the receiving side's verifier said of a message.
 type AuthFacts struct {
 	// Found: a trusted Authentication-Results header was there. Without
-	// one every result is none: either the verifier did not run or
-	// authserv_id names another one.
+	// one every result is none (the verifier did not run, or authserv_id
+	// names another one), or empty when no header is trusted at all.
 	Found bool       `json:"found"`
 	SPF   AuthResult `json:"spf"`
 	DKIM  AuthResult `json:"dkim"`
@@ -96,9 +96,19 @@ const (
 	maxSignatures  = 16
 )
 
+// AuthTrust names the Authentication-Results headers that are the
+// receiving side's own: those with authserv-id ID, or, with WithoutID,
+// the one with no authserv-id at all. Never both (the module's validation
+// refuses it); the zero AuthTrust trusts no header.
+type AuthTrust struct {
+	ID        string
+	WithoutID bool
+}
+
 // ParseAuthResults reads the verdicts of the Authentication-Results
-// headers (RFC 8601) that the receiving side wrote, naming itself
-// authservID.
+// headers (RFC 8601) that the receiving side wrote, as trust names them.
+// With the zero trust no header counts: Found is false and the results
+// are empty (unknown), not none, since nothing was asked.
 //
 // Which headers are trusted. Anyone can write an Authentication-Results
 // header into a message, with any authserv-id. RFC 8601 §5 has the
@@ -106,7 +116,7 @@ const (
 // authserv-id before adding its own, and §7.1 tells consumers to trust
 // only headers with an authserv-id they know. Beyond that:
 //
-//   - only headers whose authserv-id is authservID count (case does not
+//   - only headers whose authserv-id is trust.ID count (case does not
 //     matter); a configured id that starts with a dot matches the hosts
 //     under it, for providers that name the MX that verified
 //     (".messagingengine.com" matches Fastmail's "mx3.messagingengine.com");
@@ -117,7 +127,9 @@ const (
 //     claims;
 //   - Microsoft 365 writes its header with no authserv-id at all
 //     ("Authentication-Results: spf=pass (sender IP is ...) ..."); such a
-//     header counts only when authservID is empty, never otherwise.
+//     header counts only with trust.WithoutID, and then a named one
+//     never does. The rule of the Received: field above applies to it
+//     as to a named one.
 //
 // Within the trusted headers, the topmost result of each method wins, so
 // that a forged header the receiver failed to strip cannot override the
@@ -131,7 +143,10 @@ const (
 // no aligned signature at all, none: the From domain did not sign, however
 // others did (Signatures lists them). Without a From domain to align with,
 // every signature counts as aligned.
-func ParseAuthResults(h message.Header, authservID string) AuthFacts {
+func ParseAuthResults(h message.Header, trust AuthTrust) AuthFacts {
+	if trust == (AuthTrust{}) {
+		return AuthFacts{}
+	}
 	facts := AuthFacts{SPF: AuthNone, DKIM: AuthNone, DMARC: AuthNone}
 	var spf, dmarc AuthResult
 	var sigs []DKIMSignature
@@ -145,7 +160,7 @@ fields:
 			}
 		case "authentication-results":
 			id, results, err := parseAuthResultsField(f.Value())
-			if !authservIDMatches(id, authservID) {
+			if !trust.matches(id) {
 				continue
 			}
 			facts.Found = true
@@ -242,11 +257,14 @@ func stripComments(v string) string {
 	return b.String()
 }
 
-func authservIDMatches(id, want string) bool {
+func (t AuthTrust) matches(id string) bool {
 	id = strings.ToLower(strings.Trim(id, `"`))
-	want = strings.ToLower(want)
-	if want == "" || id == "" {
-		return want == id
+	want := strings.ToLower(t.ID)
+	if id == "" {
+		return t.WithoutID
+	}
+	if want == "" {
+		return false
 	}
 	if strings.HasPrefix(want, ".") {
 		return strings.HasSuffix(id, want) || id == want[1:]

@@ -195,7 +195,6 @@ func TestParseAuthResults(t *testing.T) {
 		// The From domain did not sign: DKIM is none, whatever the
 		// provider's own signature says.
 		{"gmail, unaligned signature", gmailUnalignedHeader, "mx.google.com", true, AuthSoftFail, AuthNone, AuthFail, "", 1},
-		{"microsoft 365", microsoftHeader, "", true, AuthPass, AuthPass, AuthPass, "example.com", 1},
 		// An id-less header is never taken for a named verifier's.
 		{"microsoft 365 header, named id", microsoftHeader, "mx.example.net", false, AuthNone, AuthNone, AuthNone, "", 0},
 		{"fastmail, its MX by a leading dot", fastmailHeader, ".messagingengine.com", true, AuthPass, AuthPass, AuthPass, "example.com", 1},
@@ -220,11 +219,45 @@ func TestParseAuthResults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := ParseAuthResults(h, tc.authservID)
+			got := ParseAuthResults(h, AuthTrust{ID: tc.authservID})
 			if got.Found != tc.found || got.SPF != tc.spf || got.DKIM != tc.dkim || got.DMARC != tc.dmarc ||
 				got.DKIMDomain != tc.dkimDomain || len(got.Signatures) != tc.signatures || got.Malformed {
 				t.Errorf("got %+v,\nwant found %v spf %q dkim %q dmarc %q domain %q, %d signatures",
 					got, tc.found, tc.spf, tc.dkim, tc.dmarc, tc.dkimDomain, tc.signatures)
+			}
+		})
+	}
+}
+
+// TestParseAuthResultsTrust: which headers count is the module's explicit
+// choice. An id-less header (Microsoft 365's) counts only with WithoutID,
+// and then a named one does not; trusting nothing leaves every verdict
+// unknown (empty), not none, so that a forgotten key reads as no data.
+func TestParseAuthResultsTrust(t *testing.T) {
+	for _, tc := range []struct {
+		name, header     string
+		trust            AuthTrust
+		found            bool
+		spf, dkim, dmarc AuthResult
+	}{
+		{"microsoft 365, without id", microsoftHeader, AuthTrust{WithoutID: true}, true, AuthPass, AuthPass, AuthPass},
+		{"microsoft 365, nothing trusted", microsoftHeader, AuthTrust{}, false, "", "", ""},
+		{"gmail, nothing trusted", gmailHeader, AuthTrust{}, false, "", "", ""},
+		// A named header is not the id-less one asked for.
+		{"gmail, without id", gmailHeader, AuthTrust{WithoutID: true}, false, AuthNone, AuthNone, AuthNone},
+		// The topmost-above-Received rule holds for the id-less header
+		// too: one below the receiver's Received: came with the message.
+		{"id-less, forged below", `
+Authentication-Results: spf=fail (sender IP is 192.0.2.66) smtp.mailfrom=example.com; dkim=fail header.d=example.com; dmarc=fail header.from=example.com
+Received: from mail.example.com (192.0.2.66) by AM0PR01MB5678.mail.protection.outlook.com; Mon, 8 Jan 2024 10:15:02 +0000
+Authentication-Results: spf=pass (sender IP is 192.0.2.10) smtp.mailfrom=example.com; dkim=pass header.d=example.com; dmarc=pass header.from=example.com
+From: <probe@example.com>`, AuthTrust{WithoutID: true}, true, AuthFail, AuthFail, AuthFail},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := ReadHeader(strings.NewReader(string(header(t, tc.header))))
+			got := ParseAuthResults(h, tc.trust)
+			if got.Found != tc.found || got.SPF != tc.spf || got.DKIM != tc.dkim || got.DMARC != tc.dmarc {
+				t.Errorf("got %+v, want found %v spf %q dkim %q dmarc %q", got, tc.found, tc.spf, tc.dkim, tc.dmarc)
 			}
 		})
 	}
@@ -262,7 +295,7 @@ From: probe@example.com`, true, AuthFail, AuthPass, AuthFail},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, _ := ReadHeader(strings.NewReader(string(header(t, tc.header))))
-			got := ParseAuthResults(h, "mx.google.com")
+			got := ParseAuthResults(h, AuthTrust{ID: "mx.google.com"})
 			if got.Found != tc.found || got.SPF != tc.spf || got.DKIM != tc.dkim || got.DMARC != tc.dmarc {
 				t.Errorf("got %+v, want found %v spf %q dkim %q dmarc %q", got, tc.found, tc.spf, tc.dkim, tc.dmarc)
 			}
@@ -278,7 +311,7 @@ func TestParseAuthResultsValues(t *testing.T) {
 		"hardfail": AuthFail, "bestguesspass": AuthNone, "error": AuthOther, "passed": AuthOther,
 	} {
 		h, _ := ReadHeader(strings.NewReader("Authentication-Results: mx.example.net; spf=" + word + " smtp.mailfrom=example.com\r\n\r\n"))
-		if got := ParseAuthResults(h, "mx.example.net").SPF; got != want {
+		if got := ParseAuthResults(h, AuthTrust{ID: "mx.example.net"}).SPF; got != want {
 			t.Errorf("spf=%s: got %q, want %q", word, got, want)
 		}
 	}
@@ -300,7 +333,7 @@ func TestParseAuthResultsMalformed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, _ := ReadHeader(strings.NewReader("Authentication-Results: " + tc.value + "\r\n\r\n"))
-			got := ParseAuthResults(h, "mx.example.net")
+			got := ParseAuthResults(h, AuthTrust{ID: "mx.example.net"})
 			if got.Found != tc.found || got.SPF != tc.spf {
 				t.Errorf("got %+v, want found %v spf %q", got, tc.found, tc.spf)
 			}
@@ -330,7 +363,7 @@ func FuzzAuthResults(f *testing.F) {
 	f.Add("Authentication-Results: x; dkim=pass header.i=\"@\r\n\r\n", "x")
 	f.Fuzz(func(t *testing.T, raw, id string) {
 		h, _ := ReadHeader(strings.NewReader(raw))
-		got := ParseAuthResults(h, id)
+		got := ParseAuthResults(h, AuthTrust{ID: id, WithoutID: id == ""})
 		for _, r := range []AuthResult{got.SPF, got.DKIM, got.DMARC} {
 			if !slices.Contains(AllAuthResults, r) {
 				t.Errorf("result %q outside the fixed set", r)

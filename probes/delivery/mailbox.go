@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/textproto"
 	"os"
 	"slices"
@@ -128,6 +129,9 @@ type Message struct {
 	// data: pass it through Mailbox.Redact before it reaches an output.
 	Header       []byte
 	InternalDate time.Time
+	// Flags are the message's flags and keywords as the server sent
+	// them: server data, see Header.
+	Flags []string
 }
 
 // Error is a failure of the receive leg, mapped onto the taxonomy. Its text
@@ -692,8 +696,13 @@ func isJunkName(name, delim string) bool {
 	if delim != "" {
 		name = name[strings.LastIndex(name, delim)+len(delim):]
 	}
-	return strings.EqualFold(name, "Junk") || strings.EqualFold(name, "Spam")
+	return slices.ContainsFunc(junkNames, func(n string) bool { return strings.EqualFold(name, n) })
 }
+
+// junkNames are the junk folders' names where a server does not mark them
+// (no SPECIAL-USE): the common ones, Exchange Online's "Junk Email" and
+// older Exchange's "Junk E-mail", and Yahoo's "Bulk Mail".
+var junkNames = []string{"Junk", "Spam", "Junk Email", "Junk E-mail", "Bulk Mail"}
 
 // Find searches every watched folder for messages whose ProbeHeader is
 // token.
@@ -757,7 +766,7 @@ func (m *Mailbox) searchFolder(f Folder, search string, match func(string) bool)
 	seq := new(imap.SeqSet)
 	seq.AddNum(uids...)
 	section := &imap.BodySectionName{BodyPartName: imap.BodyPartName{Specifier: imap.HeaderSpecifier}, Peek: true}
-	items := []imap.FetchItem{imap.FetchUid, imap.FetchInternalDate, section.FetchItem()}
+	items := []imap.FetchItem{imap.FetchUid, imap.FetchInternalDate, imap.FetchFlags, section.FetchItem()}
 	ch := make(chan *imap.Message, 16)
 	done := make(chan error, 1)
 	go func() { done <- m.c.UidFetch(seq, items, ch) }()
@@ -774,7 +783,7 @@ func (m *Mailbox) searchFolder(f Folder, search string, match func(string) bool)
 		}
 		found = append(found, Message{
 			Folder: f.Name, Class: f.Class, UID: msg.Uid, UIDValidity: status.UidValidity,
-			Token: value, Header: header, InternalDate: msg.InternalDate,
+			Token: value, Header: header, InternalDate: msg.InternalDate, Flags: msg.Flags,
 		})
 	}
 	if err := <-done; err != nil {
@@ -1001,45 +1010,138 @@ func (m *Mailbox) Delete(ctx context.Context, folder string, uids []uint32) (exp
 	return true, nil
 }
 
+// Cleaned counts what a clean-up deleted (or left flagged, see Delete).
+type Cleaned struct {
+	// Messages are the probe messages cleaned up.
+	Messages int
+	// Late are those of them that arrived (INTERNALDATE) more than
+	// lateAfter after their own Date header, which a probe writes when it
+	// sends: their run had given up on them. The others arrived in time
+	// and were left by a run that was interrupted (a restart) or could
+	// not delete them; so is one without a Date, which cannot tell.
+	Late int
+}
+
 // Cleanup deletes the probe messages that earlier runs or an earlier
 // exporter left behind: those in the watched folders whose ProbeHeader
 // value starts with prefix ("" for any value) and which arrived before
-// before. Nothing without the header is ever touched. It returns how many
-// it deleted (or left flagged, see Delete).
-func (m *Mailbox) Cleanup(ctx context.Context, before time.Time, prefix string) (int, error) {
+// before. Nothing without the header is ever touched.
+func (m *Mailbox) Cleanup(ctx context.Context, before time.Time, prefix string, lateAfter time.Duration) (Cleaned, error) {
+	var c Cleaned
 	if err := checkToken(prefix); err != nil {
-		return 0, err
+		return c, err
 	}
 	folders, err := m.Folders(ctx)
 	if err != nil {
-		return 0, err
+		return c, err
 	}
-	n := 0
 	for _, f := range folders {
 		stop, err := m.begin(ctx)
 		if err != nil {
-			return n, err
+			return c, err
 		}
 		msgs, err := m.searchFolder(f, prefix, func(v string) bool { return strings.HasPrefix(v, prefix) })
 		stop()
 		if err != nil {
-			return n, err
+			return c, err
 		}
 		var uids []uint32
+		late := 0
 		for _, msg := range msgs {
 			if msg.InternalDate.Before(before) {
 				uids = append(uids, msg.UID)
+				if arrivedLate(msg, lateAfter) {
+					late++
+				}
 			}
 		}
 		if len(uids) == 0 {
 			continue
 		}
 		if _, err := m.Delete(ctx, f.Name, uids); err != nil {
-			return n, err
+			return c, err
 		}
-		n += len(uids)
+		c.Messages += len(uids)
+		c.Late += late
 	}
-	return n, nil
+	return c, nil
+}
+
+// arrivedLate reports whether msg arrived more than lateAfter after the
+// time its Date header says it was sent.
+func arrivedLate(msg Message, lateAfter time.Duration) bool {
+	h, _ := ReadHeader(bytes.NewReader(msg.Header))
+	sent, err := mail.ParseDate(h.Get("Date"))
+	return err == nil && msg.InternalDate.Sub(sent) > lateAfter
+}
+
+// maxSwept bounds the old bounces read per sweep: whatever is left goes
+// at the next run's.
+const maxSwept = 50
+
+// CleanupBounces deletes from INBOX the bounces about probe messages
+// whose token (or Message-ID) starts with prefix, and which arrived before
+// before: a run still waiting may yet need a recent one. Only a message
+// that ParseBounce takes for a bounce and that names such a probe is
+// touched, so a mailbox shared with other targets or exporters keeps
+// theirs, and a prefix must be given. It returns how many it deleted.
+func (m *Mailbox) CleanupBounces(ctx context.Context, before time.Time, prefix string) (int, error) {
+	if prefix == "" {
+		return 0, &Error{Phase: PhaseWait, Reason: probes.ReasonOther, msg: "sweeping bounces needs a token prefix"}
+	}
+	if err := checkToken(prefix); err != nil {
+		return 0, err
+	}
+	stop, err := m.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	f := Folder{Name: "INBOX", Class: ClassInbox}
+	crit := imap.NewSearchCriteria()
+	crit.Text = []string{prefix}
+	crit.WithoutFlags = []string{imap.DeletedFlag}
+	_, uids, err := m.examineSearch(f, crit)
+	if err == nil && len(uids) > 0 {
+		uids, err = m.arrivedBefore(f, uids, before)
+	}
+	var found []BounceMessage
+	if err == nil && len(uids) > 0 {
+		found, err = m.readBounces(f, uids[:min(len(uids), maxSwept)], func(b *Bounce) bool {
+			return strings.HasPrefix(b.ProbeToken, prefix) || strings.HasPrefix(strings.TrimPrefix(b.MessageID, "<"), prefix)
+		})
+	}
+	stop()
+	if err != nil || len(found) == 0 {
+		return 0, err
+	}
+	del := make([]uint32, len(found))
+	for i, b := range found {
+		del[i] = b.UID
+	}
+	if _, err := m.Delete(ctx, f.Name, del); err != nil {
+		return 0, err
+	}
+	return len(del), nil
+}
+
+// arrivedBefore keeps the uids of f whose INTERNALDATE is before t, at
+// most maxMessages of them looked at.
+func (m *Mailbox) arrivedBefore(f Folder, uids []uint32, t time.Time) ([]uint32, error) {
+	seq := new(imap.SeqSet)
+	seq.AddNum(uids[:min(len(uids), maxMessages)]...)
+	ch := make(chan *imap.Message, 16)
+	done := make(chan error, 1)
+	go func() { done <- m.c.UidFetch(seq, []imap.FetchItem{imap.FetchUid, imap.FetchInternalDate}, ch) }()
+	var old []uint32
+	for msg := range ch {
+		if msg.Uid != 0 && msg.InternalDate.Before(t) {
+			old = append(old, msg.Uid)
+		}
+	}
+	if err := <-done; err != nil {
+		return nil, m.folderErr(f, "FETCH", err)
+	}
+	return old, nil
 }
 
 // Close logs out when the session is still in step, under a grace of its
@@ -1606,6 +1708,14 @@ func (m *Mailbox) FindBounces(ctx context.Context, token, messageID string) ([]B
 	if len(uids) > maxBounces {
 		uids = uids[:maxBounces]
 	}
+	return m.readBounces(f, uids, func(b *Bounce) bool {
+		return b.ProbeToken == token || (messageID != "" && b.MessageID == messageID)
+	})
+}
+
+// readBounces fetches the messages uids of the examined folder f and
+// returns those that ParseBounce takes for a bounce and keep accepts.
+func (m *Mailbox) readBounces(f Folder, uids []uint32, keep func(*Bounce) bool) ([]BounceMessage, error) {
 	seq := new(imap.SeqSet)
 	seq.AddNum(uids...)
 	section := &imap.BodySectionName{Peek: true}
@@ -1619,7 +1729,7 @@ func (m *Mailbox) FindBounces(ctx context.Context, token, messageID string) ([]B
 			continue
 		}
 		b, ok := ParseBounce(lit)
-		if !ok || (b.ProbeToken != token && (messageID == "" || b.MessageID != messageID)) {
+		if !ok || !keep(&b) {
 			continue
 		}
 		found = append(found, BounceMessage{UID: msg.Uid, Bounce: b})

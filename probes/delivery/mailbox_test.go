@@ -208,6 +208,15 @@ func TestFolders(t *testing.T) {
 			noteByName: true,
 		},
 		{
+			// Exchange Online's IMAP has no SPECIAL-USE and names its junk
+			// folder "Junk Email" (omamail PR #90 shows its CAPABILITY and
+			// LIST); older Exchange "Junk E-mail", Yahoo "Bulk Mail".
+			name:       "Exchange and Yahoo names without special-use",
+			opts:       probestest.IMAPOptions{Folders: map[string][]string{"Junk Email": nil, "Junk E-mail": nil, "Bulk Mail": nil, "Junk Drawer": nil}},
+			want:       map[string]Class{"INBOX": ClassInbox, "Junk Email": ClassJunk, "Junk E-mail": ClassJunk, "Bulk Mail": ClassJunk},
+			noteByName: true,
+		},
+		{
 			name: "special-use server with no junk folder takes no name",
 			opts: probestest.IMAPOptions{SpecialUse: true, Folders: map[string][]string{"Junk": nil}},
 			want: map[string]Class{"INBOX": ClassInbox},
@@ -451,12 +460,12 @@ func TestCleanup(t *testing.T) {
 	inside := srv.Deliver(t, "INBOX", probeMessage("a-smtpx-eee"), old)
 	plain := srv.Deliver(t, "Junk", "From: a@example.org\r\nSubject: smtpx-fff\r\n\r\nsmtpx-fff\r\n", old)
 	m := dial(t, testConfig(srv.Addr))
-	n, err := m.Cleanup(shortCtx(t, 5*time.Second), time.Now().Add(-time.Hour), "smtpx-")
+	c, err := m.Cleanup(shortCtx(t, 5*time.Second), time.Now().Add(-time.Hour), "smtpx-", time.Minute)
 	if err != nil {
 		t.Fatalf("Cleanup: %v\n%s", err, transcriptText(m))
 	}
-	if n != 2 {
-		t.Errorf("deleted %d, want 2", n)
+	if c.Messages != 2 {
+		t.Errorf("deleted %d, want 2", c.Messages)
 	}
 	uids := func(folder string) []uint32 {
 		var out []uint32
@@ -476,6 +485,75 @@ func TestCleanup(t *testing.T) {
 	}
 	if !slices.Contains(junk, plain) {
 		t.Error("a message without the probe header was removed")
+	}
+}
+
+// probeMessageSent is probeMessage with the Date header a probe writes:
+// the time it was sent.
+func probeMessageSent(token string, sent time.Time) string {
+	return "Date: " + sent.Format(time.RFC1123Z) + "\r\n" + probeMessage(token)
+}
+
+// TestCleanupLate: a leftover is late only when it arrived (INTERNALDATE)
+// more than lateAfter after it was sent (its Date): one that arrived in
+// time was left by a run that was interrupted or could not delete it.
+func TestCleanupLate(t *testing.T) {
+	srv := junkServer(t, probestest.IMAPOptions{UIDPlus: true})
+	arrived := time.Now().Add(-2 * time.Hour)
+	srv.Deliver(t, "INBOX", probeMessageSent("smtpx-late", arrived.Add(-10*time.Minute)), arrived)
+	srv.Deliver(t, "Junk", probeMessageSent("smtpx-late-junk", arrived.Add(-6*time.Minute)), arrived)
+	srv.Deliver(t, "INBOX", probeMessageSent("smtpx-in-time", arrived.Add(-30*time.Second)), arrived)
+	srv.Deliver(t, "INBOX", probeMessage("smtpx-undated"), arrived)
+	m := dial(t, testConfig(srv.Addr))
+	c, err := m.Cleanup(shortCtx(t, 5*time.Second), time.Now().Add(-time.Hour), "smtpx-", 5*time.Minute)
+	if err != nil {
+		t.Fatalf("Cleanup: %v\n%s", err, transcriptText(m))
+	}
+	if c.Messages != 4 || c.Late != 2 {
+		t.Errorf("Cleanup = %+v, want 4 cleaned of which 2 late", c)
+	}
+}
+
+// TestCleanupBounces: old bounces about probe messages with the prefix go
+// from INBOX; a recent one (its run may still be waiting), one about
+// another prefix's probe, a probe message itself and mail that merely
+// mentions the prefix stay.
+func TestCleanupBounces(t *testing.T) {
+	srv := probestest.NewIMAPServer(t, probestest.IMAPOptions{Username: testUser, Password: testPass, UIDPlus: true})
+	sample := string(crlf(readSample(t, "postfix-user-unknown.eml")))
+	dsn := func(token string) string { return strings.ReplaceAll(sample, sampleToken, token) }
+	old, now := time.Now().Add(-2*time.Hour), time.Now()
+	const prefix = "smtpx1234abcd-"
+	oldOurs := srv.Deliver(t, "INBOX", dsn(prefix+"0123456789abcdef01234567"), old)
+	oldOurs2 := srv.Deliver(t, "INBOX", dsn(prefix+"1123456789abcdef01234567"), old)
+	recentOurs := srv.Deliver(t, "INBOX", dsn(prefix+"2123456789abcdef01234567"), now)
+	oldTheirs := srv.Deliver(t, "INBOX", dsn("smtpx9999ffff-3123456789abcdef01234567"), old)
+	// Theirs, though its text names our prefix: the bounce's own ids decide.
+	oldTheirsMentioning := srv.Deliver(t, "INBOX", strings.Replace(dsn("smtpx9999ffff-6123456789abcdef01234567"),
+		"Subject: Undelivered Mail Returned to Sender", "Subject: Undelivered Mail Returned to Sender (see "+prefix+")", 1), old)
+	probe := srv.Deliver(t, "INBOX", probeMessage(prefix+"4123456789abcdef01234567"), old)
+	mention := srv.Deliver(t, "INBOX", "From: a@example.org\r\nSubject: about "+prefix+"\r\n\r\n"+prefix+"5123456789abcdef01234567\r\n", old)
+	m := dial(t, testConfig(srv.Addr))
+	n, err := m.CleanupBounces(shortCtx(t, 5*time.Second), time.Now().Add(-time.Hour), prefix)
+	if err != nil {
+		t.Fatalf("CleanupBounces: %v\n%s", err, transcriptText(m))
+	}
+	if n != 2 {
+		t.Errorf("swept %d bounces, want 2", n)
+	}
+	var left []uint32
+	for _, msg := range srv.Messages(t, "INBOX") {
+		left = append(left, msg.UID)
+	}
+	for _, gone := range []uint32{oldOurs, oldOurs2} {
+		if slices.Contains(left, gone) {
+			t.Errorf("old bounce %d of this prefix left", gone)
+		}
+	}
+	for _, keep := range []uint32{recentOurs, oldTheirs, oldTheirsMentioning, probe, mention} {
+		if !slices.Contains(left, keep) {
+			t.Errorf("message %d removed, want it kept", keep)
+		}
 	}
 }
 

@@ -7,8 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/emersion/go-imap"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/common/config"
@@ -30,7 +33,9 @@ import (
 // bounce about it has come back to the INBOX of delivery.bounce_imap
 // (default: the receive mailbox) by then: the run then fails in
 // phase bounce with the bounce's reason. A bounce is looked for on every
-// round of the wait, so it ends the run when it comes.
+// round of the wait, so it ends the run when it comes. A bounce_imap that
+// cannot be logged in to or searched is recorded in the facts, not the
+// verdict; a not_delivered error then says that bounces went unchecked.
 func Probe(ctx context.Context, target string, m probes.Module, logger log.Logger) *probes.Result {
 	if logger == nil {
 		logger = log.NewNopLogger()
@@ -79,28 +84,38 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 	}
 	mb, err := Dial(waitCtx, cfg)
 	// bounceBox is where bounces come back: the receive mailbox unless
-	// bounce_imap names another.
+	// bounce_imap names another. bounceSession is bounce_imap's session,
+	// a failed one too, whose transcript tells why.
 	bounceBox := mb
+	var bounceSession *Mailbox
 	defer func() {
 		mb.Close()
 		r.res.Transcript = append(r.res.Transcript, r.redactLines(mb.Transcript())...)
-		if bounceBox != mb {
-			bounceBox.Close()
+		if bounceSession != nil {
+			bounceSession.Close()
 			r.res.Transcript = append(r.res.Transcript, probes.TranscriptLine{Offset: time.Since(r.res.Start), Dir: probes.DirInfo, Text: "bounce mailbox (delivery.bounce_imap):"})
-			r.res.Transcript = append(r.res.Transcript, r.redactLines(bounceBox.Transcript())...)
+			r.res.Transcript = append(r.res.Transcript, r.redactLines(bounceSession.Transcript())...)
 		}
 	}()
 	r.res.Phases = append(r.res.Phases, mb.Phases()...)
+	r.facts.IMAPTLS = r.redactTLS(mb)
 	if err != nil {
 		r.failFrom(mb.Phases(), err, waitCtx)
 		return
 	}
 
-	r.cleanup(waitCtx, mb, TokenPrefix(r.res.Target, r.module))
+	prefix := TokenPrefix(r.res.Target, r.module)
+	r.cleanup(waitCtx, mb, prefix)
 	if d.BounceIMAP != nil {
-		if b := r.dialBounces(waitCtx, mb); b != nil {
-			bounceBox = b
+		var ok bool
+		if bounceSession, ok = r.dialBounces(waitCtx, mb); ok {
+			bounceBox = bounceSession
+		} else {
+			bounceBox = nil
 		}
+	}
+	if bounceBox != nil {
+		r.cleanupBounces(waitCtx, bounceBox, prefix)
 	}
 
 	wait := &probes.PhaseResult{Phase: probes.PhaseWait, Reason: probes.ReasonOK}
@@ -119,17 +134,21 @@ func (r *receiver) receive(ctx context.Context, sent *smtp.Sent) {
 	}
 	if err != nil {
 		reason := legReason(err)
-		if reason == probes.ReasonTimeout && errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
+		if reason == probes.ReasonTimeout && waitOver(waitCtx) {
 			reason = probes.ReasonNotDelivered
-			err = fmt.Errorf("message %s not seen in the mailbox within %s", sent.MessageID, d.DeliveryTimeout)
 		}
-		r.fail(wait, reason, err)
 		if reason == probes.ReasonNotDelivered {
 			// One may have come back since the last round.
 			if bounced := r.findBounces(ctx, bounceBox, sent); len(bounced) > 0 {
 				r.bounced(ctx, bounceBox, bounced)
+				return
+			}
+			err = fmt.Errorf("message %s not seen in the mailbox within %s", sent.MessageID, d.DeliveryTimeout)
+			if r.facts.BounceMailbox == bounceFailed {
+				err = fmt.Errorf("%w; bounces could not be checked: %s", err, r.facts.BounceMailboxError)
 			}
 		}
+		r.fail(wait, reason, err)
 		return
 	}
 	msg := pick(found)
@@ -161,44 +180,94 @@ func imapUser(m *probes.Module) string {
 }
 
 // cleanup deletes this target's probe messages that arrived more than
-// delivery_timeout ago: a run still waiting for its own has not given
-// up on it yet, so every one cleaned was late. A failure is noted, not
-// the run's verdict.
+// delivery_timeout ago: a run still waiting for its own has not given up
+// on it yet. Of them, those that arrived more than delivery_timeout after
+// they were sent are late. A failure is noted, not the run's verdict.
 func (r *receiver) cleanup(ctx context.Context, mb *Mailbox, prefix string) {
-	n, err := mb.Cleanup(ctx, time.Now().Add(-r.module.Delivery.DeliveryTimeout), prefix)
-	r.facts.Cleaned, r.facts.Late = n, n
+	timeout := r.module.Delivery.DeliveryTimeout
+	c, err := mb.Cleanup(ctx, time.Now().Add(-timeout), prefix, timeout)
+	r.facts.Cleaned, r.facts.Late = c.Messages, c.Late
 	if err != nil {
 		_ = level.Warn(r.logger).Log("msg", "cleaning up earlier probe messages failed", "err", r.red.Redact(err.Error()))
 	}
-	if n > 0 || err != nil {
-		mb.w.note("cleaned up %d probe messages of earlier runs", n)
+	if c.Messages > 0 || err != nil {
+		mb.w.note("cleaned up %d probe messages of earlier runs, %d of them late", c.Messages, c.Late)
 	}
 }
 
-// dialBounces logs in to the bounce mailbox. Its phases stay out of the
-// result, which has the receive mailbox's: a failure is logged and noted
-// in mb's transcript, and the run goes on without looking for bounces.
-func (r *receiver) dialBounces(ctx context.Context, mb *Mailbox) *Mailbox {
+// cleanupBounces deletes the bounces about this target's probe messages
+// that arrived more than delivery_timeout ago, which no run waits for any
+// more. A failure is noted, not the run's verdict.
+func (r *receiver) cleanupBounces(ctx context.Context, mb *Mailbox, prefix string) {
+	n, err := mb.CleanupBounces(ctx, time.Now().Add(-r.module.Delivery.DeliveryTimeout), prefix)
+	r.facts.CleanedBounces = n
+	if err != nil {
+		_ = level.Warn(r.logger).Log("msg", "cleaning up old bounces failed", "err", r.red.Redact(err.Error()))
+	}
+	if n > 0 || err != nil {
+		mb.w.note("cleaned up %d bounces about earlier runs", n)
+	}
+}
+
+// The states of DeliveryFacts.BounceMailbox.
+const (
+	bounceOK     = "ok"
+	bounceFailed = "failed"
+)
+
+// dialBounces logs in to the bounce mailbox, reporting whether it can be
+// searched; the session is returned also when it failed, for its
+// transcript. Its phases stay out of the result, which has the receive
+// mailbox's: a failure is recorded in the facts (a delivered message is
+// still a success; a missing one's error says bounces went unchecked),
+// logged and noted in mb's transcript, and the run goes on without
+// looking for bounces.
+func (r *receiver) dialBounces(ctx context.Context, mb *Mailbox) (*Mailbox, bool) {
 	cfg, err := r.mailboxConfig(r.module.Delivery.BounceIMAP, "delivery.bounce_imap")
+	var b *Mailbox
 	if err == nil {
 		cfg.Folders = nil
-		var b *Mailbox
 		if b, err = Dial(ctx, cfg); err == nil {
-			return b
+			r.facts.BounceMailbox = bounceOK
+			return b, true
 		}
 	}
-	msg := r.red.Redact(err.Error())
+	msg := r.bounceMailboxFailed(err)
 	_ = level.Warn(r.logger).Log("msg", "logging in to the bounce mailbox failed; not looking for bounces", "err", msg)
 	mb.w.note("bounce mailbox: %s; not looking for bounces", msg)
-	return nil
+	return b, false
+}
+
+// bounceMailboxFailed records the first failure of the bounce mailbox,
+// with its phase and reason where the session knows them, and returns the
+// redacted text.
+func (r *receiver) bounceMailboxFailed(err error) string {
+	msg := err.Error()
+	var de *Error
+	if errors.As(err, &de) && de.Phase != "" {
+		msg = fmt.Sprintf("%s: %s: %s", de.Phase, de.Reason, msg)
+	}
+	msg = "delivery.bounce_imap: " + r.red.Redact(msg)
+	if r.facts.BounceMailbox != bounceFailed {
+		r.facts.BounceMailbox, r.facts.BounceMailboxError = bounceFailed, msg
+	}
+	return msg
 }
 
 // findBounces looks in INBOX for bounces about the message; a failure
-// to look is noted, not the run's verdict.
+// to look is noted, not the run's verdict. With no mailbox to look in
+// (bounce_imap's login failed) it finds none.
 func (r *receiver) findBounces(ctx context.Context, mb *Mailbox, sent *smtp.Sent) []BounceMessage {
+	if mb == nil {
+		return nil
+	}
 	found, err := mb.FindBounces(ctx, sent.Token, sent.MessageID)
 	if err != nil && ctx.Err() == nil {
-		_ = level.Warn(r.logger).Log("msg", "looking for bounces failed", "err", r.red.Redact(err.Error()))
+		msg := r.red.Redact(err.Error())
+		if r.module.Delivery.BounceIMAP != nil {
+			msg = r.bounceMailboxFailed(err)
+		}
+		_ = level.Warn(r.logger).Log("msg", "looking for bounces failed", "err", msg)
 	}
 	return found
 }
@@ -272,8 +341,9 @@ func (r *receiver) readFacts(msg Message, timeToInbox time.Duration) {
 	f.Found = true
 	f.TimeToInbox = max(timeToInbox, 0)
 	f.Folder = string(msg.Class)
+	f.Flags = knownFlags(msg.Flags)
 	h, _ := ReadHeader(bytes.NewReader(msg.Header))
-	auth := ParseAuthResults(h, r.module.Delivery.AuthservID)
+	auth := ParseAuthResults(h, AuthTrust{ID: r.module.Delivery.AuthservID, WithoutID: r.module.Delivery.AuthresWithoutID})
 	f.AuthFound = auth.Found
 	f.SPF, f.DKIM, f.DMARC = string(auth.SPF), string(auth.DKIM), string(auth.DMARC)
 	// A header value the mailbox wrote, like every reply, may carry a
@@ -283,6 +353,28 @@ func (r *receiver) readFacts(msg Message, timeToInbox time.Duration) {
 	f.SpamSource, f.SpamFlagged, f.SpamScored, f.SpamScore = spam.Source, spam.Flagged, spam.Scored, spam.Score
 	hops := ParseHops(h, msg.InternalDate)
 	f.Hops, f.HopsTotal, f.HopsLargest = hops.Hops, hops.Total, hops.Largest
+}
+
+// reportedFlags are the flags a found message's facts may show, in the
+// order shown: the system flags (RFC 3501 §2.3.2), then the keywords by
+// which filters and clients mark junk: $Junk and $NotJunk (RFC 5788's
+// registry, RFC 9051 §2.3.2), Junk, NotJunk and NonJunk (Thunderbird's
+// and older clients'), and $Phishing.
+var reportedFlags = []string{
+	imap.SeenFlag, imap.AnsweredFlag, imap.FlaggedFlag, imap.DeletedFlag, imap.DraftFlag, imap.RecentFlag,
+	"$Junk", "$NotJunk", "Junk", "NotJunk", "NonJunk", "$Phishing",
+}
+
+// knownFlags keeps the flags in reportedFlags, in its spelling and order:
+// no other server datum, which could hold anything, reaches the facts.
+func knownFlags(flags []string) []string {
+	var out []string
+	for _, known := range reportedFlags {
+		if slices.ContainsFunc(flags, func(f string) bool { return strings.EqualFold(f, known) }) {
+			out = append(out, known)
+		}
+	}
+	return out
 }
 
 // deleteAll removes every copy found, in Junk too, so that probe messages
@@ -350,6 +442,18 @@ func (r *receiver) fail(pr *probes.PhaseResult, reason probes.Reason, err error)
 	res.Code, res.EnhancedCode, res.ReplyText = 0, "", ""
 }
 
+// waitOver reports whether the wait's own deadline has passed. The clock
+// decides, not ctx.Err(): a connection deadline set to the same instant
+// can fire before the context's timer has run, and that timeout is the
+// wait's end all the same.
+func waitOver(ctx context.Context) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
 // legReason is the reason a receive-leg error carries.
 func legReason(err error) probes.Reason {
 	var de *Error
@@ -357,6 +461,12 @@ func legReason(err error) probes.Reason {
 		return de.Reason
 	}
 	return probes.ReasonOther
+}
+
+// redactTLS is mb's TLS facts with every certificate name redacted, by
+// the mailbox's redactor and the run's.
+func (r *receiver) redactTLS(mb *Mailbox) *probes.TLSInfo {
+	return mb.TLS().Redacted(func(s string) string { return r.red.Redact(mb.Redact(s)) })
 }
 
 // redactLines keeps the send leg's secret out of the mailbox's transcript,

@@ -27,18 +27,50 @@ type mailPath struct {
 // authResults as the receiver's verdicts.
 func newMailPath(t *testing.T, folder, authResults string) *mailPath {
 	t.Helper()
-	p := &mailPath{imap: probestest.NewIMAPServer(t, probestest.IMAPOptions{
+	return newMailPathID(t, folder, testAuthservID, authResults)
+}
+
+// newMailPathID is newMailPath with the verifier naming itself authservID
+// in its Authentication-Results ("" for none, as Microsoft 365 writes it).
+func newMailPathID(t *testing.T, folder, authservID, authResults string) *mailPath {
+	t.Helper()
+	return newMailPathOpts(t, folder, authservID, authResults, mailPathIMAP())
+}
+
+// newMailPathFlagged is newMailPath whose delivery agent sets flags on
+// each message it files, as a filter marking junk would.
+func newMailPathFlagged(t *testing.T, folder string, flags ...string) *mailPath {
+	t.Helper()
+	return newMailPathOpts(t, folder, testAuthservID, allPass, mailPathIMAP(), flags...)
+}
+
+// mailPathIMAP is the mailbox newMailPath delivers to.
+func mailPathIMAP() probestest.IMAPOptions {
+	return probestest.IMAPOptions{
 		Username: testUser, Password: testPass, SpecialUse: true, UIDPlus: true,
 		Folders: map[string][]string{"Junk": {`\Junk`}},
-	})}
+	}
+}
+
+// newMailPathOpts is newMailPathID with the mailbox's options.
+func newMailPathOpts(t *testing.T, folder, authservID, authResults string, opts probestest.IMAPOptions, flags ...string) *mailPath {
+	t.Helper()
+	arPrefix := authservID + "; "
+	if authservID == "" {
+		arPrefix = ""
+	}
+	p := &mailPath{imap: probestest.NewIMAPServer(t, opts)}
 	d := probestest.Dialog{Deliver: func(msg string) {
 		if folder == "" {
 			return
 		}
 		now := time.Now()
-		hdr := "Authentication-Results: " + testAuthservID + "; " + authResults + "\r\n" +
+		hdr := "Authentication-Results: " + arPrefix + authResults + "\r\n" +
 			"Received: from submit.example.org by " + testAuthservID + " with ESMTPS; " + now.Format(time.RFC1123Z) + "\r\n"
-		p.imap.Deliver(t, folder, hdr+msg, now)
+		uid := p.imap.Deliver(t, folder, hdr+msg, now)
+		if len(flags) > 0 {
+			p.imap.Flag(t, folder, uid, flags...)
+		}
 	}}
 	p.smtp = probestest.NewScriptServer(t, d.Serve)
 	return p
@@ -315,15 +347,24 @@ func checkBounced(t *testing.T, p *mailPath, res *probes.Result) {
 
 // TestProbe_CleansUpLeftovers has the mailbox hold what earlier runs and
 // other probers left: only this target's own probe messages older than
-// delivery_timeout go, and they count as cleaned and late.
+// delivery_timeout go, and they count as cleaned; late only the one that
+// arrived more than delivery_timeout after it was sent. Old bounces about
+// this target's probes go too, counted apart; another prefix's stay.
 func TestProbe_CleansUpLeftovers(t *testing.T) {
 	p := newMailPath(t, "INBOX", allPass)
 	m := p.module()
 	m.SetDefaults()
 	prefix := TokenPrefix(p.smtp.Addr, &m)
 	old := time.Now().Add(-time.Hour)
-	p.imap.Deliver(t, "INBOX", probeMessage(prefix+"0123456789abcdef01234567"), old)
-	p.imap.Deliver(t, "Junk", probeMessage(prefix+"1123456789abcdef01234567"), old)
+	// Sent an hour before it arrived: its run (delivery_timeout 2s) had
+	// long given up. The one in Junk arrived in time: its run was
+	// interrupted, or could not delete it.
+	p.imap.Deliver(t, "INBOX", probeMessageSent(prefix+"0123456789abcdef01234567", old.Add(-time.Hour)), old)
+	p.imap.Deliver(t, "Junk", probeMessageSent(prefix+"1123456789abcdef01234567", old.Add(-time.Second)), old)
+	sample := string(crlf(readSample(t, "postfix-user-unknown.eml")))
+	p.imap.Deliver(t, "INBOX", strings.ReplaceAll(sample, sampleToken, prefix+"6123456789abcdef01234567"), old)
+	foreignBounce := "smtpx00000000-7123456789abcdef01234567"
+	p.imap.Deliver(t, "INBOX", strings.ReplaceAll(sample, sampleToken, foreignBounce), old)
 	recent := prefix + "2123456789abcdef01234567"
 	p.imap.Deliver(t, "INBOX", probeMessage(recent), time.Now())
 	foreign := "smtpx00000000-3123456789abcdef01234567"
@@ -340,15 +381,18 @@ func TestProbe_CleansUpLeftovers(t *testing.T) {
 	if !res.Success {
 		t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
 	}
-	if f := res.Delivery; f.Cleaned != 2 || f.Late != 2 {
-		t.Errorf("Cleaned = %d, Late = %d, want 2 and 2", f.Cleaned, f.Late)
+	if f := res.Delivery; f.Cleaned != 2 || f.Late != 1 || f.CleanedBounces != 1 {
+		t.Errorf("Cleaned = %d, Late = %d, CleanedBounces = %d, want 2, 1 and 1", f.Cleaned, f.Late, f.CleanedBounces)
 	}
 	var inbox []string
 	for _, msg := range p.imap.Messages(t, "INBOX") {
 		inbox = append(inbox, msg.Body)
 	}
 	all := strings.Join(inbox, "\n")
-	for _, keep := range []string{recent, foreign, unprefixed, "hello"} {
+	if strings.Contains(all, prefix+"6123456789abcdef01234567") {
+		t.Error("the old bounce about this target's probe is still in INBOX")
+	}
+	for _, keep := range []string{recent, foreign, unprefixed, "hello", foreignBounce} {
 		if !strings.Contains(all, keep) {
 			t.Errorf("%q was deleted, want it kept", keep)
 		}
@@ -418,6 +462,9 @@ func TestProbe_BounceIMAP(t *testing.T) {
 			t.Error("the bounce is still in the bounce mailbox, want it deleted")
 		}
 	}
+	if res.Delivery.BounceMailbox != "ok" || res.Delivery.BounceMailboxError != "" {
+		t.Errorf("bounce mailbox = %q (%q), want ok", res.Delivery.BounceMailbox, res.Delivery.BounceMailboxError)
+	}
 	tr := transcriptOf(res)
 	if !strings.Contains(tr, "bounce mailbox") {
 		t.Errorf("the transcript lacks the bounce mailbox's session:\n%s", tr)
@@ -446,5 +493,183 @@ func TestProbe_EchoedPasswordInHeaderFacts(t *testing.T) {
 	}
 	if res.Delivery == nil || res.Delivery.DKIM != "pass" || res.Delivery.DKIMDomain == "" {
 		t.Fatalf("no DKIM signing domain read: the test proves nothing: %+v", res.Delivery)
+	}
+}
+
+// TestProbe_AuthTrust: without authserv_id or authres_without_id no
+// Authentication-Results header is trusted and the verdicts are unknown
+// (empty), not "none"; authres_without_id trusts Microsoft 365's id-less
+// header.
+func TestProbe_AuthTrust(t *testing.T) {
+	t.Run("nothing trusted", func(t *testing.T) {
+		p := newMailPath(t, "INBOX", allPass)
+		m := p.module()
+		m.Delivery.AuthservID = ""
+		res := runProbe(t, p, m)
+		if !res.Success {
+			t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
+		}
+		if f := res.Delivery; f.AuthFound || f.SPF != "" || f.DKIM != "" || f.DMARC != "" || f.DKIMDomain != "" {
+			t.Errorf("facts = %+v, want no trusted header and unknown verdicts", f)
+		}
+	})
+	t.Run("authres_without_id", func(t *testing.T) {
+		p := newMailPathID(t, "INBOX", "", "spf=pass (sender IP is 192.0.2.10) smtp.mailfrom=example.org; dkim=pass (signature was verified) header.d=example.org;dmarc=pass action=none header.from=example.org;compauth=pass reason=100")
+		m := p.module()
+		m.Delivery.AuthservID, m.Delivery.AuthresWithoutID = "", true
+		m.Delivery.RequireAuth = []string{"spf", "dkim", "dmarc"}
+		res := runProbe(t, p, m)
+		if !res.Success {
+			t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
+		}
+		if f := res.Delivery; !f.AuthFound || f.SPF != "pass" || f.DKIM != "pass" || f.DMARC != "pass" {
+			t.Errorf("facts = %+v, want Microsoft 365's id-less verdicts, all pass", f)
+		}
+	})
+}
+
+// TestProbe_BounceMailboxLoginFails: a bounce mailbox that refuses the
+// login does not fail a run whose message arrived (the bounce check only
+// matters for a missing one), but the run records it; when the message is
+// missing, the not_delivered error says bounces could not be checked and
+// why. The wrong password stays out of every output.
+func TestProbe_BounceMailboxLoginFails(t *testing.T) {
+	const bounceUser, wrongPass = "sender@example.org", "Qz7-Xw9-Kp4-Vy2"
+	bounces := probestest.NewIMAPServer(t, probestest.IMAPOptions{Username: bounceUser, Password: "right-one", UIDPlus: true})
+	bounceIMAP := &probes.IMAPModule{
+		Address: bounces.Addr, TLS: probes.TLSNone, AllowInsecureAuth: true,
+		Auth: &probes.AuthConfig{Mechanism: "LOGIN", Username: bounceUser, Password: wrongPass},
+	}
+	check := func(t *testing.T, res *probes.Result) {
+		t.Helper()
+		f := res.Delivery
+		if f == nil || f.BounceMailbox != "failed" || !strings.Contains(f.BounceMailboxError, "auth_failed") {
+			t.Errorf("delivery facts = %+v, want bounce_mailbox failed with the login's reason", f)
+		}
+		b, _ := json.Marshal(res)
+		if what, around := probestest.FindSecretFragment(string(b)+transcriptOf(res), probestest.SecretFragmentForms(wrongPass)); what != "" {
+			t.Errorf("the bounce mailbox's password is in the output: %s ...%s...", what, around)
+		}
+	}
+	t.Run("delivered", func(t *testing.T) {
+		p := newMailPath(t, "INBOX", allPass)
+		m := p.module()
+		m.Delivery.BounceIMAP = bounceIMAP
+		res := runProbe(t, p, m)
+		if !res.Success {
+			t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
+		}
+		check(t, res)
+	})
+	t.Run("not delivered", func(t *testing.T) {
+		p := newMailPath(t, "", allPass)
+		m := p.module()
+		m.Delivery.DeliveryTimeout = 500 * time.Millisecond
+		m.Delivery.BounceIMAP = bounceIMAP
+		res := runProbe(t, p, m)
+		if res.Success || res.Reason != probes.ReasonNotDelivered {
+			t.Fatalf("result = %v %s/%s (%v), want not_delivered", res.Success, res.FailedPhase, res.Reason, res.Err)
+		}
+		if msg := res.Err.Error(); !strings.Contains(msg, "bounces could not be checked") || !strings.Contains(msg, "auth_failed") {
+			t.Errorf("error = %q, want it to say bounces could not be checked, and why", msg)
+		}
+		check(t, res)
+	})
+}
+
+// TestProbe_SweepsOldBouncesInBounceIMAP: old bounces are swept in the
+// bounce mailbox when bounce_imap names one, and only this target's.
+func TestProbe_SweepsOldBouncesInBounceIMAP(t *testing.T) {
+	const bounceUser, bouncePass = "sender@example.org", "bounce-secret-pw"
+	bounces := probestest.NewIMAPServer(t, probestest.IMAPOptions{Username: bounceUser, Password: bouncePass, UIDPlus: true})
+	p := newMailPath(t, "INBOX", allPass)
+	m := p.module()
+	m.Delivery.BounceIMAP = &probes.IMAPModule{
+		Address: bounces.Addr, TLS: probes.TLSNone, AllowInsecureAuth: true,
+		Auth: &probes.AuthConfig{Mechanism: "LOGIN", Username: bounceUser, Password: bouncePass},
+	}
+	mm := m
+	mm.SetDefaults()
+	prefix := TokenPrefix(p.smtp.Addr, &mm)
+	sample := string(crlf(readSample(t, "postfix-user-unknown.eml")))
+	old := time.Now().Add(-time.Hour)
+	ours, theirs := prefix+"0123456789abcdef01234567", "smtpx00000000-1123456789abcdef01234567"
+	bounces.Deliver(t, "INBOX", strings.ReplaceAll(sample, sampleToken, ours), old)
+	bounces.Deliver(t, "INBOX", strings.ReplaceAll(sample, sampleToken, theirs), old)
+	res := runProbe(t, p, m)
+	if !res.Success {
+		t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
+	}
+	if res.Delivery.CleanedBounces != 1 {
+		t.Errorf("CleanedBounces = %d, want 1", res.Delivery.CleanedBounces)
+	}
+	var left []string
+	for _, msg := range bounces.Messages(t, "INBOX") {
+		left = append(left, msg.Body)
+	}
+	all := strings.Join(left, "\n")
+	if strings.Contains(all, ours) || !strings.Contains(all, theirs) {
+		t.Errorf("bounce mailbox after the run holds ours %v, theirs %v; want only theirs", strings.Contains(all, ours), strings.Contains(all, theirs))
+	}
+}
+
+// TestProbe_IMAPTLSFacts: the receive mailbox's TLS facts are in the
+// result (JSON imap_tls), also when its certificate fails, and the names a
+// certificate carries are redacted like every server datum: a server that
+// saw the password in an earlier session could mint one with it.
+func TestProbe_IMAPTLSFacts(t *testing.T) {
+	ca := probestest.NewCA(t)
+	for _, tc := range []struct {
+		name    string
+		trusted bool
+	}{{"verified", true}, {"untrusted", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cert := ca.Valid(t, "127.0.0.1", "localhost", "x"+strings.ToLower(testPass)+".example.org")
+			opts := mailPathIMAP()
+			opts.TLS, opts.Cert = probes.TLSImplicit, &cert
+			p := newMailPathOpts(t, "INBOX", testAuthservID, allPass, opts)
+			m := p.module()
+			m.Delivery.IMAP.TLS, m.Delivery.IMAP.AllowInsecureAuth = probes.TLSImplicit, false
+			if tc.trusted {
+				m.Delivery.IMAP.TLSConfig.CAFile = ca.WriteCAFile(t)
+			}
+			res := runProbe(t, p, m)
+			f := res.Delivery
+			if f == nil || f.IMAPTLS == nil {
+				t.Fatalf("no IMAP TLS facts: %+v (%s/%s %v)", f, res.FailedPhase, res.Reason, res.Err)
+			}
+			if f.IMAPTLS.Verified != tc.trusted || f.IMAPTLS.Version == "" || f.IMAPTLS.EarliestExpiry.IsZero() || len(f.IMAPTLS.Certificates) == 0 {
+				t.Errorf("IMAP TLS facts = %+v, want verified %v with a version and an expiry", f.IMAPTLS, tc.trusted)
+			}
+			if !tc.trusted && (res.FailedPhase != probes.PhaseIMAPConnect || res.Reason != probes.ReasonCertUntrusted) {
+				t.Errorf("result = %s/%s, want imap_connect/cert_untrusted", res.FailedPhase, res.Reason)
+			}
+			b, _ := json.Marshal(res)
+			if !strings.Contains(string(b), `"imap_tls":{`) {
+				t.Errorf("JSON has no imap_tls object:\n%s", b)
+			}
+			if what, around := probestest.FindSecretFragment(string(b), probestest.SecretFragmentForms(testPass)); what != "" {
+				t.Errorf("JSON holds the %s: ...%s...", what, around)
+			}
+		})
+	}
+}
+
+// TestProbe_Flags: the found message's flags are a fact, kept to the
+// system flags and the junk keywords that tell a filter's or a user's
+// verdict; any other keyword (server data, which could hold anything) is
+// left out.
+func TestProbe_Flags(t *testing.T) {
+	p := newMailPathFlagged(t, "Junk", "$Junk", `\Flagged`, "x"+strings.ToLower(testPass), "$label1")
+	res := runProbe(t, p, p.module())
+	if !res.Success {
+		t.Fatalf("probe failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
+	}
+	if got := strings.Join(res.Delivery.Flags, " "); got != `\Flagged $Junk` {
+		t.Errorf("Flags = %q, want \\Flagged $Junk", got)
+	}
+	b, _ := json.Marshal(res)
+	if !strings.Contains(string(b), `"flags":["\\Flagged","$Junk"]`) {
+		t.Errorf("JSON lacks the flags:\n%s", b)
 	}
 }

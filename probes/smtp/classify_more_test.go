@@ -1171,7 +1171,13 @@ var realWorldRepliesMore = []classifyCase{
 		lines: []string{"554 someone@example.com; Recipient address rejected: Account locked for abuse or overuse; see http://mail.messagingengine.com/docs/locked.html"},
 		code:  554, enhanced: "", want: probes.ReasonMailboxUnavailable,
 	},
-	{ // Microsoft: Exchange Online store driver, disabled recipient (tamingdns.com/bounce-decoder/microsoft)
+	// Microsoft: Exchange Online store driver, disabled recipient
+	// (tamingdns.com/bounce-decoder/microsoft). No better source found:
+	// Microsoft's NDR table (learn.microsoft.com .../ndr/non-delivery-reports-in-exchange-online,
+	// MicrosoftDocs/SupportArticles-docs) documents 5.7.13 only for public
+	// folders that refuse unauthenticated senders, and no MTA source or
+	// bounce collection searched holds this line.
+	{
 		lines: []string{"550 5.7.13 STOREDRV.Deliver.Exception:AccountDisabledException.MapiExceptionADUserDisabledAndHidden; Failed to process message due to a permanent exception with message [BeginDiagnosticData]"},
 		code:  550, enhanced: "5.7.13", want: probes.ReasonMailboxUnavailable,
 	},
@@ -1194,7 +1200,13 @@ var realWorldRepliesMore = []classifyCase{
 		code:  553, enhanced: "5.7.1", want: probes.ReasonPolicy,
 	},
 	// Provider reference codes that name the sender's standing.
-	{ // Outlook.com: SC-002, mx.hotmail.com's reply as quoted in published guides on namespace mining
+	// Outlook.com: SC-002, mx.hotmail.com's reply as captured by the author
+	// of Email List Cleaner while verifying addresses (README,
+	// github.com/arjunmenon/email_list_cleaner); MantaMTA's built-in bounce
+	// rules match SC-002 as "namespace mining behaviour". No Microsoft page
+	// with the line was found: Outlook.com's postmaster pages name the codes
+	// without the reply text.
+	{
 		lines: []string{"550 SC-002 Mail rejected by Outlook.com for policy reasons. The mail server IP connecting to Outlook.com has exhibited namespace mining behavior. If you are not an email/network admin please contact your Email/Internet Service Provider for help."},
 		code:  550, enhanced: "", want: probes.ReasonReputation,
 	},
@@ -1238,9 +1250,81 @@ var realWorldRepliesMore = []classifyCase{
 		lines: []string{"550 not relaying to that domain"},
 		code:  550, enhanced: "", want: probes.ReasonRelayDenied,
 	},
-	{ // Dovecot submission: aiosmtpd's refusal passed through with a default enhanced code (issue 9)
+	// Dovecot submission: aiosmtpd's refusal relayed to the client. Dovecot
+	// gives a relay reply without an enhanced code "<class>.0.0"
+	// (dovecot/core src/submission/submission-backend-relay.c,
+	// backend_relay_handle_relay_reply, since 2.3.0) and writes it after the
+	// code (src/lib-smtp/smtp-reply.c, smtp_reply_write): this line is that
+	// composition, also seen against a real Dovecot (issue 9).
+	{
 		lines: []string{"550 5.0.0 not relaying to that domain"},
 		code:  550, enhanced: "5.0.0", want: probes.ReasonRelayDenied,
+	},
+	// Issue 9, second round: real lines for "Diagnosis gets stricter", each
+	// from a published bounce (sisimai's set-of-emails corpus, with its
+	// file), an MTA's source or a provider's documentation.
+	{ // i.ua: sisimai set-of-emails maildir/bsd/rhost-iua-01.eml (disabled mailbox, no enhanced code)
+		lines: []string{"550 Mailbox is frozen. See http://mail.i.ua/err/3/"},
+		code:  550, enhanced: "", want: probes.ReasonMailboxUnavailable,
+	},
+	{ // La Poste: sisimai set-of-emails maildir/bsd/rhost-franceptt-02.eml (LPN007_416 under 5.5.0)
+		lines: []string{"550 5.5.0 Adresse destinataire invalide. Invalid recipient. LPN007_416"},
+		code:  550, enhanced: "5.5.0", want: probes.ReasonMailboxUnavailable,
+	},
+	{ // Outlook.com: sisimai set-of-emails maildir/bsd/lhost-outlook-09.eml (DSN Status 5.5.0; SPF never named)
+		lines: []string{"550 domain [example.com] mismatches client ip 192.0.2.225."},
+		code:  550, enhanced: "", want: probes.ReasonSPF,
+	},
+	{ // GoDaddy (IB508) via Microsoft 365: sisimai set-of-emails maildir/bsd/lhost-office365-03.eml (text beats 5.1.0)
+		lines: []string{"550 5.1.0 192.0.2.222 is not allowed to send from <example.net> per it's SPF Record. Please inspect your SPF settings, and try again. IB508  <http://x.co/srbounce>"},
+		code:  550, enhanced: "5.1.0", want: probes.ReasonSPF,
+	},
+	{ // Yandex: yandex/NwSMTP smtp_connection handle_bb_mailfrom_helper (sender not the login's)
+		lines: []string{"553 5.7.1 Sender address rejected: not owned by auth user."},
+		code:  553, enhanced: "5.7.1", want: probes.ReasonPolicy,
+	},
+	{ // Symantec MessageLabs: sisimai set-of-emails maildir/bsd/rhost-messagelabs-01.eml
+		lines: []string{
+			"550-mail0.bemta0.messagelabs.com [198.51.100.21]:22222 is not permitted to",
+			"550 relay through this server without authentication.",
+		},
+		code: 550, enhanced: "", want: probes.ReasonRelayDenied,
+	},
+	{ // Sendmail: cf/m4/proto.m4 (Relay_ok, client name lookup failed), as sendmail logs it
+		lines: []string{"550 5.7.1 <someone@example.com>... Relaying denied. IP name lookup failed [192.0.2.254]"},
+		code:  550, enhanced: "5.7.1", want: probes.ReasonRelayDenied,
+	},
+	{ // Sun/Oracle Messaging Server: sisimai set-of-emails maildir/bsd/lhost-messagingserver-02.eml (text beats 5.2.0)
+		lines: []string{"522 5.2.0 Delivery failed: Over quota"},
+		code:  522, enhanced: "5.2.0", want: probes.ReasonMailboxFull,
+	},
+	{ // Sun/Oracle Messaging Server: sisimai set-of-emails maildir/bsd/lhost-messagingserver-03.eml (text beats 5.7.1)
+		lines: []string{"550 5.7.1 550 User Unknown: mikeneko@example.org"},
+		code:  550, enhanced: "5.7.1", want: probes.ReasonMailboxUnavailable,
+	},
+	{ // SFR via Sendmail: sisimai set-of-emails maildir/bsd/lhost-sendmail-48.eml (text beats 5.7.1; address replaced)
+		lines: []string{"550 5.7.1 <someone@example.com>: Recipient address rejected: User unknown"},
+		code:  550, enhanced: "5.7.1", want: probes.ReasonMailboxUnavailable,
+	},
+	{ // Sendmail: sisimai set-of-emails maildir/bsd/lhost-sendmail-27.eml (text beats 5.0.0; domain replaced)
+		lines: []string{"550 5.0.0 <this-local-part-does-not-exist-on-the-system@example.jp>... User unknown"},
+		code:  550, enhanced: "5.0.0", want: probes.ReasonMailboxUnavailable,
+	},
+	{ // Exim (E2110): sisimai set-of-emails maildir/bsd/lhost-exim-51.eml (text beats 5.1.0)
+		lines: []string{"553 5.1.0 neko22nyaan neko.example.com does not exist E2110"},
+		code:  553, enhanced: "5.1.0", want: probes.ReasonMailboxUnavailable,
+	},
+	{ // Sendmail: sisimai set-of-emails maildir/bsd/lhost-sendmail-35.eml (525 with 5.7.13 is the login's account in RFC 5248, but the text names a recipient)
+		lines: []string{"525 5.7.13 <neko-nyaan@example.org>: Recipient address rejected: Disabled recipient address"},
+		code:  525, enhanced: "5.7.13", want: probes.ReasonMailboxUnavailable,
+	},
+	{ // Amazon SES relaying a recipient MX's refusal: sisimai set-of-emails maildir/bsd/lhost-amazonses-19.eml (a 5xx "temporary lock" is still refused)
+		lines: []string{"550 5.7.1 <kijitora@example.com>: Recipient address rejected: User kijitora@example.com temporary locked. Please try again later!"},
+		code:  550, enhanced: "5.7.1", want: probes.ReasonMailboxUnavailable,
+	},
+	{ // Microsoft 365 after Basic auth for SMTP AUTH was retired: the Exchange Team blog, as quoted in OpenCTI issue #12069
+		lines: []string{"550 5.7.30 Basic authentication is not supported for Client Submission."},
+		code:  550, enhanced: "5.7.30", want: probes.ReasonAuthFailed,
 	},
 }
 

@@ -523,3 +523,32 @@ func TestRedactor_RedactLines(t *testing.T) {
 		t.Errorf("secret with a space split at it: got %q, want %q", got, want)
 	}
 }
+
+// A server that learnt the password in an earlier session can put it in
+// the names of the certificate it presents next; those names are facts in
+// the result, and must be redacted like its replies.
+func TestRun_SecretInCertificateNames(t *testing.T) {
+	const secret = "Tr0ubadorSecret99"
+	ca := probestest.NewCA(t)
+	for _, trusted := range []bool{true, false} {
+		t.Run(fmt.Sprint("trusted=", trusted), func(t *testing.T) {
+			name := "x" + strings.ToLower(secret) + ".example.org"
+			cert := ca.Valid(t, "localhost", name)
+			if !trusted {
+				cert = probestest.SelfSigned(t, name, "localhost")
+			}
+			s := probestest.NewScriptServer(t, probestest.Dialog{TLS: probestest.ServerTLSConfig(cert)}.Serve)
+			m := hostileCertModule(t, ca, probes.TLSStartTLS)
+			m.SMTP.Auth = &probes.AuthConfig{Mechanism: "PLAIN", Username: redactUser, Password: config.Secret(secret)}
+			var logs bytes.Buffer
+			res := Probe(context.Background(), s.Addr, m, redactDebugLogger(&logs))
+			if res.TLS == nil || len(res.TLS.Certificates) == 0 {
+				t.Fatalf("no certificate facts: %s/%s %v", res.FailedPhase, res.Reason, res.Err)
+			}
+			if trusted != res.TLS.Verified || !trusted && res.Reason != probes.ReasonCertUntrusted {
+				t.Errorf("verified %v, reason %s; want verified %v (and cert_untrusted when not)", res.TLS.Verified, res.Reason, trusted)
+			}
+			assertNoSecretFragments(t, secret, resultSurfaces(t, res, logs.String())...)
+		})
+	}
+}

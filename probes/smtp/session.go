@@ -223,23 +223,9 @@ func (s *session) redactResult() {
 	for _, p := range r.Phases {
 		p.Err = s.redactErr(p.Err)
 	}
-	if t := r.TLS; t != nil {
-		t.ServerName = s.redact(t.ServerName)
-		t.VerifyError = s.redactErr(t.VerifyError)
-		for i := range t.Certificates {
-			c := &t.Certificates[i]
-			c.Subject, c.Issuer = s.redact(c.Subject), s.redact(c.Issuer)
-			// A copy: the names are the parsed certificate's, which
-			// crypto/tls shares between connections.
-			if c.DNSNames != nil {
-				names := make([]string, len(c.DNSNames))
-				for j, n := range c.DNSNames {
-					names[j] = s.redact(n)
-				}
-				c.DNSNames = names
-			}
-		}
-	}
+	// A copy: the names are the parsed certificate's, which crypto/tls
+	// shares between connections.
+	r.TLS = r.TLS.Redacted(s.redact)
 }
 
 func (s *session) setConn(c net.Conn) {

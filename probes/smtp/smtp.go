@@ -512,7 +512,11 @@ func (s *session) readFinal(pr *probes.PhaseResult, i, n int) (probes.Reply, err
 
 // message returns the RFC 5322 test message, built once, so that the one
 // MAIL measured is the one sent. It names itself as automated (RFC 3834
-// Auto-Submitted) so that well-behaved systems never auto-reply.
+// Auto-Submitted) so that well-behaved systems never auto-reply. The
+// module's message settings may override some headers, add others and
+// replace the body; the token header, Message-ID and the closing "Probe:"
+// line stay, the last so that a plain-text bounce quoting the body still
+// names the probe.
 func (s *session) message() []byte {
 	if s.msg != nil {
 		return s.msg
@@ -526,20 +530,27 @@ func (s *session) message() []byte {
 	s.token = id
 	s.msgID = "<" + id + "@" + domain + ">"
 	var b strings.Builder
-	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
-	hdr("Date", time.Now().Format(time.RFC1123Z))
-	hdr("From", "<"+c.MailFrom+">")
-	hdr("To", "<"+strings.Join(c.RcptTo, ">, <")+">")
-	hdr("Message-ID", s.msgID)
-	hdr("Subject", fmt.Sprintf("smtp_exporter probe %s of %s", id, s.res.Target))
-	hdr("Auto-Submitted", "auto-generated")
-	hdr("X-SMTP-Exporter-Probe", id)
-	hdr("MIME-Version", "1.0")
-	hdr("Content-Type", "text/plain; charset=us-ascii")
+	for _, h := range c.Message.ApplyHeaders([]probes.Header{
+		{Name: "Date", Value: time.Now().Format(time.RFC1123Z)},
+		{Name: "From", Value: "<" + c.MailFrom + ">"},
+		{Name: "To", Value: "<" + strings.Join(c.RcptTo, ">, <") + ">"},
+		{Name: "Message-ID", Value: s.msgID},
+		{Name: "Subject", Value: fmt.Sprintf("smtp_exporter probe %s of %s", id, s.res.Target)},
+		{Name: "Auto-Submitted", Value: "auto-generated"},
+		{Name: "X-SMTP-Exporter-Probe", Value: id},
+		{Name: "MIME-Version", Value: "1.0"},
+		{Name: "Content-Type", Value: "text/plain; charset=us-ascii"},
+	}) {
+		b.WriteString(h.Name + ": " + h.Value + "\r\n")
+	}
 	b.WriteString("\r\n")
-	b.WriteString("This is a synthetic test message sent by smtp_exporter to check that\r\n")
-	b.WriteString("this mail system accepts mail. It needs no action and can be deleted.\r\n")
-	b.WriteString(".\r\n") // a lone dot in the body proves the dot-stuffing end to end
+	if body, ok := c.Message.CustomBody(); ok {
+		b.WriteString(body)
+	} else {
+		b.WriteString("This is a synthetic test message sent by smtp_exporter to check that\r\n")
+		b.WriteString("this mail system accepts mail. It needs no action and can be deleted.\r\n")
+		b.WriteString(".\r\n") // a lone dot in the body proves the dot-stuffing end to end
+	}
 	b.WriteString("Probe: " + id + "\r\n")
 	s.msg = []byte(b.String())
 	return s.msg
