@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 )
 
 // resolvedKey holds, in a probe's context, a lookup its caller made.
@@ -36,4 +37,25 @@ func LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
 		return nil, fmt.Errorf("addresses were looked up for %s, not %s", r.host, host)
 	}
 	return r.addrs, r.err
+}
+
+// dialCheckKey holds, in a probe's context, the check every address a
+// prober finds for itself must pass before it connects.
+type dialCheckKey struct{}
+
+// WithDialCheck returns a context in which probers that find their own
+// addresses (the domain prober's MX hosts, its MTA-STS policy host) ask
+// check before connecting to one, and skip it with check's error. The ad
+// hoc allow-list uses it: an ad hoc caller names a domain, and DNS, which
+// the caller may control, names the hosts.
+func WithDialCheck(ctx context.Context, check func(netip.AddrPort) error) context.Context {
+	return context.WithValue(ctx, dialCheckKey{}, check)
+}
+
+// CheckDial applies the context's dial check to addr; nil without one.
+func CheckDial(ctx context.Context, addr netip.AddrPort) error {
+	if check, ok := ctx.Value(dialCheckKey{}).(func(netip.AddrPort) error); ok && check != nil {
+		return check(addr)
+	}
+	return nil
 }

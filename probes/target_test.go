@@ -1,6 +1,10 @@
 package probes
 
-import "testing"
+import (
+	"errors"
+	"net/netip"
+	"testing"
+)
 
 func TestSplitTarget(t *testing.T) {
 	smtp, implicit, lmtp := &Module{}, &Module{SMTP: SMTPModule{TLS: TLSImplicit}}, &Module{Prober: ProberLMTP}
@@ -43,5 +47,25 @@ func TestSplitTarget(t *testing.T) {
 		if (err != nil) != tc.bad || host != tc.host || port != tc.port {
 			t.Errorf("SplitTarget(%q) = %q, %q, %v; want %q, %q, error %t", tc.target, host, port, err, tc.host, tc.port, tc.bad)
 		}
+	}
+}
+
+func TestCheckDial(t *testing.T) {
+	ap := netip.MustParseAddrPort("192.0.2.1:25")
+	if err := CheckDial(t.Context(), ap); err != nil {
+		t.Errorf("CheckDial without a check = %v, want nil", err)
+	}
+	refused := errors.New("refused")
+	ctx := WithDialCheck(t.Context(), func(a netip.AddrPort) error {
+		if a.Addr().IsLoopback() {
+			return nil
+		}
+		return refused
+	})
+	if err := CheckDial(ctx, ap); err != refused {
+		t.Errorf("CheckDial(%s) = %v, want the check's error", ap, err)
+	}
+	if err := CheckDial(ctx, netip.MustParseAddrPort("127.0.0.1:25")); err != nil {
+		t.Errorf("CheckDial(loopback) = %v, want nil", err)
 	}
 }
