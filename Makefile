@@ -50,7 +50,10 @@ FUZZTIME    ?= 20s
 # Each fuzz target as package:name; every parser of untrusted input has one.
 FUZZ_TARGETS ?= ./probes/smtp:FuzzReadReply ./probes/smtp:FuzzClassify \
 	./probes/smtp:FuzzAuthReplies ./collector/config:FuzzParse \
-	./probes/delivery:FuzzParseBounce ./probes/delivery:FuzzAuthResults
+	./probes/delivery:FuzzParseBounce ./probes/delivery:FuzzAuthResults \
+	./probes/domain:FuzzSPFRecord ./probes/domain:FuzzDMARCRecord \
+	./probes/domain:FuzzDKIMKey ./probes/domain:FuzzTLSRPTRecord \
+	./probes/domain:FuzzDNSAnswer ./probes/domain:FuzzUnescapeTXT
 
 # gofmt walks directories itself; listing files keeps it out of the e2e
 # instance, build output and testdata (which may hold broken Go on purpose).

@@ -193,18 +193,26 @@ func (r *Resolver) MX(ctx context.Context, domain string) (MXAnswer, error) {
 	if err != nil {
 		return MXAnswer{}, err
 	}
-	out := MXAnswer{AD: ans.ad}
-	for _, rr := range ans.records {
-		mx := rr.(*dns.MX)
-		out.Hosts = append(out.Hosts, &net.MX{Host: strings.TrimSuffix(mx.Mx, "."), Pref: mx.Preference})
+	out := mxAnswer(ans.records)
+	out.AD = ans.ad
+	return out, nil
+}
+
+// mxAnswer sorts MX records and recognises a null MX.
+func mxAnswer(records []dns.RR) MXAnswer {
+	var out MXAnswer
+	for _, rr := range records {
+		if mx, ok := rr.(*dns.MX); ok {
+			out.Hosts = append(out.Hosts, &net.MX{Host: strings.TrimSuffix(mx.Mx, "."), Pref: mx.Preference})
+		}
 	}
 	if len(out.Hosts) == 1 && out.Hosts[0].Host == "" && out.Hosts[0].Pref == 0 {
-		return MXAnswer{Null: true, AD: ans.ad}, nil
+		return MXAnswer{Null: true}
 	}
 	// A "." among other MX breaks RFC 7505; it names no host to try.
 	out.Hosts = slices.DeleteFunc(out.Hosts, func(mx *net.MX) bool { return mx.Host == "" })
 	slices.SortStableFunc(out.Hosts, func(a, b *net.MX) int { return int(a.Pref) - int(b.Pref) })
-	return out, nil
+	return out
 }
 
 // A returns host's IPv4 addresses, and whether the answer had AD.
@@ -222,8 +230,12 @@ func (r *Resolver) addrs(ctx context.Context, host string, qtype uint16) ([]neti
 	if err != nil {
 		return nil, false, err
 	}
+	return addrsOf(ans.records), ans.ad, nil
+}
+
+func addrsOf(records []dns.RR) []netip.Addr {
 	var out []netip.Addr
-	for _, rr := range ans.records {
+	for _, rr := range records {
 		var ip net.IP
 		switch rr := rr.(type) {
 		case *dns.A:
@@ -235,7 +247,7 @@ func (r *Resolver) addrs(ctx context.Context, host string, qtype uint16) ([]neti
 			out = append(out, a.Unmap())
 		}
 	}
-	return out, ans.ad, nil
+	return out
 }
 
 // PTR returns the names addr points back to, without trailing dots.
@@ -248,11 +260,17 @@ func (r *Resolver) PTR(ctx context.Context, addr netip.Addr) ([]string, bool, er
 	if err != nil {
 		return nil, false, err
 	}
+	return ptrNames(ans.records), ans.ad, nil
+}
+
+func ptrNames(records []dns.RR) []string {
 	var out []string
-	for _, rr := range ans.records {
-		out = append(out, strings.TrimSuffix(rr.(*dns.PTR).Ptr, "."))
+	for _, rr := range records {
+		if ptr, ok := rr.(*dns.PTR); ok {
+			out = append(out, strings.TrimSuffix(ptr.Ptr, "."))
+		}
 	}
-	return out, ans.ad, nil
+	return out
 }
 
 // TXT returns name's TXT records, each with its strings joined without
@@ -262,15 +280,23 @@ func (r *Resolver) TXT(ctx context.Context, name string) ([]string, bool, error)
 	if err != nil {
 		return nil, false, err
 	}
-	out := make([]string, 0, len(ans.records))
-	for _, rr := range ans.records {
+	return txtStrings(ans.records), ans.ad, nil
+}
+
+func txtStrings(records []dns.RR) []string {
+	out := make([]string, 0, len(records))
+	for _, rr := range records {
+		txt, ok := rr.(*dns.TXT)
+		if !ok {
+			continue
+		}
 		var b strings.Builder
-		for _, s := range rr.(*dns.TXT).Txt {
+		for _, s := range txt.Txt {
 			b.WriteString(unescapeTXT(s))
 		}
 		out = append(out, b.String())
 	}
-	return out, ans.ad, nil
+	return out
 }
 
 // TLSA returns name's TLSA records (name is _port._proto.host), and
@@ -281,11 +307,17 @@ func (r *Resolver) TLSA(ctx context.Context, name string) ([]*dns.TLSA, bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	out := make([]*dns.TLSA, 0, len(ans.records))
-	for _, rr := range ans.records {
-		out = append(out, rr.(*dns.TLSA))
+	return tlsaRecords(ans.records), ans.ad, nil
+}
+
+func tlsaRecords(records []dns.RR) []*dns.TLSA {
+	out := make([]*dns.TLSA, 0, len(records))
+	for _, rr := range records {
+		if tlsa, ok := rr.(*dns.TLSA); ok {
+			out = append(out, tlsa)
+		}
 	}
-	return out, ans.ad, nil
+	return out
 }
 
 // unescapeTXT undoes miekg/dns's presentation escapes of a character
@@ -368,7 +400,9 @@ func followChain(answer []dns.RR, name string, qtype uint16, depth *int) ([]dns.
 			case h.Rrtype == qtype:
 				records = append(records, rr)
 			case h.Rrtype == dns.TypeCNAME:
-				next = dns.Fqdn(rr.(*dns.CNAME).Target)
+				if cname, ok := rr.(*dns.CNAME); ok {
+					next = dns.Fqdn(cname.Target)
+				}
 			}
 		}
 		if len(records) > 0 || next == "" {
@@ -390,7 +424,12 @@ func (r *Resolver) ask(ctx context.Context, name string, qtype uint16) (*dns.Msg
 		return msg, err
 	}
 	if _, cdErr := r.query(ctx, name, qtype, true); cdErr == nil || errors.Is(cdErr, ErrNXDOMAIN) {
-		return nil, &Error{Name: name, Type: qtype, Server: err.(*Error).Server, Kind: ErrBogus}
+		bogus := &Error{Name: name, Type: qtype, Kind: ErrBogus}
+		var servfail *Error
+		if errors.As(err, &servfail) {
+			bogus.Server = servfail.Server
+		}
+		return nil, bogus
 	}
 	return nil, err
 }
