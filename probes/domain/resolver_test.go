@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -297,6 +298,68 @@ func TestUnescapeTXT(t *testing.T) {
 	} {
 		if got := unescapeTXT(in); got != want {
 			t.Errorf("unescapeTXT(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestChecks_HostileDNS: whatever the DNS answers, every check ends
+// within the deadline with an error verdict of the right reason, never a
+// pass, a failure of the record or a panic.
+func TestChecks_HostileDNS(t *testing.T) {
+	names := []string{
+		"hostile.test", "_dmarc.hostile.test", "sel._domainkey.hostile.test",
+		"_smtp._tls.hostile.test", "1.2.0.192.in-addr.arpa", "1.2.0.192.bl.test",
+	}
+	var loops strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&loops, "%s. CNAME loop-a.test.\n", n)
+	}
+	loops.WriteString("loop-a.test. CNAME loop-b.test.\nloop-b.test. CNAME loop-a.test.\n")
+
+	checks := map[string]func(ctx context.Context, r *Resolver) Check{
+		"spf":   func(ctx context.Context, r *Resolver) Check { return CheckSPF(ctx, r, "hostile.test", nil).Check },
+		"dmarc": func(ctx context.Context, r *Resolver) Check { return CheckDMARC(ctx, r, "hostile.test").Check },
+		"dkim": func(ctx context.Context, r *Resolver) Check {
+			return CheckDKIM(ctx, r, "hostile.test", []string{"sel"}).Check
+		},
+		"tls_rpt": func(ctx context.Context, r *Resolver) Check { return CheckTLSRPT(ctx, r, "hostile.test").Check },
+		"ptr": func(ctx context.Context, r *Resolver) Check {
+			return CheckPTR(ctx, r, netip.MustParseAddr("192.0.2.1"), "").Check
+		},
+		"dnsbl": func(ctx context.Context, r *Resolver) Check {
+			return CheckDNSBL(ctx, r, []netip.Addr{netip.MustParseAddr("192.0.2.1")}, []string{"bl.test"}).Check
+		},
+	}
+	behaviours := []struct {
+		name      string
+		zone      string
+		behaviour probestest.DNSBehaviour
+		reason    probes.Reason
+	}{
+		{"silent", "", probestest.DNSBehaviour{Silent: true}, probes.ReasonTimeout},
+		{"oversized", "", probestest.DNSBehaviour{Oversize: 20000}, probes.ReasonDNS},
+		{"truncated, then oversized over TCP", "", probestest.DNSBehaviour{Oversize: 20000, TruncateUDP: true}, probes.ReasonDNS},
+		{"CNAME loop", loops.String(), probestest.DNSBehaviour{NoCNAMEChase: true}, probes.ReasonDNS},
+		{"bogus", "", probestest.DNSBehaviour{BogusUnlessCD: true}, ReasonDNSSECBogus},
+	}
+	for _, b := range behaviours {
+		for name, check := range checks {
+			t.Run(b.name+"/"+name, func(t *testing.T) {
+				r, srv := newTestResolver(t, b.zone)
+				srv.Behave("", b.behaviour)
+				deadline := 400 * time.Millisecond
+				ctx, cancel := context.WithTimeout(context.Background(), deadline)
+				defer cancel()
+				start := time.Now()
+				c := check(ctx, r)
+				if elapsed := time.Since(start); elapsed > deadline+300*time.Millisecond {
+					t.Errorf("took %v with a deadline of %v", elapsed, deadline)
+				}
+				wantCheck(t, c, ResultError, string(b.reason))
+				if c.Err == nil || c.Detail == "" {
+					t.Errorf("error verdict without its error: %+v", c)
+				}
+			})
 		}
 	}
 }

@@ -120,7 +120,7 @@ func checkTLSRPTURI(s string) error {
 			return fmt.Errorf("rua %q: no host", s)
 		}
 	default:
-		return fmt.Errorf("rua %q: neither mailto: nor https:", s)
+		return fmt.Errorf("rua %q: the scheme is neither mailto nor https", s)
 	}
 	return nil
 }
