@@ -363,3 +363,21 @@ func TestChecks_HostileDNS(t *testing.T) {
 		}
 	}
 }
+
+func TestResolver_ServerDown(t *testing.T) {
+	r, err := NewResolver(ResolverConfig{Server: probestest.ClosedAddr(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, _, err = r.TXT(testContext(t), "example.test")
+	if !errors.Is(err, ErrNetwork) && !errors.Is(err, ErrTimeout) {
+		t.Errorf("err = %v, want a network error", err)
+	}
+	if ReasonFor(err) == probes.ReasonOK {
+		t.Error("no reason for a failed lookup")
+	}
+	if elapsed := time.Since(start); elapsed > testTimeout+500*time.Millisecond {
+		t.Errorf("took %v", elapsed)
+	}
+}
