@@ -1,10 +1,12 @@
 package domain
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 )
@@ -87,7 +89,13 @@ func TestCheckDNSBL_Hostile(t *testing.T) {
 	r, srv := newTestResolver(t, dnsblZone)
 	srv.Behave("9.2.0.192.bl.test", probestest.DNSBehaviour{Silent: true})
 	srv.Behave("9.2.0.192.refuse.test", probestest.DNSBehaviour{Oversize: 20000})
-	facts := CheckDNSBL(testContext(t), r, []netip.Addr{addr(t, "192.0.2.9"), addr(t, "192.0.2.1")}, []string{"bl.test", "refuse.test"})
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	facts := CheckDNSBL(ctx, r, []netip.Addr{addr(t, "192.0.2.9"), addr(t, "192.0.2.1")}, []string{"bl.test", "refuse.test"})
+	if elapsed := time.Since(start); elapsed > time.Second {
+		t.Errorf("took %v with a deadline of 600ms", elapsed)
+	}
 	wantCheck(t, facts.Check, ResultError, "timeout")
 	if !errors.Is(facts.Answers[0].err, ErrTimeout) || !errors.Is(facts.Answers[1].err, ErrOversized) {
 		t.Errorf("answers = %+v", facts.Answers)

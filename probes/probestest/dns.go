@@ -2,6 +2,7 @@ package probestest
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -81,15 +82,9 @@ func NewDNSServer(t testing.TB, zone string) *DNSServer {
 		conns:     make(map[net.Conn]struct{}),
 	}
 	s.Add(t, zone)
-	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	udp, tcp, err := listenUDPAndTCP()
 	if err != nil {
-		t.Fatalf("dns: listen udp: %v", err)
-	}
-	// Same port for TCP: a client falls back from UDP to TCP on one address.
-	tcp, err := net.Listen("tcp", udp.LocalAddr().String())
-	if err != nil {
-		udp.Close()
-		t.Fatalf("dns: listen tcp on %s: %v", udp.LocalAddr(), err)
+		t.Fatalf("dns: %v", err)
 	}
 	s.udp, s.tcp, s.Addr = udp, tcp, udp.LocalAddr().String()
 	s.wg.Add(2)
@@ -97,6 +92,27 @@ func NewDNSServer(t testing.TB, zone string) *DNSServer {
 	go s.serveTCP()
 	t.Cleanup(s.close)
 	return s
+}
+
+// listenUDPAndTCP listens on one loopback port for UDP and TCP, as a
+// client falls back from UDP to TCP on one address. The UDP port the
+// kernel picks may be taken for TCP; another is tried then.
+func listenUDPAndTCP() (net.PacketConn, net.Listener, error) {
+	var err error
+	for range 20 {
+		var udp net.PacketConn
+		udp, err = net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp: %w", err)
+		}
+		tcp, terr := net.Listen("tcp", udp.LocalAddr().String())
+		if terr == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		err = terr
+	}
+	return nil, nil, fmt.Errorf("listen tcp on the port of udp: %w", err)
 }
 
 // Add serves the records of zone too (same format as NewDNSServer).
