@@ -52,7 +52,10 @@ FUZZTIME    ?= 20s
 FUZZ_TARGETS ?= ./probes/smtp:FuzzReadReply ./probes/smtp:FuzzClassify \
 	./probes/smtp:FuzzAuthReplies ./collector/config:FuzzParse \
 	./probes/delivery:FuzzParseBounce ./probes/delivery:FuzzAuthResults \
-	./probes/domain:FuzzMTASTSPolicy
+	./probes/domain:FuzzMTASTSPolicy ./probes/domain:FuzzSPFRecord \
+	./probes/domain:FuzzDMARCRecord ./probes/domain:FuzzDKIMKey \
+	./probes/domain:FuzzTLSRPTRecord ./probes/domain:FuzzDNSAnswer \
+	./probes/domain:FuzzUnescapeTXT
 
 # gofmt walks directories itself; listing files keeps it out of the e2e
 # instance, build output and testdata (which may hold broken Go on purpose).

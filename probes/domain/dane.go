@@ -19,7 +19,7 @@ import (
 // usable, and none matches the chain its server presented, so
 // DANE-validating senders do not deliver to it (RFC 7672 §2.2). It moves to
 // probes/reason.go when the prober is wired.
-const ReasonDANEMismatch probes.Reason = "dane_mismatch"
+const ReasonDANEMismatch = probes.ReasonDANEMismatch
 
 // TLSA certificate usages, selectors and matching types (RFC 6698 §2.1,
 // RFC 7218 acronyms).

@@ -17,18 +17,18 @@ import (
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
-// Reasons of the MTA-STS check. They belong to the taxonomy of
-// ARCHITECTURE.md §5 and move to probes/reason.go when the prober is wired.
+// Reasons of the MTA-STS check. They are probes/reason.go's
+// (ARCHITECTURE.md §5), named here too.
 const (
 	// ReasonMTASTSInvalid: the _mta-sts record or the policy is malformed,
 	// or the policy cannot be fetched over verified HTTPS.
-	ReasonMTASTSInvalid probes.Reason = "mta_sts_invalid"
+	ReasonMTASTSInvalid = probes.ReasonMTASTSInvalid
 	// ReasonMTASTSMXMismatch: an MX host is covered by no mx: pattern of a
 	// policy in enforce or testing mode.
-	ReasonMTASTSMXMismatch probes.Reason = "mta_sts_mx_mismatch"
+	ReasonMTASTSMXMismatch = probes.ReasonMTASTSMXMismatch
 	// ReasonMTASTSCert: under an enforce policy, an MX presented a
 	// certificate that does not verify for its MX name.
-	ReasonMTASTSCert probes.Reason = "mta_sts_cert"
+	ReasonMTASTSCert = probes.ReasonMTASTSCert
 )
 
 // PolicyMaxBytes caps the policy body. RFC 8461 sets no limit; real
