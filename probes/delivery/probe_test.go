@@ -288,7 +288,11 @@ func TestProbe_SendRefused(t *testing.T) {
 func TestProbe_Bounced(t *testing.T) {
 	p := bouncingMailPath(t)
 	m := p.module()
-	m.Delivery.DeliveryTimeout = 500 * time.Millisecond
+	// The bounce ends the wait when it is seen; the timeout only has to
+	// outlast the login and clean-up under -race on a loaded machine (at
+	// 500 ms, CI once ran out before the first round).
+	m.Timeout = 30 * time.Second
+	m.Delivery.DeliveryTimeout = 10 * time.Second
 	checkBounced(t, p, runProbe(t, p, m))
 }
 
@@ -564,7 +568,7 @@ func TestProbe_BounceMailboxLoginFails(t *testing.T) {
 	t.Run("not delivered", func(t *testing.T) {
 		p := newMailPath(t, "", allPass)
 		m := p.module()
-		m.Delivery.DeliveryTimeout = 500 * time.Millisecond
+		m.Delivery.DeliveryTimeout = 1500 * time.Millisecond
 		m.Delivery.BounceIMAP = bounceIMAP
 		res := runProbe(t, p, m)
 		if res.Success || res.Reason != probes.ReasonNotDelivered {
