@@ -22,6 +22,9 @@ var AllCheckResults = []string{CheckPass, CheckWarn, CheckFail, CheckError}
 type DomainFacts struct {
 	// NullMX: the domain publishes "MX 0 ." (RFC 7505), accepting no mail.
 	NullMX bool `json:"null_mx"`
+	// ImplicitMX: the domain has no MX records, so its own A/AAAA
+	// addresses are its MX (RFC 5321 §5.1); MX holds the domain itself.
+	ImplicitMX bool `json:"implicit_mx"`
 	// MX are the hosts walked, by preference, capped by domain.max_mx.
 	MX []MXHostFacts `json:"mx"`
 	// Checks holds one verdict per check that ran, in phase order; the
@@ -42,6 +45,9 @@ type MXHostFacts struct {
 	Addresses  []MXAddressFacts `json:"addresses"`
 	// Error is why the host's addresses could not be looked up.
 	Error string `json:"error,omitempty"`
+	// DANE is the host's DANE state (absent, unauthenticated, unusable,
+	// not_checked, matched, mismatch), empty when the check did not run.
+	DANE string `json:"dane,omitempty"`
 }
 
 // MXAddressFacts is one SMTP session to one address of an MX host.
@@ -61,6 +67,10 @@ type MXAddressFacts struct {
 	// PTR check.
 	Greeting string   `json:"greeting,omitempty"`
 	TLS      *TLSInfo `json:"tls,omitempty"`
+	// PTR is the verdict of the address's PTR check (pass, warn, fail,
+	// error) and PTRReason its reason; empty when the check did not run.
+	PTR       string `json:"ptr,omitempty"`
+	PTRReason Reason `json:"ptr_reason,omitempty"`
 }
 
 // DomainCheck is one check's verdict.

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/smtp-exporter/smtp_exporter/probes"
 	"github.com/smtp-exporter/smtp_exporter/probes/delivery"
+	"github.com/smtp-exporter/smtp_exporter/probes/domain"
 	"github.com/smtp-exporter/smtp_exporter/probes/smtp"
 )
 
@@ -13,4 +14,5 @@ var probers = probes.Registry{
 	probes.ProberSMTP:     smtp.Probe,
 	probes.ProberLMTP:     smtp.Probe,
 	probes.ProberDelivery: delivery.Probe,
+	probes.ProberDomain:   domain.Probe,
 }
