@@ -630,7 +630,9 @@ func (r *run) checkDANE(ctx context.Context) probes.DomainCheck {
 	}
 	all := make([]*DANEFacts, len(r.facts.MX))
 	forEach(len(all), func(i int) {
-		all[i] = CheckDANE(ctx, lookup, r.facts.MX[i].Host, r.d.MXPort, r.presented(i), time.Now())
+		// The TLSA name is the one senders ask, at port 25 (RFC 7672
+		// §2.2), whatever port mx_port points the sessions at.
+		all[i] = CheckDANE(ctx, lookup, r.facts.MX[i].Host, 25, r.presented(i), time.Now())
 	})
 	cs := make([]probes.DomainCheck, len(all))
 	for i, f := range all {

@@ -98,8 +98,9 @@ func newDomainFixtureWith(t *testing.T, mxCert func(*probestest.CA) tls.Certific
 	f.set("sts", `_mta-sts.good.test. TXT "v=STSv1; id=20250101"`)
 	f.set("sts-host", "mta-sts.good.test. A 127.0.0.1")
 	f.set("tlsrpt", `_smtp._tls.good.test. TXT "v=TLSRPTv1; rua=mailto:tls@good.test"`)
-	f.set("tlsa1", fmt.Sprintf("_%d._tcp.mx1.good.test. TLSA 3 1 1 %s", f.port, tlsa))
-	f.set("tlsa2", fmt.Sprintf("_%d._tcp.mx2.good.test. TLSA 3 1 1 %s", f.port, tlsa))
+	// At port 25, where senders look, though the sessions go to f.port.
+	f.set("tlsa1", "_25._tcp.mx1.good.test. TLSA 3 1 1 "+tlsa)
+	f.set("tlsa2", "_25._tcp.mx2.good.test. TLSA 3 1 1 "+tlsa)
 	f.set("bl", "bl.test. TXT \"a blocklist\"")
 	return f
 }
@@ -421,7 +422,7 @@ func TestProbeTLSRPTMissing(t *testing.T) {
 func TestProbeDANEMismatch(t *testing.T) {
 	f := newDomainFixture(t)
 	other := sha256.Sum256([]byte("another key"))
-	f.set("tlsa2", fmt.Sprintf("_%d._tcp.mx2.good.test. TLSA 3 1 1 %x", f.port, other))
+	f.set("tlsa2", fmt.Sprintf("_25._tcp.mx2.good.test. TLSA 3 1 1 %x", other))
 	res := f.run()
 	wantFailed(t, res, probes.PhaseDANE, ReasonDANEMismatch)
 	if res.Domain.MX[0].DANE != DANEMatched || res.Domain.MX[1].DANE != DANEMismatch {
