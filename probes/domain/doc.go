@@ -33,6 +33,51 @@
 //     PKIX usages 0 and 1 are unusable for SMTP (RFC 7672 §3.1.3), counted
 //     as such and never as a mismatch.
 //
+// probe.go is the prober (Probe) that ties them together, one phase per
+// check in the order of Module.Phases (mx, ptr, spf, dmarc, dkim, mta_sts,
+// tls_rpt, dane, dnsbl), each recorded with its duration and reason and
+// as one DomainCheck verdict (pass, warn, fail, error) with its typed
+// facts in DomainFacts.Details:
+//
+//   - mx: the MX set by preference (at most max_mx hosts), each host's
+//     addresses of every family in ip_protocols (at most max_addresses
+//     per host and family), one SMTP session per address (greeting, EHLO,
+//     STARTTLS when offered, QUIT; at most 4 in flight), pinned to the
+//     address and named for the MX host, with the MX module's tls_config
+//     but insecure_skip_verify, so that a bad certificate is recorded
+//     (TLS.Verified) and judged by MTA-STS and DANE instead of ending the
+//     session. An address accepts when the server greeted 220 and
+//     answered EHLO, and STARTTLS when it offered it. Every address
+//     accepting passes; none fails (mx_unreachable); some is a warn
+//     (mx_unreachable) that leaves the run successful, as senders try the
+//     other MX (RFC 5321 §5.1). A null MX (RFC 7505) fails with null_mx;
+//     no MX records at all take the domain itself as the MX (RFC 5321
+//     §5.1, DomainFacts.ImplicitMX). Every address passes probes.CheckDial
+//     first (the ad hoc allow-list); a refused one is recorded, not
+//     dialled, and an MX set whose every address is refused is an error
+//     (reason other).
+//   - ptr: every MX address against the name its server greeted with
+//     (banner, else EHLO; the MX host's name when neither gave one); the
+//     worst verdict (fail, error, warn, pass) over the addresses decides,
+//     each address keeping its own (MXAddressFacts.PTR).
+//   - mta_sts: the policy host mta-sts.<domain> is resolved through the
+//     module's resolver and passes CheckDial too; it and the MX
+//     certificates are verified against the system's roots, or the MX
+//     module's tls_config ca_file when set. A testing policy that misses
+//     an MX is a warn, as senders then still deliver.
+//   - dane: TLSA at _25._tcp.<mx>, the name senders ask, whatever port
+//     mx_port points the sessions at; records not DNSSEC-validated, or
+//     none usable for SMTP, are a warn (senders ignore them).
+//   - dnsbl: the MX addresses and the sending IPs.
+//
+// A fail or error verdict fails the run, the first deciding Reason,
+// FailedPhase and Temporary; an error carries the DNS failure's reason
+// (timeout, dns_nxdomain, dns_servfail, dnssec_bogus, else dns). A null
+// MX skips ptr, mta_sts, tls_rpt and dane (the domain takes no mail; its
+// SPF, DMARC and DKIM still guard its name); a failed MX lookup skips
+// ptr, mta_sts and dane; NXDOMAIN for the domain skips everything else.
+// Skipped checks leave no phase and no verdict.
+//
 // Lookups come in as small function types (TXTLookup, TLSALookup) so that
 // the checks run against any resolver, and in tests against an in-process
 // DNS server or a plain function.

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -34,15 +35,8 @@ const mxParallel = 4
 type policyPortKey struct{}
 
 // Probe checks the mail domain target with the domain module m
-// (ARCHITECTURE.md §3): its MX hosts and their sessions, then each record
-// check, one phase per check in the order of m.Phases(). A check whose
-// verdict is fail or error fails the run, the first one deciding
-// Reason, FailedPhase and Temporary; a warn is recorded without failing
-// it. A null MX fails the mx check, and the checks that need MX hosts
-// (ptr, mta_sts, tls_rpt, dane) do not run: the domain accepts no mail,
-// so only what guards its name against forgery (SPF, DMARC, DKIM, and
-// blocklists for the sending IPs) still matters. A domain that does not
-// exist (NXDOMAIN on MX) runs nothing further.
+// (ARCHITECTURE.md §3); the package doc says what each check judges and
+// how the run is decided.
 func Probe(ctx context.Context, target string, m probes.Module, logger log.Logger) *probes.Result {
 	// The module's slices are shared with every other run of it, and
 	// SetDefaults normalises some in place.
@@ -82,9 +76,13 @@ type run struct {
 	// sessions holds each MX address's session result, parallel to the
 	// addresses of facts.MX, for the TLS chains.
 	sessions [][]*probes.Result
+	// hostErrs holds, per MX host, the first failure of its address
+	// lookups.
+	hostErrs []error
 	// noMX: the checks that need MX hosts do not run (null MX, or the MX
-	// lookup failed).
-	noMX bool
+	// lookup failed); nullMX: nor TLS-RPT, pointless for a domain that
+	// takes no mail.
+	noMX, nullMX bool
 	// stop: nothing further runs (the domain does not exist, or the
 	// module cannot run at all).
 	stop bool
@@ -112,10 +110,10 @@ func (r *run) run(ctx context.Context, target string) {
 		probes.PhaseDANE:   r.checkDANE,
 		probes.PhaseDNSBL:  r.checkDNSBL,
 	}
-	needMX := map[probes.Phase]bool{probes.PhasePTR: true, probes.PhaseMTASTS: true, probes.PhaseTLSRPT: true, probes.PhaseDANE: true}
+	needMX := map[probes.Phase]bool{probes.PhasePTR: true, probes.PhaseMTASTS: true, probes.PhaseDANE: true}
 	for _, p := range r.m.Phases() {
 		fn, ok := checks[p]
-		if !ok || r.stop || (r.noMX && needMX[p]) {
+		if !ok || r.stop || (r.noMX && needMX[p]) || (r.nullMX && p == probes.PhaseTLSRPT) {
 			continue
 		}
 		start := time.Now()
@@ -275,7 +273,7 @@ func (r *run) checkMX(ctx context.Context) probes.DomainCheck {
 		r.stop = errors.Is(err, ErrNXDOMAIN)
 		return domainCheck(ResultError, probes.ReasonDNS, "MX lookup: "+err.Error(), err)
 	case ans.Null:
-		r.noMX, r.facts.NullMX = true, true
+		r.noMX, r.nullMX, r.facts.NullMX = true, true, true
 		return probes.DomainCheck{Result: probes.CheckFail, Reason: probes.ReasonNullMX, Detail: "null MX (RFC 7505): the domain accepts no mail"}
 	}
 	hosts := ans.Hosts
@@ -286,8 +284,9 @@ func (r *run) checkMX(ctx context.Context) probes.DomainCheck {
 	}
 	hosts = hosts[:min(len(hosts), r.d.MaxMX)]
 	r.facts.MX = make([]probes.MXHostFacts, len(hosts))
+	r.hostErrs = make([]error, len(hosts))
 	forEach(len(hosts), func(i int) {
-		r.facts.MX[i] = r.lookupHost(ctx, hosts[i])
+		r.facts.MX[i], r.hostErrs[i] = r.lookupHost(ctx, hosts[i])
 	})
 	r.sessions = make([][]*probes.Result, len(hosts))
 	type job struct{ host, addr int }
@@ -305,10 +304,12 @@ func (r *run) checkMX(ctx context.Context) probes.DomainCheck {
 	return r.mxVerdict()
 }
 
-// lookupHost finds an MX host's addresses, per family, capped.
-func (r *run) lookupHost(ctx context.Context, mx *net.MX) probes.MXHostFacts {
+// lookupHost finds an MX host's addresses, per family, capped, and
+// returns the first lookup failure too.
+func (r *run) lookupHost(ctx context.Context, mx *net.MX) (probes.MXHostFacts, error) {
 	h := probes.MXHostFacts{Host: strings.ToLower(mx.Host), Preference: mx.Pref, Addresses: []probes.MXAddressFacts{}}
 	var errs []string
+	var first error
 	for _, family := range r.d.IPProtocols {
 		lookup := r.resolver.A
 		if family == "ip6" {
@@ -317,6 +318,7 @@ func (r *run) lookupHost(ctx context.Context, mx *net.MX) probes.MXHostFacts {
 		addrs, _, err := lookup(ctx, h.Host)
 		if err != nil {
 			errs = append(errs, err.Error())
+			first = cmp.Or(first, err)
 			continue
 		}
 		for _, a := range addrs[:min(len(addrs), r.d.MaxAddresses)] {
@@ -327,7 +329,7 @@ func (r *run) lookupHost(ctx context.Context, mx *net.MX) probes.MXHostFacts {
 		errs = append(errs, "no "+strings.Join(r.d.IPProtocols, " or ")+" address")
 	}
 	h.Error = strings.Join(errs, "; ")
-	return h
+	return h, first
 }
 
 // session runs one SMTP session to one MX address, pinned to it, and
@@ -400,16 +402,18 @@ func isHostName(s string) bool {
 func (r *run) mxVerdict() probes.DomainCheck {
 	var accepting, total, refused int
 	var broken []string
-	for _, h := range r.facts.MX {
+	var lookupErr error
+	for i, h := range r.facts.MX {
 		if h.Error != "" {
 			broken = append(broken, fmt.Sprintf("%s: %s", h.Host, h.Error))
 		}
-		for _, a := range h.Addresses {
+		lookupErr = cmp.Or(lookupErr, r.hostErrs[i])
+		for j, a := range h.Addresses {
 			total++
 			switch {
 			case a.Accepts:
 				accepting++
-			case strings.HasPrefix(a.Error, "not probed: "):
+			case r.sessions[i][j] == nil: // the dial check refused it
 				refused++
 				broken = append(broken, fmt.Sprintf("%s %s: %s", h.Host, a.Address, a.Error))
 			default:
@@ -422,6 +426,9 @@ func (r *run) mxVerdict() probes.DomainCheck {
 		detail = strings.TrimSuffix("no MX records: the domain's own addresses are its MX (RFC 5321 §5.1); "+detail, "; ")
 	}
 	switch {
+	case total == 0 && lookupErr != nil:
+		// No address to try, because DNS failed: undecided.
+		return domainCheck(ResultError, probes.ReasonDNS, detail, lookupErr)
 	case total > 0 && refused == total:
 		return probes.DomainCheck{Result: probes.CheckError, Reason: probes.ReasonOther, Detail: detail}
 	case accepting == 0:

@@ -584,3 +584,35 @@ func TestProbeTLSConfigUntouched(t *testing.T) {
 		t.Fatal("the run changed the module's MX tls_config")
 	}
 }
+
+// TestProbeMXAddressLookupFails: when no MX host's address can be looked
+// up, the mx check is undecided, for the DNS reason, not "unreachable".
+func TestProbeMXAddressLookupFails(t *testing.T) {
+	f := newDomainFixture(t)
+	srv := f.dnsServer()
+	for _, h := range []string{"mx1.good.test.", "mx2.good.test."} {
+		srv.Behave(h, probestest.DNSBehaviour{Rcode: dns.RcodeServerFailure})
+	}
+	res := f.probe(context.Background(), f.module(srv))
+	wantFailed(t, res, probes.PhaseMX, probes.ReasonDNSServFail)
+	wantVerdict(t, res, probes.PhaseMX, probes.CheckError, probes.ReasonDNSServFail)
+	if res.Domain.MX[0].Error == "" {
+		t.Fatalf("host facts = %+v", res.Domain.MX[0])
+	}
+}
+
+// TestProbeMXLookupFailsTLSRPTStillRuns: an MX lookup that fails stops
+// only the checks that need the MX hosts.
+func TestProbeMXLookupFailsTLSRPTStillRuns(t *testing.T) {
+	f := newDomainFixture(t)
+	srv := f.dnsServer()
+	srv.Behave("good.test.", probestest.DNSBehaviour{Rcode: dns.RcodeRefused})
+	res := f.probe(context.Background(), f.module(srv))
+	wantFailed(t, res, probes.PhaseMX, probes.ReasonDNS)
+	wantVerdict(t, res, probes.PhaseTLSRPT, probes.CheckPass, probes.ReasonOK)
+	for _, p := range []probes.Phase{probes.PhasePTR, probes.PhaseMTASTS, probes.PhaseDANE} {
+		if res.Domain.Check(p) != nil {
+			t.Errorf("%s ran without MX hosts", p)
+		}
+	}
+}
