@@ -100,15 +100,27 @@ func (r *run) run(ctx context.Context, target string) {
 	}
 	r.domain = strings.ToLower(domain)
 	checks := map[probes.Phase]func(context.Context) probes.DomainCheck{
-		probes.PhaseMX:     r.checkMX,
-		probes.PhasePTR:    r.checkPTR,
-		probes.PhaseSPF:    r.checkSPF,
-		probes.PhaseDMARC:  r.checkDMARC,
-		probes.PhaseDKIM:   r.checkDKIM,
+		probes.PhaseMX:  r.checkMX,
+		probes.PhasePTR: r.checkPTR,
+		probes.PhaseSPF: func(ctx context.Context) probes.DomainCheck {
+			f := CheckSPF(ctx, r.resolver, r.domain, r.sendingIPs())
+			return r.keep(probes.PhaseSPF, f, f.Check)
+		},
+		probes.PhaseDMARC: func(ctx context.Context) probes.DomainCheck {
+			f := CheckDMARC(ctx, r.resolver, r.domain)
+			return r.keep(probes.PhaseDMARC, f, f.Check)
+		},
+		probes.PhaseDKIM: func(ctx context.Context) probes.DomainCheck {
+			f := CheckDKIM(ctx, r.resolver, r.domain, r.d.DKIMSelectors)
+			return r.keep(probes.PhaseDKIM, f, f.Check)
+		},
 		probes.PhaseMTASTS: r.checkMTASTS,
-		probes.PhaseTLSRPT: r.checkTLSRPT,
-		probes.PhaseDANE:   r.checkDANE,
-		probes.PhaseDNSBL:  r.checkDNSBL,
+		probes.PhaseTLSRPT: func(ctx context.Context) probes.DomainCheck {
+			f := CheckTLSRPT(ctx, r.resolver, r.domain)
+			return r.keep(probes.PhaseTLSRPT, f, f.Check)
+		},
+		probes.PhaseDANE:  r.checkDANE,
+		probes.PhaseDNSBL: r.checkDNSBL,
 	}
 	needMX := map[probes.Phase]bool{probes.PhasePTR: true, probes.PhaseMTASTS: true, probes.PhaseDANE: true}
 	for _, p := range r.m.Phases() {
@@ -469,28 +481,11 @@ func (r *run) checkPTR(ctx context.Context) probes.DomainCheck {
 	return worst(cs)
 }
 
-func (r *run) checkSPF(ctx context.Context) probes.DomainCheck {
-	f := CheckSPF(ctx, r.resolver, r.domain, r.sendingIPs())
-	r.facts.Details[probes.PhaseSPF] = f
-	return fromCheck(f.Check)
-}
-
-func (r *run) checkDMARC(ctx context.Context) probes.DomainCheck {
-	f := CheckDMARC(ctx, r.resolver, r.domain)
-	r.facts.Details[probes.PhaseDMARC] = f
-	return fromCheck(f.Check)
-}
-
-func (r *run) checkDKIM(ctx context.Context) probes.DomainCheck {
-	f := CheckDKIM(ctx, r.resolver, r.domain, r.d.DKIMSelectors)
-	r.facts.Details[probes.PhaseDKIM] = f
-	return fromCheck(f.Check)
-}
-
-func (r *run) checkTLSRPT(ctx context.Context) probes.DomainCheck {
-	f := CheckTLSRPT(ctx, r.resolver, r.domain)
-	r.facts.Details[probes.PhaseTLSRPT] = f
-	return fromCheck(f.Check)
+// keep records a check's typed facts as its details and returns its
+// verdict.
+func (r *run) keep(p probes.Phase, facts any, c Check) probes.DomainCheck {
+	r.facts.Details[p] = facts
+	return fromCheck(c)
 }
 
 // sendingIPs are the module's sending_ips (validated at load).
@@ -683,6 +678,5 @@ func (r *run) checkDNSBL(ctx context.Context) probes.DomainCheck {
 		return passCheck("no address to look up")
 	}
 	f := CheckDNSBL(ctx, r.resolver, addrs, r.d.DNSBLZones)
-	r.facts.Details[probes.PhaseDNSBL] = f
-	return fromCheck(f.Check)
+	return r.keep(probes.PhaseDNSBL, f, f.Check)
 }
