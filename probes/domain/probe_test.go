@@ -616,3 +616,41 @@ func TestProbeMXLookupFailsTLSRPTStillRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeCaps: max_mx and max_addresses bound what is walked, whatever
+// the DNS says.
+func TestProbeCaps(t *testing.T) {
+	f := newDomainFixture(t)
+	f.set("mx", "good.test. MX 10 mx1.good.test.\ngood.test. MX 20 mx2.good.test.\ngood.test. MX 30 mx3.good.test.")
+	f.set("mx1", "mx1.good.test. A 127.0.0.1\nmx1.good.test. A 127.0.0.5\nmx1.good.test. A 127.0.0.6")
+	f.set("mx3", "mx3.good.test. A 127.0.0.1")
+	m := f.module(f.dnsServer())
+	m.Domain.MaxMX, m.Domain.MaxAddresses = 2, 1
+	res := f.probe(context.Background(), m)
+	if len(res.Domain.MX) != 2 || res.Domain.MX[1].Host != "mx2.good.test" {
+		t.Fatalf("MX walked = %+v", res.Domain.MX)
+	}
+	if n := len(res.Domain.MX[0].Addresses); n != 1 {
+		t.Fatalf("mx1 has %d addresses probed, want 1", n)
+	}
+	if f.smtp.Connections() != 2 {
+		t.Fatalf("%d sessions, want 2", f.smtp.Connections())
+	}
+}
+
+// TestProbeBrokenIPv6: an MX whose IPv6 address does not answer while
+// IPv4 does shows as its own failed session, and a warn.
+func TestProbeBrokenIPv6(t *testing.T) {
+	f := newDomainFixture(t)
+	f.set("mx1", "mx1.good.test. A 127.0.0.1\nmx1.good.test. AAAA ::1") // the server listens on 127.0.0.1 only
+	f.set("ptr6", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa. PTR mx1.good.test.")
+	res := f.run()
+	if !res.Success {
+		t.Fatalf("run failed: %s/%s: %v", res.FailedPhase, res.Reason, res.Err)
+	}
+	wantVerdict(t, res, probes.PhaseMX, probes.CheckWarn, probes.ReasonMXUnreachable)
+	addrs := res.Domain.MX[0].Addresses
+	if len(addrs) != 2 || addrs[1].Family != "ip6" || addrs[1].Accepts || addrs[1].Phase != probes.PhaseConnect || !addrs[0].Accepts {
+		t.Fatalf("mx1 addresses = %+v", addrs)
+	}
+}
