@@ -2,7 +2,7 @@
 #
 #   make build       the binary, with version information
 #   make test        unit tests with the race detector (what CI and the README run)
-#   make test-e2e    tests against real components: a private Postfix, and the mail path of the delivery prober (installs them if needed)
+#   make test-e2e    tests against real components: a private Postfix, the mail path of the delivery prober and the domain path of the domain prober (installs them if needed)
 #   make test-mailpath  the delivery prober's real mail path, started and checked end to end
 #   make test-domainpath  the domain prober's real DNSSEC zone, resolver, MX hosts and MTA-STS, started and checked
 #   make lint        gofmt, go vet, staticcheck, and go.mod/go.sum tidy
@@ -79,8 +79,10 @@ cover:
 	$(GO) test -race -coverprofile=coverage.out ./...
 	$(GO) tool cover -func=coverage.out | tail -n 1
 
-# The trap stops Postfix however the tests end, so a failed run never leaves
-# a master holding the ports for the next one.
+# The trap stops Postfix, the mail path and the domain path however the
+# tests end, so a failed run never leaves a daemon holding the ports for the
+# next one. The domain path needs root (port 443), as CI runs; its address
+# block follows SMTP_EXPORTER_DOMAINPATH_NET from the environment.
 .PHONY: test-e2e
 test-e2e:
 	bash scripts/install-deps.sh
@@ -89,11 +91,12 @@ test-e2e:
 		if runuser -u postfix -- test -x '$(CURDIR)' 2>/dev/null; then dir='$(CURDIR)/.e2e'; \
 		else dir=/tmp/smtp_exporter-e2e; fi; \
 	fi; \
-	trap 'bash scripts/mailpath.sh stop "$$dir/mp"; bash scripts/postfix.sh stop "$$dir"' EXIT; \
+	trap 'bash scripts/domainpath.sh stop "$$dir/dp"; bash scripts/mailpath.sh stop "$$dir/mp"; bash scripts/postfix.sh stop "$$dir"' EXIT; \
 	trap 'exit 130' INT TERM; \
 	bash scripts/postfix.sh start "$$dir"; \
 	bash scripts/mailpath.sh start "$$dir/mp"; \
-	set -a; . "$$dir/env"; . "$$dir/mp/env"; set +a; \
+	bash scripts/domainpath.sh start "$$dir/dp"; \
+	set -a; . "$$dir/env"; . "$$dir/mp/env"; . "$$dir/dp/env"; set +a; \
 	echo "SMTP_EXPORTER_E2E=1 $(GO) test -race -count=1 -run '$(E2E_RUN)' ./..."; \
 	SMTP_EXPORTER_E2E=1 $(GO) test -race -count=1 -run '$(E2E_RUN)' ./...
 
