@@ -27,21 +27,12 @@
 # shellcheck disable=SC2153
 set -euo pipefail
 
-die() {
-	echo "domainpath-check.sh: $*" >&2
-	exit 1
-}
+readonly PROG=domainpath-check.sh
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-if [ $# -ne 1 ] || [ -z "$1" ]; then die "usage: scripts/domainpath-check.sh DIR"; fi
-DIR=$(realpath -m -- "$1")
-[ -f "$DIR/env" ] || die "$DIR/env not found: run scripts/domainpath.sh start $DIR first"
-for tool in drill openssl curl timeout; do
-	command -v "$tool" >/dev/null || die "$tool is not installed (run scripts/install-deps.sh)"
-done
-set -a
-# shellcheck disable=SC1091 # written by scripts/domainpath.sh
-. "$DIR/env"
-set +a
+load_instance_env domainpath.sh "$@"
+require_tools drill openssl curl timeout
 
 RES_IP=${SMTP_EXPORTER_DOMAINPATH_DNS_SERVER%:*}
 RES_PORT=${SMTP_EXPORTER_DOMAINPATH_DNS_SERVER##*:}
@@ -195,7 +186,7 @@ check_ptr() {
 		addr=${SMTP_EXPORTER_DOMAINPATH_MX1_ADDR6%:*}
 		check_ptr_one "$(tr -d '[]' <<<"$addr")" AAAA || ok=1
 	else
-		echo "  no IPv6 MX (the host has no ::1)"
+		echo "  no IPv6 MX (the host has no ::1, or SMTP_EXPORTER_DOMAINPATH_IPV6 is 0)"
 	fi
 	return $ok
 }
@@ -365,16 +356,6 @@ check_listeners() {
 	return $ok
 }
 
-failed=()
-check() {
-	local name=$1
-	shift
-	echo "[$name]"
-	if ! "$@"; then
-		failed+=("${name%%:*}")
-	fi
-}
-
 check "a: AD on validated answers" check_ad
 check "b: bogus name SERVFAIL, answered with CD" check_bogus
 check "c: SPF, DMARC, DKIM, TLS-RPT records" check_records
@@ -386,10 +367,4 @@ check "h: null MX" check_nullmx
 check "i: dead secondary MX refuses connections" check_deadmx
 check "j: SPF lookup limit" check_spf
 check "k: MX listeners offer STARTTLS, refuse mail" check_listeners
-
-if [ "${#failed[@]}" -ne 0 ]; then
-	echo "domainpath-check.sh: FAILED: ${failed[*]}"
-	echo "domainpath-check.sh: logs: $SMTP_EXPORTER_DOMAINPATH_UNBOUND_LOG $SMTP_EXPORTER_DOMAINPATH_MAILLOG $SMTP_EXPORTER_DOMAINPATH_MTA_STS_LOG"
-	exit 1
-fi
-echo "domainpath-check.sh: all checks passed"
+finish_checks "$SMTP_EXPORTER_DOMAINPATH_UNBOUND_LOG" "$SMTP_EXPORTER_DOMAINPATH_MAILLOG" "$SMTP_EXPORTER_DOMAINPATH_MTA_STS_LOG"

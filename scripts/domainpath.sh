@@ -6,10 +6,12 @@
 # Usage: scripts/domainpath.sh start|stop|status DIR
 #
 # Everything lives under DIR; nothing in /etc is read for configuration or
-# written, and nothing listens beyond loopback: every address is in
-# 127.0.20.0/24 (any 127.x address is local on Linux without configuration),
-# plus [::1] for one MX when the host has it, so this runs beside
-# scripts/postfix.sh and scripts/mailpath.sh. `start` rebuilds DIR from
+# written, and nothing listens beyond loopback: every address is in one
+# /24, NET.0/24, where NET is SMTP_EXPORTER_DOMAINPATH_NET (default
+# 127.0.20; any 127.x address is local on Linux without configuration),
+# plus [::1] for one MX (see below), so this runs beside scripts/postfix.sh
+# and scripts/mailpath.sh, and instances on different blocks (e.g. NET
+# 127.0.21) run beside each other. `start` rebuilds DIR from
 # scratch (new DNSSEC keys, CA, certificates); after it, DIR/env holds
 # KEY=VALUE lines the tests read. `start` takes 3.5 to 4.5 s on a busy
 # 2-core machine (measured; mostly key and certificate generation and
@@ -18,23 +20,27 @@
 # Runs as root (as in CI): the HTTPS server binds port 443; NSD, Unbound and
 # Postfix bind as root and then drop to their own users.
 #
-# Listeners (ports overridable through the environment):
+# Listeners (ports overridable through the environment), for NET 127.0.20:
 #   127.0.20.53:53     Unbound, UDP and TCP (SMTP_EXPORTER_DOMAINPATH_RESOLVER_PORT):
 #                      validating, with posture.test's DS as its only trust
 #                      anchor; AD on validated answers, SERVFAIL on bogus ones,
 #                      REFUSED for every name outside the test zones (it
 #                      never asks the root servers)
 #   127.0.20.53:10055  NSD, UDP and TCP (SMTP_EXPORTER_DOMAINPATH_NSD_PORT):
-#                      posture.test (signed), 20.0.127.in-addr.arpa and ::1's
-#                      reverse zone (unsigned)
+#                      posture.test (signed), NET's reverse zone
+#                      (20.0.127.in-addr.arpa) and ::1's (unsigned)
 #   127.0.20.1:10525   Postfix as mx1.posture.test (SMTP_EXPORTER_DOMAINPATH_MX_PORT),
-#   [::1]:10525        and on ::1 too (mx1 AAAA ::1) when the loopback has
-#                      IPv6; DIR/env's MX1_ADDR6 is empty when it has not
+#   [::1]:10525        and on ::1 too (mx1 AAAA ::1) when
+#                      SMTP_EXPORTER_DOMAINPATH_IPV6 is 1, or is empty, NET
+#                      is the default and the loopback has IPv6 (::1 is
+#                      outside every block: two instances would clash on
+#                      it); DIR/env's MX1_ADDR6 is empty when there is none
 #   127.0.20.2:10525   Postfix as mx2.posture.test
 #   127.0.20.3:10525   Postfix as mx.rotated.posture.test
 #   127.0.20.80:443    python3 HTTPS server for every mta-sts.<domain>
 #                      (SMTP_EXPORTER_DOMAINPATH_HTTPS_PORT)
-# 127.0.20.4 is mx2.deadmx.posture.test, where nothing listens. The MX
+# 127.0.20.4 is mx2.deadmx.posture.test, where nothing listens. Every
+# address is NET followed by the last octet shown here. The MX
 # listeners greet with their name (which is also their address's PTR), offer
 # STARTTLS with a certificate from DIR/tls/ca.crt for that name, and refuse
 # every MAIL FROM.
@@ -45,7 +51,7 @@
 # bogus:
 #   good      MX 10 mx1, 20 mx2; TLSA matches both, policy enforce covers both
 #             (mx: mx1.posture.test, mx: *.posture.test), SPF within limits
-#             passing the MX addresses and 127.0.20.25 (SENDING_IP in
+#             passing the MX addresses and NET.25 (SENDING_IP in
 #             DIR/env; FOREIGN_IP fails)
 #   rotated   MX mx.rotated, whose certificate has a new key while its TLSA
 #             still names the old one: a DANE mismatch
@@ -63,12 +69,8 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 readonly DOMAIN=posture.test
 readonly DKIM_SELECTOR=posture
-readonly NET=127.0.20
-readonly RESOLVER_IP=$NET.53
-readonly MX1_IP=$NET.1 MX2_IP=$NET.2 ROTATED_IP=$NET.3 DEAD_IP=$NET.4 HTTPS_IP=$NET.80
-# Where the domains' own mail "comes from" (SPF passes through an include),
-# and an address SPF fails (TEST-NET-1).
-readonly SENDING_IP=$NET.25 FOREIGN_IP=192.0.2.1
+readonly DEFAULT_NET=127.0.20
+readonly FOREIGN_IP=192.0.2.1
 readonly MX1=mx1.$DOMAIN MX2=mx2.$DOMAIN ROTATED_MX=mx.rotated.$DOMAIN DEAD_MX=mx2.deadmx.$DOMAIN
 readonly STS_DOMAINS=(good rotated deadmx badsts spflimit)
 readonly START_TIMEOUT=30
@@ -88,22 +90,28 @@ usage() {
 
 parse_args "$@"
 
+NET=${SMTP_EXPORTER_DOMAINPATH_NET:-$DEFAULT_NET}
+# Octets without leading zeros: NET is also spelled backwards as the reverse
+# zone's name.
+octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
+[[ $NET =~ ^127\.$octet\.$octet$ ]] ||
+	die "SMTP_EXPORTER_DOMAINPATH_NET must be the first three octets of a 127.x.y.0/24 block, like 127.0.21: $NET"
+readonly NET REV_ZONE=${BASH_REMATCH[2]}.${BASH_REMATCH[1]}.127.in-addr.arpa
+readonly RESOLVER_IP=$NET.53
+readonly MX1_IP=$NET.1 MX2_IP=$NET.2 ROTATED_IP=$NET.3 DEAD_IP=$NET.4 HTTPS_IP=$NET.80
+# Where the domains' own mail "comes from" (SPF passes through an include);
+# FOREIGN_IP (TEST-NET-1) is an address SPF fails.
+readonly SENDING_IP=$NET.25
+
 RESOLVER_PORT=${SMTP_EXPORTER_DOMAINPATH_RESOLVER_PORT:-53}
 NSD_PORT=${SMTP_EXPORTER_DOMAINPATH_NSD_PORT:-10055}
 MX_PORT=${SMTP_EXPORTER_DOMAINPATH_MX_PORT:-10525}
 HTTPS_PORT=${SMTP_EXPORTER_DOMAINPATH_HTTPS_PORT:-443}
 
-TLS=$DIR/tls
-RUN=$DIR/run
-DNS=$DIR/dns
+set_instance_paths
 KEYS=$DNS/keys
 UB=$DIR/unbound
-PF=$DIR/postfix
-PF_CONF=$PF/etc
 STS=$DIR/mta-sts
-DKIM=$DIR/dkim
-MAILLOG=$DIR/maillog
-NSD_CONF=$DNS/nsd.conf
 UB_CONF=$UB/unbound.conf
 STS_SERVER=$STS/server.py
 
@@ -116,51 +124,15 @@ ipv6_loopback() {
 
 # --- processes ---------------------------------------------------------------
 
-# Processes whose executable's name matches glob $1 and that have $2 as one
-# argument (every daemon here gets its config or script path on the command
-# line). Found through /proc rather than pid files, so an instance whose DIR
-# was deleted while it ran is still found, and neither another instance of
-# the program nor an editor open on the file is touched.
-pids_with_arg() {
-	local f pid exe
-	# -z: cmdline's arguments are NUL-separated, so -x matches one argument.
-	for f in $(grep -lzxF -- "$2" /proc/[0-9]*/cmdline 2>/dev/null || true); do
-		pid=${f#/proc/}
-		pid=${pid%/cmdline}
-		exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
-		# shellcheck disable=SC2053 # $1 is a glob
-		if [ -n "$exe" ] && [[ ${exe##*/} == $1 ]]; then
-			echo "$pid"
-		fi
-	done
-}
-
 stop_all() {
-	local masters
-	# Postfix's master re-execs without our arguments; it is found through
-	# MAIL_CONFIG in its environment. `postfix stop` costs a second even
-	# with nothing running, hence only when a master runs.
-	masters=$(postfix_masters "$PF_CONF")
-	if [ -n "$masters" ] && [ -f "$PF_CONF/main.cf" ]; then
-		postfix -c "$PF_CONF" stop >/dev/null 2>&1 || true
-	fi
-	# shellcheck disable=SC2086 # one pid per word
-	terminate "postfix master (%s)" $masters
-	# shellcheck disable=SC2046
+	stop_postfix "$PF_CONF"
+	# shellcheck disable=SC2046 # one pid per word
 	terminate "unbound, nsd, mta-sts server (%s)" \
 		$(pids_with_arg unbound "$UB_CONF") $(pids_with_arg nsd "$NSD_CONF") \
 		$(pids_with_arg 'python3*' "$STS_SERVER")
 }
 
 # --- ports -------------------------------------------------------------------
-
-# True when something listens on $1 (tcp or udp) at address $2, port $3, or
-# on the port at a wildcard address, which would keep us from binding.
-listening() {
-	local flag=-Hltn
-	[ "$1" = udp ] && flag=-Hlun
-	[ -n "$(ss "$flag" "( src $2 or src 0.0.0.0 or src [::] ) and sport = :$3" 2>/dev/null)" ]
-}
 
 check_ports_free() {
 	local spec proto addr port
@@ -174,20 +146,6 @@ check_ports_free() {
 		if listening "$proto" "$addr" "$port"; then
 			die "$proto $addr:$port is already in use ($(ss -Hlnp "sport = :$port" 2>/dev/null | grep -o 'users:.*' | head -n1))"
 		fi
-	done
-}
-
-# Polls "$@" until it succeeds; on timeout shows the end of log $2.
-wait_for() {
-	local what=$1 log=$2 deadline=$((SECONDS + START_TIMEOUT))
-	shift 2
-	while ! "$@"; do
-		if ((SECONDS >= deadline)); then
-			echo "$PROG: $what not ready within ${START_TIMEOUT}s${log:+; end of $log:}" >&2
-			if [ -n "$log" ]; then tail -n 30 "$log" >&2 || true; fi
-			exit 1
-		fi
-		sleep 0.1
 	done
 }
 
@@ -333,8 +291,8 @@ write_zones() {
 		echo "_spf11.spflimit TXT \"v=spf1 ip4:$SENDING_IP -all\""
 	} >"$DNS/$DOMAIN.zone"
 
-	cat >"$DNS/20.0.127.in-addr.arpa.zone" <<-EOF
-		\$ORIGIN 20.0.127.in-addr.arpa.
+	cat >"$DNS/$REV_ZONE.zone" <<-EOF
+		\$ORIGIN $REV_ZONE.
 		\$TTL 300
 		@   SOA ns.$DOMAIN. hostmaster.$DOMAIN. 1 3600 600 86400 60
 		@   NS  ns.$DOMAIN.
@@ -381,38 +339,12 @@ sign_zone() {
 
 write_nsd() {
 	local z
-	cat >"$NSD_CONF" <<-EOF
-		$GENERATED
-		server:
-		  ip-address: $RESOLVER_IP@$NSD_PORT
-		  do-ip6: no
-		  username: nsd
-		  chroot: ""
-		  zonesdir: "$DNS"
-		  pidfile: "$RUN/nsd.pid"
-		  database: ""
-		  zonelistfile: "$DNS/zone.list"
-		  xfrdfile: "$DNS/xfrd.state"
-		  xfrdir: "$DNS"
-		  logfile: "$DNS/nsd.log"
-		  server-count: 1
-		  hide-version: yes
-		  verbosity: 1
-		remote-control:
-		  control-enable: no
-		zone:
-		  name: $DOMAIN
-		  zonefile: "$DNS/$DOMAIN.zone.signed"
-	EOF
-	for z in 20.0.127.in-addr.arpa "$LOOPBACK6_REV"; do
-		printf 'zone:\n  name: %s\n  zonefile: "%s"\n' "$z" "$DNS/$z.zone" >>"$NSD_CONF"
-	done
-	for z in "$DNS/$DOMAIN.zone.signed" "$DNS/20.0.127.in-addr.arpa.zone" "$DNS/$LOOPBACK6_REV.zone"; do
+	write_nsd_conf "$RESOLVER_IP@$NSD_PORT" "$DOMAIN" "$DNS/$DOMAIN.zone.signed" \
+		"$REV_ZONE" "$DNS/$REV_ZONE.zone" "$LOOPBACK6_REV" "$DNS/$LOOPBACK6_REV.zone"
+	for z in "$DNS/$DOMAIN.zone.signed" "$DNS/$REV_ZONE.zone" "$DNS/$LOOPBACK6_REV.zone"; do
 		nsd-checkzone "$(basename "${z%.signed}" .zone)" "$z" >/dev/null ||
 			die "nsd-checkzone rejects $z: $(nsd-checkzone "$(basename "${z%.signed}" .zone)" "$z" 2>&1)"
 	done
-	# NSD writes its transfer state here after dropping to its user.
-	chown nsd:nsd "$DNS"
 }
 
 # Unbound validates posture.test from its DS alone: no root anchor, no root
@@ -449,14 +381,14 @@ write_unbound() {
 		  local-zone: "test." nodefault
 		  local-zone: "$DOMAIN." transparent
 		  local-zone: "127.in-addr.arpa." nodefault
-		  local-zone: "20.0.127.in-addr.arpa." transparent
-		  domain-insecure: "20.0.127.in-addr.arpa."
+		  local-zone: "$REV_ZONE." transparent
+		  domain-insecure: "$REV_ZONE."
 		  local-zone: "$LOOPBACK6_REV." transparent
 		  domain-insecure: "$LOOPBACK6_REV."
 		remote-control:
 		  control-enable: no
 	EOF
-	for z in "$DOMAIN" 20.0.127.in-addr.arpa "$LOOPBACK6_REV"; do
+	for z in "$DOMAIN" "$REV_ZONE" "$LOOPBACK6_REV"; do
 		printf 'stub-zone:\n  name: "%s."\n  stub-addr: %s@%s\n' "$z" "$RESOLVER_IP" "$NSD_PORT" >>"$UB_CONF"
 	done
 	chown -R unbound:unbound "$UB"
@@ -503,7 +435,7 @@ write_postfix() {
 		EOF
 	} >"$PF_CONF/main.cf"
 	# The listeners' addresses are in master.cf; inet_interfaces must name
-	# configured interface addresses, and 127.0.20.x is not one.
+	# configured interface addresses, and NET.x is not one.
 	if [ "$IPV6" = 1 ]; then
 		postconf -c "$PF_CONF" -e "inet_interfaces = loopback-only" "inet_protocols = all"
 	fi
@@ -620,17 +552,6 @@ write_env() {
 
 # --- start/stop --------------------------------------------------------------
 
-# Starts a daemon that puts itself in the background, with its standard
-# streams away from ours: a daemon holding the caller's stdout open would
-# hang any pipeline the caller runs start in.
-daemon() {
-	local name=$1 log=$RUN/$1.out
-	shift
-	if ! "$@" </dev/null >>"$log" 2>&1; then
-		die "$name did not start: $(tail -n 5 "$log")"
-	fi
-}
-
 # NSD answers for the signed zone: it serves what it could load and only
 # logs a zone it could not.
 nsd_serves_zone() {
@@ -638,17 +559,12 @@ nsd_serves_zone() {
 }
 
 start_daemons() {
-	local out
 	daemon nsd nsd -c "$NSD_CONF"
 	daemon unbound unbound -c "$UB_CONF"
 	# setsid -f: the server outlives this script, in a session of its own.
 	setsid -f "$PYTHON" "$STS_SERVER" "$STS" "$HTTPS_IP" "$HTTPS_PORT" "$TLS/server.crt" "$TLS/server.key" \
 		</dev/null >>"$RUN/mta-sts.log" 2>&1
-	if ! out=$(postfix -c "$PF_CONF" start 2>&1); then
-		echo "$PROG: postfix start failed: $out" >&2
-		tail -n 30 "$MAILLOG" >&2 || true
-		exit 1
-	fi
+	start_postfix "$PF_CONF"
 
 	wait_for "NSD" "$DNS/nsd.log" nsd_serves_zone
 	wait_for "Unbound" "$UB/unbound.log" listening udp "$RESOLVER_IP" "$RESOLVER_PORT"
@@ -662,35 +578,29 @@ start_daemons() {
 }
 
 start() {
-	local t0 ms tool
+	local t0
 	t0=$(date +%s%N)
-	for tool in nsd nsd-checkzone unbound unbound-checkconf ldns-keygen ldns-signzone drill postfix postconf ss openssl setsid; do
-		command -v "$tool" >/dev/null || die "$tool is not installed (run scripts/install-deps.sh)"
-	done
+	require_tools nsd nsd-checkzone unbound unbound-checkconf ldns-keygen ldns-signzone drill postfix postconf ss openssl setsid
 	# Debian's python3 when there is one (install-deps.sh installs it),
 	# rather than whatever PATH finds first.
 	PYTHON=/usr/bin/python3
 	[ -x "$PYTHON" ] || PYTHON=$(command -v python3) || die "python3 is not installed (run scripts/install-deps.sh)"
 	[ "$(id -u)" = 0 ] || die "must run as root (port $HTTPS_PORT, daemons that drop to their own users)"
-	IPV6=0
-	if ipv6_loopback; then IPV6=1; fi
+	case ${SMTP_EXPORTER_DOMAINPATH_IPV6:-} in
+	"")
+		IPV6=0
+		if [ "$NET" = "$DEFAULT_NET" ] && ipv6_loopback; then IPV6=1; fi
+		;;
+	0) IPV6=0 ;;
+	1)
+		ipv6_loopback || die "SMTP_EXPORTER_DOMAINPATH_IPV6=1, but the loopback has no ::1"
+		IPV6=1
+		;;
+	*) die "SMTP_EXPORTER_DOMAINPATH_IPV6 must be 0, 1 or empty: $SMTP_EXPORTER_DOMAINPATH_IPV6" ;;
+	esac
 
-	stop_all
-	check_ports_free
-
-	# DIR gets wiped piecewise below; the marker keeps a typo (DIR=/tmp,
-	# DIR=$HOME) from doing that to a directory we did not make.
-	if dir_is_foreign; then
-		die "$DIR is not empty and was not created by this script; give a new or empty directory"
-	fi
-	# Only what this script creates is removed, never DIR itself: the caller
-	# may hold on to it (mktemp -d).
-	rm -rf "$TLS" "$RUN" "$DNS" "$UB" "$PF" "$STS" "$DKIM" "$MAILLOG" "$DIR/env" "$DIR/env.tmp"
-	claim_instance_dir "$RUN" "$UB" "$STS"
-	: >"$MAILLOG"
-
-	# Whatever fails from here on, nothing is left running.
-	trap 'rc=$?; if [ $rc -ne 0 ]; then stop_all; fi; exit $rc' EXIT
+	reset_instance_dir "$TLS" "$RUN" "$DNS" "$UB" "$PF" "$STS" "$DKIM" "$MAILLOG"
+	mkdir -p "$RUN" "$UB" "$STS"
 
 	STS_ID=$(date -u +%Y%m%d%H%M%S)
 	make_certs
@@ -712,30 +622,16 @@ start() {
 	start_daemons
 	write_env
 	trap - EXIT
-	ms=$((($(date +%s%N) - t0) / 1000000))
-	printf '%s: started in %d.%01ds: resolver %s:%s, NSD %s:%s, MX port %s on %s, %s, %s%s, MTA-STS %s:%s; env in %s\n' \
-		"$PROG" $((ms / 1000)) $((ms % 1000 / 100)) "$RESOLVER_IP" "$RESOLVER_PORT" "$RESOLVER_IP" "$NSD_PORT" \
-		"$MX_PORT" "$MX1_IP" "$MX2_IP" "$ROTATED_IP" "$([ "$IPV6" = 1 ] && echo ", [::1]")" \
-		"$HTTPS_IP" "$HTTPS_PORT" "$DIR/env"
+	echo "$PROG: started in $(elapsed_since "$t0"): resolver $RESOLVER_IP:$RESOLVER_PORT, NSD $RESOLVER_IP:$NSD_PORT," \
+		"MX port $MX_PORT on $MX1_IP, $MX2_IP, $ROTATED_IP$([ "$IPV6" = 1 ] && echo ", [::1]")," \
+		"MTA-STS $HTTPS_IP:$HTTPS_PORT; env in $DIR/env"
 }
 
 status() {
-	local missing=()
-	[ -n "$(postfix_masters "$PF_CONF")" ] || missing+=(postfix)
-	[ -n "$(pids_with_arg nsd "$NSD_CONF")" ] || missing+=(nsd)
-	[ -n "$(pids_with_arg unbound "$UB_CONF")" ] || missing+=(unbound)
-	[ -n "$(pids_with_arg 'python3*' "$STS_SERVER")" ] || missing+=(mta-sts-server)
-	if [ "${#missing[@]}" -eq 0 ]; then
-		report_running
-		return 0
-	fi
-	echo "$PROG: not running ($DIR): ${missing[*]} down"
-	return 3
+	report_daemons "postfix=$(postfix_masters "$PF_CONF")" \
+		"nsd=$(pids_with_arg nsd "$NSD_CONF")" \
+		"unbound=$(pids_with_arg unbound "$UB_CONF")" \
+		"mta-sts-server=$(pids_with_arg 'python3*' "$STS_SERVER")"
 }
 
-case "$action" in
-start) start ;;
-stop) stop_instance_dir stop_all ;;
-status) status ;;
-*) usage ;;
-esac
+run_action stop_all

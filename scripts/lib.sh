@@ -1,9 +1,12 @@
 # shellcheck shell=bash
-# Helpers shared by scripts/postfix.sh and scripts/mailpath.sh, the two
-# private, throw-away mail servers for the end-to-end tests. Sourcing this
-# file only defines functions. They expect the caller's globals PROG (the
-# script's name, the prefix of every message), DIR (the instance directory,
-# set by parse_args), MARKER and, for make_ca_and_server_cert, TLS.
+# Helpers shared by scripts/postfix.sh, scripts/mailpath.sh and
+# scripts/domainpath.sh, the private, throw-away servers for the end-to-end
+# tests, and by their check scripts. Sourcing this file only defines
+# functions. They expect the caller's globals PROG (the script's name, the
+# prefix of every message), DIR (the instance directory, set by parse_args
+# or load_instance_env), MARKER and, where a function says so, TLS, RUN,
+# DNS, NSD_CONF, MAILLOG, GENERATED and START_TIMEOUT, and the caller's
+# functions stop_all and check_ports_free.
 
 # One prefix on every error, so a failure names the script that hit it.
 die() {
@@ -23,6 +26,22 @@ parse_args() {
 	[[ $DIR =~ ^/[A-Za-z0-9._/+-]*$ ]] || die "DIR must be a plain path (letters, digits, . _ / + -): $DIR"
 }
 
+# The paths in DIR that scripts/mailpath.sh and scripts/domainpath.sh, the
+# instances of NSD and Postfix, lay out alike: TLS material, the daemons'
+# pid files and output, the zones and NSD's config, DKIM keys, Postfix's
+# instance and its config, the mail log.
+# shellcheck disable=SC2034 # read by the callers
+set_instance_paths() {
+	TLS=$DIR/tls
+	RUN=$DIR/run
+	DNS=$DIR/dns
+	NSD_CONF=$DNS/nsd.conf
+	DKIM=$DIR/dkim
+	PF=$DIR/postfix
+	PF_CONF=$PF/etc
+	MAILLOG=$DIR/maillog
+}
+
 # Guards the piecewise wipe in start: true when DIR holds files and lacks our
 # marker, i.e. it may be a directory (DIR=/tmp, DIR=$HOME) we did not make.
 dir_is_foreign() {
@@ -30,7 +49,8 @@ dir_is_foreign() {
 }
 
 # Creates DIR with the marker, enterable by the daemons' users (mktemp -d
-# makes 0700 directories they could not enter).
+# makes 0700 directories they could not enter), and the directories in $@.
+# shellcheck disable=SC2120 # postfix.sh passes directories
 claim_instance_dir() {
 	mkdir -p "$DIR" "$@"
 	: >"$DIR/$MARKER"
@@ -76,6 +96,25 @@ terminate() {
 	done
 }
 
+# Processes whose executable's name matches glob $1 and that have $2 as one
+# argument (every daemon here gets its config or script path on the command
+# line). Found through /proc rather than pid files, so an instance whose DIR
+# was deleted while it ran is still found, and neither another instance of
+# the program nor an editor open on the file is touched.
+pids_with_arg() {
+	local f pid exe
+	# -z: cmdline's arguments are NUL-separated, so -x matches one argument.
+	for f in $(grep -lzxF -- "$2" /proc/[0-9]*/cmdline 2>/dev/null || true); do
+		pid=${f#/proc/}
+		pid=${pid%/cmdline}
+		exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+		# shellcheck disable=SC2053 # $1 is a glob
+		if [ -n "$exe" ] && [[ ${exe##*/} == $1 ]]; then
+			echo "$pid"
+		fi
+	done
+}
+
 # Postfix master processes started with config directory $1. Found through
 # MAIL_CONFIG in the process environment rather than the pid file, so an
 # instance whose DIR was deleted while it ran is still found.
@@ -87,6 +126,20 @@ postfix_masters() {
 			echo "$pid"
 		fi
 	done
+}
+
+# Stops the Postfix with config directory $1: `postfix stop`, then waits
+# for its master. The master re-execs without our arguments; it is found
+# through MAIL_CONFIG in its environment. `postfix stop` costs a second even
+# with nothing running, hence only when a master runs.
+stop_postfix() {
+	local masters
+	masters=$(postfix_masters "$1")
+	if [ -n "$masters" ] && [ -f "$1/main.cf" ]; then
+		postfix -c "$1" stop >/dev/null 2>&1 || true
+	fi
+	# shellcheck disable=SC2086 # one pid per word
+	terminate "postfix master (%s)" $masters
 }
 
 # --- ports -------------------------------------------------------------------
@@ -102,6 +155,31 @@ tcp_port_taken() {
 # who holds the port.
 tcp_port_owner() {
 	ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true
+}
+
+# True when something listens on $1 (tcp or udp) at address $2, port $3, or
+# on the port at a wildcard address, which would keep us from binding. Asks
+# the kernel rather than connecting, so that readiness checks leave no "lost
+# connection" lines in the logs tests read.
+listening() {
+	local flag=-Hltn
+	[ "$1" = udp ] && flag=-Hlun
+	[ -n "$(ss "$flag" "( src $2 or src 0.0.0.0 or src [::] ) and sport = :$3" 2>/dev/null)" ]
+}
+
+# Polls "$@" until it succeeds, for at most START_TIMEOUT seconds; on
+# timeout names $1 and shows the end of log $2 (none when empty).
+wait_for() {
+	local what=$1 log=$2 deadline=$((SECONDS + START_TIMEOUT))
+	shift 2
+	while ! "$@"; do
+		if ((SECONDS >= deadline)); then
+			echo "$PROG: $what not ready within ${START_TIMEOUT}s${log:+; end of $log:}" >&2
+			if [ -n "$log" ]; then tail -n 30 "$log" >&2 || true; fi
+			exit 1
+		fi
+		sleep 0.1
+	done
 }
 
 # --- material ----------------------------------------------------------------
@@ -150,6 +228,46 @@ check_user_access() {
 write_env_file() {
 	cat >"$DIR/env.tmp"
 	mv "$DIR/env.tmp" "$DIR/env"
+}
+
+# --- NSD configuration -------------------------------------------------------
+
+# Writes $NSD_CONF for zones under $DNS (state, log and pid file in $DNS and
+# $RUN): NSD listens on each address@port in $1 (space-separated) and serves,
+# for each further pair of arguments, zone NAME from FILE.
+write_nsd_conf() {
+	local addr
+	{
+		echo "$GENERATED"
+		echo "server:"
+		for addr in $1; do
+			echo "  ip-address: $addr"
+		done
+		cat <<-EOF
+			  do-ip6: no
+			  username: nsd
+			  chroot: ""
+			  zonesdir: "$DNS"
+			  pidfile: "$RUN/nsd.pid"
+			  database: ""
+			  zonelistfile: "$DNS/zone.list"
+			  xfrdfile: "$DNS/xfrd.state"
+			  xfrdir: "$DNS"
+			  logfile: "$DNS/nsd.log"
+			  server-count: 1
+			  hide-version: yes
+			  verbosity: 1
+			remote-control:
+			  control-enable: no
+		EOF
+		shift
+		while [ $# -ge 2 ]; do
+			printf 'zone:\n  name: %s\n  zonefile: "%s"\n' "$1" "$2"
+			shift 2
+		done
+	} >"$NSD_CONF"
+	# NSD writes its transfer state here after dropping to its user.
+	chown nsd:nsd "$DNS"
 }
 
 # --- Postfix configuration ---------------------------------------------------
@@ -237,6 +355,67 @@ postfix_master_services() {
 
 # --- actions -----------------------------------------------------------------
 
+# Dies unless every command named in $@ is installed.
+require_tools() {
+	local tool
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || die "$tool is not installed (run scripts/install-deps.sh)"
+	done
+}
+
+# The first steps of `start`: stops what an earlier start left running (the
+# caller's stop_all), checks that the ports are free (check_ports_free),
+# removes the paths $@ (what an earlier start made in DIR) and DIR/env, and
+# claims DIR with an empty $MAILLOG. From then on, a start that fails stops
+# whatever it started.
+reset_instance_dir() {
+	stop_all
+	check_ports_free
+	# DIR gets wiped piecewise; the marker keeps a typo (DIR=/tmp,
+	# DIR=$HOME) from doing that to a directory we did not make.
+	if dir_is_foreign; then
+		die "$DIR is not empty and was not created by this script; give a new or empty directory"
+	fi
+	# Only what the script creates is removed, never DIR itself: the caller
+	# may hold on to it (mktemp -d).
+	rm -rf "$@" "$DIR/env" "$DIR/env.tmp"
+	# shellcheck disable=SC2119 # the caller makes its own directories
+	claim_instance_dir
+	: >"$MAILLOG"
+	# shellcheck disable=SC2154 # rc is the trap's own
+	trap 'rc=$?; if [ $rc -ne 0 ]; then stop_all; fi; exit $rc' EXIT
+}
+
+# Starts a daemon that puts itself in the background, with its standard
+# streams away from ours (in $RUN/$1.out): a daemon holding the caller's
+# stdout open (Dovecot keeps stderr) would hang any pipeline the caller runs
+# start in.
+daemon() {
+	local name=$1 log=$RUN/$1.out
+	shift
+	if ! "$@" </dev/null >>"$log" 2>&1; then
+		die "$name did not start: $(tail -n 5 "$log")"
+	fi
+}
+
+# Starts the Postfix with config directory $1, through the command prefix in
+# the remaining arguments if any; on failure shows the end of $MAILLOG.
+start_postfix() {
+	local conf=$1 out
+	shift
+	if ! out=$("$@" postfix -c "$conf" start 2>&1); then
+		echo "$PROG: postfix start failed: $out" >&2
+		tail -n 30 "$MAILLOG" >&2 || true
+		exit 1
+	fi
+}
+
+# The time since $1 (date +%s%N) in seconds with one decimal, e.g. "3.4s".
+elapsed_since() {
+	local ms=$((($(date +%s%N) - $1) / 1000000))
+	printf '%d.%01ds' $((ms / 1000)) $((ms % 1000 / 100))
+}
+
 # `stop`: runs the caller's stop function $1, then drops DIR/env so nothing
 # reads addresses of servers that are gone.
 stop_instance_dir() {
@@ -250,4 +429,69 @@ report_running() {
 	echo "$PROG: running ($DIR)"
 	[ -f "$DIR/env" ] && cat "$DIR/env"
 	return 0
+}
+
+# `status` of an instance of several daemons; each argument is NAME=PIDS,
+# PIDS empty when that daemon is down. Exit status 3 when any is.
+report_daemons() {
+	local arg missing=()
+	for arg in "$@"; do
+		[ -n "${arg#*=}" ] || missing+=("${arg%%=*}")
+	done
+	if [ "${#missing[@]}" -eq 0 ]; then
+		report_running
+		return 0
+	fi
+	echo "$PROG: not running ($DIR): ${missing[*]} down"
+	return 3
+}
+
+# Runs the action parse_args read: the caller's start and status, and for
+# stop its stop function $1.
+run_action() {
+	case "$action" in
+	start) start ;;
+	stop) stop_instance_dir "$1" ;;
+	status) status ;;
+	*) usage ;;
+	esac
+}
+
+# --- check scripts -----------------------------------------------------------
+
+# For a check script: DIR from its one argument, and DIR/env, which
+# `scripts/$1 start DIR` wrote, exported into the environment.
+load_instance_env() {
+	local starter=$1
+	shift
+	if [ $# -ne 1 ] || [ -z "$1" ]; then die "usage: scripts/$PROG DIR"; fi
+	DIR=$(realpath -m -- "$1")
+	[ -f "$DIR/env" ] || die "$DIR/env not found: run scripts/$starter start $DIR first"
+	set -a
+	# shellcheck disable=SC1091 # written by the start script
+	. "$DIR/env"
+	set +a
+}
+
+# Runs one check, "$@", under the heading $1 ("letter: what it shows"); the
+# letters of those that fail are kept for finish_checks.
+check() {
+	local name=$1
+	shift
+	echo "[$name]"
+	if ! "$@"; then
+		failed_checks+=("${name%%:*}")
+	fi
+}
+
+# After every check: a summary naming the logs in $@ when any failed, and
+# the exit status.
+finish_checks() {
+	# :- because no check may have failed, leaving the array unset.
+	if [ -n "${failed_checks[*]:-}" ]; then
+		echo "$PROG: FAILED: ${failed_checks[*]}"
+		echo "$PROG: logs: $*"
+		exit 1
+	fi
+	echo "$PROG: all checks passed"
 }

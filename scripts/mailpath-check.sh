@@ -18,21 +18,12 @@
 # to swaks and python3 through the environment and never reach the output.
 set -euo pipefail
 
-die() {
-	echo "mailpath-check.sh: $*" >&2
-	exit 1
-}
+readonly PROG=mailpath-check.sh
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-[ $# -eq 1 ] && [ -n "$1" ] || die "usage: scripts/mailpath-check.sh DIR"
-DIR=$(realpath -m -- "$1")
-[ -f "$DIR/env" ] || die "$DIR/env not found: run scripts/mailpath.sh start $DIR first"
-for tool in swaks python3; do
-	command -v "$tool" >/dev/null || die "$tool is not installed (run scripts/install-deps.sh)"
-done
-set -a
-# shellcheck disable=SC1091 # written by scripts/mailpath.sh
-. "$DIR/env"
-set +a
+load_instance_env mailpath.sh "$@"
+require_tools swaks python3
 
 readonly GTUBE='XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X'
 # Long enough to wait out Dovecot's first, slow login and a queue run.
@@ -194,16 +185,6 @@ for spec in sys.argv[6:]:
 PY
 }
 
-failed=()
-check() {
-	local name=$1
-	shift
-	echo "[$name]"
-	if ! "$@"; then
-		failed+=("$name")
-	fi
-}
-
 sender=$SMTP_EXPORTER_MAILPATH_SENDER
 sender_pw=$SMTP_EXPORTER_MAILPATH_SENDER_PASSWORD_FILE
 rcpt=$SMTP_EXPORTER_MAILPATH_RCPT
@@ -239,10 +220,4 @@ check "b: unsigned.test fails dkim and dmarc" check_unsigned
 check "c: GTUBE lands in Junk" check_gtube
 check "d: unknown user bounces to the sender" check_bounce
 check "e: wrong IMAP password refused" check_bad_password
-
-if [ "${#failed[@]}" -ne 0 ]; then
-	echo "mailpath-check.sh: FAILED: ${failed[*]}"
-	echo "mailpath-check.sh: logs: $SMTP_EXPORTER_MAILPATH_MAILLOG $SMTP_EXPORTER_MAILPATH_DOVECOT_LOG"
-	exit 1
-fi
-echo "mailpath-check.sh: all checks passed"
+finish_checks "$SMTP_EXPORTER_MAILPATH_MAILLOG" "$SMTP_EXPORTER_MAILPATH_DOVECOT_LOG"

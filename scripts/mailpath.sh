@@ -98,19 +98,12 @@ DMARC_PORT=${SMTP_EXPORTER_MAILPATH_DMARC_PORT:-10893}
 TCP_PORTS=("$DNS_PORT" "$SUBMISSION_PORT" "$MX_PORT" "$IMAP_PORT" "$IMAPS_PORT" "$LMTP_PORT"
 	"$DKIM_SIGN_PORT" "$DKIM_VERIFY_PORT" "$DMARC_PORT")
 
-TLS=$DIR/tls
+set_instance_paths
 SECRETS=$DIR/secrets
-RUN=$DIR/run
-DNS=$DIR/dns
-DKIM=$DIR/dkim
 DMARC=$DIR/dmarc
-PF=$DIR/postfix
-PF_CONF=$PF/etc
 DOVECOT=$DIR/dovecot
 DOVECOT_CONF=$DOVECOT/dovecot.conf
 MAILBOXES=$DIR/mail
-MAILLOG=$DIR/maillog
-NSD_CONF=$DNS/nsd.conf
 DKIM_SIGN_CONF=$DKIM/sign.conf
 DKIM_VERIFY_CONF=$DKIM/verify.conf
 DMARC_CONF=$DMARC/opendmarc.conf
@@ -119,56 +112,22 @@ AUTH_SOCKET=$RUN/auth-postfix
 
 # --- processes ---------------------------------------------------------------
 
-# Processes of program $1 started with the config file $2 as an argument
-# (every daemon here gets its config path on the command line). Found through
-# /proc rather than pid files, so an instance whose DIR was deleted while it
-# ran is still found, and neither another instance of the program nor, say,
-# an editor open on the file is touched.
-pids_of() {
-	local exe f pid
-	exe=$(readlink -f "$(command -v "$1")" 2>/dev/null) || return 0
-	# -z: cmdline's arguments are NUL-separated, so -x matches one argument.
-	for f in $(grep -lzxF -- "$2" /proc/[0-9]*/cmdline 2>/dev/null || true); do
-		pid=${f#/proc/}
-		pid=${pid%/cmdline}
-		if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$exe" ]; then
-			echo "$pid"
-		fi
-	done
-}
-
 stop_all() {
 	# The MTA first, so nothing is handed to a milter or LMTP that is gone.
-	if [ -f "$PF_CONF/main.cf" ]; then
-		postfix -c "$PF_CONF" stop >/dev/null 2>&1 || true
-	fi
-	# Postfix's master re-execs without our arguments; it is found through
-	# MAIL_CONFIG in its environment.
-	# shellcheck disable=SC2046 # one pid per word
-	terminate "postfix master (%s)" $(postfix_masters "$PF_CONF")
+	stop_postfix "$PF_CONF"
 	# The rest at once: OpenDMARC alone takes about 5 s to notice SIGTERM
 	# (libmilter polls), and nothing here depends on another's shutdown.
-	# shellcheck disable=SC2046
+	# shellcheck disable=SC2046 # one pid per word
 	terminate "milters, dovecot, nsd (%s)" \
-		$(pids_of opendkim "$DKIM_SIGN_CONF") $(pids_of opendkim "$DKIM_VERIFY_CONF") \
-		$(pids_of opendmarc "$DMARC_CONF") $(pids_of dovecot "$DOVECOT_CONF") \
-		$(pids_of nsd "$NSD_CONF")
+		$(pids_with_arg opendkim "$DKIM_SIGN_CONF") $(pids_with_arg opendkim "$DKIM_VERIFY_CONF") \
+		$(pids_with_arg opendmarc "$DMARC_CONF") $(pids_with_arg dovecot "$DOVECOT_CONF") \
+		$(pids_with_arg nsd "$NSD_CONF")
 }
 
 # --- ports -------------------------------------------------------------------
 
-# Asks the kernel rather than connecting, so that readiness checks leave no
-# "lost connection" lines in the logs tests read.
-tcp_open() {
-	[ -n "$(ss -Hltn "src $1 and sport = :$2" 2>/dev/null)" ]
-}
-
-udp_open() {
-	[ -n "$(ss -Hlun "src $1 and sport = :$2" 2>/dev/null)" ]
-}
-
 check_ports_free() {
-	local p pid flags
+	local p pid proto
 	for p in "${TCP_PORTS[@]}"; do
 		if tcp_port_taken "$p"; then
 			pid=$(tcp_port_owner "$p")
@@ -178,23 +137,10 @@ check_ports_free() {
 	if [ -n "$(ss -Hlun "sport = :$DNS_PORT" 2>/dev/null)" ]; then
 		die "UDP port $DNS_PORT is already in use"
 	fi
-	for flags in -Hlun -Hltn; do
-		if [ -n "$(ss "$flags" "( src $RESOLVER_IP or src 0.0.0.0 ) and sport = :53" 2>/dev/null)" ]; then
+	for proto in udp tcp; do
+		if listening "$proto" "$RESOLVER_IP" 53; then
 			die "port 53 on $RESOLVER_IP is taken (set SMTP_EXPORTER_MAILPATH_RESOLVER_IP to another 127.x.y.z)"
 		fi
-	done
-}
-
-wait_until() {
-	local what=$1 log=$2 deadline=$((SECONDS + START_TIMEOUT))
-	shift 2
-	until "$@"; do
-		if ((SECONDS >= deadline)); then
-			echo "mailpath.sh: $what not ready within ${START_TIMEOUT}s${log:+; end of $log:}" >&2
-			[ -n "$log" ] && tail -n 30 "$log" >&2 2>/dev/null
-			exit 1
-		fi
-		sleep 0.1
 	done
 }
 
@@ -261,35 +207,8 @@ write_dns() {
 		@        TXT "v=spf1 ip4:192.0.2.0/24 -all"
 		_dmarc   TXT "v=DMARC1; p=reject; rua=mailto:dmarc-reports@$UNSIGNED_DOMAIN"
 	EOF
-	cat >"$NSD_CONF" <<-EOF
-		$GENERATED
-		server:
-		  ip-address: 127.0.0.1@$DNS_PORT
-		  ip-address: $RESOLVER_IP@53
-		  do-ip6: no
-		  username: nsd
-		  chroot: ""
-		  zonesdir: "$DNS"
-		  pidfile: "$RUN/nsd.pid"
-		  database: ""
-		  zonelistfile: "$DNS/zone.list"
-		  xfrdfile: "$DNS/xfrd.state"
-		  xfrdir: "$DNS"
-		  logfile: "$DNS/nsd.log"
-		  server-count: 1
-		  hide-version: yes
-		  verbosity: 1
-		remote-control:
-		  control-enable: no
-		zone:
-		  name: $DOMAIN
-		  zonefile: "$DNS/$DOMAIN.zone"
-		zone:
-		  name: $UNSIGNED_DOMAIN
-		  zonefile: "$DNS/$UNSIGNED_DOMAIN.zone"
-	EOF
-	# NSD writes its transfer state here after dropping to its user.
-	chown nsd:nsd "$DNS"
+	write_nsd_conf "127.0.0.1@$DNS_PORT $RESOLVER_IP@53" \
+		"$DOMAIN" "$DNS/$DOMAIN.zone" "$UNSIGNED_DOMAIN" "$DNS/$UNSIGNED_DOMAIN.zone"
 	# What the glibc resolver sees inside the milters' mount namespace.
 	cat >"$DNS/resolv.conf" <<-EOF
 		nameserver $RESOLVER_IP
@@ -611,19 +530,9 @@ check_reachable() {
 # NSD's second listener, without touching the host's; the daemon keeps the
 # namespace alive after unshare returns.
 with_private_resolver() {
+	# shellcheck disable=SC2016 # expanded by the inner sh
 	unshare --mount --propagation private -- sh -c \
 		'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$DNS/resolv.conf" "$@"
-}
-
-# Starts a daemon that puts itself in the background, with its standard
-# streams away from ours: a daemon holding the caller's stdout open (Dovecot
-# keeps stderr) would hang any pipeline the caller runs start in.
-daemon() {
-	local name=$1 log=$RUN/$1.out
-	shift
-	if ! "$@" </dev/null >>"$log" 2>&1; then
-		die "$name did not start: $(tail -n 5 "$log")"
-	fi
 }
 
 start_daemons() {
@@ -633,56 +542,35 @@ start_daemons() {
 	daemon opendkim-verify opendkim -x "$DKIM_VERIFY_CONF"
 	daemon opendmarc with_private_resolver opendmarc -c "$DMARC_CONF"
 
-	wait_until "NSD (udp 127.0.0.1:$DNS_PORT)" "$DNS/nsd.log" udp_open 127.0.0.1 "$DNS_PORT"
-	wait_until "NSD (udp $RESOLVER_IP:53)" "$DNS/nsd.log" udp_open "$RESOLVER_IP" 53
+	wait_for "NSD (udp 127.0.0.1:$DNS_PORT)" "$DNS/nsd.log" listening udp 127.0.0.1 "$DNS_PORT"
+	wait_for "NSD (udp $RESOLVER_IP:53)" "$DNS/nsd.log" listening udp "$RESOLVER_IP" 53
 	# NSD serves what it could load and only logs a zone it could not.
 	if grep -q ' error: ' "$DNS/nsd.log"; then
 		die "NSD could not load a zone: $(grep ' error: ' "$DNS/nsd.log")"
 	fi
-	wait_until "Dovecot IMAPS" "$DOVECOT/dovecot.log" tcp_open 127.0.0.1 "$IMAPS_PORT"
-	wait_until "Dovecot LMTP" "$DOVECOT/dovecot.log" tcp_open 127.0.0.1 "$LMTP_PORT"
-	wait_until "Dovecot auth socket" "$DOVECOT/dovecot.log" test -S "$AUTH_SOCKET"
-	wait_until "OpenDKIM signer" "" tcp_open 127.0.0.1 "$DKIM_SIGN_PORT"
-	wait_until "OpenDKIM verifier" "" tcp_open 127.0.0.1 "$DKIM_VERIFY_PORT"
-	wait_until "OpenDMARC" "" tcp_open 127.0.0.1 "$DMARC_PORT"
+	wait_for "Dovecot IMAPS" "$DOVECOT/dovecot.log" listening tcp 127.0.0.1 "$IMAPS_PORT"
+	wait_for "Dovecot LMTP" "$DOVECOT/dovecot.log" listening tcp 127.0.0.1 "$LMTP_PORT"
+	wait_for "Dovecot auth socket" "$DOVECOT/dovecot.log" test -S "$AUTH_SOCKET"
+	wait_for "OpenDKIM signer" "" listening tcp 127.0.0.1 "$DKIM_SIGN_PORT"
+	wait_for "OpenDKIM verifier" "" listening tcp 127.0.0.1 "$DKIM_VERIFY_PORT"
+	wait_for "OpenDMARC" "" listening tcp 127.0.0.1 "$DMARC_PORT"
 
-	local out
 	# Postfix for policyd-spf, which it spawns (Python's DNS libraries read
 	# /etc/resolv.conf too).
-	if ! out=$(with_private_resolver postfix -c "$PF_CONF" start 2>&1); then
-		echo "mailpath.sh: postfix start failed: $out" >&2
-		tail -n 30 "$MAILLOG" >&2 || true
-		exit 1
-	fi
-	wait_until "Postfix submission" "$MAILLOG" tcp_open 127.0.0.1 "$SUBMISSION_PORT"
-	wait_until "Postfix MX" "$MAILLOG" tcp_open 127.0.0.1 "$MX_PORT"
+	start_postfix "$PF_CONF" with_private_resolver
+	wait_for "Postfix submission" "$MAILLOG" listening tcp 127.0.0.1 "$SUBMISSION_PORT"
+	wait_for "Postfix MX" "$MAILLOG" listening tcp 127.0.0.1 "$MX_PORT"
 }
 
 start() {
-	local t0 ms tool
+	local t0
 	t0=$(date +%s%N)
-	for tool in nsd dovecot sievec opendkim opendkim-genkey opendmarc policyd-spf postfix unshare ss openssl; do
-		command -v "$tool" >/dev/null || die "$tool is not installed (run scripts/install-deps.sh)"
-	done
+	require_tools nsd dovecot sievec opendkim opendkim-genkey opendmarc policyd-spf postfix unshare ss openssl
 	[ -e /usr/lib/dovecot/modules/lib90_sieve_plugin.so ] || die "dovecot-sieve is not installed (run scripts/install-deps.sh)"
 
-	stop_all
-	check_ports_free
-
-	# DIR gets wiped piecewise below; the marker keeps a typo (DIR=/tmp,
-	# DIR=$HOME) from doing that to a directory we did not make.
-	if dir_is_foreign; then
-		die "$DIR is not empty and was not created by this script; give a new or empty directory"
-	fi
-	# Only what this script creates is removed, never DIR itself: the caller
-	# may hold on to it (mktemp -d).
-	rm -rf "$TLS" "$SECRETS" "$RUN" "$DNS" "$DKIM" "$DMARC" "$PF" "$DOVECOT" \
-		"$MAILBOXES" "$MAILLOG" "$DIR/env" "$DIR/env.tmp"
-	claim_instance_dir "$RUN" "$DMARC"
-	: >"$MAILLOG"
-
-	# Whatever fails from here on, nothing is left running.
-	trap 'rc=$?; if [ $rc -ne 0 ]; then stop_all; fi; exit $rc' EXIT
+	reset_instance_dir "$TLS" "$SECRETS" "$RUN" "$DNS" "$DKIM" "$DMARC" "$PF" "$DOVECOT" \
+		"$MAILBOXES" "$MAILLOG"
+	mkdir -p "$RUN" "$DMARC"
 
 	make_certs
 	make_secrets
@@ -701,31 +589,17 @@ start() {
 	start_daemons
 	write_env
 	trap - EXIT
-	ms=$((($(date +%s%N) - t0) / 1000000))
-	printf 'mailpath.sh: started in %d.%01ds: submission 127.0.0.1:%s, MX 127.0.0.1:%s, IMAP 127.0.0.1:%s (STARTTLS) and :%s (TLS), DNS 127.0.0.1:%s; env in %s\n' \
-		$((ms / 1000)) $((ms % 1000 / 100)) \
-		"$SUBMISSION_PORT" "$MX_PORT" "$IMAP_PORT" "$IMAPS_PORT" "$DNS_PORT" "$DIR/env"
+	echo "$PROG: started in $(elapsed_since "$t0"): submission 127.0.0.1:$SUBMISSION_PORT, MX 127.0.0.1:$MX_PORT," \
+		"IMAP 127.0.0.1:$IMAP_PORT (STARTTLS) and :$IMAPS_PORT (TLS), DNS 127.0.0.1:$DNS_PORT; env in $DIR/env"
 }
 
 status() {
-	local missing=()
-	[ -n "$(postfix_masters "$PF_CONF")" ] || missing+=(postfix)
-	[ -n "$(pids_of dovecot "$DOVECOT_CONF")" ] || missing+=(dovecot)
-	[ -n "$(pids_of nsd "$NSD_CONF")" ] || missing+=(nsd)
-	[ -n "$(pids_of opendkim "$DKIM_SIGN_CONF")" ] || missing+=(opendkim-sign)
-	[ -n "$(pids_of opendkim "$DKIM_VERIFY_CONF")" ] || missing+=(opendkim-verify)
-	[ -n "$(pids_of opendmarc "$DMARC_CONF")" ] || missing+=(opendmarc)
-	if [ "${#missing[@]}" -eq 0 ]; then
-		report_running
-		return 0
-	fi
-	echo "mailpath.sh: not running ($DIR): ${missing[*]} down"
-	return 3
+	report_daemons "postfix=$(postfix_masters "$PF_CONF")" \
+		"dovecot=$(pids_with_arg dovecot "$DOVECOT_CONF")" \
+		"nsd=$(pids_with_arg nsd "$NSD_CONF")" \
+		"opendkim-sign=$(pids_with_arg opendkim "$DKIM_SIGN_CONF")" \
+		"opendkim-verify=$(pids_with_arg opendkim "$DKIM_VERIFY_CONF")" \
+		"opendmarc=$(pids_with_arg opendmarc "$DMARC_CONF")"
 }
 
-case "$action" in
-start) start ;;
-stop) stop_instance_dir stop_all ;;
-status) status ;;
-*) usage ;;
-esac
+run_action stop_all

@@ -330,9 +330,4 @@ status() {
 	return 3
 }
 
-case "$action" in
-start) start ;;
-stop) stop_instance_dir stop_instance ;;
-status) status ;;
-*) usage ;;
-esac
+run_action stop_instance
