@@ -223,6 +223,7 @@ type runMetrics struct {
 	backoff      *prometheus.GaugeVec
 	sendSkipped  *prometheus.CounterVec
 	late         *prometheus.CounterVec
+	pending      *prometheus.GaugeVec
 	lost         *prometheus.CounterVec
 	bounces      *prometheus.CounterVec
 	inFlight     prometheus.Gauge
@@ -299,6 +300,10 @@ func newRunMetrics() *runMetrics {
 		}, tm),
 		late: counter("probe_delivery_late_total",
 			"Probe messages of the delivery prober that arrived more than delivery_timeout after they were sent (their run had given up) and a later run cleaned up.", tm),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "probe_delivery_pending",
+			Help: "Probe messages of the delivery prober accepted and still awaited: 1 while a run waits for its message, 0 once it was found, bounced or given up on.",
+		}, tm),
 		lost: counter("probe_delivery_lost_total",
 			"Delivery runs whose message was not seen within delivery_timeout (reason not_delivered).", tm),
 		bounces: counter("probe_delivery_bounces_total",
@@ -317,7 +322,7 @@ func newRunMetrics() *runMetrics {
 
 func (m *runMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.replies, m.overflow, m.failures, m.runs, m.phaseLatency, m.inboxLatency, m.lastRun, m.lag, m.backoff, m.sendSkipped,
-		m.late, m.lost, m.bounces, m.inFlight, m.targets}
+		m.late, m.pending, m.lost, m.bounces, m.inFlight, m.targets}
 }
 
 // observe counts one scheduled run's replies, failure and phase latencies.
@@ -400,6 +405,7 @@ func (m *runMetrics) forget(name string) {
 	m.runs.DeletePartialMatch(l)
 	m.phaseLatency.DeletePartialMatch(l)
 	m.inboxLatency.DeletePartialMatch(l)
+	m.pending.DeletePartialMatch(l)
 	m.lastRun.DeletePartialMatch(l)
 	m.lag.DeletePartialMatch(l)
 	m.backoff.DeletePartialMatch(l)

@@ -354,6 +354,7 @@ func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *config.Target, m *p
 	}
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
+	ctx = probes.WithProgress(ctx, func(event string) { s.pending(l, t, event) })
 	res := s.probe(ctx, t.Address, used, log.With(logger, "target", t.Name, "module", t.Module))
 	res.Target, res.Module = t.Name, t.Module
 	if skipped {
@@ -367,6 +368,24 @@ func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *config.Target, m *p
 		l.lastSend = res.Start
 	}
 	return res, &configured, skipped
+}
+
+// pending sets the target's pending-message gauge as its run reports,
+// unless a reload removed l meanwhile (the gauge would come back after
+// the reload deleted it).
+func (s *Scheduler) pending(l *loop, t *config.Target, event string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loops[l.name] != l {
+		return
+	}
+	g := s.metrics.pending.WithLabelValues(t.Name, t.Module)
+	switch event {
+	case probes.EventAwaiting:
+		g.Set(1)
+	case probes.EventSettled:
+		g.Set(0)
+	}
 }
 
 // record publishes a scheduled result: store, counters, backoff, history

@@ -1414,3 +1414,42 @@ func TestScheduler_SlotsPerConcurrencyClass(t *testing.T) {
 		t.Errorf("a slot taken through one module of class %q is not taken for another of the same class", a.ConcurrencyClass())
 	}
 }
+
+// TestScheduler_PendingMessages: a run that reports an awaited message
+// shows as pending until it reports the wait settled, and a target removed
+// while its message is awaited leaves no pending series behind.
+func TestScheduler_PendingMessages(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = time.Minute
+		awaiting, settle := make(chan struct{}), make(chan struct{})
+		fake := newFakeProbe(func(c *probeCall) *probes.Result {
+			if c.n == 1 {
+				probes.Report(c.ctx, probes.EventAwaiting)
+				awaiting <- struct{}{}
+				<-settle
+				probes.Report(c.ctx, probes.EventSettled)
+			}
+			return sendAwareResult(c.module)
+		})
+		s, _, reg := newTestScheduler(t, fake, 4)
+		modules := map[string]*probes.Module{"send": sendModule()}
+		s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", interval, "flow", "gone")})
+		tl := func(name string) map[string]string { return map[string]string{"target": name, "module": "send"} }
+		<-awaiting
+		<-awaiting
+		for _, name := range []string{"flow", "gone"} {
+			if v := value(t, reg, "probe_delivery_pending", tl(name)); v != 1 {
+				t.Errorf("%s: probe_delivery_pending = %v while its message is awaited, want 1", name, v)
+			}
+		}
+		s.Apply(&config.Config{Modules: modules, Targets: targetsOf("send", interval, "flow")})
+		close(settle)
+		synctest.Wait()
+		if v := value(t, reg, "probe_delivery_pending", tl("flow")); v != 0 {
+			t.Errorf("flow: probe_delivery_pending = %v once the wait settled, want 0", v)
+		}
+		if v := value(t, reg, "probe_delivery_pending", tl("gone")); v != -1 {
+			t.Errorf("gone: probe_delivery_pending = %v after its removal, want no series", v)
+		}
+	})
+}

@@ -96,6 +96,7 @@ var e2eAbsentMetrics = []string{
 	"probe_delivery_inbox_latency_seconds_bucket",
 	"probe_delivery_inbox_latency_seconds_count",
 	"probe_delivery_late_total",
+	"probe_delivery_pending",
 	"probe_delivery_lost_total",
 	"probe_delivery_bounces_total",
 }

@@ -66,6 +66,7 @@ var servedMetrics = []string{
 	"probe_delivery_inbox_latency_seconds",
 	"probe_smtp_last_run_timestamp_seconds",
 	"probe_delivery_late_total",
+	"probe_delivery_pending",
 	"probe_delivery_lost_total",
 	"probe_delivery_bounces_total",
 	"smtp_exporter_scheduler_lag_seconds",

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,6 +153,32 @@ func TestE2E_DeliveryIMAPLoginRefused(t *testing.T) {
 	}
 	if d := res.Phase(probes.PhaseData); d == nil || d.Reason != probes.ReasonOK {
 		t.Errorf("data phase = %+v, want the send leg to have succeeded", d)
+	}
+}
+
+// TestE2E_DeliveryIMAPDown: the real submission server takes the message,
+// and the mailbox is down: the run fails in the receive leg, with the send
+// leg's phases all passed.
+func TestE2E_DeliveryIMAPDown(t *testing.T) {
+	env := mailpathEnv(t)
+	rcpt := env["SMTP_EXPORTER_MAILPATH_RCPT"]
+	m := mailpathModule(env, rcpt, rcpt, env["SMTP_EXPORTER_MAILPATH_RCPT_PASSWORD_FILE"])
+	// A port that was free a moment ago: nothing listens there.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Delivery.IMAP.Address = l.Addr().String()
+	l.Close()
+	res := runMailpath(t, env, m)
+	if res.Success || res.FailedPhase != probes.PhaseIMAPConnect || res.Reason != probes.ReasonConnect {
+		t.Fatalf("result = %s/%s (%v), want imap_connect/connect", res.FailedPhase, res.Reason, res.Err)
+	}
+	if d := res.Phase(probes.PhaseData); d == nil || d.Reason != probes.ReasonOK {
+		t.Errorf("data phase = %+v, want the send leg to have succeeded", d)
+	}
+	if !strings.Contains(res.Err.Error(), m.Delivery.IMAP.Address) && !strings.Contains(res.Err.Error(), "refused") {
+		t.Errorf("error %q does not say which mailbox is down or why", res.Err)
 	}
 }
 

@@ -55,6 +55,9 @@ func Probe(ctx context.Context, target string, m probes.Module, logger log.Logge
 	if sent == nil {
 		return res
 	}
+	// From here until the wait ends, the message is pending.
+	probes.Report(ctx, probes.EventAwaiting)
+	defer probes.Report(ctx, probes.EventSettled)
 	facts := &probes.DeliveryFacts{}
 	res.Delivery = facts
 	r := receiver{res: res, facts: facts, module: &m, logger: logger}

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -675,5 +676,26 @@ func TestProbe_Flags(t *testing.T) {
 	b, _ := json.Marshal(res)
 	if !strings.Contains(string(b), `"flags":["\\Flagged","$Junk"]`) {
 		t.Errorf("JSON lacks the flags:\n%s", b)
+	}
+}
+
+// TestProbe_ReportsPending: the message is pending from the reply that
+// accepted it until the wait ends; a message never accepted never is.
+func TestProbe_ReportsPending(t *testing.T) {
+	run := func(p *mailPath) []string {
+		var events []string
+		ctx := probes.WithProgress(context.Background(), func(e string) { events = append(events, e) })
+		m := p.module()
+		m.SetDefaults()
+		Probe(ctx, p.smtp.Addr, m, nil)
+		return events
+	}
+	if got := run(newMailPath(t, "INBOX", allPass)); !slices.Equal(got, []string{probes.EventAwaiting, probes.EventSettled}) {
+		t.Errorf("delivered: events %v, want awaiting then settled", got)
+	}
+	refused := probestest.NewScriptServer(t, probestest.Dialog{Replies: map[string]string{"RCPT": "550 5.1.1 User unknown"}}.Serve)
+	p := &mailPath{smtp: refused, imap: probestest.NewIMAPServer(t, probestest.IMAPOptions{Username: testUser, Password: testPass})}
+	if got := run(p); len(got) != 0 {
+		t.Errorf("refused at RCPT: events %v, want none", got)
 	}
 }
