@@ -58,6 +58,16 @@ var servedMetrics = []string{
 	"probe_delivery_imap_tls_verified",
 	"probe_delivery_imap_tls_version_info",
 	"probe_delivery_imap_tls_cipher_info",
+	"probe_domain_check_info",
+	"probe_domain_null_mx",
+	"probe_domain_mx_hosts",
+	"probe_domain_mx_hosts_accepting",
+	"probe_domain_mx_up",
+	"probe_domain_mx_address_up",
+	"probe_domain_mta_sts_mode_info",
+	"probe_domain_mta_sts_policy_id_info",
+	"probe_domain_mta_sts_max_age_seconds",
+	"probe_domain_mx_ssl_earliest_cert_expiry",
 	// Across runs, scheduled path only.
 	"probe_smtp_replies_total",
 	"probe_smtp_failures_total",
@@ -87,7 +97,8 @@ var histograms = []string{"probe_smtp_phase_latency_seconds", "probe_delivery_in
 // the exporter's (ARCHITECTURE.md §6), the scrape's, and le of histograms.
 var knownLabels = []string{
 	"target", "module", "phase", "reason", "code", "enhanced_code", "class",
-	"version", "cipher", "folder", "method", "result", "job", "instance", "le",
+	"version", "cipher", "folder", "method", "result", "check", "mx", "family",
+	"address", "mode", "id", "job", "instance", "le",
 }
 
 type ruleFile struct {
