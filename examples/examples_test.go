@@ -553,3 +553,38 @@ func fileSettings(n *yaml.Node) []string {
 	}
 	return out
 }
+
+// TestDomainExample_Load loads the configuration README.md's "Monitoring
+// a mail domain" shows through the real loader: a domain module whose MX
+// sessions use the named smtp module, and a target that is a domain.
+func TestDomainExample_Load(t *testing.T) {
+	cfg, err := config.LoadFile("domain.yml")
+	if err != nil {
+		t.Fatalf("loading domain.yml: %v", err)
+	}
+	m, ok := cfg.Modules["posture"]
+	if !ok || m.Prober != probes.ProberDomain {
+		t.Fatalf("domain.yml: no domain module posture: %+v", m)
+	}
+	d := &m.Domain
+	if d.MX == nil || d.MX.SMTP.TLS != probes.TLSStartTLS || d.DNSServer == "" || len(d.SendingIPs) == 0 ||
+		len(d.DKIMSelectors) == 0 || len(d.DNSBLZones) == 0 {
+		t.Errorf("domain.yml: posture does not show every setting the README describes: %+v", d)
+	}
+	if len(cfg.Targets) != 1 || cfg.Targets[0].Address != "example.com" || cfg.Targets[0].Module != "posture" {
+		t.Errorf("domain.yml: targets = %+v, want example.com with posture", cfg.Targets)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("domain.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The README shows the file's modules and targets as they are.
+	body := string(example[bytes.Index(example, []byte("modules:")):])
+	if !strings.Contains(string(readme), body) {
+		t.Error("README.md's \"Monitoring a mail domain\" does not show examples/domain.yml's modules and targets as they are")
+	}
+}
