@@ -156,3 +156,14 @@ func (r AdhocRule) allowsPort(port uint16) bool {
 	}
 	return false
 }
+
+// dialCheck is the allow-list as a probes.WithDialCheck check, for
+// probers that find their own addresses. Like a refused name, a refused
+// dial does not say where it pointed: the domain's DNS, answered by the
+// exporter's resolver, may name internal hosts.
+func (l AdhocAllowList) dialCheck(addr netip.AddrPort) error {
+	if err := l.check(addr.Addr(), addr.Port(), "an address the domain's DNS names"); err != nil {
+		return fmt.Errorf("ad hoc probe: %w", err)
+	}
+	return nil
+}

@@ -119,7 +119,8 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // resolveAdhoc resolves an ad hoc target's host once and checks every
-// address it has against the allow-list: a name with one address outside
+// address it has against the allow-list (for a domain target, which has
+// no port, it leaves the check of each address to the prober's dials): a name with one address outside
 // it is refused, whichever the probe would pick. The context returned pins
 // the addresses checked, so that the probe does not resolve the name again
 // (a second answer could point elsewhere); a failed lookup is pinned too,
@@ -130,6 +131,12 @@ func (h *ProbeHandler) resolveAdhoc(ctx context.Context, target string, m *probe
 	host, portStr, err := probes.SplitTarget(target, m)
 	if err != nil {
 		return nil, 0, http.StatusBadRequest, err
+	}
+	if portStr == "" {
+		// A mail domain, not a host: the prober finds the hosts (MX,
+		// MTA-STS) in DNS, which whoever names the domain may control, so
+		// the allow-list applies to each address it dials instead.
+		return probes.WithDialCheck(ctx, h.AdhocAllow.dialCheck), timeout, 0, nil
 	}
 	port, _ := strconv.ParseUint(portStr, 10, 16) // SplitTarget checked it
 	var addrs []netip.Addr

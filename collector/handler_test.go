@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -1263,5 +1264,116 @@ func TestProbeHandler_AdhocUnresolvable(t *testing.T) {
 	}
 	if n := resolver.Lookups(); n != 1 {
 		t.Errorf("the name was resolved %d times, want once", n)
+	}
+}
+
+// htDomainConfig has a domain module beside htPlainConfig's smtp one.
+const htDomainConfig = `modules:
+  inbound:
+    smtp:
+      tls: starttls
+      ehlo: probe.example.test
+  posture:
+    prober: domain
+    domain:
+      mx_module: inbound
+      dns_server: 127.0.0.1:53
+targets: []
+`
+
+// htDialRecorder is a fake domain prober: it asks the context's dial
+// check about each of dials, as the real one does before each MX session
+// and the MTA-STS fetch, and records the answers.
+type htDialRecorder struct {
+	dials   []netip.AddrPort
+	mu      sync.Mutex
+	targets []string
+	answers map[netip.AddrPort]error
+}
+
+func (r *htDialRecorder) probe(ctx context.Context, target string, _ probes.Module, _ log.Logger) *probes.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.targets = append(r.targets, target)
+	r.answers = map[netip.AddrPort]error{}
+	for _, a := range r.dials {
+		r.answers[a] = probes.CheckDial(ctx, a)
+	}
+	return &probes.Result{Start: time.Now(), Success: true, Domain: &probes.DomainFacts{}}
+}
+
+// TestProbeHandler_AdhocDomain: an ad hoc domain target is a domain, not a
+// host: it is not resolved and checked up front (its MX hosts are the
+// prober's to find), but every address the prober connects to passes the
+// allow-list in the probe's context.
+func TestProbeHandler_AdhocDomain(t *testing.T) {
+	allowed := netip.MustParseAddrPort("192.0.2.25:25")
+	outside := netip.MustParseAddrPort("10.1.2.3:25")
+	wrongPort := netip.MustParseAddrPort("192.0.2.25:443")
+	v6 := netip.MustParseAddrPort("[2001:db8::25]:25")
+	rec := &htDialRecorder{dials: []netip.AddrPort{allowed, outside, wrongPort, v6}}
+	f := htNewFixture(t, htWriteConfig(t, htDomainConfig), rec.probe)
+	h := f.handler(true)
+	h.AdhocAllow = htAllowList(t, "192.0.2.0/24:25", "2001:db8::/32:25")
+	resolver := &htResolver{addrs: map[string][]string{}}
+	h.Resolver = resolver
+	resp := htGet(h, "/probe?module=posture&target=example.com")
+	if resp.Code != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", resp.Code, resp.Body)
+	}
+	if n := resolver.Lookups(); n != 0 {
+		t.Errorf("the domain was resolved %d times as a host, want never", n)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !slices.Equal(rec.targets, []string{"example.com"}) {
+		t.Fatalf("probe calls for %v, want one for example.com", rec.targets)
+	}
+	for _, a := range []netip.AddrPort{allowed, v6} {
+		if err := rec.answers[a]; err != nil {
+			t.Errorf("dial check refused %s, which the allow-list allows: %v", a, err)
+		}
+	}
+	if err := rec.answers[outside]; err == nil || !strings.Contains(err.Error(), "not in a network that --probe.adhoc-allow allows") {
+		t.Errorf("dial check of %s = %v, want a refusal by the allow-list", outside, err)
+	} else if strings.Contains(err.Error(), "10.1.2.3") {
+		t.Errorf("refusal %q tells where the domain's DNS points", err)
+	}
+	if err := rec.answers[wrongPort]; err == nil || !strings.Contains(err.Error(), "port 443") {
+		t.Errorf("dial check of %s = %v, want the port refused", wrongPort, err)
+	}
+}
+
+// TestProbeHandler_AdhocDomainMalformed: a domain module's target must be
+// a domain; host:port is a 400 before anything runs.
+func TestProbeHandler_AdhocDomainMalformed(t *testing.T) {
+	rec := &htDialRecorder{}
+	f := htNewFixture(t, htWriteConfig(t, htDomainConfig), rec.probe)
+	h := f.handler(true)
+	resp := htGet(h, "/probe?module=posture&target=mx.example.com:25")
+	if resp.Code != http.StatusBadRequest || !strings.Contains(resp.Body.String(), "not a mail domain") {
+		t.Errorf("status %d %q, want 400 naming a mail domain", resp.Code, resp.Body)
+	}
+	if len(rec.targets) != 0 {
+		t.Errorf("a malformed domain was probed: %v", rec.targets)
+	}
+}
+
+// TestProbeHandler_ScheduledHasNoDialCheck: the allow-list is the ad hoc
+// path's; a configured domain target's prober connects wherever its DNS
+// says.
+func TestProbeHandler_ScheduledHasNoDialCheck(t *testing.T) {
+	outside := netip.MustParseAddrPort("10.1.2.3:25")
+	rec := &htDialRecorder{dials: []netip.AddrPort{outside}}
+	cfg := strings.Replace(htDomainConfig, "targets: []", "targets:\n  - {name: example, address: example.com, module: posture, interval: 1h}", 1)
+	f := htNewFixture(t, htWriteConfig(t, cfg), rec.probe)
+	h := f.handler(true)
+	if resp := htGet(h, "/probe?target=example"); resp.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.Code, resp.Body)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if err := rec.answers[outside]; err != nil {
+		t.Errorf("a configured target's dial was checked: %v", err)
 	}
 }

@@ -1,8 +1,13 @@
 package collector
 
 import (
+	"net/netip"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/smtp-exporter/smtp_exporter/collector/config"
@@ -23,6 +28,19 @@ type resultDescs struct {
 	// The delivery prober's bounce mailbox and the IMAP leg's TLS.
 	bounceMailboxUp *prometheus.Desc
 	imapTLS         tlsDescs
+	// The domain prober's posture of a mail domain.
+	domain domainDescs
+}
+
+// domainDescs are the gauges of a domain run (probe_domain_*).
+type domainDescs struct {
+	check, nullMX, mxCount, mxAccepting, mxUp, mxAddressUp *prometheus.Desc
+	mtaSTSMode, mtaSTSPolicyID, mtaSTSMaxAge, mxCertExpiry *prometheus.Desc
+}
+
+func (d *domainDescs) all() []*prometheus.Desc {
+	return []*prometheus.Desc{d.check, d.nullMX, d.mxCount, d.mxAccepting, d.mxUp, d.mxAddressUp,
+		d.mtaSTSMode, d.mtaSTSPolicyID, d.mtaSTSMaxAge, d.mxCertExpiry}
 }
 
 // tlsDescs are the gauges of one connection's TLS facts: the SMTP leg's
@@ -80,6 +98,18 @@ func newResultDescs(labels ...string) *resultDescs {
 			version:     d("probe_delivery_imap_tls_version_info", "TLS version of the last probe's IMAP connection.", "version"),
 			cipher:      d("probe_delivery_imap_tls_cipher_info", "TLS cipher suite of the last probe's IMAP connection.", "cipher"),
 		},
+		domain: domainDescs{
+			check:          d("probe_domain_check_info", "Set to 1 with the verdict (pass, warn, fail or error) and reason of each check the last domain run ran.", "check", "result", "reason"),
+			nullMX:         d("probe_domain_null_mx", "Whether the domain publishes a null MX (RFC 7505): it accepts no mail."),
+			mxCount:        d("probe_domain_mx_hosts", "MX hosts of the domain that the last run walked (up to domain.max_mx)."),
+			mxAccepting:    d("probe_domain_mx_hosts_accepting", "MX hosts of which at least one address accepted an SMTP session in the last run."),
+			mxUp:           d("probe_domain_mx_up", "Whether any probed address of the MX host in the address family accepted an SMTP session (greeting, EHLO and, when offered, STARTTLS).", "mx", "family"),
+			mxAddressUp:    d("probe_domain_mx_address_up", "Whether the MX address accepted an SMTP session; only for modules with domain.address_labels.", "mx", "family", "address"),
+			mtaSTSMode:     d("probe_domain_mta_sts_mode_info", "Set to 1 with the mode (enforce, testing or none) of the MTA-STS policy fetched; absent without one.", "mode"),
+			mtaSTSPolicyID: d("probe_domain_mta_sts_policy_id_info", "Set to 1 with the id of the domain's _mta-sts record, which changes with its policy.", "id"),
+			mtaSTSMaxAge:   d("probe_domain_mta_sts_max_age_seconds", "max_age of the MTA-STS policy fetched: how long senders cache it."),
+			mxCertExpiry:   d("probe_domain_mx_ssl_earliest_cert_expiry", "Earliest NotAfter (Unix time) over the certificates every MX session of the last run was presented."),
+		},
 	}
 }
 
@@ -90,6 +120,9 @@ func (d *resultDescs) describe(ch chan<- *prometheus.Desc) {
 		ch <- desc
 	}
 	for _, desc := range d.imapTLS.all() {
+		ch <- desc
+	}
+	for _, desc := range d.domain.all() {
 		ch <- desc
 	}
 }
@@ -121,6 +154,98 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, lab
 	}
 	if f := r.Delivery; f != nil {
 		d.collectDelivery(g, f)
+	}
+	if f := r.Domain; f != nil {
+		d.domain.collect(g, f)
+	}
+}
+
+// mtaSTSModes and mtaSTSIDRe are what RFC 8461 allows for a policy's mode
+// and a record's id; anything else a domain publishes is left out rather
+// than minted into a label value.
+var (
+	mtaSTSModes = []string{"enforce", "testing", "none"}
+	mtaSTSIDRe  = regexp.MustCompile(`^[A-Za-z0-9]{1,32}$`)
+)
+
+// collect maps a domain run's facts. Labels stay in fixed sets or in
+// sets the module bounds: checks, verdicts and reasons are the probes
+// package's; MX hosts are capped by domain.max_mx, families are ip4 and
+// ip6, addresses (only with address_labels) are capped by max_addresses.
+// Each MX host and family is one series, whatever its DNS repeats.
+func (d *domainDescs) collect(g func(*prometheus.Desc, float64, ...string), f *probes.DomainFacts) {
+	seenCheck := map[probes.Phase]bool{}
+	for _, c := range f.Checks {
+		if seenCheck[c.Name] || !slices.Contains(probes.AllPhases, c.Name) ||
+			!slices.Contains(probes.AllCheckResults, c.Result) || !slices.Contains(probes.AllReasons, c.Reason) {
+			continue
+		}
+		seenCheck[c.Name] = true
+		g(d.check, 1, string(c.Name), c.Result, string(c.Reason))
+	}
+	g(d.nullMX, boolValue(f.NullMX))
+
+	type hostFamily struct{ host, family string }
+	var (
+		order     []hostFamily
+		up        = map[hostFamily]bool{}
+		addrUp    = map[[3]string]bool{}
+		addrOrder [][3]string
+		hosts     = map[string]bool{} // host → any address accepts
+		earliest  time.Time
+	)
+	for _, h := range f.MX {
+		host := strings.TrimSuffix(strings.ToLower(h.Host), ".")
+		if _, ok := hosts[host]; !ok {
+			hosts[host] = false
+		}
+		for _, a := range h.Addresses {
+			if a.TLS != nil && !a.TLS.EarliestExpiry.IsZero() && (earliest.IsZero() || a.TLS.EarliestExpiry.Before(earliest)) {
+				earliest = a.TLS.EarliestExpiry
+			}
+			if a.Family != "ip4" && a.Family != "ip6" {
+				continue
+			}
+			hf := hostFamily{host, a.Family}
+			if _, ok := up[hf]; !ok {
+				order = append(order, hf)
+			}
+			up[hf] = up[hf] || a.Accepts
+			hosts[host] = hosts[host] || a.Accepts
+			if ip, err := netip.ParseAddr(a.Address); err == nil && f.AddressLabels {
+				k := [3]string{host, a.Family, ip.String()}
+				if _, ok := addrUp[k]; !ok {
+					addrOrder = append(addrOrder, k)
+				}
+				addrUp[k] = addrUp[k] || a.Accepts
+			}
+		}
+	}
+	accepting := 0
+	for _, ok := range hosts {
+		if ok {
+			accepting++
+		}
+	}
+	g(d.mxCount, float64(len(hosts)))
+	g(d.mxAccepting, float64(accepting))
+	for _, hf := range order {
+		g(d.mxUp, boolValue(up[hf]), hf.host, hf.family)
+	}
+	for _, k := range addrOrder {
+		g(d.mxAddressUp, boolValue(addrUp[k]), k[0], k[1], k[2])
+	}
+	if !earliest.IsZero() {
+		g(d.mxCertExpiry, float64(earliest.Unix()))
+	}
+	if slices.Contains(mtaSTSModes, f.MTASTSMode) {
+		g(d.mtaSTSMode, 1, f.MTASTSMode)
+	}
+	if mtaSTSIDRe.MatchString(f.MTASTSPolicyID) {
+		g(d.mtaSTSPolicyID, 1, f.MTASTSPolicyID)
+	}
+	if f.MTASTSMaxAge > 0 {
+		g(d.mtaSTSMaxAge, f.MTASTSMaxAge.Seconds())
 	}
 }
 

@@ -64,6 +64,16 @@ var perRunMetricNames = []string{
 	"probe_delivery_imap_tls_verified",
 	"probe_delivery_imap_tls_version_info",
 	"probe_delivery_imap_tls_cipher_info",
+	"probe_domain_check_info",
+	"probe_domain_null_mx",
+	"probe_domain_mx_hosts",
+	"probe_domain_mx_hosts_accepting",
+	"probe_domain_mx_up",
+	"probe_domain_mx_address_up",
+	"probe_domain_mta_sts_mode_info",
+	"probe_domain_mta_sts_policy_id_info",
+	"probe_domain_mta_sts_max_age_seconds",
+	"probe_domain_mx_ssl_earliest_cert_expiry",
 }
 
 // runMetricNames are the across-runs series whose values are deterministic
@@ -367,6 +377,15 @@ func checkLabelValues(t *testing.T, mfs []*dto.MetricFamily) int {
 					ok = slices.Contains([]string{"spf", "dkim", "dmarc"}, v)
 				case "result":
 					ok = slices.Contains(authResultLabels, v)
+					if mf.GetName() == "probe_domain_check_info" {
+						ok = slices.Contains(probes.AllCheckResults, v)
+					}
+				case "check":
+					ok = slices.Contains(probes.AllPhases, probes.Phase(v))
+				case "family":
+					ok = v == "ip4" || v == "ip6"
+				case "mode":
+					ok = slices.Contains([]string{"enforce", "testing", "none"}, v)
 				default:
 					continue
 				}
@@ -866,6 +885,10 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	dr.Delivery.BounceMailbox = "ok"
 	dr.Delivery.IMAPTLS = dr.TLS
 	f.store.Set(StoreEntry{Target: &config.Target{Name: "mailflow", Address: "mail.example.net:587", Module: "delivery", Interval: time.Minute}, Result: dr})
+	// And a domain run's, with its addresses as labels.
+	dom := domainFailingResult()
+	dom.Target, dom.Module, dom.Domain.AddressLabels = "example.com", "posture", true
+	f.store.Set(StoreEntry{Target: &config.Target{Name: "example.com", Address: "example.com", Module: "posture", Interval: time.Minute}, Result: dom})
 	mfs := gatherAll(t, reg)
 	checkLabelValues(t, mfs)
 	for _, name := range append(append([]string{"smtp_exporter_build_info", "smtp_exporter_config_last_reload_successful",
@@ -1123,4 +1146,244 @@ func TestRunMetrics_InboxLatency(t *testing.T) {
 	if ms := matching(gatherAll(t, reg), name, nil); len(ms) != 0 {
 		t.Errorf("%s left after forget: %v", name, ms)
 	}
+}
+
+// domainCert is the MX certificates' NotAfter in domainResult; the
+// second MX's expires earlier.
+var (
+	domainCertNotAfter  = time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
+	domainCert2NotAfter = time.Date(2025, 5, 20, 0, 0, 0, 0, time.UTC)
+)
+
+// domainPhases are a default domain module's checks (dkim and dnsbl are
+// opt-in).
+var domainPhases = []probes.Phase{probes.PhaseMX, probes.PhasePTR, probes.PhaseSPF, probes.PhaseDMARC,
+	probes.PhaseMTASTS, probes.PhaseTLSRPT, probes.PhaseDANE}
+
+// domainResult is a healthy domain with the default checks: two MX hosts
+// with an IPv4 and an IPv6 address each, every session accepting over
+// TLS, an MTA-STS policy in enforce mode.
+func domainResult() *probes.Result {
+	r := &probes.Result{Start: testStart, Duration: 1800 * time.Millisecond, Success: true, Reason: probes.ReasonOK}
+	f := &probes.DomainFacts{MTASTSMode: "enforce", MTASTSPolicyID: "20250301T000000", MTASTSMaxAge: 604800 * time.Second}
+	for _, p := range domainPhases {
+		r.Phases = append(r.Phases, phaseResult(p, 40))
+		f.Checks = append(f.Checks, probes.DomainCheck{Name: p, Result: probes.CheckPass, Reason: probes.ReasonOK})
+	}
+	session := func(addr, family string, notAfter time.Time) probes.MXAddressFacts {
+		return probes.MXAddressFacts{Address: addr, Family: family, Accepts: true, Reason: probes.ReasonOK,
+			Duration: 150 * time.Millisecond, STARTTLSOffered: true, Greeting: "mx.example.com",
+			TLS: &probes.TLSInfo{Version: "TLS 1.3", Cipher: "TLS_AES_128_GCM_SHA256", Verified: true, EarliestExpiry: notAfter}}
+	}
+	f.MX = []probes.MXHostFacts{
+		{Host: "mx1.example.com.", Preference: 10, Addresses: []probes.MXAddressFacts{
+			session("192.0.2.25", "ip4", domainCertNotAfter), session("2001:db8::25", "ip6", domainCertNotAfter)}},
+		{Host: "mx2.example.com.", Preference: 20, Addresses: []probes.MXAddressFacts{
+			session("192.0.2.26", "ip4", domainCert2NotAfter), session("2001:db8::26", "ip6", domainCert2NotAfter)}},
+	}
+	r.Domain = f
+	return r
+}
+
+// domainFailingResult: the secondary's IPv6 address times out, SPF is
+// past ten lookups, DANE does not match the certificate presented.
+func domainFailingResult() *probes.Result {
+	r := domainResult()
+	f := r.Domain
+	down := &f.MX[1].Addresses[1]
+	down.Accepts, down.Reason, down.Phase, down.TLS, down.STARTTLSOffered = false, probes.ReasonTimeout, probes.PhaseConnect, nil, false
+	f.Check(probes.PhaseMX).Result, f.Check(probes.PhaseMX).Reason = probes.CheckWarn, probes.ReasonMXUnreachable
+	spf := f.Check(probes.PhaseSPF)
+	spf.Result, spf.Reason, spf.Detail = probes.CheckFail, probes.ReasonSPFTooManyLookups, "13 DNS-querying mechanisms"
+	dane := f.Check(probes.PhaseDANE)
+	dane.Result, dane.Reason = probes.CheckFail, probes.ReasonDANEMismatch
+	r.Success, r.FailedPhase, r.Reason = false, probes.PhaseSPF, probes.ReasonSPFTooManyLookups
+	return r
+}
+
+func TestCollector_Domain(t *testing.T) {
+	reg := storeRegistry(t, "example.com", "posture", domainFailingResult())
+	goldenCompare(t, reg, "domain.prom", perRunMetricNames...)
+	mfs := gatherAll(t, reg)
+	checkLabelValues(t, mfs)
+	for _, want := range []struct {
+		name   string
+		labels map[string]string
+		value  float64
+	}{
+		{"probe_domain_check_info", map[string]string{"check": "spf", "result": "fail", "reason": "spf_too_many_lookups"}, 1},
+		{"probe_domain_check_info", map[string]string{"check": "dane", "result": "fail", "reason": "dane_mismatch"}, 1},
+		{"probe_domain_check_info", map[string]string{"check": "mx", "result": "warn", "reason": "mx_unreachable"}, 1},
+		{"probe_domain_check_info", map[string]string{"check": "dmarc", "result": "pass", "reason": "ok"}, 1},
+		{"probe_domain_mx_up", map[string]string{"mx": "mx2.example.com", "family": "ip6"}, 0},
+		{"probe_domain_mx_up", map[string]string{"mx": "mx2.example.com", "family": "ip4"}, 1},
+		{"probe_domain_mx_up", map[string]string{"mx": "mx1.example.com", "family": "ip6"}, 1},
+		{"probe_domain_mx_hosts", nil, 2},
+		{"probe_domain_mx_hosts_accepting", nil, 2},
+		{"probe_domain_null_mx", nil, 0},
+		{"probe_domain_mta_sts_mode_info", map[string]string{"mode": "enforce"}, 1},
+		{"probe_domain_mta_sts_policy_id_info", map[string]string{"id": "20250301T000000"}, 1},
+		{"probe_domain_mta_sts_max_age_seconds", nil, 604800},
+		{"probe_domain_mx_ssl_earliest_cert_expiry", nil, float64(domainCert2NotAfter.Unix())},
+		{"probe_smtp_failure_info", map[string]string{"phase": "spf", "reason": "spf_too_many_lookups"}, 1},
+	} {
+		if v, ok := find(mfs, want.name, want.labels); !ok || v != want.value {
+			t.Errorf("%s%v = %v, %v; want %v", want.name, want.labels, v, ok, want.value)
+		}
+	}
+	if n, _ := gaugesOf(mfs, "probe_domain_check_info", nil); n != len(domainPhases) {
+		t.Errorf("probe_domain_check_info has %d series, want one per check (%d)", n, len(domainPhases))
+	}
+	if _, ok := find(mfs, "probe_domain_mx_address_up", nil); ok {
+		t.Error("MX addresses became label values without address_labels")
+	}
+	// The SMTP leg's gauges belong to single-host probes.
+	for _, name := range []string{"probe_ssl_earliest_cert_expiry", "probe_smtp_starttls_offered", "probe_tls_version_info"} {
+		if _, ok := find(mfs, name, nil); ok {
+			t.Errorf("%s served for a domain run", name)
+		}
+	}
+}
+
+// TestCollector_DomainSeriesBudget counts the /metrics series of a
+// healthy domain with the default checks, two MX hosts and two families:
+// the number README.md's budget table and ARCHITECTURE.md §6 give.
+func TestCollector_DomainSeriesBudget(t *testing.T) {
+	mfs := gatherAll(t, storeRegistry(t, "example.com", "posture", domainResult()))
+	n := 0
+	for _, mf := range mfs {
+		n += len(mf.GetMetric())
+	}
+	// success, duration, 7 phase durations, 7 check verdicts, null MX, MX
+	// count, MX accepting, 4 MX up, MTA-STS mode, id and max_age, the
+	// earliest MX certificate.
+	if want := 27; n != want {
+		for _, mf := range mfs {
+			t.Logf("%s: %d", mf.GetName(), len(mf.GetMetric()))
+		}
+		t.Errorf("a healthy domain has %d per-run series, want %d (update README.md and ARCHITECTURE.md §6 with it)", n, want)
+	}
+}
+
+// TestCollector_DomainAddressLabels: with address_labels, each address is
+// a series of its own, its IP in canonical form; the prober's host names
+// lose the root dot and case, so one host is one series.
+func TestCollector_DomainAddressLabels(t *testing.T) {
+	r := domainFailingResult()
+	r.Domain.AddressLabels = true
+	r.Domain.MX[1].Addresses[1].Address = "2001:DB8:0::26"
+	r.Domain.MX[1].Host = "MX2.Example.COM."
+	mfs := gatherAll(t, storeRegistry(t, "example.com", "posture", r))
+	checkLabelValues(t, mfs)
+	if n, sum := gaugesOf(mfs, "probe_domain_mx_address_up", nil); n != 4 || sum != 3 {
+		t.Errorf("probe_domain_mx_address_up: %d series summing to %v, want 4 summing to 3", n, sum)
+	}
+	if v, ok := find(mfs, "probe_domain_mx_address_up", map[string]string{"mx": "mx2.example.com", "family": "ip6", "address": "2001:db8::26"}); !ok || v != 0 {
+		t.Errorf("the timed-out address = %v, %v; want 0", v, ok)
+	}
+}
+
+// TestCollector_DomainRepeatedMX: DNS may list one host twice (two
+// preferences) or a host's address twice; each host, family and address
+// is still one series, up when any of its sessions accepted, and the
+// registry accepts the result (duplicate label sets fail a scrape).
+func TestCollector_DomainRepeatedMX(t *testing.T) {
+	r := domainResult()
+	r.Domain.AddressLabels = true
+	dup := r.Domain.MX[0]
+	dup.Preference = 30
+	dup.Addresses = []probes.MXAddressFacts{{Address: "192.0.2.25", Family: "ip4", Reason: probes.ReasonConnect}}
+	r.Domain.MX = append(r.Domain.MX, dup)
+	r.Domain.Checks = append(r.Domain.Checks, probes.DomainCheck{Name: probes.PhaseSPF, Result: probes.CheckFail, Reason: probes.ReasonSPFInvalid})
+	mfs := gatherAll(t, storeRegistry(t, "example.com", "posture", r))
+	if n, sum := gaugesOf(mfs, "probe_domain_mx_up", nil); n != 4 || sum != 4 {
+		t.Errorf("probe_domain_mx_up: %d series summing to %v, want 4 up", n, sum)
+	}
+	if v, _ := find(mfs, "probe_domain_mx_hosts", nil); v != 2 {
+		t.Errorf("probe_domain_mx_hosts = %v, want 2 hosts", v)
+	}
+	if n, _ := gaugesOf(mfs, "probe_domain_check_info", map[string]string{"check": "spf"}); n != 1 {
+		t.Errorf("spf has %d verdicts, want the first only", n)
+	}
+}
+
+// TestCollector_DomainOutsideFixedSets: whatever the facts hold, label
+// values stay in their sets: an unknown check, verdict or reason, an
+// MTA-STS mode or id that RFC 8461 does not allow, an address family
+// other than ip4 and ip6 and an address that is no IP are left out.
+func TestCollector_DomainOutsideFixedSets(t *testing.T) {
+	r := domainResult()
+	f := r.Domain
+	f.AddressLabels = true
+	f.MTASTSMode, f.MTASTSPolicyID = "enforce\n", "id with spaces that is far too long to be one"
+	f.Checks = []probes.DomainCheck{
+		{Name: "bogus", Result: probes.CheckPass, Reason: probes.ReasonOK},
+		{Name: probes.PhaseSPF, Result: "maybe", Reason: probes.ReasonOK},
+		{Name: probes.PhaseDMARC, Result: probes.CheckFail, Reason: "made_up"},
+	}
+	f.MX[0].Addresses[0].Family = "ipx"
+	f.MX[0].Addresses[1].Address = "mx1.example.com"
+	mfs := gatherAll(t, storeRegistry(t, "example.com", "posture", r))
+	checkLabelValues(t, mfs)
+	for _, name := range []string{"probe_domain_check_info", "probe_domain_mta_sts_mode_info", "probe_domain_mta_sts_policy_id_info"} {
+		if _, ok := find(mfs, name, nil); ok {
+			t.Errorf("%s served for values outside its set", name)
+		}
+	}
+	if n, _ := gaugesOf(mfs, "probe_domain_mx_up", map[string]string{"mx": "mx1.example.com"}); n != 1 {
+		t.Errorf("mx1 has %d family series, want ip6 only", n)
+	}
+	if n, _ := gaugesOf(mfs, "probe_domain_mx_address_up", map[string]string{"mx": "mx1.example.com"}); n != 0 {
+		t.Errorf("mx1 has %d address series, want none", n)
+	}
+}
+
+// TestCollector_DomainNullMX: a null MX domain has no hosts: it says so,
+// with zero MX, and nothing per host.
+func TestCollector_DomainNullMX(t *testing.T) {
+	r := domainResult()
+	r.Domain.NullMX, r.Domain.MX = true, nil
+	mfs := gatherAll(t, storeRegistry(t, "example.com", "posture", r))
+	for _, want := range []struct {
+		name  string
+		value float64
+	}{{"probe_domain_null_mx", 1}, {"probe_domain_mx_hosts", 0}, {"probe_domain_mx_hosts_accepting", 0}} {
+		if v, ok := find(mfs, want.name, nil); !ok || v != want.value {
+			t.Errorf("%s = %v, %v; want %v", want.name, v, ok, want.value)
+		}
+	}
+	for _, name := range []string{"probe_domain_mx_up", "probe_domain_mx_ssl_earliest_cert_expiry"} {
+		if _, ok := find(mfs, name, nil); ok {
+			t.Errorf("%s served without MX hosts", name)
+		}
+	}
+}
+
+// TestProbeHandler_DomainSameMapping: /probe serves a domain run with the
+// mapping /metrics uses, without target and module.
+func TestProbeHandler_DomainSameMapping(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(resultCollector{res: domainFailingResult()})
+	probeMFs := gatherAll(t, reg)
+	storeMFs := gatherAll(t, storeRegistry(t, "example.com", "posture", domainFailingResult()))
+	for _, name := range perRunMetricNames {
+		if !strings.HasPrefix(name, "probe_domain_") {
+			continue
+		}
+		pn, ps := gaugesOf(probeMFs, name, nil)
+		sn, ss := gaugesOf(storeMFs, name, map[string]string{"target": "example.com", "module": "posture"})
+		if pn != sn || ps != ss {
+			t.Errorf("%s: /probe has %d series summing to %v, /metrics %d summing to %v", name, pn, ps, sn, ss)
+		}
+	}
+}
+
+// gaugesOf is seriesOf for gauges: how many series of name match want,
+// and their sum.
+func gaugesOf(mfs []*dto.MetricFamily, name string, want map[string]string) (n int, sum float64) {
+	for _, m := range matching(mfs, name, want) {
+		n++
+		sum += m.GetGauge().GetValue()
+	}
+	return n, sum
 }

@@ -74,6 +74,8 @@ var e2eMayBeEmpty = []struct {
 	{regexp.MustCompile(`probe_smtp_expectation_met\s*(\{[^}]*\})?\s*==\s*0`), "the negative test here succeeds"},
 	// The "Mail flow" row: see e2eAbsentMetrics.
 	{regexp.MustCompile(`\bprobe_delivery_`), "no delivery target here"},
+	// The "Domain posture" row: see e2eAbsentMetrics.
+	{regexp.MustCompile(`\bprobe_domain_`), "no domain target here"},
 }
 
 // e2eAbsentMetrics are metrics that the rules and the dashboard use but the
@@ -99,6 +101,18 @@ var e2eAbsentMetrics = []string{
 	"probe_delivery_pending",
 	"probe_delivery_lost_total",
 	"probe_delivery_bounces_total",
+	// Nor a domain target: the domain prober's e2e test has its own DNS
+	// zone, resolver and MX hosts.
+	"probe_domain_check_info",
+	"probe_domain_null_mx",
+	"probe_domain_mx_hosts",
+	"probe_domain_mx_hosts_accepting",
+	"probe_domain_mx_up",
+	"probe_domain_mx_address_up",
+	"probe_domain_mta_sts_mode_info",
+	"probe_domain_mta_sts_policy_id_info",
+	"probe_domain_mta_sts_max_age_seconds",
+	"probe_domain_mx_ssl_earliest_cert_expiry",
 }
 
 func TestE2E_Prometheus(t *testing.T) {

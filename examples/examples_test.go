@@ -58,6 +58,16 @@ var servedMetrics = []string{
 	"probe_delivery_imap_tls_verified",
 	"probe_delivery_imap_tls_version_info",
 	"probe_delivery_imap_tls_cipher_info",
+	"probe_domain_check_info",
+	"probe_domain_null_mx",
+	"probe_domain_mx_hosts",
+	"probe_domain_mx_hosts_accepting",
+	"probe_domain_mx_up",
+	"probe_domain_mx_address_up",
+	"probe_domain_mta_sts_mode_info",
+	"probe_domain_mta_sts_policy_id_info",
+	"probe_domain_mta_sts_max_age_seconds",
+	"probe_domain_mx_ssl_earliest_cert_expiry",
 	// Across runs, scheduled path only.
 	"probe_smtp_replies_total",
 	"probe_smtp_failures_total",
@@ -88,7 +98,8 @@ var histograms = []string{"probe_smtp_phase_latency_seconds", "probe_delivery_in
 // the exporter's (ARCHITECTURE.md §6), the scrape's, and le of histograms.
 var knownLabels = []string{
 	"target", "module", "phase", "reason", "code", "enhanced_code", "class",
-	"version", "cipher", "folder", "method", "result", "job", "instance", "le",
+	"version", "cipher", "folder", "method", "result", "check", "mx", "family",
+	"address", "mode", "id", "job", "instance", "le",
 }
 
 type ruleFile struct {
@@ -542,4 +553,39 @@ func fileSettings(n *yaml.Node) []string {
 		out = append(out, fileSettings(c)...)
 	}
 	return out
+}
+
+// TestDomainExample_Load loads the configuration README.md's "Monitoring
+// a mail domain" shows through the real loader: a domain module whose MX
+// sessions use the named smtp module, and a target that is a domain.
+func TestDomainExample_Load(t *testing.T) {
+	cfg, err := config.LoadFile("domain.yml")
+	if err != nil {
+		t.Fatalf("loading domain.yml: %v", err)
+	}
+	m, ok := cfg.Modules["posture"]
+	if !ok || m.Prober != probes.ProberDomain {
+		t.Fatalf("domain.yml: no domain module posture: %+v", m)
+	}
+	d := &m.Domain
+	if d.MX == nil || d.MX.SMTP.TLS != probes.TLSStartTLS || d.DNSServer == "" || len(d.SendingIPs) == 0 ||
+		len(d.DKIMSelectors) == 0 || len(d.DNSBLZones) == 0 {
+		t.Errorf("domain.yml: posture does not show every setting the README describes: %+v", d)
+	}
+	if len(cfg.Targets) != 1 || cfg.Targets[0].Address != "example.com" || cfg.Targets[0].Module != "posture" {
+		t.Errorf("domain.yml: targets = %+v, want example.com with posture", cfg.Targets)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("domain.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The README shows the file's modules and targets as they are.
+	body := string(example[bytes.Index(example, []byte("modules:")):])
+	if !strings.Contains(string(readme), body) {
+		t.Error("README.md's \"Monitoring a mail domain\" does not show examples/domain.yml's modules and targets as they are")
+	}
 }

@@ -36,6 +36,11 @@ type DomainFacts struct {
 	MTASTSMaxAge   time.Duration `json:"-"`
 	// Details are the checks' typed facts by check name, for people.
 	Details map[Phase]any `json:"details,omitempty"`
+	// AddressLabels is the module's domain.address_labels, which the
+	// prober copies here: the collector never reads a prober's settings
+	// (ARCHITECTURE.md §3), and only with it do MX addresses become label
+	// values.
+	AddressLabels bool `json:"-"`
 }
 
 // MXHostFacts is one MX host and the addresses probed.

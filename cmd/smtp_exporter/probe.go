@@ -176,6 +176,9 @@ func writeText(w io.Writer, r *probes.Result) {
 	if d := r.Delivery; d != nil {
 		writeDelivery(w, d)
 	}
+	if d := r.Domain; d != nil {
+		writeDomain(w, r.Target, d)
+	}
 	fmt.Fprintln(w)
 	if r.Success {
 		verdict := "SUCCESS"
@@ -264,4 +267,86 @@ func writeDelivery(w io.Writer, d *probes.DeliveryFacts) {
 	if t := d.IMAPTLS; t != nil {
 		writeTLS(w, "IMAP TLS", t)
 	}
+}
+
+// writeDomain prints a domain's posture: each MX host by preference with
+// each address's session, each check's verdict, and the MTA-STS policy.
+func writeDomain(w io.Writer, domain string, d *probes.DomainFacts) {
+	if d.NullMX {
+		fmt.Fprintf(w, "\nDomain %s: null MX (RFC 7505): accepts no mail\n", domain)
+	} else {
+		accepting := 0
+		for _, h := range d.MX {
+			if slices.ContainsFunc(h.Addresses, func(a probes.MXAddressFacts) bool { return a.Accepts }) {
+				accepting++
+			}
+		}
+		fmt.Fprintf(w, "\nDomain %s: %d MX hosts, %d accepting mail\n", domain, len(d.MX), accepting)
+	}
+	for _, h := range d.MX {
+		fmt.Fprintf(w, "  MX %d %s", h.Preference, h.Host)
+		if len(h.Addresses) == 0 {
+			fmt.Fprintf(w, ": no address")
+			if h.Error != "" {
+				fmt.Fprintf(w, " (%s)", h.Error)
+			}
+		}
+		fmt.Fprintln(w)
+		for _, a := range h.Addresses {
+			writeMXSession(w, &a)
+		}
+	}
+	if len(d.Checks) > 0 {
+		fmt.Fprintf(w, "\nChecks:\n")
+		for _, c := range d.Checks {
+			line := fmt.Sprintf("  %-8s %-6s %-21s %s", c.Name, c.Result, c.Reason, c.Detail)
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
+		}
+	}
+	if d.MTASTSMode != "" || d.MTASTSPolicyID != "" {
+		fmt.Fprintf(w, "\nMTA-STS policy: mode %s, id %s, max_age %.0fs (%.1f days)\n",
+			d.MTASTSMode, d.MTASTSPolicyID, d.MTASTSMaxAge.Seconds(), d.MTASTSMaxAge.Hours()/24)
+	}
+}
+
+// writeMXSession prints one MX address's session: whether it would take
+// mail, or where and why not, and its TLS.
+func writeMXSession(w io.Writer, a *probes.MXAddressFacts) {
+	ms := a.Duration.Milliseconds()
+	if !a.Accepts {
+		fmt.Fprintf(w, "    %s (%s): no session: %s", a.Address, a.Family, a.Reason)
+		if a.Phase != "" {
+			fmt.Fprintf(w, " in phase %s", a.Phase)
+		}
+		fmt.Fprintf(w, ", %dms", ms)
+		if a.Error != "" {
+			fmt.Fprintf(w, " (%s)", a.Error)
+		}
+		fmt.Fprintln(w)
+		return
+	}
+	fmt.Fprintf(w, "    %s (%s): accepts mail, %dms; ", a.Address, a.Family, ms)
+	if a.STARTTLSOffered {
+		fmt.Fprintf(w, "STARTTLS")
+	} else {
+		fmt.Fprintf(w, "no STARTTLS offered")
+	}
+	if t := a.TLS; t != nil {
+		fmt.Fprintf(w, ", %s, certificate ", t.Version)
+		if t.Verified {
+			fmt.Fprintf(w, "verified")
+		} else {
+			fmt.Fprintf(w, "not verified")
+			if t.VerifyError != nil {
+				fmt.Fprintf(w, " (%v)", t.VerifyError)
+			}
+		}
+		if !t.EarliestExpiry.IsZero() {
+			fmt.Fprintf(w, ", expires %s (%.0f days)", t.EarliestExpiry.UTC().Format("2006-01-02"), time.Until(t.EarliestExpiry).Hours()/24)
+		}
+	}
+	if a.Greeting != "" {
+		fmt.Fprintf(w, "; greets as %s", a.Greeting)
+	}
+	fmt.Fprintln(w)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +62,59 @@ func TestWriteText_DeliveryAuthUnknown(t *testing.T) {
 	writeText(&out, &probes.Result{Success: true, Delivery: &probes.DeliveryFacts{Found: true, Folder: "inbox"}})
 	if want := "spf=unknown dkim=unknown dmarc=unknown (no Authentication-Results trusted: set delivery.authserv_id or delivery.authres_without_id)"; !strings.Contains(out.String(), want) {
 		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+}
+
+// A domain result prints a posture report: each MX host by preference
+// with each address's session, then each check's verdict, then the
+// MTA-STS policy.
+func TestWriteText_Domain(t *testing.T) {
+	notAfter := time.Now().Add(30*24*time.Hour + time.Hour)
+	r := &probes.Result{Target: "example.com", Module: "posture", Success: false, FailedPhase: probes.PhaseSPF,
+		Reason: probes.ReasonSPFTooManyLookups, Duration: 2 * time.Second,
+		Domain: &probes.DomainFacts{
+			MX: []probes.MXHostFacts{
+				{Host: "mx1.example.com", Preference: 10, Addresses: []probes.MXAddressFacts{
+					{Address: "192.0.2.25", Family: "ip4", Accepts: true, Reason: probes.ReasonOK, STARTTLSOffered: true,
+						Greeting: "mx1.example.com", Duration: 150 * time.Millisecond,
+						TLS: &probes.TLSInfo{Version: "TLS 1.3", Verified: true, EarliestExpiry: notAfter}},
+					{Address: "2001:db8::25", Family: "ip6", Reason: probes.ReasonTimeout, Phase: probes.PhaseConnect,
+						Error: "dial tcp [2001:db8::25]:25: i/o timeout", Duration: 5 * time.Second},
+				}},
+				{Host: "mx2.example.com", Preference: 20, Error: "no A or AAAA record"},
+				{Host: "mx3.example.com", Preference: 30, Addresses: []probes.MXAddressFacts{
+					{Address: "192.0.2.27", Family: "ip4", Accepts: true, Reason: probes.ReasonOK,
+						TLS: &probes.TLSInfo{Version: "TLS 1.2", Verified: false, VerifyError: errors.New("x509: certificate signed by unknown authority")}},
+				}},
+			},
+			Checks: []probes.DomainCheck{
+				{Name: probes.PhaseMX, Result: probes.CheckWarn, Reason: probes.ReasonMXUnreachable, Detail: "mx1.example.com ip6 does not accept"},
+				{Name: probes.PhaseSPF, Result: probes.CheckFail, Reason: probes.ReasonSPFTooManyLookups, Detail: "13 DNS lookups (limit 10)"},
+				{Name: probes.PhaseDMARC, Result: probes.CheckPass, Reason: probes.ReasonOK},
+			},
+			MTASTSMode: "enforce", MTASTSPolicyID: "20250301", MTASTSMaxAge: 7 * 24 * time.Hour,
+		}}
+	var out strings.Builder
+	writeText(&out, r)
+	got := out.String()
+	for _, want := range []string{
+		"\nDomain example.com: 3 MX hosts, 2 accepting mail\n",
+		"\n  MX 10 mx1.example.com\n",
+		"\n    192.0.2.25 (ip4): accepts mail, 150ms; STARTTLS, TLS 1.3, certificate verified, expires " + notAfter.UTC().Format("2006-01-02") + " (30 days); greets as mx1.example.com\n",
+		"\n    2001:db8::25 (ip6): no session: timeout in phase connect, 5000ms (dial tcp [2001:db8::25]:25: i/o timeout)\n",
+		"\n  MX 20 mx2.example.com: no address (no A or AAAA record)\n",
+		"\n    192.0.2.27 (ip4): accepts mail, 0ms; no STARTTLS offered, TLS 1.2, certificate not verified (x509: certificate signed by unknown authority)\n",
+		"\nChecks:\n  mx       warn   mx_unreachable        mx1.example.com ip6 does not accept\n  spf      fail   spf_too_many_lookups  13 DNS lookups (limit 10)\n  dmarc    pass   ok\n",
+		"\nMTA-STS policy: mode enforce, id 20250301, max_age 604800s (7.0 days)\n",
+		"Result: FAILED in phase spf",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	var null strings.Builder
+	writeText(&null, &probes.Result{Target: "example.org", Success: true, Domain: &probes.DomainFacts{NullMX: true}})
+	if !strings.Contains(null.String(), "Domain example.org: null MX (RFC 7505): accepts no mail\n") {
+		t.Errorf("null MX output:\n%s", null.String())
 	}
 }
