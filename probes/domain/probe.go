@@ -48,12 +48,14 @@ func Probe(ctx context.Context, target string, m probes.Module, logger log.Logge
 	}
 	res := &probes.Result{
 		Target: target, Start: time.Now(), Success: true, Reason: probes.ReasonOK,
-		Domain: &probes.DomainFacts{MX: []probes.MXHostFacts{}, Checks: []probes.DomainCheck{}, Details: map[probes.Phase]any{}},
+		Domain: &probes.DomainFacts{MX: []probes.MXHostFacts{}, Checks: []probes.DomainCheck{}, Details: map[probes.Phase]any{},
+			AddressLabels: m.Domain.AddressLabels},
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.Timeout)
 	defer cancel()
-	r := &run{m: &m, d: &m.Domain, res: res, facts: res.Domain, logger: logger}
+	r := &run{m: &m, d: &m.Domain, res: res, facts: res.Domain, logger: logger, withheld: map[*probes.MXAddressFacts]bool{}}
 	r.run(ctx, target)
+	r.withhold()
 	if !res.Success && res.Reason == probes.ReasonTimeout && errors.Is(ctx.Err(), context.Canceled) && !errors.Is(res.Err, context.Canceled) {
 		res.Err = fmt.Errorf("%w: %w", context.Canceled, res.Err)
 	}
@@ -86,6 +88,29 @@ type run struct {
 	// stop: nothing further runs (the domain does not exist, or the
 	// module cannot run at all).
 	stop bool
+	// withheld are the addresses the dial check refused (an ad hoc
+	// caller's allow-list): neither probed nor looked up further, and
+	// left out of the output, which must not tell the caller where names
+	// it chose point.
+	mu       sync.Mutex
+	withheld map[*probes.MXAddressFacts]bool
+}
+
+func (r *run) isWithheld(a *probes.MXAddressFacts) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.withheld[a]
+}
+
+// withhold blanks the refused addresses once every check has run.
+func (r *run) withhold() {
+	for i := range r.facts.MX {
+		for j := range r.facts.MX[i].Addresses {
+			if a := &r.facts.MX[i].Addresses[j]; r.withheld[a] {
+				a.Address = ""
+			}
+		}
+	}
 }
 
 func (r *run) run(ctx context.Context, target string) {
@@ -350,6 +375,9 @@ func (r *run) session(ctx context.Context, host string, a *probes.MXAddressFacts
 	ip := netip.MustParseAddr(a.Address)
 	if err := probes.CheckDial(ctx, netip.AddrPortFrom(ip, uint16(r.d.MXPort))); err != nil {
 		a.Reason, a.Phase, a.Error = probes.ReasonOther, probes.PhaseConnect, "not probed: "+err.Error()
+		r.mu.Lock()
+		r.withheld[a] = true
+		r.mu.Unlock()
 		return nil
 	}
 	m := r.mx
@@ -427,7 +455,7 @@ func (r *run) mxVerdict() probes.DomainCheck {
 				accepting++
 			case r.sessions[i][j] == nil: // the dial check refused it
 				refused++
-				broken = append(broken, fmt.Sprintf("%s %s: %s", h.Host, a.Address, a.Error))
+				broken = append(broken, fmt.Sprintf("%s (an address): %s", h.Host, a.Error))
 			default:
 				broken = append(broken, fmt.Sprintf("%s %s: %s at %s: %s", h.Host, a.Address, a.Reason, a.Phase, a.Error))
 			}
@@ -458,7 +486,9 @@ func (r *run) checkPTR(ctx context.Context) probes.DomainCheck {
 	var items []item
 	for i, h := range r.facts.MX {
 		for j := range h.Addresses {
-			items = append(items, item{i, j})
+			if !r.isWithheld(&h.Addresses[j]) {
+				items = append(items, item{i, j})
+			}
 		}
 	}
 	all := make([]*PTRFacts, len(items))
@@ -598,7 +628,7 @@ func (r *run) dialPolicy(ctx context.Context, network, addr string) (net.Conn, e
 		for _, a := range addrs[:min(len(addrs), r.d.MaxAddresses)] {
 			ap := netip.AddrPortFrom(a, uint16(portNum))
 			if err := probes.CheckDial(ctx, ap); err != nil {
-				errs = append(errs, fmt.Errorf("%s not dialled: %w", ap, err))
+				errs = append(errs, fmt.Errorf("an address of the policy host not dialled: %w", err))
 				continue
 			}
 			var d net.Dialer
@@ -667,8 +697,10 @@ func (r *run) checkDNSBL(ctx context.Context) probes.DomainCheck {
 		}
 	}
 	for _, h := range r.facts.MX {
-		for _, a := range h.Addresses {
-			add(netip.MustParseAddr(a.Address))
+		for j := range h.Addresses {
+			if a := &h.Addresses[j]; !r.isWithheld(a) {
+				add(netip.MustParseAddr(a.Address))
+			}
 		}
 	}
 	for _, a := range r.sendingIPs() {

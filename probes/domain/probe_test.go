@@ -471,6 +471,21 @@ func TestProbeDialCheckRefuses(t *testing.T) {
 	if a.Accepts || !strings.Contains(a.Error, "not on the allow-list") {
 		t.Fatalf("refused address = %+v", a)
 	}
+	// The caller chose the domain; where its names point is not theirs
+	// to learn from a refusal: the address is withheld, and no PTR or
+	// blocklist lookup is made for it.
+	if a.Address != "" {
+		t.Errorf("refused address shown: %q", a.Address)
+	}
+	if ptr, ok := res.Domain.Details[probes.PhasePTR].([]*PTRFacts); ok && len(ptr) > 0 {
+		t.Errorf("PTR looked up for refused addresses: %+v", ptr)
+	}
+	// The fixture's hosts are all on 127.0.0.1; the sending IP, the
+	// module's own, is the only address the output may name.
+	b, _ := json.Marshal(res)
+	if n := strings.Count(string(b), "127.0.0.1"); n != 2 {
+		t.Errorf("the JSON names 127.0.0.1 %d times, want only the sending IP's SPF and blocklist entries:\n%s", n, b)
+	}
 	wantVerdict(t, res, probes.PhaseMTASTS, probes.CheckFail, ReasonMTASTSInvalid)
 	if c := res.Domain.Check(probes.PhaseMTASTS); !strings.Contains(c.Detail, "not on the allow-list") {
 		t.Fatalf("mta_sts detail = %q", c.Detail)
@@ -652,5 +667,19 @@ func TestProbeBrokenIPv6(t *testing.T) {
 	addrs := res.Domain.MX[0].Addresses
 	if len(addrs) != 2 || addrs[1].Family != "ip6" || addrs[1].Accepts || addrs[1].Phase != probes.PhaseConnect || !addrs[0].Accepts {
 		t.Fatalf("mx1 addresses = %+v", addrs)
+	}
+}
+
+// TestProbeAddressLabels: the module's address_labels reaches the facts,
+// which the collector reads instead of the module (ARCHITECTURE.md §3).
+func TestProbeAddressLabels(t *testing.T) {
+	f := newDomainFixture(t)
+	srv := f.dnsServer()
+	for _, on := range []bool{false, true} {
+		m := f.module(srv)
+		m.Domain.AddressLabels = on
+		if res := f.probe(context.Background(), m); res.Domain.AddressLabels != on {
+			t.Errorf("address_labels %v: facts say %v", on, res.Domain.AddressLabels)
+		}
 	}
 }
