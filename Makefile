@@ -107,12 +107,7 @@ test-e2e:
 MAILPATH_DIR ?= /tmp/smtp_exporter-mailpath
 .PHONY: test-mailpath
 test-mailpath:
-	bash scripts/install-deps.sh
-	@mkdir -p '$(MAILPATH_DIR)' && chmod 755 '$(MAILPATH_DIR)'; \
-	trap 'bash scripts/mailpath.sh stop "$(MAILPATH_DIR)/mp"' EXIT; \
-	trap 'exit 130' INT TERM; \
-	bash scripts/mailpath.sh start '$(MAILPATH_DIR)/mp'; \
-	bash scripts/mailpath-check.sh '$(MAILPATH_DIR)/mp'
+	$(call check-path,mailpath,$(MAILPATH_DIR)/mp)
 
 # The real mail domains of the domain prober (issue 10): a DNSSEC-signed
 # zone in NSD, Unbound validating it, Postfix MX hosts with TLSA-matched and
@@ -120,12 +115,19 @@ test-mailpath:
 DOMAINPATH_DIR ?= /tmp/smtp_exporter-domainpath
 .PHONY: test-domainpath
 test-domainpath:
+	$(call check-path,domainpath,$(DOMAINPATH_DIR)/dp)
+
+# $(call check-path,NAME,DIR) starts scripts/NAME.sh in DIR (under a parent
+# every user can traverse: the daemons drop privileges), runs
+# scripts/NAME-check.sh on it, and stops it however the check ends.
+define check-path
 	bash scripts/install-deps.sh
-	@mkdir -p '$(DOMAINPATH_DIR)' && chmod 755 '$(DOMAINPATH_DIR)'; \
-	trap 'bash scripts/domainpath.sh stop "$(DOMAINPATH_DIR)/dp"' EXIT; \
+	@mkdir -p '$(dir $(2))' && chmod 755 '$(dir $(2))'; \
+	trap 'bash scripts/$(1).sh stop "$(2)"' EXIT; \
 	trap 'exit 130' INT TERM; \
-	bash scripts/domainpath.sh start '$(DOMAINPATH_DIR)/dp'; \
-	bash scripts/domainpath-check.sh '$(DOMAINPATH_DIR)/dp'
+	bash scripts/$(1).sh start '$(2)'; \
+	bash scripts/$(1)-check.sh '$(2)'
+endef
 
 # For running e2e tests by hand:
 #   make postfix-start && set -a && . .e2e/env && set +a
