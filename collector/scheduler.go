@@ -256,7 +256,7 @@ func (s *Scheduler) current(l *loop) (*config.Target, *probes.Module) {
 	if s.loops[l.name] != l || t == nil {
 		return nil, nil
 	}
-	return t, s.cfg.Modules[t.Module]
+	return t, s.cfg.ModuleOf(t)
 }
 
 // offset spreads first runs over the interval by a stable hash of the

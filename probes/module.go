@@ -18,7 +18,7 @@ import (
 const (
 	DefaultTimeout         = 15 * time.Second
 	DefaultMinSendInterval = 5 * time.Minute
-	DefaultIPProtocol      = "ip4"
+	DefaultIPProtocol      = IPProtocol4
 	DefaultAuthMechanism   = "PLAIN"
 	// DefaultPollInterval and DefaultDeliveryTimeout are the delivery
 	// prober's: how often a mailbox without IDLE is searched, and how long
@@ -32,6 +32,21 @@ const (
 	TLSNone     = "none"
 	TLSStartTLS = "starttls"
 	TLSImplicit = "implicit"
+)
+
+// Address families of ip_protocol. IPProtocolBoth is for scheduled
+// targets only: the loader expands each target of such a module into one
+// run per family (collector/config), and a probe given it directly refuses.
+const (
+	IPProtocol4    = "ip4"
+	IPProtocol6    = "ip6"
+	IPProtocolBoth = "both"
+)
+
+// PROXY protocol versions of smtp.proxy_protocol.
+const (
+	ProxyProtocolV1 = "v1"
+	ProxyProtocolV2 = "v2"
 )
 
 // Probers.
@@ -52,9 +67,13 @@ type Module struct {
 	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// IPProtocol is the preferred address family; IPProtocolFallback (default
 	// true) allows the other one when the name has no address of this one.
-	IPProtocol         string     `yaml:"ip_protocol,omitempty" json:"ip_protocol,omitempty"`
-	IPProtocolFallback *bool      `yaml:"ip_protocol_fallback,omitempty" json:"ip_protocol_fallback,omitempty"`
-	SMTP               SMTPModule `yaml:"smtp,omitempty" json:"smtp"`
+	IPProtocol         string `yaml:"ip_protocol,omitempty" json:"ip_protocol,omitempty"`
+	IPProtocolFallback *bool  `yaml:"ip_protocol_fallback,omitempty" json:"ip_protocol_fallback,omitempty"`
+	// SourceIPAddress is the local address the probe connects from (SMTP,
+	// the delivery prober's IMAP, the domain prober's MX sessions): a
+	// receiver judges reputation per sending address.
+	SourceIPAddress string     `yaml:"source_ip_address,omitempty" json:"source_ip_address,omitempty"`
+	SMTP            SMTPModule `yaml:"smtp,omitempty" json:"smtp"`
 	// Delivery is the receive leg of prober delivery; SMTP is its send leg.
 	Delivery DeliveryModule `yaml:"delivery,omitempty" json:"delivery"`
 	// Domain is the domain prober's settings; SMTP holds its MX sessions'.
@@ -130,6 +149,9 @@ type SMTPModule struct {
 	ExpectCodes map[Phase][]int `yaml:"expect_codes,omitempty" json:"expect_codes,omitempty"`
 	// Message shapes the test message: extra headers, a body of its own.
 	Message MessageConfig `yaml:"message,omitempty" json:"message,omitzero"`
+	// ProxyProtocol (v1 or v2) sends a PROXY protocol header first, for a
+	// server behind HAProxy or a load balancer that expects one.
+	ProxyProtocol string `yaml:"proxy_protocol,omitempty" json:"proxy_protocol,omitempty"`
 }
 
 // AuthConfig selects a SASL mechanism and its credentials. Secrets are
@@ -203,6 +225,10 @@ func (m *Module) SetDefaults() {
 	}
 	if m.IPProtocol == "" {
 		m.IPProtocol = DefaultIPProtocol
+		// A source address has one family: the only one it can reach.
+		if ip := net.ParseIP(m.SourceIPAddress); ip != nil && ip.To4() == nil {
+			m.IPProtocol = IPProtocol6
+		}
 	}
 	if m.IPProtocolFallback == nil {
 		t := true
@@ -266,10 +292,15 @@ func (m *Module) Validate() error {
 	if m.Timeout < 0 {
 		return fieldErr("timeout", "must be positive, got %s", m.Timeout)
 	}
-	if m.IPProtocol != "ip4" && m.IPProtocol != "ip6" {
-		return fieldErr("ip_protocol", "unknown value %q (want ip4 or ip6)", m.IPProtocol)
+	if err := m.validateFamily(); err != nil {
+		return err
 	}
 	s := &m.SMTP
+	switch s.ProxyProtocol {
+	case "", ProxyProtocolV1, ProxyProtocolV2:
+	default:
+		return fieldErr("smtp.proxy_protocol", "unknown value %q (want v1 or v2)", s.ProxyProtocol)
+	}
 	switch s.TLS {
 	case TLSNone, TLSStartTLS, TLSImplicit:
 	default:
@@ -348,6 +379,74 @@ func (m *Module) Validate() error {
 		return m.validateDomain()
 	}
 	return nil
+}
+
+// validateFamily checks ip_protocol and source_ip_address, which must
+// agree: a socket bound to an IPv4 address cannot reach an IPv6 one.
+func (m *Module) validateFamily() error {
+	switch m.IPProtocol {
+	case IPProtocol4, IPProtocol6:
+	case IPProtocolBoth:
+		if m.Prober != ProberSMTP && m.Prober != ProberLMTP {
+			hint := "a delivery run sends a message: give each family a module of its own"
+			if m.Prober == ProberDomain {
+				hint = "the domain prober probes the families listed in domain.ip_protocols"
+			}
+			return fieldErr("ip_protocol", "both is for the smtp and lmtp probers (%s)", hint)
+		}
+	default:
+		return fieldErr("ip_protocol", "unknown value %q (want ip4, ip6 or both)", m.IPProtocol)
+	}
+	if m.SourceIPAddress == "" {
+		return nil
+	}
+	ip := net.ParseIP(m.SourceIPAddress)
+	switch {
+	case ip == nil:
+		return fieldErr("source_ip_address", "%q is not an IP address", m.SourceIPAddress)
+	case ip.IsUnspecified() || ip.IsMulticast():
+		return fieldErr("source_ip_address", "%s is not the address of an interface", ip)
+	}
+	if family := FamilyOf(ip); m.IPProtocol != family {
+		return fieldErr("source_ip_address", "%s is an %s address, but ip_protocol is %s: a connection from it reaches %s addresses only", ip, familyName[family], m.IPProtocol, familyName[family])
+	}
+	return nil
+}
+
+// checkSourceFamilies names the first of families that source, a module's
+// source_ip_address, cannot reach; "" when it can reach them all.
+func checkSourceFamilies(source string, families []string) string {
+	ip := net.ParseIP(source)
+	if ip == nil {
+		return ""
+	}
+	family := FamilyOf(ip)
+	for _, f := range families {
+		if f != family {
+			return fmt.Sprintf("%s is an %s address, which cannot reach %s MX addresses: list only %s in domain.ip_protocols", ip, familyName[family], familyName[f], family)
+		}
+	}
+	return ""
+}
+
+var familyName = map[string]string{IPProtocol4: "IPv4", IPProtocol6: "IPv6"}
+
+// FamilyOf is ip's address family as ip_protocol names it.
+func FamilyOf(ip net.IP) string {
+	if ip.To4() != nil {
+		return IPProtocol4
+	}
+	return IPProtocol6
+}
+
+// PinnedTo returns a copy of m whose runs use family only, never the
+// other: one of the runs a target of an ip_protocol both module expands to.
+func (m *Module) PinnedTo(family string) *Module {
+	pinned := *m
+	pinned.IPProtocol = family
+	f := false
+	pinned.IPProtocolFallback = &f
+	return &pinned
 }
 
 // validate checks a mailbox's settings; field is its key.

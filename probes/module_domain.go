@@ -202,7 +202,13 @@ func (m *Module) ResolveMXModule(get func(name string) (*Module, bool)) error {
 	mx := &Module{
 		Prober: ProberSMTP, Timeout: src.Timeout,
 		IPProtocol: src.IPProtocol, IPProtocolFallback: src.IPProtocolFallback,
-		SMTP: src.SMTP,
+		SourceIPAddress: src.SourceIPAddress, SMTP: src.SMTP,
+	}
+	if msg := checkSourceFamilies(mx.SourceIPAddress, d.IPProtocols); msg != "" {
+		if d.MXModule != "" {
+			return fieldErr("domain.mx_module", "module %q's source_ip_address %s", d.MXModule, msg)
+		}
+		return fieldErr("source_ip_address", "%s", msg)
 	}
 	if d.MXModule == "" {
 		// The domain module's timeout covers the whole run; one MX dialog

@@ -103,7 +103,7 @@ func TestModule_Validate(t *testing.T) {
 			name:      "unknown ip_protocol",
 			module:    Module{IPProtocol: "ipv4"},
 			wantField: "ip_protocol",
-			wantMsg:   `unknown value "ipv4" (want ip4 or ip6)`,
+			wantMsg:   `unknown value "ipv4" (want ip4, ip6 or both)`,
 		},
 		{
 			name:      "negative timeout",
@@ -502,5 +502,127 @@ func TestModule_DeliveryQuestions(t *testing.T) {
 	m.Delivery.IMAP.TLSConfig.InsecureSkipVerify = true
 	if m.CredentialsPinned() {
 		t.Error("CredentialsPinned = true with the IMAP password sent to an unverified server")
+	}
+}
+
+// TestModule_FleetOptions checks the keys fleets need at load:
+// source_ip_address, smtp.proxy_protocol and ip_protocol both, and how a
+// source address and the families a module reaches must agree.
+func TestModule_FleetOptions(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		module Module
+		err    string
+	}{
+		{"ipv4 source", Module{SourceIPAddress: "127.0.0.2"}, ""},
+		{"ipv6 source, family follows", Module{SourceIPAddress: "2001:db8::7"}, ""},
+		{"not an ip", Module{SourceIPAddress: "mx.example.net"}, `source_ip_address: "mx.example.net" is not an IP address`},
+		{"ip with port", Module{SourceIPAddress: "127.0.0.2:25"}, `source_ip_address: "127.0.0.2:25" is not an IP address`},
+		{"unspecified", Module{SourceIPAddress: "0.0.0.0"}, `source_ip_address: 0.0.0.0 is not the address of an interface`},
+		{"multicast", Module{SourceIPAddress: "ff02::1"}, `source_ip_address: ff02::1 is not the address of an interface`},
+		{"family mismatch", Module{SourceIPAddress: "192.0.2.7", IPProtocol: IPProtocol6},
+			`source_ip_address: 192.0.2.7 is an IPv4 address, but ip_protocol is ip6: a connection from it reaches IPv4 addresses only`},
+		{"both with a source", Module{SourceIPAddress: "192.0.2.7", IPProtocol: IPProtocolBoth},
+			`source_ip_address: 192.0.2.7 is an IPv4 address, but ip_protocol is both: a connection from it reaches IPv4 addresses only`},
+		{"proxy v1", Module{SMTP: SMTPModule{ProxyProtocol: "v1"}}, ""},
+		{"proxy v2", Module{SMTP: SMTPModule{ProxyProtocol: "v2"}}, ""},
+		{"proxy upper case", Module{SMTP: SMTPModule{ProxyProtocol: "V2"}}, `smtp.proxy_protocol: unknown value "V2" (want v1 or v2)`},
+		{"both smtp", Module{IPProtocol: IPProtocolBoth}, ""},
+		{"both lmtp", Module{Prober: ProberLMTP, IPProtocol: IPProtocolBoth}, ""},
+		{"both delivery", Module{Prober: ProberDelivery, IPProtocol: IPProtocolBoth},
+			`ip_protocol: both is for the smtp and lmtp probers (a delivery run sends a message: give each family a module of its own)`},
+		{"both domain", Module{Prober: ProberDomain, IPProtocol: IPProtocolBoth},
+			`ip_protocol: both is for the smtp and lmtp probers (the domain prober probes the families listed in domain.ip_protocols)`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := tt.module
+			m.SetDefaults()
+			if got := errText(m.Validate()); got != tt.err {
+				t.Errorf("Validate() = %q\nwant          %q", got, tt.err)
+			}
+		})
+	}
+}
+
+func TestModule_SourceAddressSetsDefaultFamily(t *testing.T) {
+	for source, want := range map[string]string{"": IPProtocol4, "127.0.0.2": IPProtocol4, "::1": IPProtocol6, "2001:db8::7": IPProtocol6} {
+		m := Module{SourceIPAddress: source}
+		m.SetDefaults()
+		if m.IPProtocol != want {
+			t.Errorf("source %q: ip_protocol defaults to %s, want %s", source, m.IPProtocol, want)
+		}
+	}
+	// A family the file sets stays, for Validate to judge.
+	m := Module{SourceIPAddress: "::1", IPProtocol: IPProtocol4}
+	m.SetDefaults()
+	if m.IPProtocol != IPProtocol4 {
+		t.Errorf("ip_protocol = %s, want the ip4 that was set", m.IPProtocol)
+	}
+}
+
+// TestModule_MXSessionsSourceFamilies: the MX sessions of a domain module
+// take the source address of the module whose smtp keys they use, and a
+// source that cannot reach a family the domain probes is refused at load.
+func TestModule_MXSessionsSourceFamilies(t *testing.T) {
+	mods := map[string]*Module{
+		"from4": {Prober: ProberSMTP, SourceIPAddress: "192.0.2.7"},
+		"plain": {Prober: ProberSMTP},
+	}
+	for _, m := range mods {
+		m.SetDefaults()
+	}
+	get := func(n string) (*Module, bool) { m, ok := mods[n]; return m, ok }
+	for _, tt := range []struct {
+		name     string
+		module   Module
+		err      string
+		mxSource string
+	}{
+		{name: "own source, both families", module: Module{SourceIPAddress: "192.0.2.7"},
+			err: "source_ip_address: 192.0.2.7 is an IPv4 address, which cannot reach IPv6 MX addresses: list only ip4 in domain.ip_protocols"},
+		{name: "own source, its family", module: Module{SourceIPAddress: "192.0.2.7", Domain: DomainModule{IPProtocols: []string{IPProtocol4}}},
+			mxSource: "192.0.2.7"},
+		{name: "own ipv6 source", module: Module{SourceIPAddress: "2001:db8::7", Domain: DomainModule{IPProtocols: []string{IPProtocol6}}},
+			mxSource: "2001:db8::7"},
+		{name: "mx_module's source, both families", module: Module{Domain: DomainModule{MXModule: "from4"}},
+			err: "domain.mx_module: module \"from4\"'s source_ip_address 192.0.2.7 is an IPv4 address, which cannot reach IPv6 MX addresses: list only ip4 in domain.ip_protocols"},
+		{name: "mx_module's source, its family", module: Module{Domain: DomainModule{MXModule: "from4", IPProtocols: []string{IPProtocol4}}},
+			mxSource: "192.0.2.7"},
+		{name: "domain's source, mx_module without", module: Module{SourceIPAddress: "192.0.2.7", Domain: DomainModule{MXModule: "plain"}},
+			mxSource: ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := tt.module
+			m.Prober = ProberDomain
+			m.SetDefaults()
+			if err := m.Validate(); err != nil {
+				t.Fatalf("Validate() = %v", err)
+			}
+			err := m.ResolveMXModule(get)
+			if got := errText(err); got != tt.err {
+				t.Fatalf("ResolveMXModule() = %q\nwant                 %q", got, tt.err)
+			}
+			if err == nil && m.Domain.MX.SourceIPAddress != tt.mxSource {
+				t.Errorf("MX sessions' source_ip_address = %q, want %q", m.Domain.MX.SourceIPAddress, tt.mxSource)
+			}
+		})
+	}
+}
+
+func TestModule_PinnedTo(t *testing.T) {
+	m := Module{IPProtocol: IPProtocolBoth, SMTP: SMTPModule{EHLO: "probe.example"}}
+	m.SetDefaults()
+	for _, family := range []string{IPProtocol4, IPProtocol6} {
+		p := m.PinnedTo(family)
+		if p.IPProtocol != family || *p.IPProtocolFallback || p.SMTP.EHLO != "probe.example" {
+			t.Errorf("PinnedTo(%s) = ip_protocol %s fallback %t ehlo %q, want %[1]s, no fallback and the module's other settings",
+				family, p.IPProtocol, *p.IPProtocolFallback, p.SMTP.EHLO)
+		}
+		if err := p.Validate(); err != nil {
+			t.Errorf("PinnedTo(%s).Validate() = %v", family, err)
+		}
+	}
+	if m.IPProtocol != IPProtocolBoth || !*m.IPProtocolFallback {
+		t.Errorf("PinnedTo changed its module: ip_protocol %s fallback %t", m.IPProtocol, *m.IPProtocolFallback)
 	}
 }

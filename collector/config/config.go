@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -49,6 +50,20 @@ type Target struct {
 	// Timeout overrides the module's timeout for this target; loading
 	// sets it to the module's when the file does not.
 	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// IPProtocol is set on the runs a target of an ip_protocol both module
+	// expands to: the one family this run uses. Not a key of the file.
+	IPProtocol string `yaml:"-" json:"ip_protocol,omitempty"`
+	// pinned is the module pinned to IPProtocol, nil for other targets.
+	pinned *probes.Module
+}
+
+// ModuleOf is the module t runs with: its module, or, for a run expanded
+// from an ip_protocol both module, that module pinned to the run's family.
+func (c *Config) ModuleOf(t *Target) *probes.Module {
+	if t.pinned != nil {
+		return t.pinned
+	}
+	return c.Modules[t.Module]
 }
 
 // ConfigError is a problem in the configuration file, located by line and
@@ -213,6 +228,8 @@ func (c *Config) validate(dir string) error {
 		}
 	}
 	seen := map[string]int{}
+	expanded := make([]*Target, 0, len(c.Targets))
+	pinned := map[string]*probes.Module{}
 	for i, t := range c.Targets {
 		path := fmt.Sprintf("targets[%d]", i)
 		if t == nil {
@@ -230,22 +247,59 @@ func (c *Config) validate(dir string) error {
 		if err := probes.CheckText(t.Name); err != nil {
 			return &ConfigError{Field: path + ".name", Msg: err.Error()}
 		}
-		if j, dup := seen[t.Name]; dup {
-			return &ConfigError{Field: path + ".name", Msg: fmt.Sprintf("duplicate target name %q (also targets[%d])", t.Name, j)}
-		}
-		seen[t.Name] = i
 		m, ok := c.Modules[t.Module]
 		if !ok {
 			return &ConfigError{Field: path + ".module", Msg: fmt.Sprintf("unknown module %q (have: %s)", t.Module, strings.Join(slices.Sorted(maps.Keys(c.Modules)), ", "))}
 		}
-		if _, _, err := probes.SplitTarget(t.Address, m); err != nil {
+		host, _, err := probes.SplitTarget(t.Address, m)
+		if err != nil {
 			return &ConfigError{Field: path + ".address", Msg: err.Error()}
 		}
 		if err := t.setDefaultsAndCheck(path, m); err != nil {
 			return err
 		}
+		runs, err := expandFamilies(t, m, host, pinned)
+		if err != nil {
+			return &ConfigError{Field: path + ".address", Msg: err.Error()}
+		}
+		for _, run := range runs {
+			if j, dup := seen[run.Name]; dup {
+				return &ConfigError{Field: path + ".name", Msg: fmt.Sprintf("duplicate target name %q (also targets[%d])", run.Name, j)}
+			}
+			seen[run.Name] = i
+		}
+		expanded = append(expanded, runs...)
 	}
+	c.Targets = expanded
 	return nil
+}
+
+// expandFamilies returns the runs of target t of module m (host is its
+// address's host): t itself, or, when m has ip_protocol both, one run per
+// family, named NAME/ip4 and NAME/ip6 and pinned to it. The family goes in
+// the name, so that every series keeps the same label set and the two
+// results of one host are told apart by the target label alone. pinned
+// holds the pinned modules made so far, one per module and family.
+func expandFamilies(t *Target, m *probes.Module, host string, pinned map[string]*probes.Module) ([]*Target, error) {
+	if m.IPProtocol != probes.IPProtocolBoth {
+		return []*Target{t}, nil
+	}
+	if net.ParseIP(host) != nil {
+		return nil, fmt.Errorf("%s is an address of one family; module %q has ip_protocol both, which probes a name once over each: name the host, or use a module with ip_protocol ip4 or ip6", host, t.Module)
+	}
+	runs := make([]*Target, 0, 2)
+	for _, family := range []string{probes.IPProtocol4, probes.IPProtocol6} {
+		key := t.Module + "\x00" + family
+		if pinned[key] == nil {
+			pinned[key] = m.PinnedTo(family)
+		}
+		run := *t
+		run.Name = t.Name + "/" + family
+		run.IPProtocol = family
+		run.pinned = pinned[key]
+		runs = append(runs, &run)
+	}
+	return runs, nil
 }
 
 // SetDefaults fills the target's unset settings: the interval, and the

@@ -342,7 +342,7 @@ func TestParse_FieldOfNode(t *testing.T) {
 		{
 			name: "invalid value over a merged one",
 			yaml: "modules:\n  base: &base {ip_protocol: ip4}\n  mx:\n    <<: *base\n    ip_protocol: ip5\n",
-			want: `x.yml:5: modules.mx.ip_protocol: unknown value "ip5" (want ip4 or ip6)`,
+			want: `x.yml:5: modules.mx.ip_protocol: unknown value "ip5" (want ip4, ip6 or both)`,
 		},
 		{
 			name: "empty target",

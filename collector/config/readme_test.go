@@ -153,7 +153,7 @@ func yamlKeys(t reflect.Type, prefix string) []string {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" {
+		if name == "-" || !f.IsExported() {
 			// Set by the program, never read from a file.
 			continue
 		}

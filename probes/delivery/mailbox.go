@@ -88,6 +88,9 @@ const (
 type Config struct {
 	// Address is host:port.
 	Address string
+	// SourceIPAddress is the local address to connect from; "" for the
+	// system's choice.
+	SourceIPAddress string
 	// TLS is probes.TLSImplicit, probes.TLSStartTLS or probes.TLSNone.
 	TLS string
 	// TLSConfig holds the trust roots, client certificate and server name
@@ -242,8 +245,7 @@ func (m *Mailbox) connect(ctx context.Context) error {
 	if err != nil {
 		return &Error{Reason: probes.ReasonOther, msg: "bad address: " + err.Error(), err: err}
 	}
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", m.cfg.Address)
+	raw, err := probes.DialTCP(ctx, m.cfg.Address, m.cfg.SourceIPAddress)
 	if err != nil {
 		var ne net.Error
 		if ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout() {

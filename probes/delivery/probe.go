@@ -302,7 +302,7 @@ func (r *receiver) bounced(ctx context.Context, mb *Mailbox, found []BounceMessa
 // secret now so that a rotated one is picked up without a reload.
 func (r *receiver) mailboxConfig(im *probes.IMAPModule, field string) (Config, error) {
 	cfg := Config{
-		Address: im.Address, TLS: im.TLS, AllowInsecureAuth: im.AllowInsecureAuth,
+		Address: im.Address, SourceIPAddress: r.module.SourceIPAddress, TLS: im.TLS, AllowInsecureAuth: im.AllowInsecureAuth,
 		Folders: r.module.Delivery.Folders, Start: r.res.Start, Logger: r.logger,
 	}
 	if im.TLS != probes.TLSNone {

@@ -142,6 +142,9 @@ func (s *session) tlsPhase() probes.Phase {
 // resolve returns one address of host in the preferred family, falling back
 // to the other one when allowed. IP literals skip DNS.
 func (s *session) resolve(ctx context.Context, host string) (net.IP, error) {
+	if s.m.IPProtocol == probes.IPProtocolBoth {
+		return nil, &stepError{probes.ReasonOther, "ip_protocol both is for scheduled targets, which run once per family (NAME/ip4, NAME/ip6); a single probe needs a module with ip_protocol ip4 or ip6"}
+	}
 	if ip := net.ParseIP(host); ip != nil {
 		return ip, nil
 	}
@@ -184,8 +187,7 @@ func pickAddress(addrs []net.IPAddr, want4, fallback bool) (ip net.IP, fellBack 
 
 func (s *session) connect(ctx context.Context, ip net.IP, port string) error {
 	addr := net.JoinHostPort(ip.String(), port)
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := s.dial(ctx, addr)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -196,7 +198,6 @@ func (s *session) connect(ctx context.Context, ip net.IP, port string) error {
 		}
 		return &stepError{probes.ReasonConnect, err.Error()}
 	}
-	s.note("connected to %s from %s", addr, conn.LocalAddr())
 	s.res.RemoteAddr = addr
 	s.setConn(conn)
 	s.pending = 1 // the greeting
