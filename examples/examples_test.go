@@ -89,6 +89,9 @@ var servedMetrics = []string{
 	"smtp_exporter_config_last_reload_success_timestamp_seconds",
 	"smtp_exporter_probes_in_flight",
 	"smtp_exporter_targets",
+	"smtp_exporter_target_files",
+	"smtp_exporter_target_files_failing",
+	"smtp_exporter_shard_info",
 }
 
 // histograms are served with _bucket, _sum and _count series.

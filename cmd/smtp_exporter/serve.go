@@ -44,6 +44,7 @@ type serveCommand struct {
 	timeoutOffset *time.Duration
 	historyLimit  *int
 	shutdownGrace *time.Duration
+	targets       *targetFlags
 }
 
 func newServeCommand(app *kingpin.Application) *serveCommand {
@@ -58,6 +59,7 @@ func newServeCommand(app *kingpin.Application) *serveCommand {
 	c.timeoutOffset = cmd.Flag("probe.timeout-offset", "Subtracted from Prometheus's scrape timeout on /probe, to leave time to answer.").Default("500ms").Duration()
 	c.historyLimit = cmd.Flag("history.limit", "Recent probe results kept for /history.").Default("100").Int()
 	c.shutdownGrace = cmd.Flag("shutdown.grace-period", "On SIGTERM scheduling stops at once; how long probes in flight may run on (and QUIT) before they are cancelled.").Default("15s").Duration()
+	c.targets = addTargetFlags(cmd)
 	return c
 }
 
@@ -69,23 +71,35 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 			level.Error(logger).Log("msg", "Configuration is invalid", "err", err)
 			return 1
 		}
+		if !c.targets.check(cfg, logger) {
+			return 1
+		}
 		level.Info(logger).Log("msg", "Configuration is valid", "file", configFile, "modules", len(cfg.Modules), "targets", len(cfg.Targets))
 		return 0
 	}
 	level.Info(logger).Log("msg", "Starting smtp_exporter", "version", version.Info())
 	level.Info(logger).Log("msg", "Build context", "build_context", version.BuildContext())
 
+	// The running configuration: the file's targets and its target
+	// files', this shard's of them. The scheduler, made once the file
+	// is known good, is given each change.
 	sc := collector.NewSafeConfig(configFile)
-	cfg, err := sc.Reload()
+	var sched *collector.Scheduler
+	targets := collector.NewTargets(sc, c.targets.shard, func(cfg *config.Config) {
+		if sched != nil {
+			sched.Apply(cfg)
+		}
+	}, log.With(logger, "component", "targets"))
+	cfg, err := targets.Reload()
 	if err != nil {
 		level.Error(logger).Log("msg", "Error loading config", "err", err)
 		return 1
 	}
-	level.Info(logger).Log("msg", "Loaded config file", "file", configFile, "modules", len(cfg.Modules), "targets", len(cfg.Targets))
+	level.Info(logger).Log("msg", "Loaded config file", "file", configFile, "modules", len(cfg.Modules), "targets", len(cfg.Targets), "shard", c.targets.shard.String())
 
 	store := collector.NewStore()
 	history := collector.NewHistory(*c.historyLimit)
-	sched := collector.NewScheduler(probers.Probe, *c.concurrency, store, history, log.With(logger, "component", "scheduler"))
+	sched = collector.NewScheduler(probers.Probe, *c.concurrency, store, history, log.With(logger, "component", "scheduler"))
 	sched.Apply(cfg)
 
 	var (
@@ -98,11 +112,10 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 		if stopping {
 			return errors.New("shutting down: the configuration is no longer reloaded")
 		}
-		cfg, err := sc.Reload()
+		cfg, err := targets.Reload()
 		if err != nil {
 			return err
 		}
-		sched.Apply(cfg)
 		level.Info(logger).Log("msg", "Reloaded config file", "file", configFile, "modules", len(cfg.Modules), "targets", len(cfg.Targets))
 		return nil
 	}
@@ -115,6 +128,7 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 		collector.NewCollector(store),
 	)
 	reg.MustRegister(sc.Collectors()...)
+	reg.MustRegister(targets.Collectors()...)
 	reg.MustRegister(sched.Collectors()...)
 
 	mux := http.NewServeMux()
@@ -167,6 +181,11 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
 	defer signal.Stop(signals)
 
+	// Target files are looked at until shutdown begins.
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); targets.Watch(watchCtx, *c.targets.refresh) }()
+
 	srv := c.webLimits.server(mux)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- c.webLimits.listenAndServe(srv, c.web, slogLogger(base, logLevel)) }()
@@ -194,6 +213,8 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 			done = true
 		}
 	}
+	stopWatch()
+	<-watchDone
 	// A POST /-/reload still being served must not start targets on a
 	// scheduler that is shutting down.
 	reloadMu.Lock()

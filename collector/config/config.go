@@ -39,6 +39,11 @@ const (
 type Config struct {
 	Modules map[string]*probes.Module `yaml:"modules" json:"modules"`
 	Targets []*Target                 `yaml:"targets,omitempty" json:"targets"`
+	// TargetFiles are globs of files that hold more targets (targetfiles.go).
+	TargetFiles []string `yaml:"target_files,omitempty" json:"target_files,omitempty"`
+	// Shard is the replica's part of the targets, from --targets.shard;
+	// not a key of the file (shard.go).
+	Shard Shard `yaml:"-" json:"-"`
 }
 
 // Target is one scheduled probe.
@@ -135,6 +140,37 @@ func readLimited(path string, limit int64) ([]byte, error) {
 // knows its line; the same walk indexes the lines of the fields for the
 // errors of validation.
 func Parse(data []byte, file string) (*Config, error) {
+	root, err := readDocument(data, file)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &Config{}
+	c := newChecker()
+	if err := c.check(root, reflect.TypeOf(cfg), ""); err != nil {
+		err.File = file
+		return nil, err
+	}
+	if len(root.Content) > 0 {
+		// The check leaves nothing for the library to refuse but what it
+		// guards against on its own, such as a document of aliases that
+		// would expand beyond reason.
+		if err := root.Decode(cfg); err != nil {
+			return nil, &ConfigError{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		}
+	}
+	if err := cfg.validate(filepath.Dir(file)); err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			ce.File = file
+			ce.Line = c.lineOf(ce.Field)
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// readDocument parses the one YAML document of a file into a node tree.
+func readDocument(data []byte, file string) (*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
 	// An empty file decodes to io.EOF; let it reach validation, which says
@@ -156,29 +192,7 @@ func Parse(data []byte, file string) (*Config, error) {
 			return nil, &ConfigError{File: file, Line: extra.Line, Msg: "more than one YAML document (---); put everything in one"}
 		}
 	}
-	cfg := &Config{}
-	c := newChecker()
-	if err := c.check(&root, reflect.TypeOf(cfg), ""); err != nil {
-		err.File = file
-		return nil, err
-	}
-	if len(root.Content) > 0 {
-		// The check leaves nothing for the library to refuse but what it
-		// guards against on its own, such as a document of aliases that
-		// would expand beyond reason.
-		if err := root.Decode(cfg); err != nil {
-			return nil, &ConfigError{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-		}
-	}
-	if err := cfg.validate(filepath.Dir(file)); err != nil {
-		var ce *ConfigError
-		if errors.As(err, &ce) {
-			ce.File = file
-			ce.Line = c.lineOf(ce.Field)
-		}
-		return nil, err
-	}
-	return cfg, nil
+	return &root, nil
 }
 
 // emptyDocument reports a document with no content but comments.
@@ -232,46 +246,63 @@ func (c *Config) validate(dir string) error {
 	pinned := map[string]*probes.Module{}
 	for i, t := range c.Targets {
 		path := fmt.Sprintf("targets[%d]", i)
-		if t == nil {
-			return &ConfigError{Field: path, Msg: "empty target"}
-		}
-		switch {
-		case t.Name == "":
-			return &ConfigError{Field: path + ".name", Msg: "required"}
-		case t.Address == "":
-			return &ConfigError{Field: path + ".address", Msg: "required"}
-		case t.Module == "":
-			return &ConfigError{Field: path + ".module", Msg: "required"}
-		}
-		// The name is the target label's value.
-		if err := probes.CheckText(t.Name); err != nil {
-			return &ConfigError{Field: path + ".name", Msg: err.Error()}
-		}
-		m, ok := c.Modules[t.Module]
-		if !ok {
-			return &ConfigError{Field: path + ".module", Msg: fmt.Sprintf("unknown module %q (have: %s)", t.Module, strings.Join(slices.Sorted(maps.Keys(c.Modules)), ", "))}
-		}
-		host, _, err := probes.SplitTarget(t.Address, m)
-		if err != nil {
-			return &ConfigError{Field: path + ".address", Msg: err.Error()}
-		}
-		if err := t.setDefaultsAndCheck(path, m); err != nil {
-			return err
-		}
-		runs, err := expandFamilies(t, m, host, pinned)
-		if err != nil {
-			return &ConfigError{Field: path + ".address", Msg: err.Error()}
-		}
-		for _, run := range runs {
-			if j, dup := seen[run.Name]; dup {
-				return &ConfigError{Field: path + ".name", Msg: fmt.Sprintf("duplicate target name %q (also targets[%d])", run.Name, j)}
+		runs, err := c.checkTarget(path, t, pinned, func(name string) string {
+			if j, dup := seen[name]; dup {
+				return fmt.Sprintf("targets[%d]", j)
 			}
-			seen[run.Name] = i
+			seen[name] = i
+			return ""
+		})
+		if err != nil {
+			return err
 		}
 		expanded = append(expanded, runs...)
 	}
 	c.Targets = expanded
-	return nil
+	return c.checkTargetFiles(dir)
+}
+
+// checkTarget checks the target t at path against the modules, fills its
+// defaults and returns its runs (t itself, or one per family for a module
+// with ip_protocol both; pinned holds the pinned modules made so far).
+// seen returns where else a run's name is, or "" to claim the name.
+func (c *Config) checkTarget(path string, t *Target, pinned map[string]*probes.Module, seen func(name string) string) ([]*Target, error) {
+	if t == nil {
+		return nil, &ConfigError{Field: path, Msg: "empty target"}
+	}
+	switch {
+	case t.Name == "":
+		return nil, &ConfigError{Field: path + ".name", Msg: "required"}
+	case t.Address == "":
+		return nil, &ConfigError{Field: path + ".address", Msg: "required"}
+	case t.Module == "":
+		return nil, &ConfigError{Field: path + ".module", Msg: "required"}
+	}
+	// The name is the target label's value.
+	if err := probes.CheckText(t.Name); err != nil {
+		return nil, &ConfigError{Field: path + ".name", Msg: err.Error()}
+	}
+	m, ok := c.Modules[t.Module]
+	if !ok {
+		return nil, &ConfigError{Field: path + ".module", Msg: fmt.Sprintf("unknown module %q (have: %s)", t.Module, strings.Join(slices.Sorted(maps.Keys(c.Modules)), ", "))}
+	}
+	host, _, err := probes.SplitTarget(t.Address, m)
+	if err != nil {
+		return nil, &ConfigError{Field: path + ".address", Msg: err.Error()}
+	}
+	if err := t.setDefaultsAndCheck(path, m); err != nil {
+		return nil, err
+	}
+	runs, err := expandFamilies(t, m, host, pinned)
+	if err != nil {
+		return nil, &ConfigError{Field: path + ".address", Msg: err.Error()}
+	}
+	for _, run := range runs {
+		if other := seen(run.Name); other != "" {
+			return nil, &ConfigError{Field: path + ".name", Msg: fmt.Sprintf("duplicate target name %q (also %s)", run.Name, other)}
+		}
+	}
+	return runs, nil
 }
 
 // expandFamilies returns the runs of target t of module m (host is its
