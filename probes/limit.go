@@ -43,9 +43,12 @@ func WithLimiter(ctx context.Context, l *Limiter) context.Context {
 // waiting in turn, when data came. A server that stalls mid-handshake thus
 // holds no permit. done ends the limiting, before the dialog goes on over
 // the connection; call it when the handshake returns. Without a limiter
-// in ctx, conn comes back as it is.
+// in ctx (or without a ctx), conn comes back as it is.
 func LimitHandshake(ctx context.Context, conn net.Conn) (limited net.Conn, done func()) {
-	l, _ := ctx.Value(limiterKey{}).(*Limiter)
+	var l *Limiter
+	if ctx != nil {
+		l, _ = ctx.Value(limiterKey{}).(*Limiter)
+	}
 	if l == nil {
 		return conn, func() {}
 	}
