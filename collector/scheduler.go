@@ -559,25 +559,29 @@ func (s *Scheduler) pending(l *loop, t *config.Target, event string) {
 // record publishes a scheduled result: store, counters, backoff, history
 // and one log line per failure.
 func (s *Scheduler) record(l *loop, t *config.Target, res *probes.Result, lag time.Duration, skipped bool) {
-	if !s.publish(l, t, res, lag, skipped) {
+	// One compact copy for the store and the history, made outside the
+	// scheduler's lock.
+	kept := compactResult(res)
+	if !s.publish(l, t, res, kept, lag, skipped) {
 		return
 	}
 	// Outside the scheduler's lock: a slow log writer must not hold up
 	// other targets' runs.
-	s.history.Add("schedule", res)
+	s.history.addCompact("schedule", kept)
 	logResult(s.logger, t.Name, t.Module, res)
 }
 
-// publish sets the result's series and l's backoff, unless a reload removed
-// or replaced l while it ran: publishing would resurrect series that the
+// publish sets the result's series (the counters from res, the gauges from
+// kept, its compact copy) and l's backoff, unless a reload removed or
+// replaced l while it ran: publishing would resurrect series that the
 // reload deleted. It reports whether it published.
-func (s *Scheduler) publish(l *loop, t *config.Target, res *probes.Result, lag time.Duration, skipped bool) bool {
+func (s *Scheduler) publish(l *loop, t *config.Target, res, kept *probes.Result, lag time.Duration, skipped bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.loops[l.name] != l {
 		return false
 	}
-	s.store.Set(StoreEntry{Target: t, Result: res})
+	s.store.setCompact(StoreEntry{Target: t, Result: res}, kept)
 	s.metrics.observe(t, res)
 	if skipped {
 		s.metrics.sendSkipped.WithLabelValues(t.Name, t.Module).Inc()

@@ -626,7 +626,11 @@ func TestScheduler_SendRateLimit_HeldBackDataAbsent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const interval = 50 * time.Millisecond
 		fake := newFakeProbe(func(c *probeCall) *probes.Result { return sendAwareResult(c.module) })
-		s, store, reg := newTestScheduler(t, fake, 2)
+		store, history := NewStore(), NewHistory(10)
+		s := NewScheduler(fake.probe, 2, store, history, nopLogger())
+		t.Cleanup(func() { s.Shutdown(0) })
+		reg := registryOf(NewCollector(store))
+		reg.MustRegister(s.Collectors()...)
 		targets := targetsOf("send", interval, "mx")
 		targets[0].Timeout = 40 * time.Millisecond
 		s.Apply(&config.Config{Modules: map[string]*probes.Module{"send": sendModule()}, Targets: targets})
@@ -643,11 +647,10 @@ func TestScheduler_SendRateLimit_HeldBackDataAbsent(t *testing.T) {
 		if got := value(t, reg, "probe_smtp_phase_duration_seconds", map[string]string{"target": "mx", "phase": "data"}); got != -1 {
 			t.Errorf("probe_smtp_phase_duration_seconds{phase=data} = %v after a skipped send, want absent (-1)", got)
 		}
-		e, ok := store.Get("mx")
-		if !ok {
+		if _, ok := store.Get("mx"); !ok {
 			t.Fatal("no store entry for mx")
 		}
-		if tr := e.Result.Transcript; len(tr) == 0 || !strings.Contains(tr[len(tr)-1].Text, "no message sent") {
+		if tr := history.List()[0].Result.Transcript; len(tr) == 0 || !strings.Contains(tr[len(tr)-1].Text, "no message sent") {
 			t.Errorf("the transcript does not say the send was held back: %v", tr)
 		}
 	})

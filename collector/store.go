@@ -32,8 +32,15 @@ func NewStore() *Store { return &Store{entries: map[string]StoreEntry{}} }
 
 // Set records a target's latest result, as a compact copy (compactResult):
 // the caller's result is left whole.
-func (s *Store) Set(e StoreEntry) {
-	e.Result = compactResult(e.Result)
+func (s *Store) Set(e StoreEntry) { s.setCompact(e, compactResult(e.Result)) }
+
+// setCompact records e with c, a compactResult of e.Result, which the
+// scheduler shares with the History: neither changes it. The store keeps
+// no transcript, which /metrics never shows (/history keeps its own).
+func (s *Store) setCompact(e StoreEntry, c *probes.Result) {
+	kept := *c
+	kept.Transcript = nil
+	e.Result = &kept
 	s.mu.Lock()
 	s.entries[e.Target.Name] = e
 	s.mu.Unlock()
