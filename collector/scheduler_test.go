@@ -1497,11 +1497,10 @@ func BenchmarkScheduler_IdleTargets(b *testing.B) {
 	b.ReportMetric(total, "bytes/target")
 }
 
-// BenchmarkScheduler_Record is the scheduled path's record step: publishing
-// one result to the store, the counters and histograms, and the history.
-func BenchmarkScheduler_Record(b *testing.B) {
-	s := NewScheduler(nil, 1, NewStore(), NewHistory(100), nopLogger())
-	defer s.Shutdown(0)
+// recordingScheduler is a scheduler of one target, due once a day, with
+// a result of that target to record (benchResult).
+func recordingScheduler(store *Store, history *History) (*Scheduler, *loop, *config.Target, *probes.Result) {
+	s := NewScheduler(nil, 1, store, history, nopLogger())
 	targets := manyTargets(1)
 	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("plain")}, Targets: targets})
 	t := targets[0]
@@ -1510,6 +1509,14 @@ func BenchmarkScheduler_Record(b *testing.B) {
 	s.mu.Unlock()
 	res := benchResult(0)
 	res.Target, res.Module = t.Name, t.Module
+	return s, l, t, res
+}
+
+// BenchmarkScheduler_Record is the scheduled path's record step: publishing
+// one result to the store, the counters and histograms, and the history.
+func BenchmarkScheduler_Record(b *testing.B) {
+	s, l, t, res := recordingScheduler(NewStore(), NewHistory(100))
+	defer s.Shutdown(0)
 	b.ReportAllocs()
 	for b.Loop() {
 		s.record(l, t, res, time.Millisecond, false)

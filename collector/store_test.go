@@ -280,16 +280,8 @@ func TestStoredResults_HeapBound(t *testing.T) {
 // transcript, which /metrics never shows (/history does).
 func TestScheduler_RecordCompactsOnce(t *testing.T) {
 	store, hist := NewStore(), NewHistory(10)
-	s := NewScheduler(nil, 1, store, hist, nopLogger())
+	s, l, tg, res := recordingScheduler(store, hist)
 	defer s.Shutdown(0)
-	targets := manyTargets(1)
-	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("plain")}, Targets: targets})
-	tg := targets[0]
-	s.mu.Lock()
-	l := s.loops[tg.Name]
-	s.mu.Unlock()
-	res := benchResult(0)
-	res.Target, res.Module = tg.Name, tg.Module
 	res.Transcript = []probes.TranscriptLine{{Dir: probes.DirRecv, Text: "220 mx.example.net ESMTP"}}
 	s.record(l, tg, res, 0, false)
 
