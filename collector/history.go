@@ -30,10 +30,20 @@ func NewHistory(limit int) *History { return &History{limit: max(limit, 0)} }
 // Add remembers a compact copy of a result (compactResult), dropping the
 // oldest beyond the limit.
 func (h *History) Add(source string, r *probes.Result) {
-	if h == nil || h.limit == 0 {
+	if h.keeps() {
+		h.addCompact(source, compactResult(r))
+	}
+}
+
+// keeps reports whether the history keeps anything.
+func (h *History) keeps() bool { return h != nil && h.limit > 0 }
+
+// addCompact remembers r, a compactResult that no one changes (the
+// scheduler shares it with the Store).
+func (h *History) addCompact(source string, r *probes.Result) {
+	if !h.keeps() {
 		return
 	}
-	r = compactResult(r)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.nextID++

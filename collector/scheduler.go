@@ -1,10 +1,12 @@
 package collector
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"runtime"
 	"sync"
 	"time"
 
@@ -47,7 +49,26 @@ var (
 		"(set, with insecure_skip_verify off), so that its credentials only go to the server it names")
 )
 
+// DefaultConcurrency is the default of --probe.concurrency, the probes of
+// one concurrency class running at once. A probe waiting on a slow server
+// (postscreen holds the greeting 6 s or more) costs a descriptor and a few
+// KiB, not CPU: 10,000 such targets every minute keep about 1,000 waiting
+// at once. What needs CPU, the TLS handshake, has a limit of its own
+// (handshakesPerCPU).
+const DefaultConcurrency = 2048
+
+// handshakesPerCPU times GOMAXPROCS is the default number of TLS
+// handshakes computing at once (probes.Limiter): enough to keep every CPU
+// busy, few enough that a burst of handshakes finishes in turn rather than
+// all slowly, past their timeouts. A handshake holds none while it waits
+// for the server.
+const handshakesPerCPU = 2
+
 // Scheduler runs every configured target on its interval.
+//
+// An idle target costs no goroutine: one dispatcher keeps every target's
+// next run in a timer heap (queue) and starts a goroutine for a run when it
+// comes due; the run puts its target back in the heap when it ends.
 type Scheduler struct {
 	probe   ProbeFunc
 	logger  log.Logger
@@ -61,6 +82,9 @@ type Scheduler struct {
 	concurrency int
 	slotsMu     sync.Mutex
 	slots       map[string]chanLock
+	// handshakes bounds the TLS handshakes computing at once, over every
+	// class; probers take it from the context (probes.WithLimiter).
+	handshakes *probes.Limiter
 
 	// schedCtx stops scheduling; probeCtx stops probes in flight, later,
 	// so that shutdown lets running probes finish and QUIT.
@@ -74,10 +98,18 @@ type Scheduler struct {
 	// when it takes mu to swap it in.
 	applyMu sync.Mutex
 
-	mu      sync.Mutex
-	cfg     *config.Config
-	targets map[string]*config.Target // cfg's targets by name
-	loops   map[string]*loop
+	mu          sync.Mutex
+	cfg         *config.Config
+	targets     map[string]*config.Target // cfg's targets by name
+	loops       map[string]*loop
+	dispatching bool // the dispatcher runs (and is counted in wg)
+
+	// qmu guards queue and the loops' queue fields. It may be taken
+	// before mu, never while holding it.
+	qmu   sync.Mutex
+	queue queue
+	// wake tells the dispatcher that the queue's head changed.
+	wake chan struct{}
 
 	// testHookPlanned runs in Apply between planning and swapping.
 	testHookPlanned func()
@@ -86,24 +118,58 @@ type Scheduler struct {
 // loop is one target's schedule and the state that survives reloads.
 type loop struct {
 	name, module string
-	cancel       context.CancelFunc
 	// run serialises scheduled and on-demand runs: a target never
 	// overlaps itself. A 1-buffered channel rather than a mutex, so that
 	// an on-demand run can stop waiting when its scrape gives up. It is
-	// always taken before a slot of Scheduler.sem, never while holding
-	// one: a run waiting for its target must not keep a slot from others.
+	// always taken before a probe slot, never while holding one: a run
+	// waiting for its target must not keep a slot from others.
 	run chanLock
-	// replan tells the loop that its target's address, interval or
-	// timeout changed, so that the plan made for the old ones goes.
-	replan chan struct{}
-	// lastSend is guarded by run; backoff is written only by the loop.
+	// lastSend is guarded by run; backoff by Scheduler.mu.
 	lastSend time.Time
 	backoff  int
+
+	// Guarded by Scheduler.qmu. next is when the next (or current) run
+	// is planned; index is the loop's place in the queue, -1 while it
+	// runs or once it stopped.
+	next  time.Time
+	index int
+	// stopped: a reload removed the loop; it is never queued again.
+	stopped bool
+	// replan: a reload changed the target's address, interval or timeout
+	// while it ran, so the run that ends plans afresh.
+	replan bool
+	// cancelRun ends the waits (target lock, slot) of the run in
+	// progress, when a reload removes the loop.
+	cancelRun context.CancelFunc
 }
 
-func newLoop(name, module string, cancel context.CancelFunc) *loop {
-	return &loop{name: name, module: module, cancel: cancel, backoff: 1,
-		run: make(chanLock, 1), replan: make(chan struct{}, 1)}
+func newLoop(name, module string) *loop {
+	return &loop{name: name, module: module, backoff: 1, run: make(chanLock, 1), index: -1}
+}
+
+// queue is a min-heap of loops by their next run (container/heap).
+type queue []*loop
+
+func (q queue) Len() int           { return len(q) }
+func (q queue) Less(i, j int) bool { return q[i].next.Before(q[j].next) }
+func (q queue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index, q[j].index = i, j
+}
+
+func (q *queue) Push(x any) {
+	l := x.(*loop)
+	l.index = len(*q)
+	*q = append(*q, l)
+}
+
+func (q *queue) Pop() any {
+	old := *q
+	l := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	l.index = -1
+	return l
 }
 
 // chanLock is a lock of cap holders that a waiter can give up on when its
@@ -135,12 +201,19 @@ func NewScheduler(probe ProbeFunc, concurrency int, store *Store, history *Histo
 		history:     history,
 		concurrency: concurrency,
 		slots:       map[string]chanLock{},
+		handshakes:  probes.NewLimiter(runtime.GOMAXPROCS(0) * handshakesPerCPU),
 		loops:       map[string]*loop{},
+		wake:        make(chan struct{}, 1),
 	}
 	s.schedCtx, s.stopSched = context.WithCancel(context.Background())
 	s.probeCtx, s.stopProbes = context.WithCancel(context.Background())
 	return s
 }
+
+// LimitHandshakes sets how many TLS handshakes may compute at once, over
+// every concurrency class (default: GOMAXPROCS×handshakesPerCPU). Call it
+// before Apply.
+func (s *Scheduler) LimitHandshakes(n int) { s.handshakes = probes.NewLimiter(n) }
 
 // Collectors returns the scheduler's across-runs metrics.
 func (s *Scheduler) Collectors() []prometheus.Collector { return s.metrics.collectors() }
@@ -167,41 +240,84 @@ func (s *Scheduler) Apply(cfg *config.Config) {
 	s.mu.Lock()
 	if s.schedCtx.Err() != nil {
 		s.mu.Unlock()
-		for _, n := range p.start {
-			n.loop.cancel()
-		}
 		return
 	}
 	s.cfg, s.targets = cfg, p.want
 	for _, l := range p.stop {
-		l.cancel()
 		delete(s.loops, l.name)
 	}
 	for _, n := range p.start {
 		s.loops[n.loop.name] = n.loop
 	}
-	// Under mu, so that Shutdown's Wait comes after this Add.
-	s.wg.Add(len(p.start))
+	if len(p.start) > 0 && !s.dispatching {
+		// Under mu, so that Shutdown's Wait comes after this Add.
+		s.dispatching = true
+		s.wg.Add(1)
+		go s.dispatch()
+	}
 	s.mu.Unlock()
 
 	// A stopped loop no longer records (record checks that it is still
-	// the target's loop), and new loops have not started yet: the series
+	// the target's loop), and new loops are not queued yet: the series
 	// can go now, before a replaced target's new loop makes its own.
 	for _, l := range p.stop {
 		s.metrics.forget(l.name)
 		s.store.Delete(l.name)
 	}
-	for _, l := range p.replan {
-		select {
-		case l.replan <- struct{}{}:
-		default: // already pending; the loop reads the config anew
-		}
-	}
 	for _, n := range p.start {
 		s.metrics.backoff.WithLabelValues(n.loop.name, n.loop.module).Set(1)
-		go s.runLoop(n.ctx, n.loop, n.interval)
 	}
+	s.requeueAll(p)
 	s.metrics.targets.Set(float64(len(cfg.Targets)))
+}
+
+// requeueAll takes Apply's plan to the queue: stopped loops leave it (and
+// a run of theirs stops waiting), replanned ones are planned afresh, new
+// ones are planned at their offsets.
+func (s *Scheduler) requeueAll(p applyPlan) {
+	now := time.Now()
+	s.qmu.Lock()
+	for _, l := range p.stop {
+		l.stopped = true
+		if l.index >= 0 {
+			heap.Remove(&s.queue, l.index)
+		}
+		if l.cancelRun != nil {
+			l.cancelRun()
+		}
+	}
+	for _, l := range p.replan {
+		if l.index < 0 {
+			// Running: the run plans afresh when it ends.
+			l.replan = true
+			continue
+		}
+		// The old plan may be an interval of an hour away, or backed off
+		// against the old address: start afresh, spread as at start.
+		// lastSend stays, so the send rate limit holds.
+		t := p.want[l.name]
+		s.setBackoff(l, t, 1)
+		l.next = now.Add(offset(l.name, t.Interval))
+		heap.Fix(&s.queue, l.index)
+	}
+	if len(p.start) > len(s.queue) {
+		// At start, or when most targets are new: one heapify, linear.
+		for _, n := range p.start {
+			n.loop.next = now.Add(offset(n.loop.name, n.interval))
+			n.loop.index = len(s.queue)
+			s.queue = append(s.queue, n.loop)
+		}
+		heap.Init(&s.queue)
+	} else {
+		for _, n := range p.start {
+			n.loop.next = now.Add(offset(n.loop.name, n.interval))
+			heap.Push(&s.queue, n.loop)
+		}
+	}
+	s.qmu.Unlock()
+	if len(p.stop)+len(p.replan)+len(p.start) > 0 {
+		s.wakeDispatcher()
+	}
 }
 
 // applyPlan is what Apply changes: loops to stop, to start and to replan.
@@ -214,7 +330,6 @@ type applyPlan struct {
 
 type newLoopPlan struct {
 	loop     *loop
-	ctx      context.Context
 	interval time.Duration
 }
 
@@ -233,8 +348,7 @@ func (s *Scheduler) plan(cfg *config.Config) applyPlan {
 			}
 			continue
 		}
-		ctx, cancel := context.WithCancel(s.schedCtx)
-		p.start = append(p.start, newLoopPlan{loop: newLoop(t.Name, t.Module, cancel), ctx: ctx, interval: t.Interval})
+		p.start = append(p.start, newLoopPlan{loop: newLoop(t.Name, t.Module), interval: t.Interval})
 	}
 	if kept == len(s.loops) {
 		return p
@@ -268,74 +382,128 @@ func offset(name string, interval time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(interval))
 }
 
-func (s *Scheduler) runLoop(ctx context.Context, l *loop, interval time.Duration) {
+// dispatch starts each target's run when it comes due, until shutdown.
+func (s *Scheduler) dispatch() {
 	defer s.wg.Done()
-	next := time.Now().Add(offset(l.name, interval))
-	timer := time.NewTimer(time.Until(next))
+	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		s.qmu.Lock()
+		now := time.Now()
+		for len(s.queue) > 0 && !s.queue[0].next.After(now) {
+			l := heap.Pop(&s.queue).(*loop)
+			ctx, cancel := context.WithCancel(s.schedCtx)
+			l.cancelRun = cancel
+			// The dispatcher's own count keeps wg above zero: this Add
+			// never races Shutdown's Wait.
+			s.wg.Add(1)
+			go s.runDue(ctx, cancel, l)
+		}
+		due := len(s.queue) > 0
+		var wait time.Duration
+		if due {
+			wait = s.queue[0].next.Sub(now)
+		}
+		s.qmu.Unlock()
+		var fire <-chan time.Time
+		if due {
+			timer.Reset(wait)
+			fire = timer.C
+		}
 		select {
-		case <-ctx.Done():
+		case <-s.schedCtx.Done():
 			return
-		case <-l.replan:
-			t, _ := s.current(l)
-			if t == nil {
-				return
-			}
-			// The old plan may be an interval of an hour away, or backed
-			// off against the old address: start afresh, spread as at
-			// start. lastSend stays, so the send rate limit holds.
-			s.setBackoff(l, t, 1)
-			next = time.Now().Add(offset(l.name, t.Interval))
-			timer.Reset(time.Until(next))
-			continue
-		case <-timer.C:
-		}
-		if l.run.lock(ctx) != nil {
-			return
-		}
-		_, m := s.current(l)
-		if m == nil {
-			l.run.unlock()
-			return
-		}
-		slots := s.slotsOf(m)
-		if slots.lock(ctx) != nil {
-			l.run.unlock()
-			return
-		}
-		// Both cases of the selects above may be ready at once and select
-		// picks at random: a stopped loop must not start a probe. A reload
-		// while waiting may have changed the module: this run takes it, in
-		// the slot it waited for.
-		t, m := s.current(l)
-		if t == nil || ctx.Err() != nil {
-			slots.unlock()
-			l.run.unlock()
-			return
-		}
-		lag := time.Since(next)
-		res, _, skipped := s.runOnce(s.probeCtx, l, t, m, s.logger)
-		slots.unlock()
-		l.run.unlock()
-		if s.probeCtx.Err() != nil || errors.Is(res.Err, context.Canceled) {
-			// Cut short by shutdown: the result says nothing about the
-			// server, and counting it would report a timeout that never
-			// happened.
-			level.Info(s.logger).Log("msg", "Probe cancelled by shutdown, not recorded", "target", t.Name, "module", t.Module)
-		} else {
-			s.record(l, t, res, lag, skipped)
-		}
-		// Keep the cadence from the plan, not from when the run ended;
-		// a run that is already late starts at once.
-		next = next.Add(t.Interval * time.Duration(l.backoff))
-		if d := time.Until(next); d > 0 {
-			timer.Reset(d)
-		} else {
-			next = time.Now()
-			timer.Reset(0)
+		case <-s.wake:
+		case <-fire:
 		}
 	}
+}
+
+// wakeDispatcher tells the dispatcher to look at the queue's head again.
+func (s *Scheduler) wakeDispatcher() {
+	select {
+	case s.wake <- struct{}{}:
+	default: // already told
+	}
+}
+
+// runDue runs l's due run, then queues its next one.
+func (s *Scheduler) runDue(ctx context.Context, cancel context.CancelFunc, l *loop) {
+	defer s.wg.Done()
+	defer cancel()
+	t := s.runPlanned(ctx, l)
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	l.cancelRun = nil
+	if t == nil || l.stopped || s.schedCtx.Err() != nil {
+		return
+	}
+	now := time.Now()
+	if l.replan {
+		l.replan = false
+		if t, _ = s.current(l); t == nil {
+			return
+		}
+		s.setBackoff(l, t, 1)
+		l.next = now.Add(offset(l.name, t.Interval))
+	} else {
+		// Keep the cadence from the plan, not from when the run ended;
+		// a run that is already late starts at once.
+		s.mu.Lock()
+		backoff := l.backoff
+		s.mu.Unlock()
+		if l.next = l.next.Add(t.Interval * time.Duration(backoff)); l.next.Before(now) {
+			l.next = now
+		}
+	}
+	heap.Push(&s.queue, l)
+	if l.index == 0 {
+		s.wakeDispatcher()
+	}
+}
+
+// runPlanned runs the probe l is due for, once it holds the target's lock
+// and a slot, and records it. It returns the target's settings it ran
+// with, or nil when the loop stopped or shutdown began before the run
+// started.
+func (s *Scheduler) runPlanned(ctx context.Context, l *loop) *config.Target {
+	if l.run.lock(ctx) != nil {
+		return nil
+	}
+	_, m := s.current(l)
+	if m == nil {
+		l.run.unlock()
+		return nil
+	}
+	slots := s.slotsOf(m)
+	if slots.lock(ctx) != nil {
+		l.run.unlock()
+		return nil
+	}
+	// Both cases of the selects in lock may be ready at once and select
+	// picks at random: a stopped loop must not start a probe. A reload
+	// while waiting may have changed the module: this run takes it, in
+	// the slot it waited for.
+	t, m := s.current(l)
+	if t == nil || ctx.Err() != nil {
+		slots.unlock()
+		l.run.unlock()
+		return nil
+	}
+	// l.next is not written while the loop runs (it is out of the queue).
+	lag := time.Since(l.next)
+	res, _, skipped := s.runOnce(s.probeCtx, l, t, m, s.logger)
+	slots.unlock()
+	l.run.unlock()
+	if s.probeCtx.Err() != nil || errors.Is(res.Err, context.Canceled) {
+		// Cut short by shutdown: the result says nothing about the
+		// server, and counting it would report a timeout that never
+		// happened.
+		level.Info(s.logger).Log("msg", "Probe cancelled by shutdown, not recorded", "target", t.Name, "module", t.Module)
+	} else {
+		s.record(l, t, res, lag, skipped)
+	}
+	return t
 }
 
 // runOnce runs one probe of t, applying its timeout and the send rate
@@ -354,7 +522,7 @@ func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *config.Target, m *p
 	}
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
-	ctx = probes.WithProgress(ctx, func(event string) { s.pending(l, t, event) })
+	ctx = probes.WithLimiter(probes.WithProgress(ctx, func(event string) { s.pending(l, t, event) }), s.handshakes)
 	res := s.probe(ctx, t.Address, used, log.With(logger, "target", t.Name, "module", t.Module))
 	res.Target, res.Module = t.Name, t.Module
 	if skipped {
@@ -391,25 +559,29 @@ func (s *Scheduler) pending(l *loop, t *config.Target, event string) {
 // record publishes a scheduled result: store, counters, backoff, history
 // and one log line per failure.
 func (s *Scheduler) record(l *loop, t *config.Target, res *probes.Result, lag time.Duration, skipped bool) {
-	if !s.publish(l, t, res, lag, skipped) {
+	// One compact copy for the store and the history, made outside the
+	// scheduler's lock.
+	kept := compactResult(res)
+	if !s.publish(l, t, res, kept, lag, skipped) {
 		return
 	}
 	// Outside the scheduler's lock: a slow log writer must not hold up
 	// other targets' runs.
-	s.history.Add("schedule", res)
+	s.history.addCompact("schedule", kept)
 	logResult(s.logger, t.Name, t.Module, res)
 }
 
-// publish sets the result's series and l's backoff, unless a reload removed
-// or replaced l while it ran: publishing would resurrect series that the
+// publish sets the result's series (the counters from res, the gauges from
+// kept, its compact copy) and l's backoff, unless a reload removed or
+// replaced l while it ran: publishing would resurrect series that the
 // reload deleted. It reports whether it published.
-func (s *Scheduler) publish(l *loop, t *config.Target, res *probes.Result, lag time.Duration, skipped bool) bool {
+func (s *Scheduler) publish(l *loop, t *config.Target, res, kept *probes.Result, lag time.Duration, skipped bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.loops[l.name] != l {
 		return false
 	}
-	s.store.Set(StoreEntry{Target: t, Result: res})
+	s.store.setCompact(StoreEntry{Target: t, Result: res}, kept)
 	s.metrics.observe(t, res)
 	if skipped {
 		s.metrics.sendSkipped.WithLabelValues(t.Name, t.Module).Inc()
@@ -531,7 +703,7 @@ func (s *Scheduler) RunAdhoc(ctx context.Context, address, moduleName string, m 
 	}
 	defer slots.unlock()
 	s.metrics.inFlight.Inc()
-	res := s.probe(ctx, address, used, log.With(logger, "target", address, "module", moduleName))
+	res := s.probe(probes.WithLimiter(ctx, s.handshakes), address, used, log.With(logger, "target", address, "module", moduleName))
 	s.metrics.inFlight.Dec()
 	res.Target, res.Module = address, moduleName
 	if err := s.onDemandDone(caller, res); err != nil {

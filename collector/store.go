@@ -32,8 +32,15 @@ func NewStore() *Store { return &Store{entries: map[string]StoreEntry{}} }
 
 // Set records a target's latest result, as a compact copy (compactResult):
 // the caller's result is left whole.
-func (s *Store) Set(e StoreEntry) {
-	e.Result = compactResult(e.Result)
+func (s *Store) Set(e StoreEntry) { s.setCompact(e, compactResult(e.Result)) }
+
+// setCompact records e with c, a compactResult of e.Result, which the
+// scheduler shares with the History: neither changes it. The store keeps
+// no transcript, which /metrics never shows (/history keeps its own).
+func (s *Store) setCompact(e StoreEntry, c *probes.Result) {
+	kept := *c
+	kept.Transcript = nil
+	e.Result = &kept
 	s.mu.Lock()
 	s.entries[e.Target.Name] = e
 	s.mu.Unlock()
@@ -102,11 +109,24 @@ func compactResult(r *probes.Result) *probes.Result {
 	c := *r
 	c.ReplyText = keptText(r.ReplyText)
 	c.Err = keptError(r.Err)
+	// One allocation each for the phases, their replies and the reply
+	// lines, rather than one per phase, reply and line: the record step
+	// runs for every scheduled result.
 	c.Phases = make([]*probes.PhaseResult, len(r.Phases))
+	phases := make([]probes.PhaseResult, len(r.Phases))
+	var replies []probes.Reply
+	var lines []string
+	if n, ls := decidingReplies(r.Phases); n > 0 {
+		replies = make([]probes.Reply, 0, n)
+		// Each reply's lines, and perhaps the note of those not kept.
+		lines = make([]string, 0, ls+n)
+	}
 	for i, pr := range r.Phases {
-		cp := &probes.PhaseResult{Phase: pr.Phase, Duration: pr.Duration, Reason: pr.Reason, Err: keptError(pr.Err)}
+		cp := &phases[i]
+		*cp = probes.PhaseResult{Phase: pr.Phase, Duration: pr.Duration, Reason: pr.Reason, Err: keptError(pr.Err)}
 		if rep := pr.DecidingReply(); rep != nil {
-			cp.Replies = []probes.Reply{keptReply(*rep)}
+			replies = append(replies, keptReply(*rep, &lines))
+			cp.Replies = replies[len(replies)-1 : len(replies) : len(replies)]
 		}
 		c.Phases[i] = cp
 	}
@@ -144,16 +164,33 @@ func keptError(err error) error {
 	return errors.New(keptText(err.Error()))
 }
 
-func keptReply(rep probes.Reply) probes.Reply {
+// decidingReplies counts the phases' deciding replies and their lines.
+func decidingReplies(phases []*probes.PhaseResult) (replies, lines int) {
+	for _, pr := range phases {
+		if rep := pr.DecidingReply(); rep != nil {
+			replies++
+			lines += len(rep.Lines)
+		}
+	}
+	return replies, lines
+}
+
+// keptReply is a kept copy of rep whose lines are appended to *lines (the
+// backing array every reply of a result shares).
+func keptReply(rep probes.Reply, lines *[]string) probes.Reply {
 	c := probes.Reply{Code: rep.Code, EnhancedCode: keptText(rep.EnhancedCode), Reason: rep.Reason}
+	start := len(*lines)
 	size := 0
 	for i, l := range rep.Lines {
 		k := keptText(l)
 		if size += len(k); size > maxKeptReply {
-			c.Lines = append(c.Lines, fmt.Sprintf("…(%d more lines not kept)", len(rep.Lines)-i))
+			*lines = append(*lines, fmt.Sprintf("…(%d more lines not kept)", len(rep.Lines)-i))
 			break
 		}
-		c.Lines = append(c.Lines, k)
+		*lines = append(*lines, k)
+	}
+	if end := len(*lines); end > start {
+		c.Lines = (*lines)[start:end:end]
 	}
 	return c
 }

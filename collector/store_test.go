@@ -192,8 +192,9 @@ const maxStoredBytes = 64 << 10
 
 // TestStoredResults_Compact: a server that sends 99 EHLO lines of 4 KB
 // must not keep 0.9 MB alive per target in the Store and the History;
-// they keep a trimmed copy that still yields the same per-run gauges, and
-// leave the caller's result, which the counters need whole, untouched.
+// they keep a trimmed copy that still yields the same per-run gauges (the
+// store without the transcript), and leave the caller's result, which the
+// counters need whole, untouched.
 func TestStoredResults_Compact(t *testing.T) {
 	srv := bigEHLOServer(t)
 	m := bigEHLOModule()
@@ -229,6 +230,13 @@ func TestStoredResults_Compact(t *testing.T) {
 			t.Errorf("%s: EHLO deciding reply = %+v, want the 250", name, rep)
 		}
 		tr := kept.Transcript
+		if name == "store" {
+			// /metrics never shows it; /history keeps its own.
+			if len(tr) != 0 {
+				t.Errorf("store: keeps a transcript of %d lines", len(tr))
+			}
+			continue
+		}
 		if len(tr) == 0 || tr[len(tr)-1].Text != res.Transcript[len(res.Transcript)-1].Text {
 			t.Errorf("%s: the transcript lost its end (the QUIT)", name)
 		}
@@ -265,4 +273,33 @@ func TestStoredResults_HeapBound(t *testing.T) {
 		t.Errorf("%d stored results keep %d KB alive, want at most %d KB", n, grew>>10, n*2*maxStoredBytes>>10)
 	}
 	runtime.KeepAlive(store)
+}
+
+// TestScheduler_RecordCompactsOnce: a scheduled result is compacted once,
+// and the store and the history share that copy; the store keeps no
+// transcript, which /metrics never shows (/history does).
+func TestScheduler_RecordCompactsOnce(t *testing.T) {
+	store, hist := NewStore(), NewHistory(10)
+	s, l, tg, res := recordingScheduler(store, hist)
+	defer s.Shutdown(0)
+	res.Transcript = []probes.TranscriptLine{{Dir: probes.DirRecv, Text: "220 mx.example.net ESMTP"}}
+	s.record(l, tg, res, 0, false)
+
+	stored, ok := store.Get(tg.Name)
+	if !ok {
+		t.Fatal("nothing stored")
+	}
+	kept := hist.List()[0].Result
+	if stored.Result.Phases[0] != kept.Phases[0] || stored.Result.SMTP != kept.SMTP {
+		t.Error("the store and the history hold two compact copies of one result")
+	}
+	if stored.Result.Phases[0] == res.Phases[0] {
+		t.Error("the store holds the caller's result, not a compact copy")
+	}
+	if len(stored.Result.Transcript) != 0 {
+		t.Errorf("the store keeps a transcript of %d lines", len(stored.Result.Transcript))
+	}
+	if len(kept.Transcript) != 1 {
+		t.Errorf("the history keeps a transcript of %d lines, want the 1", len(kept.Transcript))
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -39,6 +40,7 @@ type serveCommand struct {
 	webLimits     *webLimits
 	check         *bool
 	concurrency   *int
+	handshakes    *int
 	allowAdhoc    *bool
 	adhocAllow    collector.AdhocAllowList
 	timeoutOffset *time.Duration
@@ -53,7 +55,8 @@ func newServeCommand(app *kingpin.Application) *serveCommand {
 	c.web = kingpinflag.AddFlags(cmd, defaultListenAddress)
 	c.webLimits = addWebLimitFlags(cmd)
 	c.check = cmd.Flag("config.check", "Validate the configuration file, then exit 0 if it is valid and 1 if not.").Bool()
-	c.concurrency = cmd.Flag("probe.concurrency", "Most probes running at once, per concurrency class (SMTP and LMTP dialogs are one class); later runs wait and the wait shows in smtp_exporter_scheduler_lag_seconds.").Default("64").Int()
+	c.concurrency = cmd.Flag("probe.concurrency", "Most probes running at once, per concurrency class (SMTP and LMTP dialogs are one class); later runs wait and the wait shows in smtp_exporter_scheduler_lag_seconds. A probe waiting on a slow server costs a descriptor, not CPU; the limit is lowered to fit the open-files limit.").Default(strconv.Itoa(collector.DefaultConcurrency)).Int()
+	c.handshakes = cmd.Flag("probe.handshake-concurrency", "Most TLS handshakes computing at once, over all probes (0: twice GOMAXPROCS). A handshake waiting for its server does not count.").Default("0").Int()
 	c.allowAdhoc = cmd.Flag("probe.allow-adhoc", "Allow /probe?module=M&target=host:port for targets not in the configuration, in the networks of --probe.adhoc-allow (loopback only without it). Off by default: it lets anyone who reaches the exporter make it connect there.").Bool()
 	cmd.Flag("probe.adhoc-allow", "With --probe.allow-adhoc, a network and optionally ports ad hoc targets may be in, as CIDR[:PORTS]: 192.0.2.0/24:25,465,587 or 2001:db8::/32:1024-2048. Every address a target's name resolves to must be allowed. Repeatable.").PlaceHolder("CIDR[:PORTS]").SetValue(&c.adhocAllow)
 	c.timeoutOffset = cmd.Flag("probe.timeout-offset", "Subtracted from Prometheus's scrape timeout on /probe, to leave time to answer.").Default("500ms").Duration()
@@ -99,7 +102,17 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 
 	store := collector.NewStore()
 	history := collector.NewHistory(*c.historyLimit)
-	sched = collector.NewScheduler(probers.Probe, *c.concurrency, store, history, log.With(logger, "component", "scheduler"))
+	concurrency, lowered := fitConcurrency(*c.concurrency, *c.webLimits.maxConns, openFilesLimit())
+	if lowered {
+		level.Warn(logger).Log("msg", "--probe.concurrency lowered to fit the open-files limit (ulimit -n) beside --web.max-connections; raise the limit to run more probes at once",
+			"requested", *c.concurrency, "concurrency", concurrency, "open_files_limit", openFilesLimit(), "web_max_connections", *c.webLimits.maxConns)
+	} else {
+		level.Info(logger).Log("msg", "Probe concurrency", "concurrency", concurrency, "open_files_limit", openFilesLimit())
+	}
+	sched = collector.NewScheduler(probers.Probe, concurrency, store, history, log.With(logger, "component", "scheduler"))
+	if *c.handshakes > 0 {
+		sched.LimitHandshakes(*c.handshakes)
+	}
 	sched.Apply(cfg)
 
 	var (

@@ -224,8 +224,11 @@ func (s *session) clientTLSConfig() (*tls.Config, error) {
 // records and verifies the certificate.
 func (s *session) handshake() error {
 	cfg := s.tlsConfig
-	tc := tls.Client(s.conn, cfg)
-	if err := tc.Handshake(); err != nil {
+	conn, done := probes.LimitHandshake(s.ctx, s.conn)
+	tc := tls.Client(conn, cfg)
+	err := tc.Handshake()
+	done()
+	if err != nil {
 		s.to(broken)
 		if s.reasonOf(err) == probes.ReasonTimeout || s.reasonOf(err) == probes.ReasonConnectionLost {
 			return err
