@@ -49,7 +49,8 @@ var _ io.Writer = (*discard)(nil)
 // run metrics of one observed run each, served as serve.go serves them.
 // HTTP* are scrapes in each format with every result already encoded;
 // HTTPChurn replaces a quarter of the results before each scrape, as a
-// 15 s scrape of 60 s targets sees. Gather is the registry path (formats
+// 15 s scrape of 60 s targets sees; HTTPGzip* are gzipped, as Prometheus
+// asks. Gather is the registry path (formats
 // not kept, and the tests' registries).
 func BenchmarkCollect_10000Targets(b *testing.B) {
 	const targets = 10000
@@ -97,10 +98,13 @@ func BenchmarkCollect_10000Targets(b *testing.B) {
 		}
 		b.ReportMetric(float64(series), "series")
 	})
-	scrape := func(b *testing.B, accept string, churn bool) {
+	scrape := func(b *testing.B, accept string, gzip, churn bool) {
 		req := httptest.NewRequest("GET", "/metrics", nil)
 		if accept != "" {
 			req.Header.Set("Accept", accept)
+		}
+		if gzip {
+			req.Header.Set("Accept-Encoding", "gzip")
 		}
 		handler.ServeHTTP(&discard{h: http.Header{}}, req) // encodes every result once
 		b.ReportAllocs()
@@ -120,10 +124,12 @@ func BenchmarkCollect_10000Targets(b *testing.B) {
 			b.SetBytes(int64(d.n))
 		}
 	}
-	b.Run("HTTP", func(b *testing.B) { scrape(b, "", false) })
-	b.Run("HTTPOpenMetrics", func(b *testing.B) { scrape(b, openMetricsAccept, false) })
-	b.Run("HTTPProto", func(b *testing.B) { scrape(b, protoAccept, false) })
-	b.Run("HTTPChurn", func(b *testing.B) { scrape(b, "", true) })
+	b.Run("HTTP", func(b *testing.B) { scrape(b, "", false, false) })
+	b.Run("HTTPOpenMetrics", func(b *testing.B) { scrape(b, openMetricsAccept, false, false) })
+	b.Run("HTTPProto", func(b *testing.B) { scrape(b, protoAccept, false, false) })
+	b.Run("HTTPChurn", func(b *testing.B) { scrape(b, "", false, true) })
+	b.Run("HTTPGzip", func(b *testing.B) { scrape(b, "", true, false) })
+	b.Run("HTTPGzipChurn", func(b *testing.B) { scrape(b, "", true, true) })
 }
 
 // sourcesGatherer is a registry of sources alone.

@@ -84,12 +84,18 @@ func scrape(t *testing.T, h httpHandler, accept, encoding string) (contentType s
 	}
 	body = rec.Body.Bytes()
 	if rec.Header().Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(bytes.NewReader(body))
+		// One member, its CRC and size checked, nothing after it.
+		br := bytes.NewReader(body)
+		zr, err := gzip.NewReader(br)
 		if err != nil {
 			t.Fatal(err)
 		}
+		zr.Multistream(false)
 		if body, err = io.ReadAll(zr); err != nil {
-			t.Fatal(err)
+			t.Fatalf("Accept %q: gzip: %v", accept, err)
+		}
+		if br.Len() != 0 {
+			t.Errorf("Accept %q: %d bytes after the gzip member", accept, br.Len())
 		}
 	} else if strings.Contains(encoding, "gzip") && !strings.Contains(encoding, "q=0") {
 		t.Errorf("Accept-Encoding %q: body not gzipped", encoding)
@@ -273,6 +279,7 @@ func TestMetricsHandler_FollowsStore(t *testing.T) {
 	accepts := []string{"", openMetricsAccept, protoAccept}
 	for _, a := range accepts {
 		scrape(t, f.handler, a, "") // keeps each format's encoding
+		scrape(t, f.handler, a, "gzip")
 	}
 	tg := &config.Target{Name: "starttls.example.net", Address: "starttls.example.net:25", Module: "mx_starttls", Interval: time.Minute}
 	failed := refusedResult()
@@ -281,8 +288,9 @@ func TestMetricsHandler_FollowsStore(t *testing.T) {
 	f.rm.observe(tg, failed)
 	f.store.Delete("example.com")
 	f.rm.forget("example.com")
-	for _, a := range accepts {
-		_, body := scrape(t, f.handler, a, "")
+	for i := range 2 * len(accepts) {
+		a, enc := accepts[i/2], []string{"", "gzip"}[i%2]
+		_, body := scrape(t, f.handler, a, enc)
 		var mfs []*dto.MetricFamily
 		if a == protoAccept {
 			mfs = decodeProto(t, body)
