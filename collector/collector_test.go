@@ -384,3 +384,10 @@ func TestPhaseHistograms_PerTargetOptIn(t *testing.T) {
 		}
 	}
 }
+
+// Accept headers as Prometheus sends them, preferring OpenMetrics or
+// protobuf.
+const (
+	openMetricsAccept = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,text/plain;version=0.0.4;q=0.1"
+	protoAccept       = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,text/plain;q=0.1"
+)
