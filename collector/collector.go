@@ -33,27 +33,28 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	targets := c.refresh()
 	c.mu.Unlock()
 	for _, t := range targets {
-		for _, m := range c.descs.fams.constMetrics(nil, t.samples) {
+		for _, m := range c.descs.metrics(t.result, t.name, t.module) {
 			ch <- m
 		}
 	}
 }
 
-// cachedTarget is one stored result's gauges, made by the one
-// Result→gauges mapping (resultDescs.samples), and their encodings per
-// exposition format, made when a scrape first asks for that format.
+// cachedTarget is one stored result and the encodings of its gauges per
+// exposition format, made by the one Result→gauges mapping
+// (resultDescs.samples) when a scrape first asks for that format. The
+// samples themselves are not kept: making them again is cheap, and a
+// format is asked for once.
 type cachedTarget struct {
 	result       *probes.Result
 	name, module string
-	samples      []sample
 	encoded      [numFastFormats][][]byte // per format, per family: the samples
 }
 
-// refresh returns the store's targets in name order (Snapshot's), each with its
-// result's gauges, making them only for results not seen before: the
-// store keeps a new result per run and never changes a stored one, so an
-// unchanged pointer is an unchanged result. Targets gone from the store
-// are dropped. c.mu must be held.
+// refresh returns the store's targets in name order (Snapshot's), each
+// with what was kept of its result; what was kept of a replaced result or
+// a target gone from the store is dropped. The store keeps a new result
+// per run and never changes a stored one, so an unchanged pointer is an
+// unchanged result. c.mu must be held.
 func (c *Collector) refresh() []*cachedTarget {
 	entries := c.store.Snapshot()
 	out := make([]*cachedTarget, 0, len(entries))
@@ -62,7 +63,6 @@ func (c *Collector) refresh() []*cachedTarget {
 		t := c.targets[e.Target.Name]
 		if t == nil || t.result != e.Result || t.module != e.Target.Module {
 			t = &cachedTarget{result: e.Result, name: e.Target.Name, module: e.Target.Module}
-			t.samples = c.descs.samples(e.Result, e.Target.Name, e.Target.Module)
 		}
 		kept[t.name] = t
 		out = append(out, t)
@@ -79,7 +79,7 @@ func (c *Collector) encodedTargets(f int) ([][]byte, [][][]byte) {
 	out := make([][][]byte, len(targets))
 	for i, t := range targets {
 		if t.encoded[f] == nil {
-			t.encoded[f] = c.descs.fams.encode(t.samples, f)
+			t.encoded[f] = c.descs.fams.encode(c.descs.samples(t.result, t.name, t.module), f)
 		}
 		out[i] = t.encoded[f]
 	}
