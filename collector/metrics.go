@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/smtp-exporter/smtp_exporter/collector/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
@@ -30,6 +32,8 @@ type resultDescs struct {
 	imapTLS         tlsDescs
 	// The domain prober's posture of a mail domain.
 	domain domainDescs
+	// fams are the gauges' families, for the kept exposition (cache.go).
+	fams *familySet
 }
 
 // domainDescs are the gauges of a domain run (probe_domain_*).
@@ -68,10 +72,12 @@ func (t *tlsDescs) collect(g func(*prometheus.Desc, float64, ...string), info *p
 }
 
 func newResultDescs(labels ...string) *resultDescs {
+	fams := newFamilySet()
 	d := func(name, help string, extra ...string) *prometheus.Desc {
-		return prometheus.NewDesc(name, help, append(append([]string{}, labels...), extra...), nil)
+		return fams.add(name, help, dto.MetricType_GAUGE, append(append([]string{}, labels...), extra...))
 	}
-	return &resultDescs{
+	r := &resultDescs{
+		fams:            fams,
 		labels:          labels,
 		success:         d("probe_success", "Whether the last SMTP probe succeeded (1) or failed (0)."),
 		duration:        d("probe_duration_seconds", "How long the last probe took, QUIT included."),
@@ -111,6 +117,7 @@ func newResultDescs(labels ...string) *resultDescs {
 			mxCertExpiry:   d("probe_domain_mx_ssl_earliest_cert_expiry", "Earliest NotAfter (Unix time) over the certificates every MX session of the last run was presented."),
 		},
 	}
+	return r
 }
 
 func (d *resultDescs) describe(ch chan<- *prometheus.Desc) {
@@ -127,12 +134,26 @@ func (d *resultDescs) describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// collect maps one result onto the per-run gauges; labelValues fills the
-// descs' leading labels (target, module on /metrics; none on /probe). It is
-// the one Result→gauges mapping both endpoints use.
+// collect sends one result's per-run gauges (metrics).
 func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, labelValues ...string) {
+	for _, m := range d.metrics(r, labelValues...) {
+		ch <- m
+	}
+}
+
+// metrics returns one result's per-run gauges (samples) as metrics.
+func (d *resultDescs) metrics(r *probes.Result, labelValues ...string) []prometheus.Metric {
+	return d.fams.constMetrics(nil, d.samples(r, labelValues...))
+}
+
+// samples maps one result onto the per-run gauges; labelValues fills the
+// descs' leading labels (target, module on /metrics; none on /probe). It is
+// the one Result→gauges mapping both endpoints use: /probe and registries
+// get them as metrics, MetricsHandler encodes them (familySet.encode).
+func (d *resultDescs) samples(r *probes.Result, labelValues ...string) []sample {
+	var out []sample
 	g := func(desc *prometheus.Desc, v float64, extra ...string) {
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, append(labelValues, extra...)...)
+		out = append(out, sample{desc: desc, value: v, labels: append(labelValues[:len(labelValues):len(labelValues)], extra...)})
 	}
 	g(d.success, boolValue(r.Success))
 	g(d.duration, r.Duration.Seconds())
@@ -158,6 +179,7 @@ func (d *resultDescs) collect(ch chan<- prometheus.Metric, r *probes.Result, lab
 	if f := r.Domain; f != nil {
 		d.domain.collect(g, f)
 	}
+	return out
 }
 
 // mtaSTSModes and mtaSTSIDRe are what RFC 8461 allows for a policy's mode
@@ -334,30 +356,109 @@ var phaseLatencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 // bucket bound histogram_quantile is exact, not interpolated.
 var inboxLatencyBuckets = []float64{1, 2.5, 5, 10, 20, 30, 60, 120, 180, 300, 600, 900, 1800, 3600}
 
-// runMetrics are the across-runs series of the scheduled path and the
-// exporter's own series.
-type runMetrics struct {
-	replies      *prometheus.CounterVec
-	overflow     *prometheus.CounterVec
-	failures     *prometheus.CounterVec
-	runs         *prometheus.CounterVec
-	phaseLatency *prometheus.HistogramVec
-	inboxLatency *prometheus.HistogramVec
-	lastRun      *prometheus.GaugeVec
-	lag          *prometheus.GaugeVec
-	backoff      *prometheus.GaugeVec
-	sendSkipped  *prometheus.CounterVec
-	late         *prometheus.CounterVec
-	pending      *prometheus.GaugeVec
-	lost         *prometheus.CounterVec
-	bounces      *prometheus.CounterVec
-	inFlight     prometheus.Gauge
-	targets      prometheus.Gauge
+// newPhaseLatency returns the phase latency histogram: by module and
+// phase, or with perTarget by target too. Per target it is 19 classic
+// series per phase a target runs (six for a STARTTLS check: 114 series,
+// four times the budget of ARCHITECTURE.md §6), so it is opt-in
+// (--metrics.phase-histograms=target); by module its series are bounded
+// by the configuration's modules, not its targets. A target's own p95
+// comes from its per-run gauge, probe_smtp_phase_duration_seconds, with
+// quantile_over_time, as the example alert SMTPPhaseSlow does.
+func newPhaseLatency(perTarget bool) *prometheus.HistogramVec {
+	labels := []string{"module", "phase"}
+	help := "Duration of each dialog phase across the scheduled runs of a module's targets."
+	if perTarget {
+		labels = []string{"target", "module", "phase"}
+		help = "Duration of each dialog phase across scheduled runs."
+	}
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:                            "probe_smtp_phase_latency_seconds",
+		Help:                            help,
+		Buckets:                         phaseLatencyBuckets,
+		NativeHistogramBucketFactor:     1.1,
+		NativeHistogramMaxBucketNumber:  100,
+		NativeHistogramMinResetDuration: 0,
+	}, labels)
+}
 
-	// labelSets holds, per target, the reply label sets that have a
-	// series of their own, up to maxReplyLabelSets.
-	mu        sync.Mutex
-	labelSets map[string]map[replyLabels]struct{}
+// SetPhaseHistograms chooses the labels of probe_smtp_phase_latency_seconds:
+// per target with perTarget, else per module. Call it before Apply and
+// before registering Collectors: the histogram it replaces is dropped.
+func (s *Scheduler) SetPhaseHistograms(perTarget bool) {
+	s.metrics.phaseByTarget = perTarget
+	s.metrics.phaseLatency = newPhaseLatency(perTarget)
+}
+
+// runMetrics are the across-runs series of the scheduled path and the
+// exporter's own series. The per-target ones (targetState) are kept by
+// runMetrics itself rather than in client_golang vectors, so that
+// MetricsHandler can keep each target's encoding until the target's next
+// change, and a vector's partial-match deletion (a scan of every series)
+// does not run per removed target.
+type runMetrics struct {
+	// lag, backoff, pending and sendSkipped are set by the scheduler.
+	lag, backoff, pending, sendSkipped targetVec
+
+	phaseLatency *prometheus.HistogramVec
+	// phaseByTarget labels phaseLatency with the target (newPhaseLatency).
+	phaseByTarget bool
+	inboxLatency  *prometheus.HistogramVec
+	inFlight      prometheus.Gauge
+	targets       prometheus.Gauge
+
+	fams        *familySet
+	scalarDescs [numScalars]*prometheus.Desc
+	replies     *prometheus.Desc
+	failures    *prometheus.Desc
+	bounces     *prometheus.Desc
+
+	mu    sync.Mutex
+	state map[string][]*targetState // by target name, then module
+	// sorted is every state in target name order, nil after a state was
+	// made or dropped.
+	sorted []*targetState
+}
+
+// The per-target series with labels target and module only.
+type scalarKind int
+
+const (
+	scalarOverflow scalarKind = iota
+	scalarRuns
+	scalarLastRun
+	scalarLag
+	scalarBackoff
+	scalarSendSkipped
+	scalarLate
+	scalarPending
+	scalarLost
+	numScalars
+)
+
+// targetState is one target's across-runs series. version counts its
+// changes: an encoding made at a version stays right until the next.
+type targetState struct {
+	name, module string
+	version      uint64
+	scalars      [numScalars]series
+	replies      map[replyLabels]*series
+	ownSets      int // reply label sets other than the overflow ones
+	failures     map[[2]string]*series
+	bounces      map[[2]string]*series
+	encoded      [numFastFormats]encodedAt
+}
+
+// series is one counter or gauge; a counter keeps when it was made, as a
+// client_golang counter does.
+type series struct {
+	set     bool
+	value   float64
+	created time.Time
+}
+
+type encodedAt struct {
+	version uint64
+	chunks  [][]byte
 }
 
 // replyLabels are the labels of probe_smtp_replies_total after target and
@@ -365,40 +466,12 @@ type runMetrics struct {
 type replyLabels struct{ phase, code, enhancedCode, class, reason string }
 
 func newRunMetrics() *runMetrics {
-	tm := []string{"target", "module"}
-	with := func(extra ...string) []string { return append(append([]string{}, tm...), extra...) }
-	counter := func(name, help string, labels []string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-	}
-	return &runMetrics{
-		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "probe_smtp_replies_total",
-			Help: "SMTP replies received, by phase, code, class, enhanced status code and diagnosed reason.",
-		}, with("phase", "code", "enhanced_code", "class", "reason")),
-		overflow: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "smtp_exporter_reply_labels_overflow_total",
-			Help: "Replies counted in probe_smtp_replies_total under phase, code, enhanced_code and reason \"other\" because their target already had " +
-				strconv.Itoa(maxReplyLabelSets) + " label sets.",
-		}, tm),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "probe_smtp_failures_total",
-			Help: "Failed probe runs, by the phase and reason of the failure.",
-		}, with("phase", "reason")),
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "probe_smtp_runs_total",
-			Help: "Scheduled probe runs completed.",
-		}, tm),
-		phaseLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:                            "probe_smtp_phase_latency_seconds",
-			Help:                            "Duration of each dialog phase across scheduled runs.",
-			Buckets:                         phaseLatencyBuckets,
-			NativeHistogramBucketFactor:     1.1,
-			NativeHistogramMaxBucketNumber:  100,
-			NativeHistogramMinResetDuration: 0,
-		}, with("phase")),
+	m := &runMetrics{
+		phaseLatency: newPhaseLatency(false),
 		// Not probe_delivery_time_to_inbox_seconds: that is the per-run
 		// gauge's name. The pair mirrors the phases' gauge
-		// (probe_smtp_phase_duration_seconds) and histogram.
+		// (probe_smtp_phase_duration_seconds) and histogram. A delivery
+		// target sends real mail, so there are few: it stays per target.
 		inboxLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                            "probe_delivery_inbox_latency_seconds",
 			Help:                            "Time to inbox of the delivery runs whose message was seen, across scheduled runs: from the reply that accepted it to the moment the mailbox showed it.",
@@ -406,33 +479,7 @@ func newRunMetrics() *runMetrics {
 			NativeHistogramBucketFactor:     1.1,
 			NativeHistogramMaxBucketNumber:  100,
 			NativeHistogramMinResetDuration: 0,
-		}, tm),
-		lastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "probe_smtp_last_run_timestamp_seconds",
-			Help: "Unix time the last scheduled run of a target finished.",
-		}, tm),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "smtp_exporter_scheduler_lag_seconds",
-			Help: "How late the last run of a target started against its schedule, e.g. waiting for --probe.concurrency.",
-		}, tm),
-		backoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "smtp_exporter_scheduler_backoff_factor",
-			Help: "Multiple of its interval a target now waits between runs: 1 normally, up to 8 while the server throttles, greylists or is unavailable.",
-		}, tm),
-		sendSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "smtp_exporter_sends_skipped_total",
-			Help: "Runs that stopped after RCPT instead of sending because the target's min_send_interval had not passed.",
-		}, tm),
-		late: counter("probe_delivery_late_total",
-			"Probe messages of the delivery prober that arrived more than delivery_timeout after they were sent (their run had given up) and a later run cleaned up.", tm),
-		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "probe_delivery_pending",
-			Help: "Probe messages of the delivery prober accepted and still awaited: 1 while a run waits for its message, 0 once it was found, bounced or given up on.",
-		}, tm),
-		lost: counter("probe_delivery_lost_total",
-			"Delivery runs whose message was not seen within delivery_timeout (reason not_delivered).", tm),
-		bounces: counter("probe_delivery_bounces_total",
-			"Delivery runs that failed on a bounce, by its diagnosed reason and class (4xx delayed, 5xx failed).", with("reason", "class")),
+		}, []string{"target", "module"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "smtp_exporter_probes_in_flight",
 			Help: "Probes running now.",
@@ -441,47 +488,283 @@ func newRunMetrics() *runMetrics {
 			Name: "smtp_exporter_targets",
 			Help: "Targets in the running configuration.",
 		}),
-		labelSets: map[string]map[replyLabels]struct{}{},
+		fams:  newFamilySet(),
+		state: map[string][]*targetState{},
+	}
+	tm := []string{"target", "module"}
+	with := func(extra ...string) []string { return append(append([]string{}, tm...), extra...) }
+	counter := func(name, help string, labels []string) *prometheus.Desc {
+		return m.fams.add(name, help, dto.MetricType_COUNTER, labels)
+	}
+	gauge := func(name, help string) *prometheus.Desc {
+		return m.fams.add(name, help, dto.MetricType_GAUGE, tm)
+	}
+	m.replies = counter("probe_smtp_replies_total",
+		"SMTP replies received, by phase, code, class, enhanced status code and diagnosed reason.",
+		with("phase", "code", "enhanced_code", "class", "reason"))
+	m.scalarDescs = [numScalars]*prometheus.Desc{
+		scalarOverflow: counter("smtp_exporter_reply_labels_overflow_total",
+			"Replies counted in probe_smtp_replies_total under phase, code, enhanced_code and reason \"other\" because their target already had "+
+				strconv.Itoa(maxReplyLabelSets)+" label sets.", tm),
+		scalarRuns:    counter("probe_smtp_runs_total", "Scheduled probe runs completed.", tm),
+		scalarLastRun: gauge("probe_smtp_last_run_timestamp_seconds", "Unix time the last scheduled run of a target finished."),
+		scalarLag: gauge("smtp_exporter_scheduler_lag_seconds",
+			"How late the last run of a target started against its schedule, e.g. waiting for --probe.concurrency."),
+		scalarBackoff: gauge("smtp_exporter_scheduler_backoff_factor",
+			"Multiple of its interval a target now waits between runs: 1 normally, up to 8 while the server throttles, greylists or is unavailable."),
+		scalarSendSkipped: counter("smtp_exporter_sends_skipped_total",
+			"Runs that stopped after RCPT instead of sending because the target's min_send_interval had not passed.", tm),
+		scalarLate: counter("probe_delivery_late_total",
+			"Probe messages of the delivery prober that arrived more than delivery_timeout after they were sent (their run had given up) and a later run cleaned up.", tm),
+		scalarPending: gauge("probe_delivery_pending",
+			"Probe messages of the delivery prober accepted and still awaited: 1 while a run waits for its message, 0 once it was found, bounced or given up on."),
+		scalarLost: counter("probe_delivery_lost_total",
+			"Delivery runs whose message was not seen within delivery_timeout (reason not_delivered).", tm),
+	}
+	m.failures = counter("probe_smtp_failures_total", "Failed probe runs, by the phase and reason of the failure.", with("phase", "reason"))
+	m.bounces = counter("probe_delivery_bounces_total",
+		"Delivery runs that failed on a bounce, by its diagnosed reason and class (4xx delayed, 5xx failed).", with("reason", "class"))
+	m.lag, m.backoff, m.pending, m.sendSkipped = targetVec{m, scalarLag}, targetVec{m, scalarBackoff}, targetVec{m, scalarPending}, targetVec{m, scalarSendSkipped}
+	return m
+}
+
+// shared are the collectors a registry gathers at every scrape: the
+// exporter's own gauges and the histograms, bounded by modules or by the
+// few delivery targets (or opted into per target).
+func (m *runMetrics) shared() []prometheus.Collector {
+	return []prometheus.Collector{m.phaseLatency, m.inboxLatency, m.inFlight, m.targets}
+}
+
+// collectors are all of them, m's per-target series included, for a
+// registry that serves everything.
+func (m *runMetrics) collectors() []prometheus.Collector {
+	return append(m.shared(), m)
+}
+
+// MetricSources splits the scheduler's series for MetricsHandler: the
+// collectors to register with the registry it gathers at every scrape, and
+// the per-target series whose encoding it keeps.
+func (s *Scheduler) MetricSources() ([]prometheus.Collector, TargetSource) {
+	return s.metrics.shared(), s.metrics
+}
+
+// Describe implements prometheus.Collector for the per-target series.
+func (m *runMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range m.fams.descs {
+		ch <- d
 	}
 }
 
-func (m *runMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.replies, m.overflow, m.failures, m.runs, m.phaseLatency, m.inboxLatency, m.lastRun, m.lag, m.backoff, m.sendSkipped,
-		m.late, m.pending, m.lost, m.bounces, m.inFlight, m.targets}
+// Collect implements prometheus.Collector for the per-target series.
+func (m *runMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	var samples []sample
+	for _, states := range m.state {
+		for _, st := range states {
+			samples = m.appendSamples(samples, st)
+		}
+	}
+	m.mu.Unlock()
+	for _, x := range m.fams.constMetrics(nil, samples) {
+		ch <- x
+	}
+}
+
+// appendSamples appends st's series. m.mu must be held.
+func (m *runMetrics) appendSamples(out []sample, st *targetState) []sample {
+	add := func(desc *prometheus.Desc, s *series, extra ...string) {
+		out = append(out, sample{desc: desc, value: s.value, created: s.created, labels: append([]string{st.name, st.module}, extra...)})
+	}
+	for k := range st.scalars {
+		if s := &st.scalars[k]; s.set {
+			add(m.scalarDescs[k], s)
+		}
+	}
+	for l, s := range st.replies {
+		add(m.replies, s, l.phase, l.code, l.enhancedCode, l.class, l.reason)
+	}
+	for l, s := range st.failures {
+		add(m.failures, s, l[0], l[1])
+	}
+	for l, s := range st.bounces {
+		add(m.bounces, s, l[0], l[1])
+	}
+	return out
+}
+
+// encodedTargets implements TargetSource: the encoding of each target
+// whose series changed since the last scrape in format f is made anew,
+// outside the lock, and kept unless the target changed meanwhile.
+func (m *runMetrics) encodedTargets(f int) ([][]byte, [][][]byte) {
+	type todo struct {
+		st      *targetState
+		version uint64
+		samples []sample
+		at      int
+	}
+	m.mu.Lock()
+	if m.sorted == nil {
+		for _, sts := range m.state {
+			m.sorted = append(m.sorted, sts...)
+		}
+		slices.SortFunc(m.sorted, func(a, b *targetState) int {
+			return cmp.Or(strings.Compare(a.name, b.name), strings.Compare(a.module, b.module))
+		})
+	}
+	states := m.sorted
+	out := make([][][]byte, len(states))
+	var dirty []todo
+	for i, st := range states {
+		if e := st.encoded[f]; e.chunks != nil && e.version == st.version {
+			out[i] = e.chunks
+			continue
+		}
+		dirty = append(dirty, todo{st, st.version, m.appendSamples(nil, st), i})
+	}
+	m.mu.Unlock()
+	for i := range dirty {
+		out[dirty[i].at] = m.fams.encode(dirty[i].samples, f)
+	}
+	m.mu.Lock()
+	for _, d := range dirty {
+		if d.st.version == d.version {
+			d.st.encoded[f] = encodedAt{d.version, out[d.at]}
+		}
+	}
+	m.mu.Unlock()
+	return m.fams.headers(f), out
+}
+
+// update runs fn on the state of target and module, made if need be, and
+// counts the change. m.mu must not be held.
+func (m *runMetrics) update(target, module string, fn func(*targetState)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fn(m.stateOf(target, module))
+}
+
+// stateOf returns the state of target and module, made if need be, its
+// version already counting the change the caller makes. m.mu must be held.
+func (m *runMetrics) stateOf(target, module string) *targetState {
+	for _, st := range m.state[target] {
+		if st.module == module {
+			st.version++
+			return st
+		}
+	}
+	st := &targetState{name: target, module: module, version: 1}
+	m.state[target] = append(m.state[target], st)
+	m.sorted = nil
+	return st
+}
+
+// add adds v to s, making it; a counter made now is created now.
+func (s *series) add(v float64) {
+	if !s.set {
+		s.set, s.created = true, time.Now()
+	}
+	s.value += v
+}
+
+func seriesIn[K comparable](mp *map[K]*series, k K) *series {
+	if *mp == nil {
+		*mp = map[K]*series{}
+	}
+	s := (*mp)[k]
+	if s == nil {
+		s = &series{}
+		(*mp)[k] = s
+	}
+	return s
+}
+
+// targetVec is a per-target series with labels target and module, with
+// the part of a client_golang vector's API the scheduler uses.
+type targetVec struct {
+	m *runMetrics
+	k scalarKind
+}
+
+// WithLabelValues returns the series of target and module, made (at 0) if
+// need be, as a vector's WithLabelValues does.
+func (v targetVec) WithLabelValues(target, module string) targetSeries {
+	v.m.update(target, module, func(st *targetState) { st.scalars[v.k].add(0) })
+	return targetSeries{v, target, module}
+}
+
+// targetSeries is one target's series of a targetVec: a gauge or counter,
+// and a collector of its one metric.
+type targetSeries struct {
+	v              targetVec
+	target, module string
+}
+
+func (s targetSeries) Set(x float64) {
+	s.v.m.update(s.target, s.module, func(st *targetState) { st.scalars[s.v.k].value = x })
+}
+func (s targetSeries) Add(x float64) {
+	s.v.m.update(s.target, s.module, func(st *targetState) { st.scalars[s.v.k].add(x) })
+}
+func (s targetSeries) Inc() { s.Add(1) }
+
+// Describe and Collect serve the series alone, as a gauge (testutil.ToFloat64).
+func (s targetSeries) Describe(ch chan<- *prometheus.Desc) { ch <- s.v.m.scalarDescs[s.v.k] }
+func (s targetSeries) Collect(ch chan<- prometheus.Metric) {
+	m := s.v.m
+	m.mu.Lock()
+	var v float64
+	for _, st := range m.state[s.target] {
+		if st.module == s.module {
+			v = st.scalars[s.v.k].value
+		}
+	}
+	m.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(m.scalarDescs[s.v.k], prometheus.GaugeValue, v, s.target, s.module)
 }
 
 // observe counts one scheduled run's replies, failure and phase latencies.
 func (m *runMetrics) observe(t *config.Target, r *probes.Result) {
 	for _, pr := range r.Phases {
-		m.phaseLatency.WithLabelValues(t.Name, t.Module, string(pr.Phase)).Observe(pr.Duration.Seconds())
+		m.phaseHistogram(t, pr.Phase).Observe(pr.Duration.Seconds())
+	}
+	if f := r.Delivery; f != nil && f.Found {
+		m.inboxLatency.WithLabelValues(t.Name, t.Module).Observe(f.TimeToInbox.Seconds())
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.stateOf(t.Name, t.Module)
+	for _, pr := range r.Phases {
 		for _, rep := range pr.Replies {
-			l := m.admit(t, replyLabels{string(pr.Phase), codeLabel(rep.Code), enhancedLabel(rep.EnhancedCode), rep.Class(), string(rep.Reason)})
-			m.replies.WithLabelValues(t.Name, t.Module, l.phase, l.code, l.enhancedCode, l.class, l.reason).Inc()
+			seriesIn(&st.replies, st.admit(replyLabels{string(pr.Phase), codeLabel(rep.Code), enhancedLabel(rep.EnhancedCode), rep.Class(), string(rep.Reason)})).add(1)
 		}
 	}
 	if !r.Success {
-		m.failures.WithLabelValues(t.Name, t.Module, string(r.FailedPhase), string(r.Reason)).Inc()
+		seriesIn(&st.failures, [2]string{string(r.FailedPhase), string(r.Reason)}).add(1)
 	}
 	if f := r.Delivery; f != nil {
-		m.observeDelivery(t, r, f)
+		st.observeDelivery(r, f)
 	}
-	m.runs.WithLabelValues(t.Name, t.Module).Inc()
-	m.lastRun.WithLabelValues(t.Name, t.Module).Set(float64(r.Start.Add(r.Duration).UnixNano()) / 1e9)
+	st.scalars[scalarRuns].add(1)
+	st.scalars[scalarLastRun] = series{set: true, value: float64(r.Start.Add(r.Duration).UnixNano()) / 1e9}
 }
 
-// observeDelivery counts a delivery run's late, lost and bounced messages
-// and the time to inbox of one that was seen.
-func (m *runMetrics) observeDelivery(t *config.Target, r *probes.Result, f *probes.DeliveryFacts) {
-	if f.Found {
-		m.inboxLatency.WithLabelValues(t.Name, t.Module).Observe(f.TimeToInbox.Seconds())
+func (m *runMetrics) phaseHistogram(t *config.Target, p probes.Phase) prometheus.Observer {
+	if m.phaseByTarget {
+		return m.phaseLatency.WithLabelValues(t.Name, t.Module, string(p))
 	}
-	m.late.WithLabelValues(t.Name, t.Module).Add(float64(f.Late))
-	lost := m.lost.WithLabelValues(t.Name, t.Module)
+	return m.phaseLatency.WithLabelValues(t.Module, string(p))
+}
+
+// observeDelivery counts a delivery run's late, lost and bounced messages.
+func (st *targetState) observeDelivery(r *probes.Result, f *probes.DeliveryFacts) {
+	st.scalars[scalarLate].add(float64(f.Late))
+	lost := &st.scalars[scalarLost]
+	lost.add(0)
 	if !r.Success && r.Reason == probes.ReasonNotDelivered {
-		lost.Inc()
+		lost.add(1)
 	}
 	if b := f.Bounce; b != nil {
-		m.bounces.WithLabelValues(t.Name, t.Module, string(b.Reason), bounceClass(b)).Inc()
+		seriesIn(&st.bounces, [2]string{string(b.Reason), bounceClass(b)}).add(1)
 	}
 }
 
@@ -499,43 +782,30 @@ func bounceClass(b *probes.BounceFacts) string {
 	return "5xx"
 }
 
-// admit returns the labels to count a reply of t under: its own while t
+// admit returns the labels to count a reply of st under: its own while st
 // has a series for them or fewer than maxReplyLabelSets, else its class's
 // overflow series, which smtp_exporter_reply_labels_overflow_total counts.
-func (m *runMetrics) admit(t *config.Target, l replyLabels) replyLabels {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	sets := m.labelSets[t.Name]
-	if sets == nil {
-		sets = map[replyLabels]struct{}{}
-		m.labelSets[t.Name] = sets
-	}
-	if _, ok := sets[l]; ok || len(sets) < maxReplyLabelSets {
-		sets[l] = struct{}{}
+func (st *targetState) admit(l replyLabels) replyLabels {
+	if _, ok := st.replies[l]; ok {
 		return l
 	}
-	m.overflow.WithLabelValues(t.Name, t.Module).Inc()
+	if st.ownSets < maxReplyLabelSets {
+		st.ownSets++
+		return l
+	}
+	st.scalars[scalarOverflow].add(1)
 	return replyLabels{overflowLabel, overflowLabel, overflowLabel, l.class, overflowLabel}
 }
 
 // forget drops every series of a target, so removed targets disappear.
 func (m *runMetrics) forget(name string) {
 	m.mu.Lock()
-	delete(m.labelSets, name)
+	delete(m.state, name)
+	m.sorted = nil
 	m.mu.Unlock()
 	l := prometheus.Labels{"target": name}
-	m.replies.DeletePartialMatch(l)
-	m.overflow.DeletePartialMatch(l)
-	m.failures.DeletePartialMatch(l)
-	m.runs.DeletePartialMatch(l)
-	m.phaseLatency.DeletePartialMatch(l)
+	if m.phaseByTarget {
+		m.phaseLatency.DeletePartialMatch(l)
+	}
 	m.inboxLatency.DeletePartialMatch(l)
-	m.pending.DeletePartialMatch(l)
-	m.lastRun.DeletePartialMatch(l)
-	m.lag.DeletePartialMatch(l)
-	m.backoff.DeletePartialMatch(l)
-	m.sendSkipped.DeletePartialMatch(l)
-	m.late.DeletePartialMatch(l)
-	m.lost.DeletePartialMatch(l)
-	m.bounces.DeletePartialMatch(l)
 }

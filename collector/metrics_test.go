@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -849,7 +848,7 @@ func TestCardinality_RandomReplyTexts(t *testing.T) {
 }
 
 // exporterRegistry registers everything cmd/smtp_exporter/serve.go does.
-func exporterRegistry(t *testing.T, f *scheduledFixture) *prometheus.Registry {
+func exporterRegistry(t *testing.T, f *scheduledFixture) (*prometheus.Registry, *SafeConfig) {
 	t.Helper()
 	sc := NewSafeConfig(filepath.Join("config", "testdata", "good.yml"))
 	if _, err := sc.Reload(); err != nil {
@@ -864,7 +863,7 @@ func exporterRegistry(t *testing.T, f *scheduledFixture) *prometheus.Registry {
 	)
 	reg.MustRegister(sc.Collectors()...)
 	reg.MustRegister(f.sched.Collectors()...)
-	return reg
+	return reg, sc
 }
 
 // TestPromtoolCheckMetrics lints the whole /metrics exposition with
@@ -878,7 +877,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		t.Skip("promtool not on PATH")
 	}
 	f := newScheduledFixture(t)
-	reg := exporterRegistry(t, f)
+	reg, sc := exporterRegistry(t, f)
 	// A delivery run's facts, so that promtool lints its gauges too.
 	dr := deliveryResult()
 	dr.Target, dr.Module = "mailflow", "delivery"
@@ -902,11 +901,22 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		}
 	}
 
+	// /metrics as serve.go wires it: the per-target series kept encoded.
+	shared := prometheus.NewRegistry()
+	shared.MustRegister(versioncollector.NewCollector("smtp_exporter"), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	shared.MustRegister(sc.Collectors()...)
+	sharedRun, perTarget := f.sched.MetricSources()
+	shared.MustRegister(sharedRun...)
 	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}).
-		ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	MetricsHandler(shared, NewCollector(f.store), perTarget).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if rec.Code != 200 {
 		t.Fatalf("/metrics: status %d: %s", rec.Code, rec.Body)
+	}
+	for _, name := range []string{"probe_success{", "probe_smtp_runs_total{", "probe_domain_mx_address_up{", "go_goroutines "} {
+		if !strings.Contains(rec.Body.String(), name) {
+			t.Errorf("/metrics has no %s", name)
+		}
 	}
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = bytes.NewReader(rec.Body.Bytes())

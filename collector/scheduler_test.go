@@ -688,7 +688,7 @@ func TestScheduler_SendRateLimit_OnlySentMessagesCount(t *testing.T) {
 // perTargetFamilies are the families that carry a target label.
 var perTargetFamilies = []string{
 	"probe_smtp_runs_total", "probe_smtp_replies_total", "probe_smtp_failures_total",
-	"probe_smtp_phase_latency_seconds", "probe_smtp_last_run_timestamp_seconds",
+	"probe_smtp_last_run_timestamp_seconds",
 	"smtp_exporter_scheduler_lag_seconds", "smtp_exporter_scheduler_backoff_factor",
 	"probe_success", "probe_duration_seconds", "probe_smtp_phase_duration_seconds",
 	"probe_smtp_reply_code", "probe_smtp_failure_info", "probe_smtp_starttls_offered",

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/smtp-exporter/smtp_exporter/collector/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
@@ -63,28 +62,6 @@ func (s *Store) Snapshot() []StoreEntry {
 	s.mu.RUnlock()
 	slices.SortFunc(out, func(a, b StoreEntry) int { return strings.Compare(a.Target.Name, b.Target.Name) })
 	return out
-}
-
-// Collector serves the store's last results as the per-run gauges, labelled
-// with target and module.
-type Collector struct {
-	store *Store
-	descs *resultDescs
-}
-
-// NewCollector returns a collector over store.
-func NewCollector(store *Store) *Collector {
-	return &Collector{store: store, descs: newResultDescs("target", "module")}
-}
-
-// Describe implements prometheus.Collector.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) { c.descs.describe(ch) }
-
-// Collect implements prometheus.Collector.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	for _, e := range c.store.Snapshot() {
-		c.descs.collect(ch, e.Result, e.Target.Name, e.Target.Module)
-	}
 }
 
 // What a kept result may hold: every kept text (a reply line, an extension,

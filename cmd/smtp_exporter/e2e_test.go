@@ -179,11 +179,12 @@ func TestE2E_Exporter(t *testing.T) {
 		if mf == nil || mf.GetType() != dto.MetricType_HISTOGRAM {
 			t.Fatalf("probe_smtp_phase_latency_seconds missing or not a histogram: %v", mf.GetType())
 		}
+		// By module and phase (--metrics.phase-histograms defaults to module).
 		for _, l := range []map[string]string{
-			{"target": "good", "phase": "starttls"},
-			{"target": "good", "phase": "data"},
-			{"target": "refused-rcpt", "phase": "rcpt"},
-			{"target": "nothing-listening", "phase": "connect"},
+			{"module": "starttls", "phase": "starttls"},
+			{"module": "starttls", "phase": "data"},
+			{"module": "plain", "phase": "rcpt"},
+			{"module": "plain", "phase": "connect"},
 		} {
 			ms := mfs.find("probe_smtp_phase_latency_seconds", l)
 			if len(ms) != 1 || ms[0].GetHistogram().GetSampleCount() < 1 {

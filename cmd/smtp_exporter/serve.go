@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
@@ -47,6 +46,7 @@ type serveCommand struct {
 	historyLimit  *int
 	shutdownGrace *time.Duration
 	targets       *targetFlags
+	phaseHistos   *string
 }
 
 func newServeCommand(app *kingpin.Application) *serveCommand {
@@ -61,6 +61,7 @@ func newServeCommand(app *kingpin.Application) *serveCommand {
 	cmd.Flag("probe.adhoc-allow", "With --probe.allow-adhoc, a network and optionally ports ad hoc targets may be in, as CIDR[:PORTS]: 192.0.2.0/24:25,465,587 or 2001:db8::/32:1024-2048. Every address a target's name resolves to must be allowed. Repeatable.").PlaceHolder("CIDR[:PORTS]").SetValue(&c.adhocAllow)
 	c.timeoutOffset = cmd.Flag("probe.timeout-offset", "Subtracted from Prometheus's scrape timeout on /probe, to leave time to answer.").Default("500ms").Duration()
 	c.historyLimit = cmd.Flag("history.limit", "Recent probe results kept for /history.").Default("100").Int()
+	c.phaseHistos = cmd.Flag("metrics.phase-histograms", "Labels of probe_smtp_phase_latency_seconds: module (by module and phase, the default) or target (by target too: 19 series per phase of every target, several times the rest of a target's series).").Default("module").Enum("module", "target")
 	c.shutdownGrace = cmd.Flag("shutdown.grace-period", "On SIGTERM scheduling stops at once; how long probes in flight may run on (and QUIT) before they are cancelled.").Default("15s").Duration()
 	c.targets = addTargetFlags(cmd)
 	return c
@@ -113,6 +114,7 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 	if *c.handshakes > 0 {
 		sched.LimitHandshakes(*c.handshakes)
 	}
+	sched.SetPhaseHistograms(*c.phaseHistos == "target")
 	sched.Apply(cfg)
 
 	var (
@@ -138,14 +140,16 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 		versioncollector.NewCollector("smtp_exporter"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collector.NewCollector(store),
 	)
 	reg.MustRegister(sc.Collectors()...)
 	reg.MustRegister(targets.Collectors()...)
-	reg.MustRegister(sched.Collectors()...)
+	shared, perTarget := sched.MetricSources()
+	reg.MustRegister(shared...)
 
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}))
+	// The per-target series are not in reg: MetricsHandler keeps their
+	// encoding between scrapes.
+	mux.Handle("/metrics", collector.MetricsHandler(reg, collector.NewCollector(store), perTarget))
 	mux.Handle("/probe", c.webLimits.probeDeadlines(sc, &collector.ProbeHandler{
 		Config: sc, Scheduler: sched, AllowAdhoc: *c.allowAdhoc, AdhocAllow: c.adhocAllow, TimeoutOffset: *c.timeoutOffset,
 		Logger: log.With(logger, "component", "probe"),
