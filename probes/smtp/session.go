@@ -42,6 +42,8 @@ type session struct {
 	red          probes.Redactor
 	rcptAccepted int
 	tlsConfig    *tls.Config
+	secret       string // the credential, once read (addSecrets)
+	haveSecret   bool
 	msg          []byte // the test message, once built
 	msgID        string // its Message-ID, a fact once sent
 	token        string // its X-SMTP-Exporter-Probe value, likewise
@@ -199,12 +201,13 @@ func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
 // addSecrets registers the module's credential before the first byte is
-// read. One that cannot be read now is registered by auth, which then
-// fails the probe.
+// read, and keeps it for auth. One that cannot be read now is read again
+// by auth, which then fails the probe.
 func (s *session) addSecrets() {
 	if a := s.m.SMTP.Auth; a != nil {
 		if secret, err := a.Secret(); err == nil {
 			s.red.Add(secret)
+			s.secret, s.haveSecret = secret, true
 		}
 	}
 }

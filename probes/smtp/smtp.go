@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/prometheus/common/config"
 )
 
 // Run probes target ("host:port"; the port defaults to 25, 465 for implicit
@@ -203,12 +202,12 @@ func (s *session) connect(ctx context.Context, ip net.IP, port string) error {
 	return nil
 }
 
-// clientTLSConfig builds the handshake config from the module's tls_config.
-// Verification is switched off in the handshake and done by probes.TLSFacts, so
-// the facts of a bad certificate are still recorded.
+// clientTLSConfig builds the handshake config from the module's tls_config
+// (its files read only when they changed). Verification is switched off in
+// the handshake and done by probes.TLSFacts, so the facts of a bad
+// certificate are still recorded.
 func (s *session) clientTLSConfig() (*tls.Config, error) {
-	tc := s.m.SMTP.TLSConfig
-	cfg, err := config.NewTLSConfig(&tc)
+	cfg, err := probes.ClientTLSConfig(&s.m.SMTP.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
