@@ -89,9 +89,12 @@ func TLSFacts(cs tls.ConnectionState, roots *x509.CertPool, serverName string) *
 		info.VerifyError = errors.New("server presented no certificate")
 		return info
 	}
-	inter := x509.NewCertPool()
-	for _, c := range cs.PeerCertificates[1:] {
-		inter.AddCert(c)
+	var inter *x509.CertPool // none for a lone leaf, as most servers send
+	if len(cs.PeerCertificates) > 1 {
+		inter = x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
 	}
 	chains, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
 		Roots:         roots,

@@ -67,17 +67,24 @@ var benchDialogs = []struct {
 }{{"plain", false}, {"auth", true}}
 
 func BenchmarkRun_STARTTLS(b *testing.B) {
+	benchmarkRun(b, productionLogger)
+}
+
+// BenchmarkRun_STARTTLS_NilLogger is the probe without a logger: what the
+// exporter's logger adds is the difference to BenchmarkRun_STARTTLS.
+func BenchmarkRun_STARTTLS_NilLogger(b *testing.B) {
+	benchmarkRun(b, func(string) log.Logger { return nil })
+}
+
+func benchmarkRun(b *testing.B, logger func(target string) log.Logger) {
 	for _, d := range benchDialogs {
 		b.Run(d.name, func(b *testing.B) {
 			srv := startBenchServer(b)
 			m := benchModule(srv, d.auth)
 			ctx := context.Background()
-			logger := productionLogger(srv.starttls)
-			if os.Getenv("NOLOG") != "" {
-				logger = nil
-			}
+			l := logger(srv.starttls)
 			measureCPU(b, func() {
-				res := Probe(ctx, srv.starttls, m, logger)
+				res := Probe(ctx, srv.starttls, m, l)
 				if !res.Success {
 					b.Fatalf("probe failed in phase %q: %s (%v)", res.FailedPhase, res.Reason, res.Err)
 				}

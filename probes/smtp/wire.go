@@ -124,10 +124,11 @@ func readReply(r *bufio.Reader, onLine func(string)) (probes.Reply, error) {
 func readRedactedReply(r *bufio.Reader, red *probes.Redactor, onLine func(line string, arrived time.Time)) (rep probes.Reply, challenge string, err error) {
 	var (
 		code int
-		// raw holds the lines as received. An EHLO reply has about ten:
-		// room for them on the stack.
-		rawBuf     [16]string
-		arrivedBuf [16]time.Time
+		// raw holds the lines as received: room on the stack for most
+		// replies, a few hundred bytes, as the goroutine's stack while
+		// it waits for the greeting is what a waiting probe costs.
+		rawBuf     [8]string
+		arrivedBuf [8]time.Time
 		raw        = rawBuf[:0]
 		arrived    = arrivedBuf[:0]
 		bad        string // how the last line breaks the grammar
