@@ -226,7 +226,7 @@ func (e *redactedError) Unwrap() error { return e.err }
 func (s *session) addSecrets() {
 	if a := s.m.SMTP.Auth; a != nil {
 		if secret, err := a.Secret(); err == nil {
-			s.red.Add(secret)
+			s.red.AddSecret(secret)
 			s.secret, s.haveSecret = secret, true
 		}
 	}
