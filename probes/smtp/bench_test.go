@@ -97,13 +97,7 @@ func BenchmarkBareClient_STARTTLS(b *testing.B) {
 	for _, d := range benchDialogs {
 		b.Run(d.name, func(b *testing.B) {
 			srv := startBenchServer(b)
-			pem, err := os.ReadFile(srv.caFile)
-			if err != nil {
-				b.Fatal(err)
-			}
-			pool := x509.NewCertPool()
-			pool.AppendCertsFromPEM(pem)
-			cfg := &tls.Config{RootCAs: pool, ServerName: "localhost"}
+			cfg := srv.bareTLSConfig(b)
 			var password string
 			if d.auth {
 				p, err := os.ReadFile(srv.passwordFile)
@@ -180,13 +174,7 @@ func bareSTARTTLS(addr string, cfg *tls.Config, password string) error {
 // handshake, close.
 func BenchmarkTLSHandshakeOnly(b *testing.B) {
 	srv := startBenchServer(b)
-	pem, err := os.ReadFile(srv.caFile)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	cfg := &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	cfg := srv.bareTLSConfig(b)
 	measureCPU(b, func() {
 		conn, err := tls.Dial("tcp", srv.implicit, cfg)
 		if err != nil {
@@ -353,6 +341,17 @@ func startBenchServer(b *testing.B) *benchServer {
 	return srv
 }
 
+// bareTLSConfig is a bare client's config, its CA file read once.
+func (srv *benchServer) bareTLSConfig(b *testing.B) *tls.Config {
+	pem, err := os.ReadFile(srv.caFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &tls.Config{RootCAs: pool, ServerName: "localhost"}
+}
+
 // awaitAccepted returns once the silent listener has accepted n
 // connections in all.
 func (srv *benchServer) awaitAccepted(b *testing.B, n int) {
@@ -384,37 +383,19 @@ func TestBenchServerProcess(t *testing.T) {
 	starttls := probestest.NewServer(t, probestest.ServerOptions{TLS: &cert, Users: users})
 	implicit := probestest.NewServer(t, probestest.ServerOptions{TLS: &cert, ImplicitTLS: true})
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var (
 		mu       sync.Mutex
 		accepted = sync.NewCond(&mu)
-		conns    []net.Conn
-		done     = make(chan struct{})
+		conns    int
 	)
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			accepted.Broadcast()
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	fmt.Printf("bench-server %s %s %s\n", starttls.Addr, implicit.Addr, l.Addr())
+	silent := probestest.NewScriptServer(t, func(c *probestest.Conn) {
+		mu.Lock()
+		conns++
+		accepted.Broadcast()
+		mu.Unlock()
+		<-c.Done()
+	})
+	fmt.Printf("bench-server %s %s %s\n", starttls.Addr, implicit.Addr, silent.Addr)
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		n, err := strconv.Atoi(in.Text())
@@ -422,7 +403,7 @@ func TestBenchServerProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 		mu.Lock()
-		for len(conns) < n {
+		for conns < n {
 			accepted.Wait()
 		}
 		mu.Unlock()
