@@ -653,8 +653,9 @@ func joinPhases(ps []Phase) string {
 	return strings.Join(s, ", ")
 }
 
-// secret returns the password or token, reading the file at probe time so
-// that a rotated credential is picked up without a reload.
+// Secret returns the password or token. A file is read again when it
+// changed (see fileCache), so that the next probe picks up a rotated
+// credential without a reload.
 func (a *AuthConfig) Secret() (string, error) {
 	switch {
 	case a.Password != "":
@@ -666,12 +667,17 @@ func (a *AuthConfig) Secret() (string, error) {
 	if file == "" {
 		file = a.TokenFile
 	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimRight(string(b), "\r\n"), nil
+	return secretFiles.get(file, []string{file}, func() (string, error) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	})
 }
+
+// secretFiles keeps the password and token files' contents, by path.
+var secretFiles fileCache[string, string]
 
 // DefaultEHLOName is the machine's fully qualified name. It returns "" when
 // only a bare or "localhost" name is known: the probe then greets with its

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/prometheus/common/config"
 )
 
 // TLSInfo holds the facts of one TLS connection, recorded whether or not the
@@ -87,9 +89,12 @@ func TLSFacts(cs tls.ConnectionState, roots *x509.CertPool, serverName string) *
 		info.VerifyError = errors.New("server presented no certificate")
 		return info
 	}
-	inter := x509.NewCertPool()
-	for _, c := range cs.PeerCertificates[1:] {
-		inter.AddCert(c)
+	var inter *x509.CertPool // none for a lone leaf, as most servers send
+	if len(cs.PeerCertificates) > 1 {
+		inter = x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
 	}
 	chains, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
 		Roots:         roots,
@@ -207,3 +212,37 @@ func (e *TLSVerifyError) Error() string {
 }
 
 func (e *TLSVerifyError) Unwrap() error { return e.Err }
+
+// tlsConfigs and clientCerts keep what ClientTLSConfig builds, per
+// tls_config: parsing the CA file at every probe cost more than the rest
+// of the dialog around the handshake.
+var (
+	tlsConfigs  fileCache[config.TLSConfig, *tls.Config]
+	clientCerts fileCache[config.TLSConfig, *tls.Certificate]
+)
+
+// ClientTLSConfig is config.NewTLSConfig(tc), a config of the caller's own
+// to change, but built again only when the CA, client certificate or key
+// file changed (see fileCache): a rotated file is still picked up by the
+// next probe. The client key pair a server asks for is likewise read when
+// its files changed, not at every handshake.
+func ClientTLSConfig(tc *config.TLSConfig) (*tls.Config, error) {
+	key := *tc
+	files := []string{key.CAFile, key.CertFile, key.KeyFile}
+	base, err := tlsConfigs.get(key, files, func() (*tls.Config, error) {
+		cfg, err := config.NewTLSConfig(&key)
+		if err != nil {
+			return nil, err
+		}
+		if load := cfg.GetClientCertificate; load != nil {
+			cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				return clientCerts.get(key, files[1:], func() (*tls.Certificate, error) { return load(cri) })
+			}
+		}
+		return cfg, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return base.Clone(), nil
+}

@@ -30,11 +30,14 @@ func (s *session) auth(pr *probes.PhaseResult) error {
 	if !slices.Contains(offered, a.Mechanism) {
 		return &stepError{probes.ReasonAuthFailed, fmt.Sprintf("server does not offer AUTH %s (offers: %s)", a.Mechanism, strings.Join(offered, " "))}
 	}
-	secret, err := a.Secret()
-	if err != nil {
-		return &stepError{probes.ReasonOther, "reading credential: " + err.Error()}
+	secret := s.secret
+	if !s.haveSecret {
+		var err error
+		if secret, err = a.Secret(); err != nil {
+			return &stepError{probes.ReasonOther, "reading credential: " + err.Error()}
+		}
+		s.red.Add(secret)
 	}
-	s.red.Add(secret)
 	client := saslClient(a.Mechanism, a.Username, secret)
 	mech, ir, err := client.Start()
 	if err != nil {

@@ -200,12 +200,20 @@ func (s *session) quit() {
 		s.note("%s", msg)
 	}
 	if pipelined {
+		// In one write: the group RFC 2920 lets a client send at once.
 		attempted = true
 		for _, c := range cmds {
-			if err := s.cmd(c, ""); err != nil {
+			if err := s.queue(c, ""); err != nil {
 				fail(err)
 				return
 			}
+		}
+		if err := s.flush(); err != nil {
+			fail(err)
+			return
+		}
+		for _, c := range cmds {
+			s.sent(c)
 		}
 	}
 	if pending > 0 {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/textproto"
 	"os"
 	"slices"
 	"strings"
@@ -18,19 +17,23 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 )
 
 // session is one probe's dialog state.
 type session struct {
-	m        *probes.Module
-	logger   log.Logger
+	m *probes.Module
+	// debug is the caller's logger at level debug, made once (level.Debug
+	// allocates), nil without a logger.
+	debug    log.Logger
 	res      *probes.Result
 	deadline time.Time
 
-	conn    net.Conn
+	conn net.Conn
+	// br and bw are made once and follow the connection through STARTTLS;
+	// bw only once the first command is due, so that a probe waiting for
+	// a greeting holds no more than it needs to read it.
 	br      *bufio.Reader
-	tw      *textproto.Writer
+	bw      *bufio.Writer
 	state   streamState // where the stream stands (state.go)
 	host    string
 	ext     map[string]string
@@ -42,6 +45,8 @@ type session struct {
 	red          probes.Redactor
 	rcptAccepted int
 	tlsConfig    *tls.Config
+	secret       string // the credential, once read (addSecrets)
+	haveSecret   bool
 	msg          []byte // the test message, once built
 	msgID        string // its Message-ID, a fact once sent
 	token        string // its X-SMTP-Exporter-Probe value, likewise
@@ -115,7 +120,9 @@ func (s *session) fail(p probes.Phase, reason probes.Reason, err error) {
 		}
 	}
 	s.note("probe failed in phase %s: %s (%v)", p, reason, err)
-	level.Debug(s.logger).Log("msg", "Probe failed", "phase", p, "reason", reason, "err", err)
+	if s.debug != nil {
+		s.debug.Log("msg", "Probe failed", "phase", p, "reason", reason, "err", err)
+	}
 }
 
 // reasonOf maps an error onto the taxonomy.
@@ -166,8 +173,23 @@ func (s *session) record(dir probes.Direction, text string) {
 func (s *session) recordAt(dir probes.Direction, text string, at time.Time) {
 	text = s.redact(text)
 	s.res.Transcript = append(s.res.Transcript, probes.TranscriptLine{Offset: at.Sub(s.res.Start), Dir: dir, Text: text})
-	level.Debug(s.logger).Log("msg", "SMTP", "dir", dir, "line", text)
+	if s.debug != nil {
+		s.debug.Log("msg", "SMTP", "dir", dirValue(dir), "line", text)
+	}
 }
+
+// dirValue is dir as a log value, converted once, not at every line.
+func dirValue(dir probes.Direction) any {
+	switch dir {
+	case probes.DirSend:
+		return dirSend
+	case probes.DirRecv:
+		return dirRecv
+	}
+	return dir
+}
+
+var dirSend, dirRecv any = probes.DirSend, probes.DirRecv
 
 // redact is the last line of defence: a credential that reaches a
 // transcript line by any path (an error echoing the command, a server
@@ -199,12 +221,13 @@ func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
 // addSecrets registers the module's credential before the first byte is
-// read. One that cannot be read now is registered by auth, which then
-// fails the probe.
+// read, and keeps it for auth. One that cannot be read now is read again
+// by auth, which then fails the probe.
 func (s *session) addSecrets() {
 	if a := s.m.SMTP.Auth; a != nil {
 		if secret, err := a.Secret(); err == nil {
-			s.red.Add(secret)
+			s.red.AddSecret(secret)
+			s.secret, s.haveSecret = secret, true
 		}
 	}
 }
@@ -228,16 +251,56 @@ func (s *session) redactResult() {
 	r.TLS = r.TLS.Redacted(s.redact)
 }
 
+// Buffer sizes. Replies are read line by line whatever the buffer (a
+// longer line takes several reads), and a greeting or an EHLO reply fits
+// in one; commands are short, and the message, the one long write, goes out
+// in a few.
+const (
+	readBufSize  = 512
+	writeBufSize = 1024
+)
+
+// setConn makes c the session's connection: at connect, and at the TLS
+// handshake, when nothing is buffered in either direction.
 func (s *session) setConn(c net.Conn) {
 	s.conn = c
-	s.tail = &lineTail{r: c}
-	s.br = bufio.NewReaderSize(s.tail, 1024)
-	s.tw = textproto.NewWriter(bufio.NewWriter(c))
+	if s.tail == nil {
+		s.tail = &lineTail{r: c}
+		s.br = bufio.NewReaderSize(s.tail, readBufSize)
+		return
+	}
+	s.tail.r, s.tail.tail = c, s.tail.tail[:0]
+	s.br.Reset(s.tail)
+	if s.bw != nil {
+		s.bw.Reset(c)
+	}
+}
+
+// writer is the connection's buffered writer, made at the first command.
+func (s *session) writer() *bufio.Writer {
+	if s.bw == nil {
+		s.bw = bufio.NewWriterSize(s.conn, writeBufSize)
+	}
+	return s.bw
 }
 
 // cmd sends one command line. display is what the transcript shows instead
 // of line when the line carries a credential.
 func (s *session) cmd(line, display string) error {
+	if err := s.queue(line, display); err != nil {
+		return err
+	}
+	if err := s.flush(); err != nil {
+		return err
+	}
+	s.sent(line)
+	return nil
+}
+
+// queue buffers one command line for the next flush, as pipelining
+// (RFC 2920) sends a group of commands in one write; the caller notes
+// each as sent once flushed.
+func (s *session) queue(line, display string) error {
 	if err := s.cancelled(); err != nil {
 		return err
 	}
@@ -245,11 +308,22 @@ func (s *session) cmd(line, display string) error {
 		display = line
 	}
 	s.record(probes.DirSend, display)
-	if err := s.tw.PrintfLine("%s", line); err != nil {
+	w := s.writer()
+	_, _ = w.WriteString(line)
+	if _, err := w.WriteString("\r\n"); err != nil {
+		// A full buffer was written out on the way and failed.
 		s.to(broken)
 		return err
 	}
-	s.sent(line)
+	return nil
+}
+
+// flush writes out the commands queued.
+func (s *session) flush() error {
+	if err := s.writer().Flush(); err != nil {
+		s.to(broken)
+		return err
+	}
 	return nil
 }
 

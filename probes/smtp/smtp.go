@@ -10,12 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/textproto"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/prometheus/common/config"
+	"github.com/go-kit/log/level"
 )
 
 // Run probes target ("host:port"; the port defaults to 25, 465 for implicit
@@ -32,16 +33,15 @@ func Probe(ctx context.Context, target string, m probes.Module, logger log.Logge
 		m.SMTP.Auth = &auth
 	}
 	m.SetDefaults()
-	if logger == nil {
-		logger = log.NewNopLogger()
-	}
 	ctx, cancel := context.WithTimeout(ctx, m.Timeout)
 	defer cancel()
 	s := &session{
-		m:      &m,
-		logger: logger,
+		m: &m,
 		res: &probes.Result{Target: target, Start: time.Now(), Success: true, Reason: probes.ReasonOK,
 			SMTP: &probes.SMTPFacts{NegativeTest: len(m.SMTP.ExpectCodes) > 0}},
+	}
+	if logger != nil {
+		s.debug = level.Debug(logger)
 	}
 	s.deadline, _ = ctx.Deadline()
 	s.ctx = ctx
@@ -60,6 +60,11 @@ func Probe(ctx context.Context, target string, m probes.Module, logger log.Logge
 }
 
 func (s *session) run(ctx context.Context, target string) {
+	phases := s.m.Phases()
+	s.res.Phases = make([]*probes.PhaseResult, 0, len(phases))
+	// Room for the lines before the greeting; the dialog's are made room
+	// for once it came (banner).
+	s.res.Transcript = make([]probes.TranscriptLine, 0, 4)
 	// A malformed target or an unusable tls_config is the exporter's own
 	// configuration problem, not the server's: reason other.
 	host, port, err := probes.SplitTarget(target, s.m)
@@ -69,8 +74,9 @@ func (s *session) run(ctx context.Context, target string) {
 	}
 	s.host = host
 	if tlsPhase := s.tlsPhase(); tlsPhase != "" {
-		// Built before connecting (it reads the CA file), so that the time
-		// it takes is not counted as the server's banner latency.
+		// Built before connecting (it reads the CA file when that
+		// changed), so that the time it takes is not counted as the
+		// server's banner latency.
 		s.tlsConfig, err = s.clientTLSConfig()
 		if err != nil {
 			s.phase(tlsPhase, func(*probes.PhaseResult) error {
@@ -104,28 +110,41 @@ func (s *session) run(ctx context.Context, target string) {
 		s.quit()
 		s.conn.Close()
 	}()
-	steps := map[probes.Phase]func(*probes.PhaseResult) error{
-		probes.PhaseTLS:      func(*probes.PhaseResult) error { return s.handshake() },
-		probes.PhaseBanner:   s.banner,
-		probes.PhaseEHLO:     s.hello,
-		probes.PhaseLHLO:     s.hello,
-		probes.PhaseSTARTTLS: s.starttls,
-		probes.PhaseAuth:     s.auth,
-		probes.PhaseMail:     s.mail,
-		probes.PhaseRcpt:     s.rcpt,
-		probes.PhaseData:     s.data,
-	}
 	// The module's own list of phases decides what runs: resolve and
 	// connect are done by now, and quit is the deferred farewell above.
-	for _, p := range s.m.Phases() {
-		fn, ok := steps[p]
-		if !ok {
+	for _, p := range phases {
+		fn := s.step(p)
+		if fn == nil {
 			continue
 		}
 		if !s.phase(p, fn) || s.stopped {
 			return
 		}
 	}
+}
+
+// step is the dialog's step for phase p, nil for the phases run doesn't
+// run in the loop.
+func (s *session) step(p probes.Phase) func(*probes.PhaseResult) error {
+	switch p {
+	case probes.PhaseTLS:
+		return func(*probes.PhaseResult) error { return s.handshake() }
+	case probes.PhaseBanner:
+		return s.banner
+	case probes.PhaseEHLO, probes.PhaseLHLO:
+		return s.hello
+	case probes.PhaseSTARTTLS:
+		return s.starttls
+	case probes.PhaseAuth:
+		return s.auth
+	case probes.PhaseMail:
+		return s.mail
+	case probes.PhaseRcpt:
+		return s.rcpt
+	case probes.PhaseData:
+		return s.data
+	}
+	return nil
 }
 
 // tlsPhase is the phase in which the TLS handshake happens, "" for none.
@@ -204,12 +223,12 @@ func (s *session) connect(ctx context.Context, ip net.IP, port string) error {
 	return nil
 }
 
-// clientTLSConfig builds the handshake config from the module's tls_config.
-// Verification is switched off in the handshake and done by probes.TLSFacts, so
-// the facts of a bad certificate are still recorded.
+// clientTLSConfig builds the handshake config from the module's tls_config
+// (its files read only when they changed). Verification is switched off in
+// the handshake and done by probes.TLSFacts, so the facts of a bad
+// certificate are still recorded.
 func (s *session) clientTLSConfig() (*tls.Config, error) {
-	tc := s.m.SMTP.TLSConfig
-	cfg, err := config.NewTLSConfig(&tc)
+	cfg, err := probes.ClientTLSConfig(&s.m.SMTP.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -261,6 +280,9 @@ func (s *session) banner(pr *probes.PhaseResult) error {
 	if err != nil {
 		return err
 	}
+	// A STARTTLS dialog has about 30 lines, two EHLO replies of ten
+	// lines each most of them.
+	s.res.Transcript = slices.Grow(s.res.Transcript, 32)
 	return s.judge(probes.PhaseBanner, "greeting", rep, 220)
 }
 
@@ -448,7 +470,7 @@ func (s *session) data(pr *probes.PhaseResult) error {
 	s.res.SMTP.MessageID = s.msgID
 	s.res.SMTP.ProbeToken = s.token
 	s.record(probes.DirSend, fmt.Sprintf("<message: %d bytes, Message-ID %s>", len(msg), s.res.SMTP.MessageID))
-	dw := s.tw.DotWriter()
+	dw := textproto.NewWriter(s.writer()).DotWriter()
 	if _, err := dw.Write(msg); err != nil {
 		return err
 	}

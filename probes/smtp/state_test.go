@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-kit/log"
-
 	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 )
 
@@ -193,7 +191,7 @@ func TestStreamState(t *testing.T) {
 			if tc.lmtp {
 				m.Prober = probes.ProberLMTP
 			}
-			s := &session{m: &m, logger: log.NewNopLogger(), ctx: context.Background(),
+			s := &session{m: &m, ctx: context.Background(),
 				res:      &probes.Result{Success: true, SMTP: &probes.SMTPFacts{}},
 				deadline: time.Now().Add(time.Hour), ext: map[string]string{},
 				state: tc.from, pending: tc.pending, rcptAccepted: 2,

@@ -31,14 +31,20 @@ func (e *ProtocolError) Error() string { return "smtp protocol error: " + e.Msg 
 // What was read before an error is returned, for the transcript: whole, an
 // over-long line included, since it must be probes.Redacted before it is cut.
 func readLine(r *bufio.Reader) (string, error) {
-	var buf []byte
+	chunk, err := r.ReadSlice('\n')
+	if err == nil && len(chunk) <= maxReplyLineBytes+2 {
+		// The whole line was in the buffer, which is shorter than the
+		// limit: one copy, the string.
+		return endLine(chunk)
+	}
+	buf := append([]byte(nil), chunk...)
 	for {
-		chunk, err := r.ReadSlice('\n')
-		buf = append(buf, chunk...)
 		if len(buf) > maxReplyLineBytes+2 {
 			return string(buf), errLineTooLong
 		}
 		if err == bufio.ErrBufferFull {
+			chunk, err = r.ReadSlice('\n')
+			buf = append(buf, chunk...)
 			continue
 		}
 		if err == io.EOF && len(buf) > 0 {
@@ -48,9 +54,13 @@ func readLine(r *bufio.Reader) (string, error) {
 		if err != nil {
 			return string(buf), err
 		}
-		break
+		return endLine(buf)
 	}
-	line := buf[:len(buf)-1]
+}
+
+// endLine takes a line read up to and including its LF.
+func endLine(b []byte) (string, error) {
+	line := b[:len(b)-1]
 	if !bytes.HasSuffix(line, []byte{'\r'}) {
 		return string(line), &ProtocolError{Msg: "reply line ends in a bare LF, not CRLF"}
 	}
@@ -113,10 +123,15 @@ func readReply(r *bufio.Reader, onLine func(string)) (probes.Reply, error) {
 // text of a 334 reply, for the SASL mechanism alone.
 func readRedactedReply(r *bufio.Reader, red *probes.Redactor, onLine func(line string, arrived time.Time)) (rep probes.Reply, challenge string, err error) {
 	var (
-		code    int
-		raw     []string // the lines as received
-		arrived []time.Time
-		bad     string // how the last line breaks the grammar
+		code int
+		// raw holds the lines as received: room on the stack for most
+		// replies, a few hundred bytes, as the goroutine's stack while
+		// it waits for the greeting is what a waiting probe costs.
+		rawBuf     [8]string
+		arrivedBuf [8]time.Time
+		raw        = rawBuf[:0]
+		arrived    = arrivedBuf[:0]
+		bad        string // how the last line breaks the grammar
 	)
 	for {
 		line, lerr := readLine(r)
