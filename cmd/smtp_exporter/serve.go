@@ -68,7 +68,7 @@ func newServeCommand(app *kingpin.Application) *serveCommand {
 }
 
 func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) int {
-	logger := withTimestamp(base)
+	logger := withTimestamp(base, logLevel)
 	if *c.check {
 		cfg, err := config.LoadFile(configFile)
 		if err != nil {
