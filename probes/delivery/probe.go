@@ -14,7 +14,6 @@ import (
 	"github.com/emersion/go-imap"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-	"github.com/prometheus/common/config"
 
 	"github.com/smtp-exporter/smtp_exporter/probes"
 	"github.com/smtp-exporter/smtp_exporter/probes/smtp"
@@ -306,7 +305,7 @@ func (r *receiver) mailboxConfig(im *probes.IMAPModule, field string) (Config, e
 		Folders: r.module.Delivery.Folders, Start: r.res.Start, Logger: r.logger,
 	}
 	if im.TLS != probes.TLSNone {
-		tc, err := config.NewTLSConfig(&im.TLSConfig)
+		tc, err := probes.ClientTLSConfig(&im.TLSConfig)
 		if err != nil {
 			return cfg, fmt.Errorf("%s.tls_config: %w", field, err)
 		}

@@ -18,7 +18,6 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/miekg/dns"
-	"github.com/prometheus/common/config"
 
 	"github.com/smtp-exporter/smtp_exporter/probes"
 	"github.com/smtp-exporter/smtp_exporter/probes/smtp"
@@ -184,7 +183,7 @@ func (r *run) setup() error {
 	// (a private CA, in tests and closed setups).
 	if r.d.MX.SMTP.TLSConfig.CAFile != "" {
 		tc := r.d.MX.SMTP.TLSConfig
-		cfg, err := config.NewTLSConfig(&tc)
+		cfg, err := probes.ClientTLSConfig(&tc)
 		if err != nil {
 			return fmt.Errorf("mx tls_config: %w", err)
 		}
