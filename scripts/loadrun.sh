@@ -27,7 +27,8 @@
 #   probes/s       probe_smtp_runs_total between a scrape just before the
 #                  window and the one after it
 #   scrape         the final /metrics scrape in the text format: wall time,
-#                  bytes, samples, and the exporter's CPU while it ran
+#                  bytes, samples, and the exporter's CPU while it ran,
+#                  less the probes' CPU at the window's rate
 #
 # Environment:
 #   LOADRUN_WARMUP=65       seconds before the window
@@ -288,6 +289,7 @@ sc0=$(cpu_ticks "$EXPORTER_PID")
 tB=$(now_us)
 scrape "$WORK/scrape-end"
 sc1=$(cpu_ticks "$EXPORTER_PID")
+tC=$(now_us)
 rss_hwm=$(status_kb "$EXPORTER_PID" VmHWM)
 
 # --- report -------------------------------------------------------------------
@@ -302,7 +304,13 @@ probes_s=$(ratio $((runs * 1000000)) $((tB - tA)) 1)
 interval_s=${INTERVAL%s}
 expected_s=NaN
 [[ $interval_s =~ ^[0-9]+$ ]] && expected_s=$(ratio "$TARGETS" "$interval_s" 1)
-scrape_cpu=$(ratio $(((sc1 - sc0) * 1000 / CLK_TCK)) 1000 2)
+# The probes go on during the scrape: their CPU, at the window's rate, is
+# taken out of what the exporter spent while the scrape ran.
+scrape_raw_us=$(((sc1 - sc0) * 1000000 / CLK_TCK))
+scrape_net_us=$((scrape_raw_us - (c1 - c0) * 1000000 / CLK_TCK * (tC - tB) / window_us))
+[ "$scrape_net_us" -ge 0 ] || scrape_net_us=0
+scrape_cpu=$(ratio "$scrape_net_us" 1000000 2)
+scrape_cpu_raw=$(ratio "$scrape_raw_us" 1000000 2)
 scrape_mib=$(ratio "$(get "$WORK/scrape-end" bytes)" 1048576 1)
 mib() { ratio "$1" 1024 1; }
 
@@ -318,7 +326,7 @@ Machine: $(nproc) CPUs, load average $load_start at the start, $load_end at the 
 | scheduling lag | p50 $(get "$WORK/scrape-end" lag_p50_seconds) s, p99 $(get "$WORK/scrape-end" lag_p99_seconds) s, max $(get "$WORK/scrape-end" lag_max_seconds) s over $(get "$WORK/scrape-end" lag_targets) targets |
 | probes completed | $probes_s /s (schedule: $expected_s /s), $fails failed in the window |
 | targets succeeding | $(get "$WORK/scrape-end" success_targets) of $TARGETS (last run) |
-| one /metrics scrape | $(get "$WORK/scrape-end" wall_seconds) s wall, $scrape_cpu s exporter CPU, $scrape_mib MiB, $(get "$WORK/scrape-end" samples) samples |
+| one /metrics scrape | $(get "$WORK/scrape-end" wall_seconds) s wall, $scrape_cpu s exporter CPU ($scrape_cpu_raw s with the probes meanwhile), $scrape_mib MiB, $(get "$WORK/scrape-end" samples) samples |
 | load server CPU (not counted above) | $server_pct % of one core |
 EOF
 if [ "$PROBES" -gt 0 ]; then
