@@ -78,7 +78,7 @@ CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 WORK=$(mktemp -d /tmp/smtp_exporter-loadrun.XXXXXX)
-SERVER_PID= EXPORTER_PID=
+SERVER_PID='' EXPORTER_PID=''
 cleanup() {
 	# Only the processes this script started, by their ids.
 	for pid in $EXPORTER_PID $SERVER_PID; do
@@ -307,7 +307,7 @@ expected_s=NaN
 # The probes go on during the scrape: their CPU, at the window's rate, is
 # taken out of what the exporter spent while the scrape ran.
 scrape_raw_us=$(((sc1 - sc0) * 1000000 / CLK_TCK))
-scrape_net_us=$((scrape_raw_us - (c1 - c0) * 1000000 / CLK_TCK * (tC - tB) / window_us))
+scrape_net_us=$((scrape_raw_us - (c1 - c0) * 1000000 * (tC - tB) / window_us / CLK_TCK))
 [ "$scrape_net_us" -ge 0 ] || scrape_net_us=0
 scrape_cpu=$(ratio "$scrape_net_us" 1000000 2)
 scrape_cpu_raw=$(ratio "$scrape_raw_us" 1000000 2)
