@@ -7,6 +7,7 @@
 #   make test-domainpath  the domain prober's real DNSSEC zone, resolver, MX hosts and MTA-STS, started and checked
 #   make lint        gofmt, go vet, staticcheck, and go.mod/go.sum tidy
 #   make vulncheck   govulncheck against a pinned copy of the Go vulnerability database
+#   make loadrun     the load run: the binary against 1,000 STARTTLS targets (LOADRUN_TARGETS, LOADRUN_BANNER=slow), CPU, RSS, lag and scrape cost; minutes, not in CI
 #   make fuzz        short runs of every fuzzer (reply parser, classifier, AUTH redaction, config)
 #   make tarball     release tarball through promu
 
@@ -167,6 +168,14 @@ fmt:
 .PHONY: bench
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The load run of issue 11 (scripts/loadrun.sh describes it and its
+# LOADRUN_* settings): about 3.5 minutes plus the build. Not part of CI.
+LOADRUN_TARGETS ?= 1000
+LOADRUN_BANNER  ?= normal
+.PHONY: loadrun
+loadrun:
+	GO='$(GO)' bash scripts/loadrun.sh '$(LOADRUN_TARGETS)' '$(LOADRUN_BANNER)'
 
 # go test -fuzz takes one target in one package per run, and passes quietly
 # when the target does not exist, hence the -list check.
