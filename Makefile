@@ -186,7 +186,7 @@ fuzz:
 		if ! $(GO) test -list "^$$target\$$" "$$pkg" | grep -x "$$target" >/dev/null; then \
 			echo "fuzz: no $$target in $$pkg" >&2; exit 1; \
 		fi; \
-		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		GO=$(GO) bash scripts/fuzz-one.sh "$$pkg" "$$target" $(FUZZTIME) || exit 1; \
 	done
 
 # promu refuses `go install ...@version` through the module proxy, so it is
