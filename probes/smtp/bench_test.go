@@ -115,13 +115,16 @@ func BenchmarkBareClient_STARTTLS(b *testing.B) {
 	}
 }
 
-// productionLogger is shaped as the exporter's probe logger is: logfmt
-// at level info, with the time and caller valuers and the scheduler's
-// keys. The probe's debug lines go through it and are dropped.
+// productionLogger is shaped as the exporter's probe logger is
+// (cmd/smtp_exporter/logging.go withTimestamp): logfmt at level info, the
+// time and caller valuers, the level filter again above them, and the
+// scheduler's keys. The probe's debug lines go through it and are dropped
+// before their time and caller are worked out.
 func productionLogger(target string) log.Logger {
 	l := level.NewFilter(log.NewLogfmtLogger(io.Discard), level.AllowInfo())
-	l = log.With(l, "time", log.DefaultTimestampUTC, "caller", log.DefaultCaller, "component", "probe")
-	return log.With(l, "target", target, "module", "bench")
+	l = log.With(l, "time", log.DefaultTimestampUTC, "caller", log.Caller(5))
+	l = level.NewFilter(l, level.AllowInfo())
+	return log.With(l, "component", "probe", "target", target, "module", "bench")
 }
 
 // bareSTARTTLS is the dialog a minimal Go client has, with one deadline
