@@ -17,7 +17,6 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 	"go.yaml.in/yaml/v3"
@@ -108,12 +107,12 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	logResult(h.Logger, res.Target, res.Module, res)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(resultCollector{res: res})
 	if !debug {
-		promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+		writeProbeMetrics(w, r, res)
 		return
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(resultCollector{res: res})
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	writeDebug(w, res, module, reg, logBuf.String())
 }

@@ -1,16 +1,20 @@
 package collector
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -22,6 +26,7 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -1375,5 +1380,127 @@ func TestProbeHandler_ScheduledHasNoDialCheck(t *testing.T) {
 	defer rec.mu.Unlock()
 	if err := rec.answers[outside]; err != nil {
 		t.Errorf("a configured target's dial was checked: %v", err)
+	}
+}
+
+// htProbeResults are results of every prober with every gauge /probe
+// may serve: SMTP with and without TLS, a failure, a delivery run with
+// its IMAP leg and bounce mailbox, a domain run with address labels.
+func htProbeResults() map[string]*probes.Result {
+	delivery := deliveryResult()
+	delivery.Delivery.BounceMailbox = "ok"
+	delivery.Delivery.IMAPTLS = delivery.TLS
+	domain := domainFailingResult()
+	domain.Domain.AddressLabels = true
+	return map[string]*probes.Result{
+		"send": successResult(), "starttls": startTLSResult(), "lmtp": lmtpResult(), "refused": refusedResult(),
+		"delivery": delivery, "dmarc": dmarcResult(), "domain": domain,
+	}
+}
+
+// htRegistryExposition is /probe's body as a registry of resultCollector
+// encodes it, in format.
+func htRegistryExposition(t *testing.T, res *probes.Result, format expfmt.Format) []byte {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(resultCollector{res: res})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, ok := enc.(expfmt.Closer); ok {
+		c.Close()
+	}
+	return buf.Bytes()
+}
+
+// TestProbeMetrics_SameAsRegistry: /probe's encoding is byte for byte
+// what a registry of the result's gauges encodes, in every format it
+// encodes itself.
+func TestProbeMetrics_SameAsRegistry(t *testing.T) {
+	for name, res := range htProbeResults() {
+		for f, format := range map[int]expfmt.Format{
+			fastText:        expfmt.NewFormat(expfmt.TypeTextPlain),
+			fastOpenMetrics: expfmt.NewFormat(expfmt.TypeOpenMetrics),
+			fastProto:       expfmt.NewFormat(expfmt.TypeProtoDelim),
+		} {
+			got, want := appendProbeMetrics(nil, res, f), htRegistryExposition(t, res, format)
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s, %s: differs from the registry's\n got %q\nwant %q", name, format, got, want)
+			}
+		}
+	}
+}
+
+// TestProbeHandler_SameAsPromhttp: /probe answers as promhttp.HandlerFor
+// did (Content-Type, Vary, body) for every Accept, with and without gzip,
+// a name[] filter included.
+func TestProbeHandler_SameAsPromhttp(t *testing.T) {
+	res := htProbeResults()["delivery"]
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(resultCollector{res: res})
+	want := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	got := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeProbeMetrics(w, r, res) })
+	for _, url := range []string{"/probe?target=x", "/probe?target=x&name[]=probe_success&name[]=probe_tls_version_info"} {
+		for _, accept := range []string{"", "text/plain;version=0.0.4", "text/plain;version=1.0.0;escaping=allow-utf-8", openMetricsAccept, protoAccept,
+			"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"} {
+			for _, enc := range []string{"", "gzip", "gzip;q=0"} {
+				g := htGet(got, url, "Accept", accept, "Accept-Encoding", enc)
+				w := htGet(want, url, "Accept", accept)
+				for _, h := range []string{"Content-Type", "Vary"} {
+					if g, w := g.Result().Header.Values(h), w.Result().Header.Values(h); !slices.Equal(g, w) {
+						t.Errorf("%s, Accept %q, %q: %s %q, want %q", url, accept, enc, h, g, w)
+					}
+				}
+				if g.Code != w.Code || !bytes.Equal(htBody(t, g), w.Body.Bytes()) {
+					t.Errorf("%s, Accept %q, %q: status %d, body\n%q\nwant status %d, body\n%q", url, accept, enc, g.Code, htBody(t, g), w.Code, w.Body)
+				}
+			}
+		}
+	}
+}
+
+// htBody is a response's body, gunzipped when it says it is gzipped.
+func htBody(t *testing.T, rec *httptest.ResponseRecorder) []byte {
+	t.Helper()
+	if rec.Header().Get("Content-Encoding") != "gzip" {
+		return rec.Body.Bytes()
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(rec.Body.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestProbeMetrics_Promtool lints /probe's text exposition of every kind
+// of result with promtool. SMTP_EXPORTER_E2E=1 makes a missing promtool a
+// failure.
+func TestProbeMetrics_Promtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("SMTP_EXPORTER_E2E") == "1" {
+			t.Fatalf("promtool not found with SMTP_EXPORTER_E2E=1: %v", err)
+		}
+		t.Skip("promtool not on PATH")
+	}
+	for name, res := range htProbeResults() {
+		rec := htGet(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeProbeMetrics(w, r, res) }), "/probe?target=x")
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = bytes.NewReader(rec.Body.Bytes())
+		if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Errorf("%s: promtool check metrics: %v\n%s", name, err, out)
+		}
 	}
 }

@@ -1,0 +1,86 @@
+package collector
+
+import (
+	"compress/gzip"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+	"github.com/smtp-exporter/smtp_exporter/probes"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// probeGzipMin is the smallest /probe body worth gzipping. A STARTTLS
+// result is about 1.5 KB: compressed, it saves one TCP segment at most,
+// and gzip's setup costs more CPU than encoding the body does.
+const probeGzipMin = 8 << 10
+
+// writeProbeMetrics answers /probe with one result's per-run gauges, as
+// promhttp.HandlerFor a registry of resultCollector would (same format
+// negotiation, families in name order, samples in label order), but
+// encoded straight from resultDescs.samples with familySet.encode, the
+// encoder /metrics keeps its targets' samples with: no registry, no
+// const metrics, no gathering per probe. Formats it does not encode
+// (protobuf as text, a name[] filter) go through the registry.
+func writeProbeMetrics(w http.ResponseWriter, r *http.Request, res *probes.Result) {
+	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
+	f, ok := fastFormat(format)
+	if !ok || r.URL.Query().Has("name[]") {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(resultCollector{res: res})
+		promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+		return
+	}
+	body := appendProbeMetrics(nil, res, f)
+	w.Header().Add("Vary", "Accept")
+	w.Header().Add("Vary", "Accept-Encoding")
+	w.Header().Set("Content-Type", string(format))
+	if len(body) < probeGzipMin || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		w.Write(body)
+		return
+	}
+	w.Header().Set("Content-Encoding", "gzip")
+	gz := gzipPool.Get().(*gzip.Writer)
+	gz.Reset(w)
+	gz.Write(body)
+	gz.Close()
+	gzipPool.Put(gz)
+}
+
+// appendProbeMetrics appends res's per-run gauges, unlabelled, in the
+// format numbered f: each family that has samples, its header then its
+// samples, in name order as a registry gathers them; OpenMetrics ends
+// with # EOF.
+func appendProbeMetrics(b []byte, res *probes.Result, f int) []byte {
+	fams := probeDescs.fams
+	headers := fams.headers(f)
+	chunks := fams.encode(probeDescs.samples(res), f)
+	for _, i := range probeFamilyOrder() {
+		if len(chunks[i]) == 0 {
+			continue
+		}
+		if f == fastProto {
+			b = protowire.AppendVarint(b, uint64(len(headers[i])+len(chunks[i])))
+		}
+		b = append(append(b, headers[i]...), chunks[i]...)
+	}
+	if f == fastOpenMetrics {
+		b = append(b, "# EOF\n"...)
+	}
+	return b
+}
+
+// probeFamilyOrder is probeDescs' families by name.
+var probeFamilyOrder = sync.OnceValue(func() []int {
+	names := probeDescs.fams.names
+	order := make([]int, len(names))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(names[a], names[b]) })
+	return order
+})
