@@ -108,7 +108,7 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	logResult(h.Logger, res.Target, res.Module, res)
 
 	if !debug {
-		writeProbeMetrics(w, r, res)
+		writeProbeMetrics(w, r, q, res)
 		return
 	}
 	reg := prometheus.NewRegistry()

@@ -1443,11 +1443,34 @@ func TestProbeMetrics_SameAsRegistry(t *testing.T) {
 // did (Content-Type, Vary, body) for every Accept, with and without gzip,
 // a name[] filter included.
 func TestProbeHandler_SameAsPromhttp(t *testing.T) {
-	res := htProbeResults()["delivery"]
+	t.Run("small", func(t *testing.T) { htSameAsPromhttp(t, htProbeResults()["delivery"], false) })
+	t.Run("large", func(t *testing.T) { htSameAsPromhttp(t, htLargeDomainResult(), true) })
+}
+
+// htLargeDomainResult is a domain run with 50 MX hosts of two addresses
+// each, addresses labelled: a body well over probeGzipMin.
+func htLargeDomainResult() *probes.Result {
+	res := domainResult()
+	res.Domain.AddressLabels = true
+	for i := range 48 {
+		h := res.Domain.MX[i%2]
+		h.Host = fmt.Sprintf("mx%d.example.com.", i+3)
+		h.Addresses = slices.Clone(h.Addresses)
+		for j := range h.Addresses {
+			h.Addresses[j].Address = fmt.Sprintf("192.0.2.%d", 2*i+j)
+		}
+		res.Domain.MX = append(res.Domain.MX, h)
+	}
+	return res
+}
+
+// htSameAsPromhttp compares writeProbeMetrics of res with promhttp; a
+// body gzipped when the client accepts it only when large.
+func htSameAsPromhttp(t *testing.T, res *probes.Result, large bool) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(resultCollector{res: res})
 	want := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	got := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeProbeMetrics(w, r, res) })
+	got := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeProbeMetrics(w, r, r.URL.Query(), res) })
 	for _, url := range []string{"/probe?target=x", "/probe?target=x&name[]=probe_success&name[]=probe_tls_version_info"} {
 		for _, accept := range []string{"", "text/plain;version=0.0.4", "text/plain;version=1.0.0;escaping=allow-utf-8", openMetricsAccept, protoAccept,
 			"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"} {
@@ -1458,6 +1481,12 @@ func TestProbeHandler_SameAsPromhttp(t *testing.T) {
 					if g, w := g.Result().Header.Values(h), w.Result().Header.Values(h); !slices.Equal(g, w) {
 						t.Errorf("%s, Accept %q, %q: %s %q, want %q", url, accept, enc, h, g, w)
 					}
+				}
+				// promhttp, which the formats not kept and name[] go through, gzips
+				// every body.
+				kept := !strings.Contains(url, "name[]") && !strings.Contains(accept, "encoding=text")
+				if gz := g.Header().Get("Content-Encoding") == "gzip"; kept && gz != (large && enc == "gzip") {
+					t.Errorf("%s, Accept %q, %q: gzipped %v, body of %d bytes", url, accept, enc, gz, len(htBody(t, g)))
 				}
 				if g.Code != w.Code || !bytes.Equal(htBody(t, g), w.Body.Bytes()) {
 					t.Errorf("%s, Accept %q, %q: status %d, body\n%q\nwant status %d, body\n%q", url, accept, enc, g.Code, htBody(t, g), w.Code, w.Body)
@@ -1496,7 +1525,7 @@ func TestProbeMetrics_Promtool(t *testing.T) {
 		t.Skip("promtool not on PATH")
 	}
 	for name, res := range htProbeResults() {
-		rec := htGet(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeProbeMetrics(w, r, res) }), "/probe?target=x")
+		rec := htGet(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeProbeMetrics(w, r, r.URL.Query(), res) }), "/probe?target=x")
 		cmd := exec.Command(promtool, "check", "metrics")
 		cmd.Stdin = bytes.NewReader(rec.Body.Bytes())
 		if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {

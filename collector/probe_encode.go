@@ -2,7 +2,9 @@ package collector
 
 import (
 	"compress/gzip"
+	"encoding/binary"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -25,11 +27,12 @@ const probeGzipMin = 8 << 10
 // encoded straight from resultDescs.samples with familySet.encode, the
 // encoder /metrics keeps its targets' samples with: no registry, no
 // const metrics, no gathering per probe. Formats it does not encode
-// (protobuf as text, a name[] filter) go through the registry.
-func writeProbeMetrics(w http.ResponseWriter, r *http.Request, res *probes.Result) {
+// (protobuf as text, a name[] filter) go through the registry. q is
+// r's query, parsed.
+func writeProbeMetrics(w http.ResponseWriter, r *http.Request, q url.Values, res *probes.Result) {
 	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
 	f, ok := fastFormat(format)
-	if !ok || r.URL.Query().Has("name[]") {
+	if !ok || q.Has("name[]") {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(resultCollector{res: res})
 		promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
@@ -59,6 +62,13 @@ func appendProbeMetrics(b []byte, res *probes.Result, f int) []byte {
 	fams := probeDescs.fams
 	headers := fams.headers(f)
 	chunks := fams.encode(probeDescs.samples(res), f)
+	size := len(b) + len("# EOF\n")
+	for i, c := range chunks {
+		if len(c) > 0 {
+			size += binary.MaxVarintLen64 + len(headers[i]) + len(c)
+		}
+	}
+	b = slices.Grow(b, size-len(b))
 	for _, i := range probeFamilyOrder() {
 		if len(chunks[i]) == 0 {
 			continue
