@@ -61,13 +61,14 @@ func (h *ProbeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var (
 		res    *probes.Result
 		module *probes.Module
-		logBuf bytes.Buffer
+		logBuf *bytes.Buffer
 	)
 	debug := q.Get("debug") == "true"
 	logger := h.Logger
 	if debug {
 		// The debug page shows this probe's own log lines, at every level.
-		logger = log.NewLogfmtLogger(&logBuf)
+		logBuf = new(bytes.Buffer)
+		logger = log.NewLogfmtLogger(logBuf)
 	}
 	if moduleName == "" {
 		res, module, err = h.Scheduler.RunNow(r.Context(), target, timeout, logger)

@@ -8,10 +8,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -30,7 +32,7 @@ const probeGzipMin = 8 << 10
 // (protobuf as text, a name[] filter) go through the registry. q is
 // r's query, parsed.
 func writeProbeMetrics(w http.ResponseWriter, r *http.Request, q url.Values, res *probes.Result) {
-	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
+	format := negotiateProbeFormat(r.Header.Get("Accept"))
 	f, ok := fastFormat(format)
 	if !ok || q.Has("name[]") {
 		reg := prometheus.NewRegistry()
@@ -94,3 +96,27 @@ var probeFamilyOrder = sync.OnceValue(func() []int {
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(names[a], names[b]) })
 	return order
 })
+
+// lastNegotiated is the format negotiated for the last Accept header:
+// Prometheus sends the same one at every scrape, and parsing it costs
+// more than encoding a small result does. One entry, so that varied
+// headers cannot grow it.
+var lastNegotiated atomic.Pointer[negotiated]
+
+type negotiated struct {
+	accept string
+	scheme model.EscapingScheme // the default a header does not name
+	format expfmt.Format
+}
+
+// negotiateProbeFormat is the format promhttp.HandlerFor with default
+// options would answer a request with this Accept header in.
+func negotiateProbeFormat(accept string) expfmt.Format {
+	scheme := model.NameEscapingScheme
+	if n := lastNegotiated.Load(); n != nil && n.accept == accept && n.scheme == scheme {
+		return n.format
+	}
+	format := expfmt.NegotiateAccept(http.Header{"Accept": {accept}}, expfmt.DefaultAcceptedFormats()...)
+	lastNegotiated.Store(&negotiated{accept, scheme, format})
+	return format
+}
