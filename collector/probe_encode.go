@@ -40,7 +40,14 @@ func writeProbeMetrics(w http.ResponseWriter, r *http.Request, q url.Values, res
 		promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 		return
 	}
-	body := appendProbeMetrics(nil, res, f)
+	buf := probeBodies.Get().(*[]byte)
+	body := appendProbeMetrics((*buf)[:0], res, f)
+	defer func() {
+		if cap(body) <= probeGzipMin {
+			*buf = body
+			probeBodies.Put(buf)
+		}
+	}()
 	w.Header().Add("Vary", "Accept")
 	w.Header().Add("Vary", "Accept-Encoding")
 	w.Header().Set("Content-Type", string(format))
@@ -55,6 +62,10 @@ func writeProbeMetrics(w http.ResponseWriter, r *http.Request, q url.Values, res
 	gz.Close()
 	gzipPool.Put(gz)
 }
+
+// probeBodies are /probe's body buffers; a large one (a domain with many
+// MX hosts) is left to the collector rather than kept.
+var probeBodies = sync.Pool{New: func() any { return new([]byte) }}
 
 // appendProbeMetrics appends res's per-run gauges, unlabelled, in the
 // format numbered f: each family that has samples, its header then its
