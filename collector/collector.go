@@ -47,7 +47,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 type cachedTarget struct {
 	result       *probes.Result
 	name, module string
-	encoded      [numFastFormats][][]byte // per format, per family: the samples
+	encoded      [numFastFormats]encodedTarget
 }
 
 // refresh returns the store's targets in name order (Snapshot's), each
@@ -72,13 +72,13 @@ func (c *Collector) refresh() []*cachedTarget {
 }
 
 // encodedTargets implements TargetSource.
-func (c *Collector) encodedTargets(f int) ([][]byte, [][][]byte) {
+func (c *Collector) encodedTargets(f int) ([][]byte, []encodedTarget) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	targets := c.refresh()
-	out := make([][][]byte, len(targets))
+	out := make([]encodedTarget, len(targets))
 	for i, t := range targets {
-		if t.encoded[f] == nil {
+		if !t.encoded[f].kept() {
 			t.encoded[f] = c.descs.fams.encode(c.descs.samples(t.result, t.name, t.module), f)
 		}
 		out[i] = t.encoded[f]
