@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/smtp-exporter/smtp_exporter/collector/config"
+	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
 // TestMetricsHandler_KeptEncodingCostsItsSize holds the memory a scrape
@@ -61,4 +62,25 @@ func TestRunMetrics_ChangeDropsEncoding(t *testing.T) {
 	if st.encoded[fastText].enc.kept() {
 		t.Error("the encoding of the old value is still kept")
 	}
+}
+
+// TestCollector_ReplacedResultIsReleased: once the store holds a target's
+// new result, the old one and its kept encoding are garbage at once, not
+// at the next scrape: between scrapes no target holds two results.
+func TestCollector_ReplacedResultIsReleased(t *testing.T) {
+	store := NewStore()
+	tg := &config.Target{Name: "mx", Address: "127.0.0.1:25", Module: "m", Interval: time.Minute}
+	store.Set(StoreEntry{Target: tg, Result: successResult()})
+	c := NewCollector(store)
+	c.encodedTargets(fastText)
+	released := make(chan struct{})
+	runtime.SetFinalizer(store.Snapshot()[0].Result, func(*probes.Result) { close(released) })
+	store.Set(StoreEntry{Target: tg, Result: successResult()})
+	runtime.GC()
+	select {
+	case <-released:
+	case <-time.After(5 * time.Second):
+		t.Error("the replaced result is still reachable")
+	}
+	runtime.KeepAlive(c)
 }
