@@ -284,14 +284,20 @@ func (s *familySet) headers(f int) [][]byte {
 // sorts them. They are written into a scratch buffer and copied into one
 // of their size.
 func (s *familySet) encode(samples []sample, f int) encodedTarget {
-	samples = slices.Clone(samples) // others may read the caller's
-	slices.SortStableFunc(samples, func(a, b sample) int {
-		i, j := s.index[a.desc], s.index[b.desc]
-		if i != j {
-			return i - j
+	// Sorted by a key of two numbers: moving the samples themselves (with
+	// their pointers) and finding their family at every comparison was a
+	// quarter of a scrape's CPU.
+	type key struct{ fam, i int32 }
+	keys := make([]key, len(samples))
+	for i, x := range samples {
+		keys[i] = key{int32(s.index[x.desc]), int32(i)}
+	}
+	slices.SortStableFunc(keys, func(a, b key) int {
+		if a.fam != b.fam {
+			return int(a.fam - b.fam)
 		}
-		for _, k := range s.labelOrder[i] {
-			if c := strings.Compare(a.labels[k], b.labels[k]); c != 0 {
+		for _, k := range s.labelOrder[a.fam] {
+			if c := strings.Compare(samples[a.i].labels[k], samples[b.i].labels[k]); c != 0 {
 				return c
 			}
 		}
@@ -300,8 +306,8 @@ func (s *familySet) encode(samples []sample, f int) encodedTarget {
 	scratch := scratchPool.Get().(*[]byte)
 	b := (*scratch)[:0]
 	ends := make([]uint32, len(s.descs))
-	for _, x := range samples {
-		i := s.index[x.desc]
+	for _, k := range keys {
+		i, x := int(k.fam), samples[k.i]
 		if f == fastProto {
 			b = protowire.AppendTag(b, 4, protowire.BytesType)
 			b = protowire.AppendBytes(b, s.marshal(i, x))
