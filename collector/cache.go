@@ -51,7 +51,28 @@ type TargetSource interface {
 	// encodedTargets returns the headers of the source's families in the
 	// format numbered f and, target by target in name order, the target's
 	// samples of each family.
-	encodedTargets(f int) (headers [][]byte, targets [][][]byte)
+	encodedTargets(f int) (headers [][]byte, targets []encodedTarget)
+}
+
+// encodedTarget is one target's samples in one format, family after
+// family in one buffer of their size: family i's are buf[ends[i-1]:ends[i]].
+// It is kept for every target and format scraped, so it holds no slack and
+// no slice header per family (33 of them would cost 0.8 KB a target).
+type encodedTarget struct {
+	buf  []byte
+	ends []uint32
+}
+
+// kept reports whether e holds an encoding (of no samples, perhaps).
+func (e encodedTarget) kept() bool { return e.ends != nil }
+
+// family returns the samples of family i.
+func (e encodedTarget) family(i int) []byte {
+	start := uint32(0)
+	if i > 0 {
+		start = e.ends[i-1]
+	}
+	return e.buf[start:e.ends[i]]
 }
 
 // MetricsHandler serves /metrics: reg's series, encoded at every scrape,
@@ -144,7 +165,7 @@ func writeFamilies(w *bufio.Writer, f int, s TargetSource) {
 	for i, header := range headers {
 		size := 0
 		for _, t := range targets {
-			size += len(t[i])
+			size += len(t.family(i))
 		}
 		if size == 0 {
 			continue
@@ -154,7 +175,7 @@ func writeFamilies(w *bufio.Writer, f int, s TargetSource) {
 		}
 		w.Write(header)
 		for _, t := range targets {
-			w.Write(t[i])
+			w.Write(t.family(i))
 		}
 	}
 }
@@ -260,43 +281,51 @@ func (s *familySet) headers(f int) [][]byte {
 // f, without the families' headers: for text the sample lines as expfmt
 // writes them, for protobuf the repeated metric fields of the family's
 // message. Within a family the samples are in label order, as a registry
-// sorts them. The chunks share one buffer.
-func (s *familySet) encode(samples []sample, f int) [][]byte {
-	samples = slices.Clone(samples) // others may read the caller's
-	slices.SortStableFunc(samples, func(a, b sample) int {
-		i, j := s.index[a.desc], s.index[b.desc]
-		if i != j {
-			return i - j
+// sorts them. They are written into a scratch buffer and copied into one
+// of their size.
+func (s *familySet) encode(samples []sample, f int) encodedTarget {
+	// Sorted by a key of two numbers: moving the samples themselves (with
+	// their pointers) and finding their family at every comparison was a
+	// quarter of a scrape's CPU.
+	type key struct{ fam, i int32 }
+	keys := make([]key, len(samples))
+	for i, x := range samples {
+		keys[i] = key{int32(s.index[x.desc]), int32(i)}
+	}
+	slices.SortStableFunc(keys, func(a, b key) int {
+		if a.fam != b.fam {
+			return int(a.fam - b.fam)
 		}
-		for _, k := range s.labelOrder[i] {
-			if c := strings.Compare(a.labels[k], b.labels[k]); c != 0 {
+		for _, k := range s.labelOrder[a.fam] {
+			if c := strings.Compare(samples[a.i].labels[k], samples[b.i].labels[k]); c != 0 {
 				return c
 			}
 		}
 		return 0
 	})
-	b := make([]byte, 0, 128*len(samples))
-	ends := make([]int, len(s.descs)) // where each family's samples end in b
-	for _, x := range samples {
-		i := s.index[x.desc]
+	scratch := scratchPool.Get().(*[]byte)
+	b := (*scratch)[:0]
+	ends := make([]uint32, len(s.descs))
+	for _, k := range keys {
+		i, x := int(k.fam), samples[k.i]
 		if f == fastProto {
 			b = protowire.AppendTag(b, 4, protowire.BytesType)
 			b = protowire.AppendBytes(b, s.marshal(i, x))
 		} else {
 			b = s.appendLine(b, i, x, f == fastOpenMetrics)
 		}
-		ends[i] = len(b)
+		ends[i] = uint32(len(b))
 	}
-	out := make([][]byte, len(s.descs))
-	start := 0
-	for i, end := range ends {
-		if end > 0 {
-			out[i] = b[start:end:end]
-			start = end
-		}
+	for i := 1; i < len(ends); i++ { // a family with no samples ends where the one before did
+		ends[i] = max(ends[i], ends[i-1])
 	}
+	out := encodedTarget{buf: bytes.Clone(b), ends: ends}
+	*scratch = b
+	scratchPool.Put(scratch)
 	return out
 }
+
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 // appendLine appends x's sample line in the text format or OpenMetrics:
 // labels sorted by name, values escaped and numbers written as expfmt

@@ -458,7 +458,7 @@ type series struct {
 
 type encodedAt struct {
 	version uint64
-	chunks  [][]byte
+	enc     encodedTarget
 }
 
 // replyLabels are the labels of probe_smtp_replies_total after target and
@@ -595,7 +595,7 @@ func (m *runMetrics) appendSamples(out []sample, st *targetState) []sample {
 // encodedTargets implements TargetSource: the encoding of each target
 // whose series changed since the last scrape in format f is made anew,
 // outside the lock, and kept unless the target changed meanwhile.
-func (m *runMetrics) encodedTargets(f int) ([][]byte, [][][]byte) {
+func (m *runMetrics) encodedTargets(f int) ([][]byte, []encodedTarget) {
 	type todo struct {
 		st      *targetState
 		version uint64
@@ -612,11 +612,11 @@ func (m *runMetrics) encodedTargets(f int) ([][]byte, [][][]byte) {
 		})
 	}
 	states := m.sorted
-	out := make([][][]byte, len(states))
+	out := make([]encodedTarget, len(states))
 	var dirty []todo
 	for i, st := range states {
-		if e := st.encoded[f]; e.chunks != nil && e.version == st.version {
-			out[i] = e.chunks
+		if e := st.encoded[f]; e.enc.kept() && e.version == st.version {
+			out[i] = e.enc
 			continue
 		}
 		dirty = append(dirty, todo{st, st.version, m.appendSamples(nil, st), i})
@@ -649,6 +649,7 @@ func (m *runMetrics) stateOf(target, module string) *targetState {
 	for _, st := range m.state[target] {
 		if st.module == module {
 			st.version++
+			st.encoded = [numFastFormats]encodedAt{} // stale now: no need to keep it until the next scrape
 			return st
 		}
 	}

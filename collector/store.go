@@ -18,12 +18,18 @@ import (
 type Store struct {
 	mu      sync.RWMutex
 	entries map[string]StoreEntry
+	// encMu guards the encodings kept in the entries' cachedTargets.
+	encMu sync.Mutex
 }
 
 // StoreEntry is a target's last result.
 type StoreEntry struct {
 	Target *config.Target
 	Result *probes.Result
+	// cached is what Collector keeps of Result: it goes with the entry, so
+	// that a replaced result and its encodings are garbage at once rather
+	// than at the next scrape.
+	cached *cachedTarget
 }
 
 // NewStore returns an empty store.
@@ -40,6 +46,7 @@ func (s *Store) setCompact(e StoreEntry, c *probes.Result) {
 	kept := *c
 	kept.Transcript = nil
 	e.Result = &kept
+	e.cached = &cachedTarget{result: e.Result, name: e.Target.Name, module: e.Target.Module}
 	s.mu.Lock()
 	s.entries[e.Target.Name] = e
 	s.mu.Unlock()

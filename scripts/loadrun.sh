@@ -14,26 +14,31 @@
 # script writes the config, starts the server and the exporter, waits
 # LOADRUN_WARMUP seconds (every target has run once after one interval, the
 # first runs being spread over it), then measures over LOADRUN_WINDOW
-# seconds with no scrape inside the window, and scrapes /metrics once more
-# at the end. It prints a table, and the same figures as
+# seconds, scraping /metrics every LOADRUN_SCRAPE_EVERY as Prometheus would,
+# and scrapes it once more at the end. It prints a table, and the same figures as
 # `loadrun_*{targets=..,banner=..} value` lines.
 #
 #   exporter CPU   utime+stime of the exporter's process (/proc/PID/stat)
-#                  over the window, in % of one core; the server and this
-#                  script's helpers are other processes
+#                  over the window, in % of one core, the window's scrapes
+#                  included, and without them (the probes alone); the server
+#                  and this script's helpers are other processes
 #   RSS            VmHWM (peak since start) and VmRSS at the end
 #   lag            smtp_exporter_scheduler_lag_seconds across targets
 #                  (each target's last run) at the end: p50, p99, max
 #   probes/s       probe_smtp_runs_total between a scrape just before the
 #                  window and the one after it
-#   scrape         the final /metrics scrape in the text format: wall time,
-#                  bytes, samples, and the exporter's CPU while it ran,
-#                  less the probes' CPU at the window's rate
+#   scrapes        the window's scrapes (text format, gzipped as Go's and
+#                  Prometheus's clients ask): median and max of the
+#                  exporter's CPU while each ran, less the probes' CPU at
+#                  the window's rate (clock ticks: ±10 ms)
+#   scrape         the final /metrics scrape, the same way: wall time,
+#                  bytes, samples, CPU
 #
 # Environment:
 #   LOADRUN_WARMUP=65       seconds before the window
 #   LOADRUN_WINDOW=120      seconds measured
 #   LOADRUN_INTERVAL=60s    every target's interval
+#   LOADRUN_SCRAPE_EVERY=15s  the window's scrapes (whole seconds; 0s: none)
 #   LOADRUN_TIMEOUT=15s     the module's timeout (at most the interval)
 #   LOADRUN_DELAY=6s        the slow banner's wait
 #   LOADRUN_HOST=127.0.30.1 loopback address of the server and the exporter
@@ -69,9 +74,11 @@ INTERVAL=${LOADRUN_INTERVAL:-60s}
 TIMEOUT=${LOADRUN_TIMEOUT:-15s}
 HOST=${LOADRUN_HOST:-127.0.30.1}
 PROBES=${LOADRUN_PROBES:-0}
+SCRAPE_EVERY=${LOADRUN_SCRAPE_EVERY:-15s}
+SCRAPE_EVERY=${SCRAPE_EVERY%s}
 GO=${GO:-go}
-[[ $WARMUP =~ ^[0-9]+$ && $WINDOW =~ ^[1-9][0-9]*$ && $PROBES =~ ^[0-9]+$ ]] ||
-	die "LOADRUN_WARMUP, LOADRUN_WINDOW and LOADRUN_PROBES are whole numbers"
+[[ $WARMUP =~ ^[0-9]+$ && $WINDOW =~ ^[1-9][0-9]*$ && $PROBES =~ ^[0-9]+$ && $SCRAPE_EVERY =~ ^[0-9]+$ ]] ||
+	die "LOADRUN_WARMUP, LOADRUN_WINDOW, LOADRUN_PROBES and LOADRUN_SCRAPE_EVERY are whole numbers (of seconds)"
 [ -r /proc/self/stat ] || die "needs /proc (Linux)"
 [ "${BASH_VERSINFO[0]}" -ge 5 ] || die "needs bash 5 (EPOCHREALTIME)"
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
@@ -274,10 +281,22 @@ c0=$(cpu_ticks "$EXPORTER_PID")
 s0=$(cpu_ticks "$SERVER_PID")
 rss_max=0
 end=$((SECONDS + WINDOW))
+next_scrape=$((SECONDS + SCRAPE_EVERY))
+scrape_ticks=() scrape_us=() # each window scrape's exporter CPU and wall time
 while [ "$SECONDS" -lt "$end" ]; do
 	sleep 1
 	rss=$(status_kb "$EXPORTER_PID" VmRSS)
 	[ "$rss" -le "$rss_max" ] || rss_max=$rss
+	if [ "$SCRAPE_EVERY" -gt 0 ] && [ "$SECONDS" -ge "$next_scrape" ] && [ "$SECONDS" -lt "$end" ]; then
+		ka=$(cpu_ticks "$EXPORTER_PID")
+		ta=$(now_us)
+		scrape "$WORK/scrape-window"
+		kb=$(cpu_ticks "$EXPORTER_PID")
+		tb=$(now_us)
+		scrape_ticks+=($((kb - ka)))
+		scrape_us+=($((tb - ta)))
+		next_scrape=$((next_scrape + SCRAPE_EVERY))
+	fi
 done
 c1=$(cpu_ticks "$EXPORTER_PID")
 s1=$(cpu_ticks "$SERVER_PID")
@@ -296,6 +315,28 @@ rss_hwm=$(status_kb "$EXPORTER_PID" VmHWM)
 
 window_us=$((t1 - t0))
 cpu_pct=$(ratio $(((c1 - c0) * 100000000 / CLK_TCK)) "$window_us" 1)
+# The probes' CPU: the window's less its scrapes', over the time no scrape
+# ran. Each scrape's CPU is then less the probes' over its wall time.
+w_ticks=0 w_us=0
+for i in "${!scrape_ticks[@]}"; do
+	w_ticks=$((w_ticks + scrape_ticks[i]))
+	w_us=$((w_us + scrape_us[i]))
+done
+probe_cpu_us=$(((c1 - c0 - w_ticks) * 1000000 / CLK_TCK)) # over window_us - w_us
+probe_pct=$(ratio $((probe_cpu_us * 100)) $((window_us - w_us)) 1)
+nets=()
+for i in "${!scrape_ticks[@]}"; do
+	net=$((scrape_ticks[i] * 1000000 / CLK_TCK - probe_cpu_us * scrape_us[i] / (window_us - w_us)))
+	nets+=($((net < 0 ? 0 : net)))
+done
+scrapes_line="none (LOADRUN_SCRAPE_EVERY=0)"
+scrape_p50_us='' scrape_max_us=''
+if [ "${#nets[@]}" -gt 0 ]; then
+	mapfile -t nets < <(printf '%s\n' "${nets[@]}" | sort -n)
+	scrape_p50_us=${nets[$(((${#nets[@]} - 1) / 2))]}
+	scrape_max_us=${nets[-1]}
+	scrapes_line="${#nets[@]} every ${SCRAPE_EVERY}s: exporter CPU median $(ratio "$scrape_p50_us" 1000000 3) s, max $(ratio "$scrape_max_us" 1000000 3) s"
+fi
 server_pct=$(ratio $(((s1 - s0) * 100000000 / CLK_TCK)) "$window_us" 1)
 runs=$(($(get "$WORK/scrape-end" runs_total) - $(get "$WORK/scrape-start" runs_total)))
 fails=$(($(get "$WORK/scrape-end" failures_total) - $(get "$WORK/scrape-start" failures_total)))
@@ -307,7 +348,7 @@ expected_s=NaN
 # The probes go on during the scrape: their CPU, at the window's rate, is
 # taken out of what the exporter spent while the scrape ran.
 scrape_raw_us=$(((sc1 - sc0) * 1000000 / CLK_TCK))
-scrape_net_us=$((scrape_raw_us - (c1 - c0) * 1000000 * (tC - tB) / window_us / CLK_TCK))
+scrape_net_us=$((scrape_raw_us - probe_cpu_us * (tC - tB) / (window_us - w_us)))
 [ "$scrape_net_us" -ge 0 ] || scrape_net_us=0
 scrape_cpu=$(ratio "$scrape_net_us" 1000000 2)
 scrape_cpu_raw=$(ratio "$scrape_raw_us" 1000000 2)
@@ -321,12 +362,13 @@ Machine: $(nproc) CPUs, load average $load_start at the start, $load_end at the 
 
 | measure | value |
 |---|---|
-| exporter CPU | $cpu_pct % of one core |
+| exporter CPU | $cpu_pct % of one core with the window's scrapes, $probe_pct % without them |
 | RSS | $(mib "$rss_hwm") MiB peak (VmHWM), $(mib "$rss_max") MiB highest in window, $(mib "$rss_end") MiB at the end |
 | scheduling lag | p50 $(get "$WORK/scrape-end" lag_p50_seconds) s, p99 $(get "$WORK/scrape-end" lag_p99_seconds) s, max $(get "$WORK/scrape-end" lag_max_seconds) s over $(get "$WORK/scrape-end" lag_targets) targets |
 | probes completed | $probes_s /s (schedule: $expected_s /s), $fails failed in the window |
 | targets succeeding | $(get "$WORK/scrape-end" success_targets) of $TARGETS (last run) |
-| one /metrics scrape | $(get "$WORK/scrape-end" wall_seconds) s wall, $scrape_cpu s exporter CPU ($scrape_cpu_raw s with the probes meanwhile), $scrape_mib MiB, $(get "$WORK/scrape-end" samples) samples |
+| the window's /metrics scrapes | $scrapes_line |
+| one /metrics scrape at the end | $(get "$WORK/scrape-end" wall_seconds) s wall, $scrape_cpu s exporter CPU ($scrape_cpu_raw s with the probes meanwhile), $scrape_mib MiB, $(get "$WORK/scrape-end" samples) samples |
 | load server CPU (not counted above) | $server_pct % of one core |
 EOF
 if [ "$PROBES" -gt 0 ]; then
@@ -336,6 +378,11 @@ fi
 l="targets=\"$TARGETS\",banner=\"$BANNER\""
 echo
 echo "loadrun_exporter_cpu_percent{$l} $cpu_pct"
+echo "loadrun_exporter_probes_cpu_percent{$l} $probe_pct"
+if [ -n "$scrape_p50_us" ]; then
+	echo "loadrun_window_scrape_cpu_seconds_p50{$l} $(ratio "$scrape_p50_us" 1000000 3)"
+	echo "loadrun_window_scrape_cpu_seconds_max{$l} $(ratio "$scrape_max_us" 1000000 3)"
+fi
 echo "loadrun_exporter_rss_peak_bytes{$l} $((rss_hwm * 1024))"
 echo "loadrun_exporter_rss_end_bytes{$l} $((rss_end * 1024))"
 echo "loadrun_scheduler_lag_p50_seconds{$l} $(get "$WORK/scrape-end" lag_p50_seconds)"
