@@ -74,22 +74,23 @@ var probeBodies = sync.Pool{New: func() any { return new([]byte) }}
 func appendProbeMetrics(b []byte, res *probes.Result, f int) []byte {
 	fams := probeDescs.fams
 	headers := fams.headers(f)
-	chunks := fams.encode(probeDescs.samples(res), f)
+	enc := fams.encode(probeDescs.samples(res), f)
 	size := len(b) + len("# EOF\n")
-	for i, c := range chunks {
-		if len(c) > 0 {
+	for i := range enc.ends {
+		if c := enc.family(i); len(c) > 0 {
 			size += binary.MaxVarintLen64 + len(headers[i]) + len(c)
 		}
 	}
 	b = slices.Grow(b, size-len(b))
 	for _, i := range probeFamilyOrder() {
-		if len(chunks[i]) == 0 {
+		c := enc.family(i)
+		if len(c) == 0 {
 			continue
 		}
 		if f == fastProto {
-			b = protowire.AppendVarint(b, uint64(len(headers[i])+len(chunks[i])))
+			b = protowire.AppendVarint(b, uint64(len(headers[i])+len(c)))
 		}
-		b = append(append(b, headers[i]...), chunks[i]...)
+		b = append(append(b, headers[i]...), c...)
 	}
 	if f == fastOpenMetrics {
 		b = append(b, "# EOF\n"...)
