@@ -7,13 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/smtp-exporter/smtp_exporter/collector/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
+	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 )
 
 // benchResult is a realistic STARTTLS+AUTH LOGIN+send dialog: 12 replies.
@@ -126,9 +126,9 @@ func BenchmarkCollect_10000Targets(b *testing.B) {
 				b.StartTimer()
 			}
 			d := &discard{h: http.Header{}}
-			start := cpuTime(b)
+			start := probestest.ProcessCPU(b)
 			handler.ServeHTTP(d, req)
-			cpu += cpuTime(b) - start
+			cpu += probestest.ProcessCPU(b) - start
 			b.SetBytes(int64(d.n))
 		}
 		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
@@ -139,16 +139,6 @@ func BenchmarkCollect_10000Targets(b *testing.B) {
 	b.Run("HTTPChurn", func(b *testing.B) { scrape(b, "", false, true) })
 	b.Run("HTTPGzip", func(b *testing.B) { scrape(b, "", true, false) })
 	b.Run("HTTPGzipChurn", func(b *testing.B) { scrape(b, "", true, true) })
-}
-
-// cpuTime is the CPU time the process has used, user and system: what a
-// scrape costs, whatever else the machine runs meanwhile.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // sourcesGatherer is a registry of sources alone.

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -62,7 +61,7 @@ func BenchmarkProbeHandler_Adhoc(b *testing.B) {
 		m := *c.Modules["starttls"]
 		l := log.With(logger, "target", srv.addr, "module", "starttls")
 		ctx := context.Background()
-		benchCPU(b, func() {
+		probestest.MeasureCPU(b, func() {
 			if res := smtp.Probe(ctx, srv.addr, m, l); !res.Success {
 				b.Fatalf("probe failed in phase %q: %s (%v)", res.FailedPhase, res.Reason, res.Err)
 			}
@@ -88,7 +87,7 @@ func BenchmarkProbeHandler_Adhoc(b *testing.B) {
 				"X-Prometheus-Scrape-Timeout-Seconds": {"10"},
 			}}).WithContext(context.Background())
 			w := &benchWriter{}
-			benchCPU(b, func() {
+			probestest.MeasureCPU(b, func() {
 				w.reset()
 				h.ServeHTTP(w, req)
 				if w.code != 0 && w.code != http.StatusOK || w.n == 0 {
@@ -121,24 +120,6 @@ func benchLogger() log.Logger {
 	l := level.NewFilter(log.NewLogfmtLogger(io.Discard), level.AllowInfo())
 	l = log.With(l, "time", log.DefaultTimestampUTC, "caller", log.Caller(5))
 	return level.NewFilter(l, level.AllowInfo())
-}
-
-// benchCPU runs op in a b.Loop and reports the process's CPU time per op.
-func benchCPU(b *testing.B, op func()) {
-	b.ReportAllocs()
-	start := rusageCPU(b)
-	for b.Loop() {
-		op()
-	}
-	b.ReportMetric(float64((rusageCPU(b)-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
-}
-
-func rusageCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 const handlerBenchServerV = "SMTP_EXPORTER_HANDLER_BENCH_SERVER"

@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/common/config"
 
 	"github.com/smtp-exporter/smtp_exporter/probes"
+	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 )
 
 // The delivery prober against the real mail path of scripts/mailpath.sh
@@ -25,35 +25,7 @@ import (
 // test is skipped.
 
 func mailpathEnv(t *testing.T) map[string]string {
-	t.Helper()
-	env := map[string]string{}
-	if path := os.Getenv("SMTP_EXPORTER_MAILPATH_ENV"); path != "" {
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatalf("SMTP_EXPORTER_MAILPATH_ENV: %v", err)
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "="); ok {
-				env[k] = v
-			}
-		}
-	}
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "SMTP_EXPORTER_MAILPATH_") {
-			if _, set := env[k]; !set {
-				env[k] = v
-			}
-		}
-	}
-	if env["SMTP_EXPORTER_MAILPATH_SUBMISSION_ADDR"] == "" {
-		if os.Getenv("SMTP_EXPORTER_E2E") == "1" {
-			t.Fatal("SMTP_EXPORTER_E2E=1 but no mail path: run `scripts/mailpath.sh start DIR` and export DIR/env (or set SMTP_EXPORTER_MAILPATH_ENV=DIR/env)")
-		}
-		t.Skip("no mail path (scripts/mailpath.sh); set SMTP_EXPORTER_E2E=1 to require it")
-	}
-	return env
+	return probestest.PathEnv(t, "SMTP_EXPORTER_MAILPATH_", "SMTP_EXPORTER_MAILPATH_SUBMISSION_ADDR", "scripts/mailpath.sh")
 }
 
 // mailpathModule sends as the signing sender to rcpt and reads the

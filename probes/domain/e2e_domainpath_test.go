@@ -1,18 +1,16 @@
 package domain
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/config"
 
 	"github.com/smtp-exporter/smtp_exporter/probes"
+	"github.com/smtp-exporter/smtp_exporter/probes/probestest"
 )
 
 // The domain prober against the real components of scripts/domainpath.sh
@@ -24,35 +22,7 @@ import (
 // it the test is skipped.
 
 func domainpathEnv(t *testing.T) map[string]string {
-	t.Helper()
-	env := map[string]string{}
-	if path := os.Getenv("SMTP_EXPORTER_DOMAINPATH_ENV"); path != "" {
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatalf("SMTP_EXPORTER_DOMAINPATH_ENV: %v", err)
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "="); ok {
-				env[k] = v
-			}
-		}
-	}
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "SMTP_EXPORTER_DOMAINPATH_") {
-			if _, set := env[k]; !set {
-				env[k] = v
-			}
-		}
-	}
-	if env["SMTP_EXPORTER_DOMAINPATH_DNS_SERVER"] == "" {
-		if os.Getenv("SMTP_EXPORTER_E2E") == "1" {
-			t.Fatal("SMTP_EXPORTER_E2E=1 but no domain path: run `scripts/domainpath.sh start DIR` and export DIR/env (or set SMTP_EXPORTER_DOMAINPATH_ENV=DIR/env)")
-		}
-		t.Skip("no domain path (scripts/domainpath.sh); set SMTP_EXPORTER_E2E=1 to require it")
-	}
-	return env
+	return probestest.PathEnv(t, "SMTP_EXPORTER_DOMAINPATH_", "SMTP_EXPORTER_DOMAINPATH_DNS_SERVER", "scripts/domainpath.sh")
 }
 
 // domainpathModule checks a posture.test domain through the validating

@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -83,7 +82,7 @@ func benchmarkRun(b *testing.B, logger func(target string) log.Logger) {
 			m := benchModule(srv, d.auth)
 			ctx := context.Background()
 			l := logger(srv.starttls)
-			measureCPU(b, func() {
+			probestest.MeasureCPU(b, func() {
 				res := Probe(ctx, srv.starttls, m, l)
 				if !res.Success {
 					b.Fatalf("probe failed in phase %q: %s (%v)", res.FailedPhase, res.Reason, res.Err)
@@ -106,7 +105,7 @@ func BenchmarkBareClient_STARTTLS(b *testing.B) {
 				}
 				password = strings.TrimSpace(string(p))
 			}
-			measureCPU(b, func() {
+			probestest.MeasureCPU(b, func() {
 				if err := bareSTARTTLS(srv.starttls, cfg, password); err != nil {
 					b.Fatal(err)
 				}
@@ -178,7 +177,7 @@ func bareSTARTTLS(addr string, cfg *tls.Config, password string) error {
 func BenchmarkTLSHandshakeOnly(b *testing.B) {
 	srv := startBenchServer(b)
 	cfg := srv.bareTLSConfig(b)
-	measureCPU(b, func() {
+	probestest.MeasureCPU(b, func() {
 		conn, err := tls.Dial("tcp", srv.implicit, cfg)
 		if err != nil {
 			b.Fatal(err)
@@ -252,25 +251,6 @@ func waitingForBanner() int {
 		}
 	}
 	return count
-}
-
-// measureCPU runs op in a b.Loop and reports the process's CPU time per
-// op next to the wall time.
-func measureCPU(b *testing.B, op func()) {
-	b.ReportAllocs()
-	start := cpuTime(b)
-	for b.Loop() {
-		op()
-	}
-	b.ReportMetric(float64((cpuTime(b)-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
-}
-
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func benchModule(srv *benchServer, auth bool) probes.Module {
