@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,7 @@ type serveCommand struct {
 	shutdownGrace *time.Duration
 	targets       *targetFlags
 	phaseHistos   *string
+	heapFloor     *units.Base2Bytes
 }
 
 func newServeCommand(app *kingpin.Application) *serveCommand {
@@ -62,6 +64,7 @@ func newServeCommand(app *kingpin.Application) *serveCommand {
 	c.timeoutOffset = cmd.Flag("probe.timeout-offset", "Subtracted from Prometheus's scrape timeout on /probe, to leave time to answer.").Default("500ms").Duration()
 	c.historyLimit = cmd.Flag("history.limit", "Recent probe results kept for /history.").Default("100").Int()
 	c.phaseHistos = cmd.Flag("metrics.phase-histograms", "Labels of probe_smtp_phase_latency_seconds: module (by module and phase, the default) or target (by target too: 19 series per phase of every target, several times the rest of a target's series).").Default("module").Enum("module", "target")
+	c.heapFloor = cmd.Flag("runtime.heap-floor", "While the live heap is small, let it grow to this size between garbage collections (GOGC is raised, and given back as the heap grows): a few targets' exporter would otherwise collect every dozen probes. 0 turns it off; GOGC in the environment wins.").Default("32MiB").Bytes()
 	c.shutdownGrace = cmd.Flag("shutdown.grace-period", "On SIGTERM scheduling stops at once; how long probes in flight may run on (and QUIT) before they are cancelled.").Default("15s").Duration()
 	c.targets = addTargetFlags(cmd)
 	return c
@@ -83,6 +86,7 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 	}
 	level.Info(logger).Log("msg", "Starting smtp_exporter", "version", version.Info())
 	level.Info(logger).Log("msg", "Build context", "build_context", version.BuildContext())
+	defer startHeapFloor(uint64(*c.heapFloor)).stop()
 
 	// The running configuration: the file's targets and its target
 	// files', this shard's of them. The scheduler, made once the file
