@@ -47,6 +47,11 @@
 #   LOADRUN_PROBES=0        when >0, first compare the CPU of that many /probe
 #                           requests (a second exporter, one idle target) with
 #                           a bare Go client doing the same dialog
+#   LOADRUN_BARE=30         seconds of a bare Go client after the window, at the
+#                           window's probe rate (dialogs spread out as the
+#                           scheduler spreads probes, each in its own
+#                           goroutine): the yardstick for the scheduled
+#                           path's CPU per probe (0: skip)
 #   LOADRUN_KEEP=           a directory to keep the config, logs and scrapes in
 #   GO=go
 #
@@ -74,11 +79,12 @@ INTERVAL=${LOADRUN_INTERVAL:-60s}
 TIMEOUT=${LOADRUN_TIMEOUT:-15s}
 HOST=${LOADRUN_HOST:-127.0.30.1}
 PROBES=${LOADRUN_PROBES:-0}
+BARE=${LOADRUN_BARE:-30}
 SCRAPE_EVERY=${LOADRUN_SCRAPE_EVERY:-15s}
 SCRAPE_EVERY=${SCRAPE_EVERY%s}
 GO=${GO:-go}
-[[ $WARMUP =~ ^[0-9]+$ && $WINDOW =~ ^[1-9][0-9]*$ && $PROBES =~ ^[0-9]+$ && $SCRAPE_EVERY =~ ^[0-9]+$ ]] ||
-	die "LOADRUN_WARMUP, LOADRUN_WINDOW, LOADRUN_PROBES and LOADRUN_SCRAPE_EVERY are whole numbers (of seconds)"
+[[ $WARMUP =~ ^[0-9]+$ && $WINDOW =~ ^[1-9][0-9]*$ && $PROBES =~ ^[0-9]+$ && $SCRAPE_EVERY =~ ^[0-9]+$ && $BARE =~ ^[0-9]+$ ]] ||
+	die "LOADRUN_WARMUP, LOADRUN_WINDOW, LOADRUN_PROBES, LOADRUN_SCRAPE_EVERY and LOADRUN_BARE are whole numbers (of seconds)"
 [ -r /proc/self/stat ] || die "needs /proc (Linux)"
 [ "${BASH_VERSINFO[0]}" -ge 5 ] || die "needs bash 5 (EPOCHREALTIME)"
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
@@ -310,6 +316,21 @@ scrape "$WORK/scrape-end"
 sc1=$(cpu_ticks "$EXPORTER_PID")
 tC=$(now_us)
 rss_hwm=$(status_kb "$EXPORTER_PID" VmHWM)
+stop_exporter
+
+# The scheduled path's yardstick: a bare client at the window's pace. Its
+# CPU per dialog is well above a back-to-back loop's (caches go cold and
+# the runtime parks and wakes between dialogs), as the exporter's is.
+window_runs=$(($(get "$WORK/scrape-end" runs_total) - $(get "$WORK/scrape-start" runs_total)))
+paced_us='' paced_every_us=''
+if [ "$BARE" -gt 0 ] && [ "$window_runs" -gt 0 ]; then
+	paced_every_us=$(((tB - tA) / window_runs))
+	paced_n=$((BARE * 1000000 / paced_every_us))
+	[ "$paced_n" -ge 1 ] || paced_n=1
+	echo "$PROG: a bare client, $paced_n dialogs every ${paced_every_us}µs (the window's pace)"
+	"$WORK/smtp-loadserver" bare -addr "$SERVER" -ca-file "$WORK/ca.pem" -n "$paced_n" -every "${paced_every_us}us" >"$WORK/paced.out"
+	paced_us=$(($(get "$WORK/paced.out" cpu_microseconds) / paced_n))
+fi
 
 # --- report -------------------------------------------------------------------
 
@@ -338,7 +359,7 @@ if [ "${#nets[@]}" -gt 0 ]; then
 	scrapes_line="${#nets[@]} every ${SCRAPE_EVERY}s: exporter CPU median $(ratio "$scrape_p50_us" 1000000 3) s, max $(ratio "$scrape_max_us" 1000000 3) s"
 fi
 server_pct=$(ratio $(((s1 - s0) * 100000000 / CLK_TCK)) "$window_us" 1)
-runs=$(($(get "$WORK/scrape-end" runs_total) - $(get "$WORK/scrape-start" runs_total)))
+runs=$window_runs
 fails=$(($(get "$WORK/scrape-end" failures_total) - $(get "$WORK/scrape-start" failures_total)))
 # The runs counted span from the first scrape's start to the second's.
 probes_s=$(ratio $((runs * 1000000)) $((tB - tA)) 1)
@@ -371,6 +392,15 @@ Machine: $(nproc) CPUs, load average $load_start at the start, $load_end at the 
 | one /metrics scrape at the end | $(get "$WORK/scrape-end" wall_seconds) s wall, $scrape_cpu s exporter CPU ($scrape_cpu_raw s with the probes meanwhile), $scrape_mib MiB, $(get "$WORK/scrape-end" samples) samples |
 | load server CPU (not counted above) | $server_pct % of one core |
 EOF
+# The probes' CPU over the time no scrape ran, per probe at the rate of
+# the runs counted.
+sched_us=''
+if [ "$runs" -gt 0 ]; then
+	sched_us=$((probe_cpu_us * (tB - tA) / (runs * (window_us - w_us))))
+fi
+if [ -n "$paced_us" ] && [ -n "$sched_us" ]; then
+	echo "| CPU per scheduled probe (scrapes apart) | $sched_us µs, bare client at the same pace $paced_us µs: $(ratio "$sched_us" "$paced_us" 2)× |"
+fi
 if [ "$PROBES" -gt 0 ]; then
 	echo "| CPU per /probe | $probe_us µs, bare client $bare_us µs: $(ratio "$probe_us" "$bare_us" 2)× |"
 fi
@@ -396,6 +426,10 @@ echo "loadrun_scrape_bytes{$l} $(get "$WORK/scrape-end" bytes)"
 echo "loadrun_scrape_samples{$l} $(get "$WORK/scrape-end" samples)"
 echo "loadrun_server_cpu_percent{$l} $server_pct"
 echo "loadrun_load_average_1m{$l} ${load_end%% *}"
+if [ -n "$paced_us" ] && [ -n "$sched_us" ]; then
+	echo "loadrun_scheduled_probe_cpu_seconds{$l} $(ratio "$sched_us" 1000000 6)"
+	echo "loadrun_paced_bare_client_cpu_seconds{$l} $(ratio "$paced_us" 1000000 6)"
+fi
 if [ "$PROBES" -gt 0 ]; then
 	echo "loadrun_probe_endpoint_cpu_seconds_per_probe{$l} $(ratio "$probe_us" 1000000 6)"
 	echo "loadrun_bare_client_cpu_seconds_per_probe{$l} $(ratio "$bare_us" 1000000 6)"

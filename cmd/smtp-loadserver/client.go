@@ -16,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -150,6 +151,7 @@ func bareCmd(ctx context.Context, fs *flag.FlagSet, stdout io.Writer) func() err
 	caFile := fs.String("ca-file", "", "CA certificate (PEM) to verify the server with")
 	serverName := fs.String("server-name", "mx.loadrun.test", "name to verify the certificate against")
 	n := fs.Int("n", 100, "dialogs, one after another")
+	every := fs.Duration("every", 0, "start a dialog this often, each in its own goroutine, instead of back to back: the pace of the exporter's scheduler, to compare its CPU per probe with (a dialog costs more CPU when dialogs are spread out: caches go cold, the runtime parks and wakes)")
 	return func() error {
 		pem, err := os.ReadFile(*caFile)
 		if err != nil {
@@ -162,16 +164,59 @@ func bareCmd(ctx context.Context, fs *flag.FlagSet, stdout io.Writer) func() err
 		cfg := &tls.Config{RootCAs: pool, ServerName: *serverName}
 		before := cpuSelf()
 		start := time.Now()
-		for i := range *n {
-			if err := bareDialog(ctx, *addr, cfg); err != nil {
-				return fmt.Errorf("dialog %d: %w", i, err)
+		if *every > 0 {
+			err = pacedDialogs(ctx, *n, *every, func() error { return bareDialog(ctx, *addr, cfg) })
+		} else {
+			for i := range *n {
+				if err = bareDialog(ctx, *addr, cfg); err != nil {
+					err = fmt.Errorf("dialog %d: %w", i, err)
+					break
+				}
 			}
+		}
+		if err != nil {
+			return err
 		}
 		cpu := cpuSelf() - before
 		fmt.Fprintf(stdout, "dialogs %d\nwall_seconds %.3f\ncpu_microseconds %d\n",
 			*n, time.Since(start).Seconds(), cpu.Microseconds())
 		return nil
 	}
+}
+
+// pacedDialogs starts dialog n times, every apart, and waits for all of
+// them; the first error wins.
+func pacedDialogs(ctx context.Context, n int, every time.Duration, dialog func() error) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	defer wg.Wait()
+	for i := range n {
+		if i > 0 {
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := dialog(); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = fmt.Errorf("dialog %d: %w", i, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
 
 func bareDialog(ctx context.Context, addr string, cfg *tls.Config) error {

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"math"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestSummarize(t *testing.T) {
@@ -47,5 +51,30 @@ func TestQuantile(t *testing.T) {
 	}
 	if got := quantile(nil, 0.99); !math.IsNaN(got) {
 		t.Errorf("p99 of nothing = %v, want NaN", got)
+	}
+}
+
+func TestPacedDialogs(t *testing.T) {
+	var calls atomic.Int32
+	if err := pacedDialogs(context.Background(), 5, time.Millisecond, func() error {
+		calls.Add(1)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 5 {
+		t.Errorf("%d dialogs, want 5", calls.Load())
+	}
+
+	boom := errors.New("boom")
+	err := pacedDialogs(context.Background(), 3, time.Millisecond, func() error { return boom })
+	if !errors.Is(err, boom) {
+		t.Errorf("error %v, want one wrapping %v", err, boom)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := pacedDialogs(ctx, 3, time.Hour, func() error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: error %v, want context.Canceled", err)
 	}
 }
