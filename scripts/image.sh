@@ -42,7 +42,7 @@ tmp="$(mktemp -d "${IMAGE_TMPDIR:-/var/tmp}/smtp_exporter-image.XXXXXX")"
 bah() {
 	buildah --root "$tmp/storage" --runroot "$tmp/run" --storage-driver vfs "$@"
 }
-ctr= server=
+ctr='' server=''
 chroot="$(command -v chroot)"
 cleanup() {
 	[ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null

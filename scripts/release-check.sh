@@ -110,7 +110,7 @@ EOF
 done
 
 extra="$(comm -13 <(printf "smtp_exporter-$version.%s.tar.gz\n" "${platforms[@]/\//-}" | sort) \
-	<(cd "$dir" && ls -- *.tar.gz 2>/dev/null | sort))"
+	<(find "$dir" -maxdepth 1 -name '*.tar.gz' -printf '%f\n' | sort))"
 [ -z "$extra" ] || fail "tarballs of no crossbuild platform: $extra"
 
 if [ "$errors" -gt 0 ]; then

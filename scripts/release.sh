@@ -72,7 +72,7 @@ stage() {
 
 # pack BINDIR OS ARCH DESTDIR writes DESTDIR/smtp_exporter-VERSION.OS-ARCH.tar.gz.
 pack() {
-	local bindir="$1" os="$2" arch="$3" dest="$4" ext= name tmp
+	local bindir="$1" os="$2" arch="$3" dest="$4" ext='' name tmp
 	[ "$os" = windows ] && ext=.exe
 	name="$BIN-$(version).$os-$arch"
 	tmp="$(mktemp -d)"
@@ -106,7 +106,7 @@ crossbuild) crossbuild ;;
 tarballs) tarballs ;;
 tarball) pack .build "$("$GO" env GOOS)" "$("$GO" env GOARCH)" . ;;
 *)
-	sed -n '2,17p' "$0" >&2
+	awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" >&2
 	exit 2
 	;;
 esac

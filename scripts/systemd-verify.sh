@@ -35,6 +35,7 @@ out="$(systemd-analyze verify "$tmp/smtp_exporter.service" 2>&1)" || fail "syste
 [ -z "$out" ] || fail "systemd-analyze verify: $out"
 echo "systemd-verify: systemd-analyze verify $unit: clean"
 
+# shellcheck disable=SC2016 # $MAINPID is the unit's, not ours.
 for want in DynamicUser=yes ProtectSystem=strict NoNewPrivileges=yes CapabilityBoundingSet= \
 	'ExecReload=/bin/kill -HUP $MAINPID' 'EnvironmentFile=-/etc/default/smtp_exporter' LoadCredential=; do
 	awk -v w="$want" 'index($0, w) == 1 { found = 1 } END { exit !found }' "$unit" || fail "$unit has no $want"
@@ -48,6 +49,7 @@ echo "systemd-verify: $(tail -n 1 <<<"$out" | sed 's/^→ //; s/ *[^ -~]*$//')"
 # systemd reads the default file as KEY="VALUE" lines, as a shell would
 # these; the flags are checked by the binary's own parser, with the
 # configuration swapped for one that passes its check.
+# shellcheck disable=SC2016 # expanded by the inner shell
 args="$(env -i bash -c 'set -a; . "$1"; printf %s "${ARGS-}"' _ "$default")"
 read -ra argv <<<"$args"
 flags=()
