@@ -8,7 +8,10 @@
 #     command of Dockerfile;
 #   - the entrypoint and command as configured, with --version and with
 #     --config.check;
-#   - the same command serving: /metrics answers with smtp_exporter_build_info.
+#   - the same command serving: /metrics answers with smtp_exporter_build_info;
+#   - Dockerfile (the users' image, whose busybox base cannot be pulled
+#     here) built on an empty stand-in for that base: the same config, and
+#     the binary and example configuration where it says.
 # Everything buildah writes goes into one temporary directory, removed at
 # the end however the script ends.
 #
@@ -95,9 +98,11 @@ if [ -n "${IMAGE_OCI:-}" ]; then
 	echo "image: wrote $IMAGE_OCI"
 fi
 
-# The image's config, as a runtime reads it.
-bah inspect --type image "$tag" >"$tmp/inspect.json"
-python3 - "$tmp/inspect.json" >"$tmp/argv" <<'EOF'
+# image_config IMAGE prints the image's user, then its entrypoint and
+# command, one word a line, after checking them as a runtime reads them.
+image_config() {
+	bah inspect --type image "$1" >"$tmp/inspect.json"
+	python3 - "$tmp/inspect.json" <<'EOF'
 import json, sys
 c = json.load(open(sys.argv[1]))["OCIv1"]["config"]
 user = c.get("User", "")
@@ -110,13 +115,38 @@ if c.get("Entrypoint") != ["/bin/smtp_exporter"]:
 if c.get("Cmd") != ["--config.file=/etc/smtp_exporter/config.yml"]:
     sys.exit(f"image: FAIL: command {c.get('Cmd')}")
 print(user)
-print(c.get("WorkingDir", "/"))
 for a in c["Entrypoint"] + c["Cmd"]:
     print(a)
 EOF
-mapfile -t argv <"$tmp/argv"
-user="${argv[0]}" argv=("${argv[@]:2}")
+}
+mapfile -t argv < <(image_config "$tag")
+[ "${#argv[@]}" -gt 1 ] || exit 1
+user="${argv[0]}" argv=("${argv[@]:1}")
 echo "image: config ok: user $user, port 9799/tcp, entrypoint ${argv[*]}"
+
+# Dockerfile itself, for users, cannot be built here: its busybox base is
+# not pullable. Built on an empty stand-in of that name instead, it shows
+# that its ARGs, paths (.build/linux-ARCH/, examples/) and config hold, and
+# that it matches Dockerfile.scratch's.
+arch="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["OCIv1"]["architecture"])' "$tmp/inspect.json")"
+base="quay.io/prometheus/busybox-linux-$arch:latest"
+[ "$(realpath "$binary")" = "$(realpath ".build/linux-$arch/smtp_exporter")" ] ||
+	fail "Dockerfile copies .build/linux-$arch/smtp_exporter; build the image from that binary"
+stand_in="$(bah from --quiet scratch)"
+bah commit --quiet "$stand_in" "$base" >/dev/null
+bah rm "$stand_in" >/dev/null
+bah bud --quiet --layers=false --pull-never --build-arg ARCH="$arch" -f "$PWD/Dockerfile" -t localhost/smtp_exporter:dockerfile . >/dev/null
+mapfile -t dargv < <(image_config localhost/smtp_exporter:dockerfile)
+[ "${#dargv[@]}" -gt 1 ] || exit 1
+[ "${dargv[*]}" = "$user ${argv[*]}" ] || fail "Dockerfile's user and command (${dargv[*]}) differ from Dockerfile.scratch's ($user ${argv[*]})"
+ctr="$(bah from --quiet localhost/smtp_exporter:dockerfile)"
+root="$(bah mount "$ctr")"
+cmp -s "$root/bin/smtp_exporter" "$binary" || fail "Dockerfile: /bin/smtp_exporter is not $binary"
+cmp -s "$root/etc/smtp_exporter/config.yml" examples/smtp_exporter.yml || fail "Dockerfile: no examples/smtp_exporter.yml at /etc/smtp_exporter/config.yml"
+bah umount "$ctr" >/dev/null
+bah rm "$ctr" >/dev/null
+ctr=''
+echo "image: Dockerfile on a stand-in $base: the same user, port, entrypoint and command, the binary and config in place"
 
 ctr="$(bah from --quiet "$tag")"
 root="$(bah mount "$ctr")"
