@@ -9,7 +9,12 @@
 #   make vulncheck   govulncheck against a pinned copy of the Go vulnerability database
 #   make loadrun     the load run: the binary against 1,000 STARTTLS targets (LOADRUN_TARGETS, LOADRUN_BANNER=slow), CPU, RSS, lag and scrape cost; minutes, not in CI
 #   make fuzz        short runs of every fuzzer (reply parser, classifier, AUTH redaction, config)
-#   make tarball     release tarball through promu
+#   make tarball     release tarball for this machine through promu (.build/, then ./smtp_exporter-VERSION.OS-ARCH.tar.gz)
+#   make crossbuild  static binaries for every platform of .promu.yml (linux amd64/arm64/armv7, darwin, windows) in .build/OS-ARCH/
+#   make tarballs    release tarballs of the crossbuild and their sha256sums.txt in .tarballs/
+#   make release-check  the tarballs' checksums and contents, and VERSION's CHANGELOG.md heading
+#   make image       the container image built offline (buildah, Dockerfile.scratch) and run: --version, --config.check, /metrics
+#   make systemd-verify  examples/systemd/ checked with systemd-analyze verify and security
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -210,11 +215,44 @@ PROMU_RUN := GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url \
 promu-build: promu
 	$(PROMU_RUN) build --prefix $(BUILD_DIR)
 
+# Tarballs are packed by scripts/release.sh, not `promu tarball`: promu
+# copies directories whole, Go tests and the Kubernetes test schemas
+# included. The file list is still .promu.yml's tarball.files.
+RELEASE := GO='$(GO)' PROMU='$(PROMU)' GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url \
+	GIT_CONFIG_VALUE_0=https://$(PKG).git bash scripts/release.sh
+
 .PHONY: tarball
 tarball: promu-build
-	$(PROMU_RUN) tarball --prefix . $(BUILD_DIR)
+	$(RELEASE) tarball
+
+# `promu crossbuild` runs in Docker with an image CI cannot pull; the loop
+# in scripts/release.sh runs `promu build` per platform instead, into the
+# same .build/OS-ARCH/ directories.
+.PHONY: crossbuild
+crossbuild: promu
+	$(RELEASE) crossbuild
+
+.PHONY: tarballs
+tarballs: crossbuild
+	$(RELEASE) tarballs
+
+.PHONY: release-check
+release-check:
+	bash scripts/release-check.sh .tarballs
+
+# The image's binary is the crossbuild's for this machine's architecture,
+# where Dockerfile expects it; buildah and chroot need root.
+HOST_ARCH = $(shell $(GO) env GOARCH)
+.PHONY: image
+image: promu
+	GOOS=linux GOARCH=$(HOST_ARCH) $(PROMU_RUN) build --prefix $(BUILD_DIR)/linux-$(HOST_ARCH)
+	bash scripts/image.sh $(BUILD_DIR)/linux-$(HOST_ARCH)/smtp_exporter
+
+.PHONY: systemd-verify
+systemd-verify: build
+	bash scripts/systemd-verify.sh ./$(BIN)
 
 .PHONY: clean
 clean:
 	if [ -f .e2e/etc/main.cf ]; then bash scripts/postfix.sh stop .e2e; fi
-	rm -rf $(BIN) $(BUILD_DIR) .release .e2e coverage.out coverage.html *.tar.gz
+	rm -rf $(BIN) $(BUILD_DIR) .release .tarballs .e2e coverage.out coverage.html *.tar.gz

@@ -3,7 +3,9 @@
 # Cyrus SASL and TLS, swaks for manual checks, Prometheus/promtool/Alertmanager
 # for the examples, and the mail path of scripts/mailpath.sh: NSD, OpenDKIM,
 # OpenDMARC, policyd-spf, Dovecot with LMTP and Sieve; and the mail domains of
-# scripts/domainpath.sh: NSD, Unbound, ldnsutils, curl). Safe to run repeatedly: it does nothing when every command
+# scripts/domainpath.sh: NSD, Unbound, ldnsutils, curl; and the release
+# checks: buildah for make image, systemd-analyze for make systemd-verify).
+# Safe to run repeatedly: it does nothing when every command
 # is already present, so `make test-e2e` can call it unconditionally.
 #
 # Usage: scripts/install-deps.sh [--lint]
@@ -19,7 +21,7 @@ for arg in "$@"; do
 	case "$arg" in
 	--lint) want_lint=1 ;;
 	-h | --help)
-		sed -n '2,10p' "$0"
+		awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"
 		exit 0
 		;;
 	*)
@@ -38,7 +40,8 @@ done
 # check below catches them.
 commands=(postfix swaks saslpasswd2 openssl prometheus promtool prometheus-alertmanager ss pgrep runuser python3
 	nsd dovecot sievec opendkim opendkim-genkey opendmarc policyd-spf unshare mount
-	unbound unbound-checkconf ldns-keygen ldns-signzone drill curl setsid)
+	unbound unbound-checkconf ldns-keygen ldns-signzone drill curl setsid
+	buildah systemd-analyze chroot)
 packages=(
 	postfix
 	swaks
@@ -75,6 +78,14 @@ packages=(
 	unbound
 	ldnsutils
 	curl
+	# make image: buildah builds Dockerfile.scratch offline on vfs storage
+	# (no daemon, no runtime: the checks chroot into the mounted image), with
+	# the CA bundle copied into the image. make systemd-verify: Debian's
+	# systemd package brings systemd-analyze and installs without systemd
+	# running as PID 1.
+	buildah
+	ca-certificates
+	systemd
 )
 
 missing=()
