@@ -10,6 +10,8 @@
 #   make loadrun     the load run: the binary against 1,000 STARTTLS targets (LOADRUN_TARGETS, LOADRUN_BANNER=slow), CPU, RSS, lag and scrape cost; minutes, not in CI
 #   make fuzz        short runs of every fuzzer (reply parser, classifier, AUTH redaction, config)
 #   make tarball     release tarball through promu
+#   make mixin       render the monitoring mixin (mixin/) to examples/alerts.yml and the dashboard
+#   make mixin-check fail when the rendered files are not what mixin/ renders
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -138,6 +140,14 @@ postfix-start:
 	bash scripts/postfix.sh start '$(or $(E2E_DIR),$(CURDIR)/.e2e)'
 postfix-stop:
 	bash scripts/postfix.sh stop '$(or $(E2E_DIR),$(CURDIR)/.e2e)'
+
+# The monitoring mixin: jsonnet in mixin/, evaluated with go-jsonnet (a Go
+# module, so no other toolchain), rendered to the files the examples ship.
+.PHONY: mixin mixin-check
+mixin:
+	$(GO) run ./mixin/cmd/render
+mixin-check:
+	$(GO) run ./mixin/cmd/render -check
 
 .PHONY: lint
 lint:
