@@ -290,7 +290,8 @@ local groups = [
             {{ $labels.target }} (module {{ $labels.module }}) answered {{ $value | humanize }} times
             {{- with printf `up{job=%q,instance=%q} offset 30m` $labels.job $labels.instance | query }} in the last 30 minutes
             {{- else }}{{ with printf `time() - min_over_time(timestamp(up{job=%q,instance=%q})[30m:1m])` $labels.job $labels.instance | query }} in the
-            {{ . | first | value | humanizeDuration }} of data Prometheus has of the last 30 minutes{{ end }}{{ end }} with the
+            {{ . | first | value | humanizeDuration }} of data Prometheus has of the last 30 minutes
+            {{- else }} in the less than a minute of data Prometheus has{{ end }}{{ end }} with the
             permanent reply {{ $labels.code }}{{ with $labels.enhanced_code }} {{ . }}{{ end }} in phase {{ $labels.phase }},
             reason {{ $labels.reason }}. 5xx is permanent: retries will not help, and real mail meeting the same rule
             is bounced.
