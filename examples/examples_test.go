@@ -724,3 +724,56 @@ func TestDomainExample_Load(t *testing.T) {
 		t.Error("README.md's \"Monitoring a mail domain\" does not show examples/domain.yml's modules and targets as they are")
 	}
 }
+
+// TestREADME_Alertmanager checks the README's "Monitoring with
+// Prometheus": it starts the Alertmanager that prometheus.yml sends to, on
+// loopback where prometheus.yml expects it, with a configuration amtool
+// accepts.
+func TestREADME_Alertmanager(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Monitoring with Prometheus\n")
+	if !ok {
+		t.Fatal("README.md has no \"Monitoring with Prometheus\" section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, want := range []string{"--web.listen-address=127.0.0.1:9093", "prometheus-alertmanager --config.file=", "prometheus --config.file=examples/prometheus.yml"} {
+		if !strings.Contains(section, want) {
+			t.Errorf("the section does not show %q", want)
+		}
+	}
+	var cfg struct {
+		Alerting struct {
+			Alertmanagers []struct {
+				StaticConfigs []struct {
+					Targets []string `yaml:"targets"`
+				} `yaml:"static_configs"`
+			} `yaml:"alertmanagers"`
+		} `yaml:"alerting"`
+	}
+	readYAML(t, prometheusFile, &cfg)
+	if am := cfg.Alerting.Alertmanagers; len(am) != 1 || len(am[0].StaticConfigs) != 1 || !slices.Equal(am[0].StaticConfigs[0].Targets, []string{"localhost:9093"}) {
+		t.Errorf("%s: alertmanagers %+v, want the README's one on localhost:9093", prometheusFile, am)
+	}
+	_, amConfig, ok := strings.Cut(section, "<<'YAML'\n")
+	if !ok {
+		t.Fatal("the section writes no Alertmanager configuration (<<'YAML')")
+	}
+	amConfig, _, _ = strings.Cut(amConfig, "\nYAML\n")
+	path := filepath.Join(t.TempDir(), "alertmanager.yml")
+	if err := os.WriteFile(path, []byte(amConfig+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	amtool, err := exec.LookPath("amtool")
+	if err != nil {
+		if os.Getenv("SMTP_EXPORTER_E2E") == "1" {
+			t.Fatalf("amtool not found on PATH with SMTP_EXPORTER_E2E=1 (apt-get install prometheus-alertmanager): %v", err)
+		}
+		t.Skipf("amtool not found on PATH (apt-get install prometheus-alertmanager): %v", err)
+	}
+	if out, err := exec.Command(amtool, "check-config", path).CombinedOutput(); err != nil {
+		t.Errorf("amtool check-config of the README's Alertmanager configuration: %v\n%s", err, out)
+	}
+}
