@@ -15,6 +15,8 @@
 #   make release-check  the tarballs' checksums and contents, and VERSION's CHANGELOG.md heading
 #   make image       the container image built offline (buildah, Dockerfile.scratch) and run: --version, --config.check, /metrics
 #   make systemd-verify  examples/systemd/ checked with systemd-analyze verify and security
+#   make mixin       render the monitoring mixin (mixin/) to examples/alerts.yml and the dashboard
+#   make mixin-check fail when the rendered files are not what mixin/ renders
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -143,6 +145,14 @@ postfix-start:
 	bash scripts/postfix.sh start '$(or $(E2E_DIR),$(CURDIR)/.e2e)'
 postfix-stop:
 	bash scripts/postfix.sh stop '$(or $(E2E_DIR),$(CURDIR)/.e2e)'
+
+# The monitoring mixin: jsonnet in mixin/, evaluated with go-jsonnet (a Go
+# module, so no other toolchain), rendered to the files the examples ship.
+.PHONY: mixin mixin-check
+mixin:
+	$(GO) run ./mixin/cmd/render
+mixin-check:
+	$(GO) run ./mixin/cmd/render -check
 
 .PHONY: lint
 lint:

@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -49,6 +50,15 @@ const (
 	e2eExpiredTarget  = "expired-cert"
 	e2ePostfixTarget  = "postfix"
 	e2eNegativeTarget = "open-relay-check"
+	// e2eOnceTarget fails its first run only: the dashboard's "Failures in
+	// the time range" must still list it.
+	e2eOnceTarget = "failed-once"
+
+	// e2eFailuresPanel is the dashboard panel that must list e2eOnceTarget,
+	// and e2eOldFailuresExpr the query it had, which did not (increase()
+	// of a counter created at 1 by the first failure is 0).
+	e2eFailuresPanel   = "Failures in the time range"
+	e2eOldFailuresExpr = `sum by (target, module, phase, reason) (increase(probe_smtp_failures_total{job=~"$job", instance=~"$instance", target=~"$target", module=~"$module"}[$__range])) > 0`
 
 	e2eDMARCReply = "550 5.7.26 Unauthenticated email from example.test is not accepted due to domain's DMARC policy"
 )
@@ -156,6 +166,15 @@ func TestE2E_Prometheus(t *testing.T) {
 	caFile := ca.WriteCAFile(t)
 	expiredCert := ca.Expired(t)
 	expired := probestest.NewServer(t, probestest.ServerOptions{TLS: &expiredCert})
+	// The first session is refused at RCPT; every later one is accepted.
+	var onceSessions atomic.Int32
+	once := probestest.NewScriptServer(t, func(c *probestest.Conn) {
+		if onceSessions.Add(1) == 1 {
+			probestest.Dialog{Replies: map[string]string{"RCPT": "550 5.1.1 <sink@example.test>: Recipient address rejected: User unknown"}}.Serve(c)
+			return
+		}
+		probestest.Dialog{}.Serve(c)
+	})
 
 	exporterConfig := e2eWriteFile(t, dir, "smtp_exporter.yml", fmt.Sprintf(`modules:
   dmarc:
@@ -186,9 +205,10 @@ func TestE2E_Prometheus(t *testing.T) {
   - {name: %s, address: %q, module: open_relay, interval: 2s}
   - {name: %s, address: %q, module: starttls, interval: 2s}
   - {name: %s, address: %q, module: postfix, interval: 2s}
+  - {name: %s, address: %q, module: dmarc, interval: 2s}
 `, caFile, pf.SendModuleYAML("postfix", "1500ms", "min_send_interval: 1h"),
 		e2eDMARCTarget, dmarc.Addr, e2eNegativeTarget, dmarc.Addr,
-		e2eExpiredTarget, expired.Addr, e2ePostfixTarget, pf.Addr))
+		e2eExpiredTarget, expired.Addr, e2ePostfixTarget, pf.Addr, e2eOnceTarget, once.Addr))
 	exp := e2eStart(t, client, logs, "exporter", "/-/ready", func(addr string) *exec.Cmd {
 		return exec.Command(exporter, "--config.file="+exporterConfig, "--web.listen-address="+addr)
 	})
@@ -256,8 +276,8 @@ scrape_configs:
 		if err != nil {
 			return false, err.Error()
 		}
-		if len(r) < 4 {
-			return false, fmt.Sprintf("probe_success for %d of 4 targets", len(r))
+		if len(r) < 5 {
+			return false, fmt.Sprintf("probe_success for %d of 5 targets", len(r))
 		}
 		return true, ""
 	})
@@ -270,6 +290,9 @@ scrape_configs:
 			t.Fatal(err)
 		}
 		for _, s := range r {
+			if s.Metric["target"] == e2eOnceTarget {
+				continue // "failed once" below
+			}
 			if w := want[s.Metric["target"]]; s.value() != w {
 				t.Errorf("probe_success{target=%q} = %s, want %s", s.Metric["target"], s.value(), w)
 			}
@@ -292,6 +315,16 @@ scrape_configs:
 				t.Errorf("probe_smtp_failure_info{target=%q, reason=%q}: %d series, want 1", target, reason, len(r))
 			}
 		}
+	})
+
+	// The target that failed once: the dashboard's failures table lists it,
+	// where its old query did not.
+	t.Run("failed once", func(t *testing.T) {
+		e2eCheckFailedOnce(t, api, dashboard, deadline)
+		if t.Failed() {
+			return
+		}
+		t.Logf("%s: the failures table lists %s, which failed once", since(), e2eOnceTarget)
 	})
 
 	// 2. Every rule has been evaluated on the scraped data, without error.
@@ -369,13 +402,18 @@ scrape_configs:
 			t.Logf("alert %s %s: %v\n\tsummary: %s\n\tdescription: %s", a.Labels["alertname"], a.State, a.Labels, a.Annotations["summary"], a.Annotations["description"])
 			// A firing alert for a healthy target is a false page; a
 			// pending one may be a single slow probe on a busy machine.
-			if healthy := a.Labels["target"] == e2ePostfixTarget || a.Labels["target"] == e2eNegativeTarget; healthy && a.State == "firing" {
+			if healthy := a.Labels["target"] == e2ePostfixTarget || a.Labels["target"] == e2eNegativeTarget || a.Labels["target"] == e2eOnceTarget; healthy && a.State == "firing" {
 				t.Errorf("alert %s fires for the healthy target %s: %v %v", a.Labels["alertname"], a.Labels["target"], a.Labels, a.Annotations)
 			}
 			for _, k := range []string{"summary", "description"} {
 				if strings.TrimSpace(a.Annotations[k]) == "" {
 					t.Errorf("alert %s for %q: no %s annotation", a.Labels["alertname"], a.Labels["target"], k)
 				}
+			}
+			// Prometheus here is seconds old: the count must not claim
+			// the rule's 30 minutes.
+			if a.Labels["alertname"] == "SMTPPermanentRejections" && !strings.Contains(a.Annotations["description"], "of data Prometheus has") {
+				t.Errorf("SMTPPermanentRejections claims a window Prometheus has no data for: %s", a.Annotations["description"])
 			}
 			for k, v := range a.Annotations {
 				if strings.Contains(v, "error expanding template") || strings.Contains(v, "<no value>") || strings.Contains(v, "{{") {
@@ -413,6 +451,70 @@ scrape_configs:
 		e2eCheckRules(t, api, deadline, time.Now(), nRules)
 	})
 	t.Logf("%s: done", since())
+}
+
+// e2eCheckFailedOnce waits until Prometheus has seen e2eOnceTarget fail
+// once and recover (its failure counter at 1 in two samples or more, so
+// that increase() has what it needs), then evaluates the dashboard's
+// failures query and the old one.
+func e2eCheckFailedOnce(t *testing.T, api e2eProm, d *e2eDashboard, deadline time.Time) {
+	t.Helper()
+	var fixed string
+	for _, q := range d.queries {
+		if q.panel == e2eFailuresPanel {
+			fixed = q.expr
+		}
+	}
+	if fixed == "" {
+		t.Fatalf("the dashboard has no panel %q", e2eFailuresPanel)
+	}
+	fixedExpanded, err := d.expand(fixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldExpanded, err := d.expand(e2eOldFailuresExpr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2eWait(t, deadline, 30*time.Second, e2eOnceTarget+" to have failed once and recovered", func() (bool, string) {
+		sel := fmt.Sprintf(`{target=%q}`, e2eOnceTarget)
+		r, err := api.query(`count_over_time(probe_smtp_failures_total` + sel + `[5m]) >= 2 and probe_smtp_failures_total` + sel + ` == 1`)
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(r) != 1 {
+			return false, "two samples of its failure counter at 1"
+		}
+		r, err = api.query(`probe_success` + sel + ` == 1`)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(r) == 1, "probe_success 1 again"
+	})
+	lists := func(expr string) (bool, []e2eSample) {
+		r, err := api.query(expr)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		for _, s := range r {
+			if s.Metric["target"] == e2eOnceTarget {
+				return true, r
+			}
+		}
+		return false, r
+	}
+	if ok, r := lists(fixedExpanded); !ok {
+		t.Errorf("%q does not list %s, which failed once:\n\texpr: %s\n\tresult: %v", e2eFailuresPanel, e2eOnceTarget, fixedExpanded, r)
+	} else {
+		for _, s := range r {
+			if s.Metric["target"] == e2eOnceTarget && (s.value() != "1" || s.Metric["reason"] != "mailbox_unavailable" || s.Metric["phase"] != "rcpt") {
+				t.Errorf("%q: %s listed as %v = %s, want 1 failure in rcpt, mailbox_unavailable", e2eFailuresPanel, e2eOnceTarget, s.Metric, s.value())
+			}
+		}
+	}
+	if ok, r := lists(oldExpanded); ok {
+		t.Errorf("the old query lists %s too, so this test does not tell them apart:\n\texpr: %s\n\tresult: %v", e2eOnceTarget, oldExpanded, r)
+	}
 }
 
 // e2eMissingAlerts returns the expected alerts that are not among alerts

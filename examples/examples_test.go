@@ -312,17 +312,11 @@ func TestAlerts_LabelNames(t *testing.T) {
 }
 
 // TestAlerts_JobNames checks that the jobs the alerts select exist in
-// prometheus.yml.
+// prometheus.yml, as its active job or one of its commented alternatives.
 func TestAlerts_JobNames(t *testing.T) {
-	var cfg struct {
-		ScrapeConfigs []struct {
-			JobName string `yaml:"job_name"`
-		} `yaml:"scrape_configs"`
-	}
-	readYAML(t, prometheusFile, &cfg)
 	var jobs []string
-	for _, sc := range cfg.ScrapeConfigs {
-		jobs = append(jobs, sc.JobName)
+	for _, v := range prometheusVariants(t) {
+		jobs = append(jobs, v.jobs...)
 	}
 	for _, r := range loadAlerts(t) {
 		for _, m := range jobRE.FindAllStringSubmatch(r.Expr, -1) {
@@ -341,6 +335,144 @@ func TestAlerts_JobNames(t *testing.T) {
 			}
 		}
 	}
+}
+
+// promVariant is prometheus.yml as shipped ("active") or with one of its
+// commented "--- alternative: NAME" blocks uncommented in place.
+type promVariant struct {
+	name string
+	text string
+	jobs []string // job_name of every scrape config
+	// exporterAddrs counts, per scrape config, the places that name the
+	// exporter's address (a static target of a /metrics job, or the
+	// __address__ replacement of a /probe job).
+	exporterAddrs map[string]int
+}
+
+// prometheusVariants reads prometheus.yml's active configuration and each
+// commented alternative. In an alternative block, the lines after its
+// first bare "#" line are configuration, commented out with "# ".
+func prometheusVariants(t *testing.T) []promVariant {
+	t.Helper()
+	b, err := os.ReadFile(prometheusFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	variants := []promVariant{{name: "active", text: string(b)}}
+	for i := 0; i < len(lines); i++ {
+		name, ok := strings.CutPrefix(strings.TrimSpace(lines[i]), "# --- alternative: ")
+		if !ok {
+			continue
+		}
+		out := slices.Clone(lines)
+		inConfig := false
+		for j := i + 1; j < len(lines); j++ {
+			l := strings.TrimSpace(lines[j])
+			if l == "# --- end ---" {
+				break
+			}
+			indent := lines[j][:len(lines[j])-len(strings.TrimLeft(lines[j], " "))]
+			switch {
+			case l == "#":
+				inConfig = true
+			case inConfig:
+				body, ok := strings.CutPrefix(l, "# ")
+				if !ok {
+					t.Fatalf("%s:%d: alternative %q: %q is not commented configuration", prometheusFile, j+1, name, lines[j])
+				}
+				out[j] = indent + body
+			}
+		}
+		variants = append(variants, promVariant{name: strings.TrimSuffix(name, " ---"), text: strings.Join(out, "\n")})
+	}
+	for i := range variants {
+		v := &variants[i]
+		var cfg struct {
+			ScrapeConfigs []struct {
+				JobName       string `yaml:"job_name"`
+				MetricsPath   string `yaml:"metrics_path"`
+				StaticConfigs []struct {
+					Targets []string `yaml:"targets"`
+				} `yaml:"static_configs"`
+				RelabelConfigs []struct {
+					TargetLabel string `yaml:"target_label"`
+					Replacement string `yaml:"replacement"`
+				} `yaml:"relabel_configs"`
+			} `yaml:"scrape_configs"`
+		}
+		if err := yaml.Unmarshal([]byte(v.text), &cfg); err != nil {
+			t.Fatalf("%s, %s: %v", prometheusFile, v.name, err)
+		}
+		v.exporterAddrs = map[string]int{}
+		for _, sc := range cfg.ScrapeConfigs {
+			v.jobs = append(v.jobs, sc.JobName)
+			if sc.MetricsPath == "" || sc.MetricsPath == "/metrics" {
+				for _, st := range sc.StaticConfigs {
+					v.exporterAddrs[sc.JobName] += len(st.Targets)
+				}
+			}
+			for _, rc := range sc.RelabelConfigs {
+				if rc.TargetLabel == "__address__" && rc.Replacement != "" {
+					v.exporterAddrs[sc.JobName]++
+				}
+			}
+		}
+	}
+	return variants
+}
+
+// TestPrometheusConfig_OneSetup checks that prometheus.yml, copied as it
+// is, collects each target once (a /probe job beside the /metrics job
+// pages twice for one broken target) and names the exporter's address in
+// one place; and that each commented alternative names it once too.
+func TestPrometheusConfig_OneSetup(t *testing.T) {
+	variants := prometheusVariants(t)
+	if len(variants) < 3 {
+		t.Errorf("%s: %d alternatives, want the /probe by name and ad hoc ones commented out", prometheusFile, len(variants)-1)
+	}
+	active := variants[0]
+	if len(active.jobs) != 1 {
+		t.Errorf("%s: active jobs %v, want one (the others commented out as alternatives)", prometheusFile, active.jobs)
+	}
+	for _, v := range variants {
+		for job, n := range v.exporterAddrs {
+			if n != 1 {
+				t.Errorf("%s, %s: job %s names the exporter's address in %d places, want 1", prometheusFile, v.name, job, n)
+			}
+		}
+	}
+	if n := strings.Count(stripComments(active.text), ":9799"); n != 1 {
+		t.Errorf("%s: the exporter's port appears %d times outside comments, want 1", prometheusFile, n)
+	}
+}
+
+// TestPromtool_CheckConfigAlternatives checks each commented alternative
+// of prometheus.yml as if it were uncommented.
+func TestPromtool_CheckConfigAlternatives(t *testing.T) {
+	dir := t.TempDir()
+	abs, err := filepath.Abs(alertsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range prometheusVariants(t)[1:] {
+		path := filepath.Join(dir, strings.NewReplacer(" ", "_", "/", "").Replace(v.name)+".yml")
+		text := strings.Replace(v.text, "  - alerts.yml\n", "  - "+abs+"\n", 1)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runPromtool(t, "check", "config", path)
+	}
+}
+
+func stripComments(text string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 type ruleTests struct {
@@ -590,5 +722,58 @@ func TestDomainExample_Load(t *testing.T) {
 	body := string(example[bytes.Index(example, []byte("modules:")):])
 	if !strings.Contains(string(readme), body) {
 		t.Error("README.md's \"Monitoring a mail domain\" does not show examples/domain.yml's modules and targets as they are")
+	}
+}
+
+// TestREADME_Alertmanager checks the README's "Monitoring with
+// Prometheus": it starts the Alertmanager that prometheus.yml sends to, on
+// loopback where prometheus.yml expects it, with a configuration amtool
+// accepts.
+func TestREADME_Alertmanager(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Monitoring with Prometheus\n")
+	if !ok {
+		t.Fatal("README.md has no \"Monitoring with Prometheus\" section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, want := range []string{"--web.listen-address=127.0.0.1:9093", "prometheus-alertmanager --config.file=", "prometheus --config.file=examples/prometheus.yml"} {
+		if !strings.Contains(section, want) {
+			t.Errorf("the section does not show %q", want)
+		}
+	}
+	var cfg struct {
+		Alerting struct {
+			Alertmanagers []struct {
+				StaticConfigs []struct {
+					Targets []string `yaml:"targets"`
+				} `yaml:"static_configs"`
+			} `yaml:"alertmanagers"`
+		} `yaml:"alerting"`
+	}
+	readYAML(t, prometheusFile, &cfg)
+	if am := cfg.Alerting.Alertmanagers; len(am) != 1 || len(am[0].StaticConfigs) != 1 || !slices.Equal(am[0].StaticConfigs[0].Targets, []string{"localhost:9093"}) {
+		t.Errorf("%s: alertmanagers %+v, want the README's one on localhost:9093", prometheusFile, am)
+	}
+	_, amConfig, ok := strings.Cut(section, "<<'YAML'\n")
+	if !ok {
+		t.Fatal("the section writes no Alertmanager configuration (<<'YAML')")
+	}
+	amConfig, _, _ = strings.Cut(amConfig, "\nYAML\n")
+	path := filepath.Join(t.TempDir(), "alertmanager.yml")
+	if err := os.WriteFile(path, []byte(amConfig+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	amtool, err := exec.LookPath("amtool")
+	if err != nil {
+		if os.Getenv("SMTP_EXPORTER_E2E") == "1" {
+			t.Fatalf("amtool not found on PATH with SMTP_EXPORTER_E2E=1 (apt-get install prometheus-alertmanager): %v", err)
+		}
+		t.Skipf("amtool not found on PATH (apt-get install prometheus-alertmanager): %v", err)
+	}
+	if out, err := exec.Command(amtool, "check-config", path).CombinedOutput(); err != nil {
+		t.Errorf("amtool check-config of the README's Alertmanager configuration: %v\n%s", err, out)
 	}
 }

@@ -485,7 +485,7 @@ func TestDashboardStructure(t *testing.T) {
 			seen(*p.Id, title(p))
 		}
 		types[p.Type] = true
-		if !slices.Contains([]string{"timeseries", "table", "stat", "bargauge"}, p.Type) {
+		if !slices.Contains([]string{"timeseries", "table", "stat", "bargauge", "state-timeline"}, p.Type) {
 			t.Errorf("%s: panel type %q", title(p), p.Type)
 		}
 		if len(p.Targets) == 0 {
@@ -756,5 +756,176 @@ func TestStrictDecodingCatchesErrors(t *testing.T) {
 				t.Log(err)
 			}
 		})
+	}
+}
+
+// panelByTitle returns the panel with the given title, failing the test
+// without one.
+func panelByTitle(t *testing.T, d *dashboard.Dashboard, name string) *dashboard.Panel {
+	t.Helper()
+	_, panels := allPanels(d)
+	for _, p := range panels {
+		if title(p) == name {
+			return p
+		}
+	}
+	t.Fatalf("no panel %q", name)
+	return nil
+}
+
+func exprs(t *testing.T, p *dashboard.Panel) []string {
+	t.Helper()
+	var out []string
+	for _, tg := range p.Targets {
+		if dq, ok := tg.(*grafprom.Dataquery); ok {
+			out = append(out, dq.Expr)
+		}
+	}
+	return out
+}
+
+var counterSelectorRE = regexp.MustCompile(`\b((?:probe|smtp_exporter)_[a-z0-9_]+_total)(\{[^}]*\})?`)
+
+// TestDashboardCountersCountNewSeries: the exporter creates a counter
+// series at its first event (a target's first failure, a new reply code),
+// so increase() and rate() never see that step from 0, and a target that
+// failed once in the range showed no failure. Every query over a counter
+// must also take the whole value of a series that did not exist at the
+// start of its window: (X unless X offset W).
+func TestDashboardCountersCountNewSeries(t *testing.T) {
+	d := loadDashboard(t, readDashboard(t))
+	for _, q := range promQueries(t, d) {
+		if q.variable {
+			continue
+		}
+		for _, m := range counterSelectorRE.FindAllString(q.expr, -1) {
+			if !strings.Contains(q.expr, "("+m+" unless "+m+" offset ") {
+				t.Errorf("%s: counter %s without (%[2]s unless %[2]s offset WINDOW): a series born inside the window is missed\n\texpr: %s", q.where, m, q.expr)
+			}
+		}
+	}
+}
+
+// The links from a failing target: its failed run on the exporter (the
+// /history contract: 302 to the most recent failed run of target and
+// module) and the RUNBOOK section of the alert it raises.
+const (
+	historyLink = "http://${__data.fields.instance}/history?target=${__data.fields.target:percentencode}&module=${__data.fields.module:percentencode}&last=failure"
+	runbookLink = "https://github.com/smtp-exporter/smtp_exporter/blob/main/examples/RUNBOOK.md#${__data.fields.runbook}"
+)
+
+var runbookAnchorRE = regexp.MustCompile(`label_replace\(.*?, "runbook", "([a-z0-9]+)", "(phase|reason|)", "[^"]*"\)`)
+
+// TestDashboardFailingNow: with hundreds of targets, the failing ones come
+// first, in a table right below the overview's counts, each row linking to
+// its failed run and its RUNBOOK section; the tables' runbook labels name
+// sections that exist.
+func TestDashboardFailingNow(t *testing.T) {
+	d := loadDashboard(t, readDashboard(t))
+	runbook, err := os.ReadFile("../RUNBOOK.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(string(runbook), "\n") {
+		if h, ok := strings.CutPrefix(line, "### "); ok {
+			anchors[strings.ToLower(strings.TrimSpace(h))] = true
+		}
+	}
+
+	failing := panelByTitle(t, d, "Failing now")
+	if failing.Type != "table" {
+		t.Errorf("Failing now: type %q, want table", failing.Type)
+	}
+	// Nothing but the stats above it.
+	_, panels := allPanels(d)
+	for _, p := range panels {
+		if p != failing && p.Type != "stat" && p.GridPos != nil && failing.GridPos != nil && p.GridPos.Y < failing.GridPos.Y {
+			t.Errorf("%s (%s) is above Failing now", title(p), p.Type)
+		}
+	}
+	for _, name := range []string{"Failing now", "Failures in the time range"} {
+		p := panelByTitle(t, d, name)
+		var urls []string
+		if p.FieldConfig != nil {
+			for _, l := range p.FieldConfig.Defaults.Links {
+				urls = append(urls, deref(l.Url))
+			}
+		}
+		for _, want := range []string{historyLink, runbookLink} {
+			if !slices.Contains(urls, want) {
+				t.Errorf("%s: no data link %s (links: %q)", name, want, urls)
+			}
+		}
+		for _, e := range exprs(t, p) {
+			found := runbookAnchorRE.FindAllStringSubmatch(e, -1)
+			if len(found) == 0 {
+				t.Errorf("%s: no runbook label for the RUNBOOK link\n\texpr: %s", name, e)
+			}
+			for _, m := range found {
+				if !anchors[m[1]] {
+					t.Errorf("%s: runbook %q is no section of RUNBOOK.md", name, m[1])
+				}
+			}
+			for _, l := range []string{"instance", "target", "module"} {
+				if strings.Contains(e, "by (") && !strings.Contains(e, l+",") && !strings.Contains(e, l+")") {
+					t.Errorf("%s: the query drops %s, which the /history link needs\n\texpr: %s", name, l, e)
+				}
+			}
+		}
+	}
+}
+
+// TestDashboardReadableAtScale: no graph draws one probe_success line per
+// target (unreadable at hundreds); a state timeline shows the ones that
+// failed.
+func TestDashboardReadableAtScale(t *testing.T) {
+	d := loadDashboard(t, readDashboard(t))
+	_, panels := allPanels(d)
+	timeline := false
+	for _, p := range panels {
+		if p.Type == "state-timeline" {
+			timeline = true
+			for _, e := range exprs(t, p) {
+				if !strings.Contains(e, "min_over_time(probe_success") {
+					t.Errorf("%s: shows every target, not those that failed in the range\n\texpr: %s", title(p), e)
+				}
+			}
+		}
+		if p.Type != "timeseries" {
+			continue
+		}
+		for _, tg := range p.Targets {
+			dq := tg.(*grafprom.Dataquery)
+			if strings.HasPrefix(strings.TrimSpace(dq.Expr), "probe_success") && dq.LegendFormat != nil && strings.Contains(*dq.LegendFormat, "{{target}}") {
+				t.Errorf("%s: one line per target: %s", title(p), dq.Expr)
+			}
+		}
+	}
+	if !timeline {
+		t.Error("no state timeline panel")
+	}
+}
+
+// TestDashboardLatencyNotSummed: the phase latency quantiles are not summed
+// over every target and module together, and a per-target view follows
+// the target selection.
+func TestDashboardLatencyNotSummed(t *testing.T) {
+	d := loadDashboard(t, readDashboard(t))
+	perTarget := false
+	for _, q := range promQueries(t, d) {
+		if strings.Contains(q.expr, "histogram_quantile") && strings.Contains(q.expr, "probe_smtp_phase_latency_seconds_bucket") {
+			for _, g := range groupingRE.FindAllStringSubmatch(q.expr, -1) {
+				if !strings.Contains(g[1], "module") {
+					t.Errorf("%s: phase quantiles summed over all modules: by (%s)", q.where, g[1])
+				}
+			}
+		}
+		if strings.Contains(q.expr, "_over_time(0.95, probe_smtp_phase_duration_seconds{") && strings.Contains(q.expr, `target=~"$target"`) {
+			perTarget = true
+		}
+	}
+	if !perTarget {
+		t.Error("no per-target p95 of probe_smtp_phase_duration_seconds")
 	}
 }
