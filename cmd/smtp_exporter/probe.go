@@ -148,7 +148,15 @@ func writeText(w io.Writer, r *probes.Result) {
 	fmt.Fprintf(w, "\nPhases:\n")
 	for _, p := range r.Phases {
 		fmt.Fprintf(w, "  %-9s %9.1fms", p.Phase, p.Duration.Seconds()*1000)
-		if rep := p.DecidingReply(); rep != nil {
+		switch rep := p.DecidingReply(); {
+		case rep == nil:
+		case p.Phase == r.FailedPhase && r.Code != 0:
+			// The verdict below quotes this reply; here only its codes.
+			fmt.Fprintf(w, "  %d", rep.Code)
+			if rep.EnhancedCode != "" {
+				fmt.Fprintf(w, " %s", rep.EnhancedCode)
+			}
+		default:
 			// The text starts with the enhanced code as the server sent it.
 			fmt.Fprintf(w, "  %d %s", rep.Code, probes.Truncate(rep.Text(), 80))
 		}
@@ -200,10 +208,12 @@ func writeText(w io.Writer, r *probes.Result) {
 		}
 		fmt.Fprintf(w, "\n  server said: %s", r.ReplyText)
 	}
-	if r.Err != nil {
+	// An error that only restates the reply ("RCPT: server replied 550
+	// ...") would quote the server a second time.
+	if r.Err != nil && (r.ReplyText == "" || !strings.Contains(r.Err.Error(), r.ReplyText)) {
 		fmt.Fprintf(w, "\n  error: %v", r.Err)
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "\nWhat to do first: %s\n", r.Reason.Advice())
 }
 
 // orUnknown shows a verdict the module did not ask for (no trusted
