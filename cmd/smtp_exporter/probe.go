@@ -188,32 +188,7 @@ func writeText(w io.Writer, r *probes.Result) {
 		writeDomain(w, r.Target, d)
 	}
 	fmt.Fprintln(w)
-	if r.Success {
-		verdict := "SUCCESS"
-		if smtpFacts.ExpectationMet {
-			verdict += " (expected reply received)"
-		}
-		fmt.Fprintf(w, "Result: %s in %.3fs\n", verdict, r.Duration.Seconds())
-		return
-	}
-	kind := "permanent"
-	if r.Temporary {
-		kind = "temporary"
-	}
-	fmt.Fprintf(w, "Result: FAILED in phase %s after %.3fs: reason=%s (%s)", r.FailedPhase, r.Duration.Seconds(), r.Reason, kind)
-	if r.Code != 0 {
-		fmt.Fprintf(w, " code=%d", r.Code)
-		if r.EnhancedCode != "" {
-			fmt.Fprintf(w, " enhanced_code=%s", r.EnhancedCode)
-		}
-		fmt.Fprintf(w, "\n  server said: %s", r.ReplyText)
-	}
-	// An error that only restates the reply ("RCPT: server replied 550
-	// ...") would quote the server a second time.
-	if r.Err != nil && (r.ReplyText == "" || !strings.Contains(r.Err.Error(), r.ReplyText)) {
-		fmt.Fprintf(w, "\n  error: %v", r.Err)
-	}
-	fmt.Fprintf(w, "\nWhat to do first: %s\n", r.Reason.Advice())
+	probes.WriteVerdict(w, r)
 }
 
 // orUnknown shows a verdict the module did not ask for (no trusted
