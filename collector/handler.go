@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -274,28 +275,35 @@ func ReloadHandler(reload func() error, logger log.Logger) http.Handler {
 }
 
 var historyTmpl = template.Must(template.New("history").Funcs(template.FuncMap{
-	"ms": func(d time.Duration) string { return strconv.FormatFloat(d.Seconds()*1000, 'f', 1, 64) },
+	"ms":            func(d time.Duration) string { return strconv.FormatFloat(d.Seconds()*1000, 'f', 1, 64) },
+	"restatesReply": probes.ErrorRestatesReply,
 }).Parse(`<!DOCTYPE html>
 <html><head><title>SMTP Exporter: recent probes</title>
 <style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}.fail{background:#fdd}</style>
 </head><body>
 <h1>Recent probes</h1>
-<p><a href="/">Home</a> — newest first; the exporter keeps the last {{.Limit}}.</p>
+<p><a href="/">Home</a> — newest first; the exporter keeps the last {{.Limit}}.{{if or .Target .Module}} Only{{with .Target}} target {{.}}{{end}}{{with .Module}} module {{.}}{{end}}: <a href="/history">all</a>.{{end}}</p>
 <table>
-<tr><th>Time</th><th>Source</th><th>Target</th><th>Module</th><th>Result</th><th>Phase</th><th>Reason</th><th>Code</th><th>Reply</th><th>Duration (ms)</th><th></th></tr>
+<tr><th>Time</th><th>Source</th><th>Target</th><th>Module</th><th>Result</th><th>Phase</th><th>Reason</th><th>Code</th><th>Reply or error</th><th>What to do first</th><th>Duration (ms)</th><th></th></tr>
 {{range .Entries}}<tr{{if not .Result.Success}} class="fail"{{end}}>
 <td>{{.Time.UTC.Format "2006-01-02 15:04:05Z"}}</td><td>{{.Source}}</td><td>{{.Result.Target}}</td><td>{{.Result.Module}}</td>
 <td>{{if .Result.Success}}success{{else}}failure{{end}}</td><td>{{.Result.FailedPhase}}</td><td>{{.Result.Reason}}</td>
-<td>{{if .Result.Code}}{{.Result.Code}} {{.Result.EnhancedCode}}{{end}}</td><td>{{.Result.ReplyText}}</td><td>{{ms .Result.Duration}}</td>
+<td>{{if .Result.Code}}{{.Result.Code}} {{.Result.EnhancedCode}}{{end}}</td><td>{{.Result.ReplyText}}{{if and .Result.Err (not (restatesReply .Result))}}{{if .Result.ReplyText}}<br>{{end}}{{.Result.Err}}{{end}}</td>
+<td>{{if not .Result.Success}}{{.Result.Reason.Advice}}{{end}}</td><td>{{ms .Result.Duration}}</td>
 <td><a href="?id={{.ID}}">transcript</a></td></tr>
 {{end}}</table></body></html>
 `))
 
-// HistoryHandler lists recent results; ?id=N shows one result's transcript
-// and verdict.
+// HistoryHandler lists recent results, newest first, those of one target
+// or module with ?target= and ?module=; ?id=N shows one result's verdict,
+// advice, transcript and JSON; ?target=T&module=M&last=failure redirects
+// to the newest failed run of T (of module M) kept, the page alerts and
+// the dashboard link to.
 func HistoryHandler(h *History) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if idStr := r.URL.Query().Get("id"); idStr != "" {
+		q := r.URL.Query()
+		target, module := q.Get("target"), q.Get("module")
+		if idStr := q.Get("id"); idStr != "" {
 			id, err := strconv.ParseUint(idStr, 10, 64)
 			e, ok := h.Get(id)
 			if err != nil || !ok {
@@ -303,16 +311,36 @@ func HistoryHandler(h *History) http.Handler {
 				return
 			}
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			probes.WriteVerdict(w, e.Result)
+			fmt.Fprintf(w, "\nTranscript:\n")
 			probes.WriteTranscript(w, "", e.Result.Transcript)
 			b, _ := json.MarshalIndent(e.Result, "", "  ")
 			fmt.Fprintf(w, "\n%s\n", b)
 			return
 		}
+		if last := q.Get("last"); last != "" {
+			if last != "failure" || target == "" {
+				http.Error(w, "last=failure needs target= (and module=)", http.StatusBadRequest)
+				return
+			}
+			e, ok := h.LastFailure(target, module)
+			if !ok {
+				http.Error(w, fmt.Sprintf("no failed run of %s/%s is kept", target, module), http.StatusNotFound)
+				return
+			}
+			http.Redirect(w, r, fmt.Sprintf("/history?id=%d", e.ID), http.StatusFound)
+			return
+		}
+		entries := h.List()
+		if target != "" || module != "" {
+			entries = slices.DeleteFunc(entries, func(e HistoryEntry) bool { return !e.matches(target, module) })
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err := historyTmpl.Execute(w, struct {
-			Limit   int
-			Entries []HistoryEntry
-		}{h.limit, h.List()}); err != nil {
+			Limit          int
+			Target, Module string
+			Entries        []HistoryEntry
+		}{h.limit, target, module, entries}); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})

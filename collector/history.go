@@ -78,3 +78,22 @@ func (h *History) Get(id uint64) (HistoryEntry, bool) {
 	}
 	return HistoryEntry{}, false
 }
+
+// LastFailure returns the newest failed run of target kept, of module
+// when module is not "".
+func (h *History) LastFailure(target, module string) (HistoryEntry, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := len(h.entries) - 1; i >= 0; i-- {
+		if e := h.entries[i]; !e.Result.Success && e.matches(target, module) {
+			return e, true
+		}
+	}
+	return HistoryEntry{}, false
+}
+
+// matches reports whether the entry is of target and module; "" matches
+// any.
+func (e HistoryEntry) matches(target, module string) bool {
+	return (target == "" || e.Result.Target == target) && (module == "" || e.Result.Module == module)
+}

@@ -343,6 +343,16 @@ const maxReplyLabelSets = 50
 // of 4xx and 5xx replies still count it, in at most one series per class.
 const overflowLabel = "other"
 
+// replyExpiry is how long a target keeps a reply label set it no longer
+// produces: a combination of phase, code and enhanced code not seen for a
+// day is dropped at the target's next run, and frees its place under
+// maxReplyLabelSets. A day covers the cycles that matter to an alert
+// (a nightly greylisting, a throttle at the daily peak) while a server
+// that rotates its enhanced codes keeps only the last day's sets. A set
+// that comes back starts a new counter, which rate() and increase() take
+// as such.
+const replyExpiry = 24 * time.Hour
+
 // phaseLatencyBuckets suit SMTP: loopback answers in a millisecond, a
 // distant server's TLS handshake or a content-filtered DATA in seconds,
 // and a slow greeting (postscreen's pregreet delay) takes up to tens of
@@ -412,6 +422,9 @@ type runMetrics struct {
 	failures    *prometheus.Desc
 	bounces     *prometheus.Desc
 
+	// now is the clock of reply expiry (replyExpiry); tests set it.
+	now func() time.Time
+
 	mu    sync.Mutex
 	state map[string][]*targetState // by target name, then module
 	// sorted is every state in target name order, nil after a state was
@@ -441,11 +454,14 @@ type targetState struct {
 	name, module string
 	version      uint64
 	scalars      [numScalars]series
-	replies      map[replyLabels]*series
+	replies      map[replyLabels]*replySeries
 	ownSets      int // reply label sets other than the overflow ones
-	failures     map[[2]string]*series
-	bounces      map[[2]string]*series
-	encoded      [numFastFormats]encodedAt
+	// nextExpiry is when a reply set may be due to expire, zero without
+	// sets: before it, a run need not look at them.
+	nextExpiry time.Time
+	failures   map[[2]string]*series
+	bounces    map[[2]string]*series
+	encoded    [numFastFormats]encodedAt
 }
 
 // series is one counter or gauge; a counter keeps when it was made, as a
@@ -454,6 +470,12 @@ type series struct {
 	set     bool
 	value   float64
 	created time.Time
+}
+
+// replySeries is a reply counter and when its target last produced it.
+type replySeries struct {
+	series
+	seen time.Time
 }
 
 type encodedAt struct {
@@ -489,6 +511,7 @@ func newRunMetrics() *runMetrics {
 			Help: "Targets in the running configuration.",
 		}),
 		fams:  newFamilySet(),
+		now:   time.Now,
 		state: map[string][]*targetState{},
 	}
 	tm := []string{"target", "module"}
@@ -581,7 +604,7 @@ func (m *runMetrics) appendSamples(out []sample, st *targetState) []sample {
 		}
 	}
 	for l, s := range st.replies {
-		add(m.replies, s, l.phase, l.code, l.enhancedCode, l.class, l.reason)
+		add(m.replies, &s.series, l.phase, l.code, l.enhancedCode, l.class, l.reason)
 	}
 	for l, s := range st.failures {
 		add(m.failures, s, l[0], l[1])
@@ -667,13 +690,13 @@ func (s *series) add(v float64) {
 	s.value += v
 }
 
-func seriesIn[K comparable](mp *map[K]*series, k K) *series {
+func seriesIn[K comparable, V any](mp *map[K]*V, k K) *V {
 	if *mp == nil {
-		*mp = map[K]*series{}
+		*mp = map[K]*V{}
 	}
 	s := (*mp)[k]
 	if s == nil {
-		s = &series{}
+		s = new(V)
 		(*mp)[k] = s
 	}
 	return s
@@ -731,14 +754,22 @@ func (m *runMetrics) observe(t *config.Target, r *probes.Result) {
 	if f := r.Delivery; f != nil && f.Found {
 		m.inboxLatency.WithLabelValues(t.Name, t.Module).Observe(f.TimeToInbox.Seconds())
 	}
+	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// stateOf counts the change: an expiry below is re-encoded too.
 	st := m.stateOf(t.Name, t.Module)
 	for _, pr := range r.Phases {
 		for _, rep := range pr.Replies {
-			seriesIn(&st.replies, st.admit(replyLabels{string(pr.Phase), codeLabel(rep.Code), enhancedLabel(rep.EnhancedCode), rep.Class(), string(rep.Reason)})).add(1)
+			rs := seriesIn(&st.replies, st.admit(replyLabels{string(pr.Phase), codeLabel(rep.Code), enhancedLabel(rep.EnhancedCode), rep.Class(), string(rep.Reason)}, now))
+			rs.add(1)
+			rs.seen = now
+			if st.nextExpiry.IsZero() {
+				st.nextExpiry = now.Add(replyExpiry)
+			}
 		}
 	}
+	st.expireReplies(now)
 	if !r.Success {
 		seriesIn(&st.failures, [2]string{string(r.FailedPhase), string(r.Reason)}).add(1)
 	}
@@ -784,11 +815,15 @@ func bounceClass(b *probes.BounceFacts) string {
 }
 
 // admit returns the labels to count a reply of st under: its own while st
-// has a series for them or fewer than maxReplyLabelSets, else its class's
-// overflow series, which smtp_exporter_reply_labels_overflow_total counts.
-func (st *targetState) admit(l replyLabels) replyLabels {
+// has a series for them or fewer than maxReplyLabelSets (once the sets
+// not seen for replyExpiry are dropped), else its class's overflow series,
+// which smtp_exporter_reply_labels_overflow_total counts.
+func (st *targetState) admit(l replyLabels, now time.Time) replyLabels {
 	if _, ok := st.replies[l]; ok {
 		return l
+	}
+	if st.ownSets >= maxReplyLabelSets {
+		st.expireReplies(now)
 	}
 	if st.ownSets < maxReplyLabelSets {
 		st.ownSets++
@@ -796,6 +831,28 @@ func (st *targetState) admit(l replyLabels) replyLabels {
 	}
 	st.scalars[scalarOverflow].add(1)
 	return replyLabels{overflowLabel, overflowLabel, overflowLabel, l.class, overflowLabel}
+}
+
+// expireReplies drops the reply sets st has not produced for replyExpiry,
+// when one may be due.
+func (st *targetState) expireReplies(now time.Time) {
+	if st.nextExpiry.IsZero() || now.Before(st.nextExpiry) {
+		return
+	}
+	st.nextExpiry = time.Time{}
+	for l, s := range st.replies {
+		due := s.seen.Add(replyExpiry)
+		if !now.Before(due) {
+			delete(st.replies, l)
+			if l.phase != overflowLabel {
+				st.ownSets--
+			}
+			continue
+		}
+		if st.nextExpiry.IsZero() || due.Before(st.nextExpiry) {
+			st.nextExpiry = due
+		}
+	}
 }
 
 // forget drops every series of a target, so removed targets disappear.

@@ -148,7 +148,15 @@ func writeText(w io.Writer, r *probes.Result) {
 	fmt.Fprintf(w, "\nPhases:\n")
 	for _, p := range r.Phases {
 		fmt.Fprintf(w, "  %-9s %9.1fms", p.Phase, p.Duration.Seconds()*1000)
-		if rep := p.DecidingReply(); rep != nil {
+		switch rep := p.DecidingReply(); {
+		case rep == nil:
+		case p.Phase == r.FailedPhase && r.Code != 0:
+			// The verdict below quotes this reply; here only its codes.
+			fmt.Fprintf(w, "  %d", rep.Code)
+			if rep.EnhancedCode != "" {
+				fmt.Fprintf(w, " %s", rep.EnhancedCode)
+			}
+		default:
 			// The text starts with the enhanced code as the server sent it.
 			fmt.Fprintf(w, "  %d %s", rep.Code, probes.Truncate(rep.Text(), 80))
 		}
@@ -180,30 +188,7 @@ func writeText(w io.Writer, r *probes.Result) {
 		writeDomain(w, r.Target, d)
 	}
 	fmt.Fprintln(w)
-	if r.Success {
-		verdict := "SUCCESS"
-		if smtpFacts.ExpectationMet {
-			verdict += " (expected reply received)"
-		}
-		fmt.Fprintf(w, "Result: %s in %.3fs\n", verdict, r.Duration.Seconds())
-		return
-	}
-	kind := "permanent"
-	if r.Temporary {
-		kind = "temporary"
-	}
-	fmt.Fprintf(w, "Result: FAILED in phase %s after %.3fs: reason=%s (%s)", r.FailedPhase, r.Duration.Seconds(), r.Reason, kind)
-	if r.Code != 0 {
-		fmt.Fprintf(w, " code=%d", r.Code)
-		if r.EnhancedCode != "" {
-			fmt.Fprintf(w, " enhanced_code=%s", r.EnhancedCode)
-		}
-		fmt.Fprintf(w, "\n  server said: %s", r.ReplyText)
-	}
-	if r.Err != nil {
-		fmt.Fprintf(w, "\n  error: %v", r.Err)
-	}
-	fmt.Fprintln(w)
+	probes.WriteVerdict(w, r)
 }
 
 // orUnknown shows a verdict the module did not ask for (no trusted

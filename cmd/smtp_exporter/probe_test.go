@@ -125,15 +125,16 @@ func TestProbe_DMARCRejectionText(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
 	}
-	// Phases are listed with their reply, the failing one tagged.
+	// Phases are listed with their reply, the failing one tagged and with
+	// its codes only: the verdict quotes it.
 	var rcptLine string
 	for _, l := range strings.Split(stdout, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(l), "rcpt ") {
 			rcptLine = l
 		}
 	}
-	if !strings.Contains(rcptLine, " 550 5.7.26 Unauthenticated") || !strings.HasSuffix(rcptLine, "[dmarc]") {
-		t.Errorf("rcpt phase line = %q, want its reply and [dmarc]", rcptLine)
+	if !strings.HasSuffix(rcptLine, " 550 5.7.26  [dmarc]") {
+		t.Errorf("rcpt phase line = %q, want its codes and [dmarc]", rcptLine)
 	}
 }
 

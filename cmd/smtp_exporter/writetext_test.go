@@ -118,3 +118,69 @@ func TestWriteText_Domain(t *testing.T) {
 		t.Errorf("null MX output:\n%s", null.String())
 	}
 }
+
+// failedRcptResult is a probe refused at RCPT, as the probe command gets
+// it from probestest's server.
+func failedRcptResult() *probes.Result {
+	const text = "5.1.1 <nobody@example.test>: Recipient address rejected: User unknown"
+	rep := probes.Reply{Code: 550, EnhancedCode: "5.1.1", Lines: []string{text}}
+	return &probes.Result{Target: "127.0.0.1:2525", Module: "cli", FailedPhase: probes.PhaseRcpt,
+		Reason: probes.ReasonMailboxUnavailable, Code: 550, EnhancedCode: "5.1.1", ReplyText: text,
+		Err: errors.New("RCPT: server replied 550 " + text),
+		Phases: []*probes.PhaseResult{
+			{Phase: probes.PhaseMail, Reason: probes.ReasonOK, Replies: []probes.Reply{{Code: 250, EnhancedCode: "2.1.0", Lines: []string{"2.1.0 Ok"}}}},
+			{Phase: probes.PhaseRcpt, Reason: probes.ReasonMailboxUnavailable, Replies: []probes.Reply{rep}},
+		},
+		Transcript: []probes.TranscriptLine{{Dir: probes.DirRecv, Text: "550 " + text}}}
+}
+
+// The server's reply that failed the probe is printed once after the
+// transcript, in the verdict: not again in the phase list and the error.
+func TestWriteText_VerdictReplyOnce(t *testing.T) {
+	r := failedRcptResult()
+	var out strings.Builder
+	writeText(&out, r)
+	_, afterTranscript, ok := strings.Cut(out.String(), "\nPhases:\n")
+	if !ok {
+		t.Fatalf("no phase list:\n%s", out.String())
+	}
+	if n := strings.Count(afterTranscript, "Recipient address rejected"); n != 1 {
+		t.Errorf("the reply appears %d times after the transcript, want once:\n%s", n, out.String())
+	}
+	for _, want := range []string{
+		"  rcpt ", " 550 5.1.1  [mailbox_unavailable]\n",
+		"reason=mailbox_unavailable (permanent) code=550 enhanced_code=5.1.1\n",
+		"  server said: 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown\n",
+	} {
+		if !strings.Contains(afterTranscript, want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// An error that says more than the reply is still printed.
+func TestWriteText_ErrorBeyondTheReply(t *testing.T) {
+	r := &probes.Result{FailedPhase: probes.PhaseBanner, Reason: probes.ReasonTimeout, Temporary: true,
+		Err: errors.New("no banner within 5s")}
+	var out strings.Builder
+	writeText(&out, r)
+	if !strings.Contains(out.String(), "\n  error: no banner within 5s\n") {
+		t.Errorf("output lacks the error:\n%s", out.String())
+	}
+}
+
+// A failure ends with what to do first about its reason, the RUNBOOK's
+// line; a success with none.
+func TestWriteText_Advice(t *testing.T) {
+	var out strings.Builder
+	writeText(&out, failedRcptResult())
+	want := "What to do first: " + probes.ReasonMailboxUnavailable.Advice() + "\n"
+	if !strings.HasSuffix(out.String(), want) {
+		t.Errorf("output does not end with %q:\n%s", want, out.String())
+	}
+	out.Reset()
+	writeText(&out, &probes.Result{Success: true})
+	if strings.Contains(out.String(), "What to do first") {
+		t.Errorf("a success gets advice:\n%s", out.String())
+	}
+}

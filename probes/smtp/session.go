@@ -64,6 +64,11 @@ type session struct {
 	partial    string
 	owed       int
 	closing    bool
+
+	// connectAddr is the address dialled; phaseStart when the phase
+	// running began: both for saying what a timeout cut (timeout.go).
+	connectAddr string
+	phaseStart  time.Time
 }
 
 // stepError is a failure with a reason decided by the probe, not the server.
@@ -91,12 +96,13 @@ func (s *session) phase(p probes.Phase, fn func(*probes.PhaseResult) error) bool
 	pr := &probes.PhaseResult{Phase: p, Reason: probes.ReasonOK}
 	s.res.Phases = append(s.res.Phases, pr)
 	start := time.Now()
+	s.phaseStart = start
 	err := fn(pr)
 	pr.Duration = time.Since(start)
 	if err == nil {
 		return true
 	}
-	err = s.redactErr(err)
+	err = s.redactErr(s.describeTimeout(p, err))
 	pr.Err = err
 	pr.Reason = s.reasonOf(err)
 	s.fail(p, pr.Reason, err)

@@ -206,6 +206,7 @@ func pickAddress(addrs []net.IPAddr, want4, fallback bool) (ip net.IP, fellBack 
 
 func (s *session) connect(ctx context.Context, ip net.IP, port string) error {
 	addr := net.JoinHostPort(ip.String(), port)
+	s.connectAddr = addr
 	conn, err := s.dial(ctx, addr)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -215,7 +216,7 @@ func (s *session) connect(ctx context.Context, ip net.IP, port string) error {
 		if errors.As(err, &ne) && ne.Timeout() {
 			return err
 		}
-		return &stepError{probes.ReasonConnect, err.Error()}
+		return &stepError{probes.ReasonConnect, connectError(addr, err)}
 	}
 	s.res.RemoteAddr = addr
 	s.setConn(conn)
@@ -249,7 +250,10 @@ func (s *session) handshake() error {
 	done()
 	if err != nil {
 		s.to(broken)
-		if s.reasonOf(err) == probes.ReasonTimeout || s.reasonOf(err) == probes.ReasonConnectionLost {
+		switch s.reasonOf(err) {
+		case probes.ReasonTimeout:
+			return s.waitedFor("TLS handshake did not finish", err)
+		case probes.ReasonConnectionLost:
 			return err
 		}
 		return &stepError{probes.ReasonTLSHandshake, "TLS handshake failed: " + err.Error()}
