@@ -88,7 +88,7 @@ func TestRenderConfig(t *testing.T) {
 	dash := string(files[DashboardFile])
 	for _, want := range []string{
 		`"url": "https://${__data.fields.instance}/history?`,
-		`"url": "https://wiki.example/smtp#${__data.fields.runbook}"`,
+		`"url": "https://wiki.example/smtp#${__data.fields.reason}"`,
 		`"query": "label_values(smtp_exporter_build_info{job=\"smtp\"}, job)"`,
 	} {
 		if !strings.Contains(dash, want) {
