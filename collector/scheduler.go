@@ -523,7 +523,7 @@ func (s *Scheduler) runOnce(ctx context.Context, l *loop, t *config.Target, m *p
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
 	ctx = probes.WithLimiter(probes.WithProgress(ctx, func(event string) { s.pending(l, t, event) }), s.handshakes)
-	res := s.probe(ctx, t.Address, used, log.With(logger, "target", t.Name, "module", t.Module))
+	res := s.probe(ctx, t.Address, used, probes.LoggerWith(logger, "target", t.Name, "module", t.Module))
 	res.Target, res.Module = t.Name, t.Module
 	if skipped {
 		// Say so where an operator reads the run: the DATA phase is 0
@@ -613,7 +613,9 @@ func (s *Scheduler) setBackoff(l *loop, t *config.Target, factor int) {
 // on it, and a success at debug.
 func logResult(logger log.Logger, target, module string, res *probes.Result) {
 	if res.Success {
-		level.Debug(logger).Log("msg", "Probe succeeded", "target", target, "module", module, "duration_seconds", res.Duration.Seconds())
+		if d := probes.DebugLogger(logger); d != nil {
+			d.Log("msg", "Probe succeeded", "target", target, "module", module, "duration_seconds", res.Duration.Seconds())
+		}
 		return
 	}
 	level.Warn(logger).Log("msg", "Probe failed", "target", target, "module", module,
@@ -703,7 +705,7 @@ func (s *Scheduler) RunAdhoc(ctx context.Context, address, moduleName string, m 
 	}
 	defer slots.unlock()
 	s.metrics.inFlight.Inc()
-	res := s.probe(probes.WithLimiter(ctx, s.handshakes), address, used, log.With(logger, "target", address, "module", moduleName))
+	res := s.probe(probes.WithLimiter(ctx, s.handshakes), address, used, probes.LoggerWith(logger, "target", address, "module", moduleName))
 	s.metrics.inFlight.Dec()
 	res.Target, res.Module = address, moduleName
 	if err := s.onDemandDone(caller, res); err != nil {

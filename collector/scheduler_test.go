@@ -1589,3 +1589,43 @@ func TestScheduler_SlowServersAtScale(t *testing.T) {
 		}
 	})
 }
+
+// A probe gets a debug logger only where debug lines are kept: the mark
+// of probes.WithoutDebug survives the keys the scheduler adds, on
+// scheduled and on-demand runs alike, and /probe?debug=true's own logger
+// (unmarked) gets them.
+func TestScheduler_ProbeLoggerKeepsWithoutDebug(t *testing.T) {
+	var (
+		mu        sync.Mutex
+		withDebug int
+	)
+	probe := func(_ context.Context, _ string, _ probes.Module, l log.Logger) *probes.Result {
+		if probes.DebugLogger(l) != nil {
+			mu.Lock()
+			withDebug++
+			mu.Unlock()
+		}
+		return okResult()
+	}
+	s := NewScheduler(probe, 4, NewStore(), NewHistory(10), probes.WithoutDebug(log.NewNopLogger()))
+	defer s.Shutdown(time.Second)
+	s.Apply(&config.Config{Modules: map[string]*probes.Module{"plain": plainModule("p")}, Targets: targetsOf("plain", time.Hour, "t")})
+	debugRuns := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return withDebug
+	}
+
+	if _, _, err := s.RunNow(context.Background(), "t", 0, probes.WithoutDebug(log.NewNopLogger())); err != nil {
+		t.Fatal(err)
+	}
+	if n := debugRuns(); n != 0 {
+		t.Fatalf("%d runs got a debug logger through a WithoutDebug logger", n)
+	}
+	if _, _, err := s.RunNow(context.Background(), "t", 0, log.NewNopLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if n := debugRuns(); n != 1 {
+		t.Errorf("%d runs got a debug logger, want 1 (the unmarked on-demand run)", n)
+	}
+}

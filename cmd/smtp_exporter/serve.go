@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	"github.com/smtp-exporter/smtp_exporter/collector"
 	"github.com/smtp-exporter/smtp_exporter/collector/config"
+	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
 // defaultListenAddress: Prometheus's list of default exporter ports is
@@ -72,6 +73,15 @@ func newServeCommand(app *kingpin.Application) *serveCommand {
 
 func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) int {
 	logger := withTimestamp(base, logLevel)
+	// The probes' loggers: their transcript lines are debug lines, not
+	// built at all unless the level lets them through.
+	probeLogger := func(component string) log.Logger {
+		l := log.With(logger, "component", component)
+		if logLevel != "debug" {
+			l = probes.WithoutDebug(l)
+		}
+		return l
+	}
 	if *c.check {
 		cfg, err := config.LoadFile(configFile)
 		if err != nil {
@@ -114,7 +124,7 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 	} else {
 		level.Info(logger).Log("msg", "Probe concurrency", "concurrency", concurrency, "open_files_limit", openFilesLimit())
 	}
-	sched = collector.NewScheduler(probers.Probe, concurrency, store, history, log.With(logger, "component", "scheduler"))
+	sched = collector.NewScheduler(probers.Probe, concurrency, store, history, probeLogger("scheduler"))
 	if *c.handshakes > 0 {
 		sched.LimitHandshakes(*c.handshakes)
 	}
@@ -156,7 +166,7 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 	mux.Handle("/metrics", collector.MetricsHandler(reg, collector.NewCollector(store), perTarget))
 	mux.Handle("/probe", c.webLimits.probeDeadlines(sc, &collector.ProbeHandler{
 		Config: sc, Scheduler: sched, AllowAdhoc: *c.allowAdhoc, AdhocAllow: c.adhocAllow, TimeoutOffset: *c.timeoutOffset,
-		Logger: log.With(logger, "component", "probe"),
+		Logger: probeLogger("probe"),
 	}))
 	mux.Handle("/config", collector.ConfigHandler(sc))
 	mux.Handle("/history", collector.HistoryHandler(history))

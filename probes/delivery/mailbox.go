@@ -30,7 +30,6 @@ import (
 	"github.com/emersion/go-imap/responses"
 	"github.com/emersion/go-sasl"
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
@@ -189,7 +188,7 @@ func Dial(ctx context.Context, cfg Config) (*Mailbox, error) {
 	if start.IsZero() {
 		start = time.Now()
 	}
-	m.w = &wire{start: start, logger: m.logger, gate: make(chan struct{}), released: make(chan struct{})}
+	m.w = &wire{start: start, logger: m.logger, debug: probes.DebugLogger(m.logger), gate: make(chan struct{}), released: make(chan struct{})}
 	// Registered before the first byte is read: a server may echo a
 	// credential it saw in an earlier session in its greeting.
 	m.w.red.Add(cfg.Secret)
@@ -1322,6 +1321,7 @@ type wire struct {
 	net.Conn // the transport: TCP, or TLS over it; set before the client exists
 	start    time.Time
 	logger   log.Logger
+	debug    log.Logger // nil when debug lines are dropped anyway
 
 	mu     sync.Mutex
 	red    probes.Redactor
@@ -1610,7 +1610,9 @@ func (w *wire) record(dir probes.Direction, text string) {
 	if len(text) > maxLineShown {
 		text = fmt.Sprintf("%s… (%d bytes)", text[:maxLineShown], len(text))
 	}
-	level.Debug(w.logger).Log("msg", "IMAP", "dir", dir, "line", text)
+	if w.debug != nil {
+		w.debug.Log("msg", "IMAP", "dir", dir, "line", text)
+	}
 	if w.quiet || len(w.lines) >= maxTranscript {
 		w.unkept++
 		return

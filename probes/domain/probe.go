@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	"github.com/miekg/dns"
 
 	"github.com/smtp-exporter/smtp_exporter/probes"
@@ -208,7 +207,9 @@ func (r *run) record(p probes.Phase, start time.Time, c probes.DomainCheck) {
 		pr.Err = fmt.Errorf("%s: %s", p, c.Detail)
 	}
 	r.res.Phases = append(r.res.Phases, pr)
-	level.Debug(r.logger).Log("msg", "domain check", "check", p, "result", c.Result, "reason", c.Reason, "detail", c.Detail)
+	if d := probes.DebugLogger(r.logger); d != nil {
+		d.Log("msg", "domain check", "check", p, "result", c.Result, "reason", c.Reason, "detail", c.Detail)
+	}
 	if failed && r.res.Success {
 		r.res.Success = false
 		r.res.FailedPhase, r.res.Reason, r.res.Err = p, c.Reason, pr.Err

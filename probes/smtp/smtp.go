@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 )
 
 // Run probes target ("host:port"; the port defaults to 25, 465 for implicit
@@ -40,9 +39,7 @@ func Probe(ctx context.Context, target string, m probes.Module, logger log.Logge
 		res: &probes.Result{Target: target, Start: time.Now(), Success: true, Reason: probes.ReasonOK,
 			SMTP: &probes.SMTPFacts{NegativeTest: len(m.SMTP.ExpectCodes) > 0}},
 	}
-	if logger != nil {
-		s.debug = level.Debug(logger)
-	}
+	s.debug = probes.DebugLogger(logger)
 	s.deadline, _ = ctx.Deadline()
 	s.ctx = ctx
 	s.addSecrets()
