@@ -247,8 +247,12 @@ func bareDialog(ctx context.Context, addr string, cfg *tls.Config) error {
 	if _, err := cmd(tp, 250, "EHLO bare.loadrun.test"); err != nil {
 		return err
 	}
-	_, err = cmd(tp, 221, "QUIT")
-	return err
+	if _, err := cmd(tp, 221, "QUIT"); err != nil {
+		return err
+	}
+	// Closing the TLS connection, not only the socket, sends close_notify,
+	// as net/smtp's Client.Close, Postfix and the exporter's probe do.
+	return tc.Close()
 }
 
 func cmd(tp *textproto.Conn, code int, line string) (string, error) {

@@ -127,7 +127,8 @@ func productionLogger(target string) log.Logger {
 }
 
 // bareSTARTTLS is the dialog a minimal Go client has, with one deadline
-// for the whole session; password, when set, is sent with AUTH PLAIN.
+// for the whole session; password, when set, is sent with AUTH PLAIN. It
+// ends the TLS session properly (close_notify), as the probe does.
 func bareSTARTTLS(addr string, cfg *tls.Config, password string) error {
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -168,7 +169,13 @@ func bareSTARTTLS(addr string, cfg *tls.Config, password string) error {
 			return err
 		}
 	}
-	return step(221, "QUIT")
+	if err := step(221, "QUIT"); err != nil {
+		return err
+	}
+	// Closing the TLS connection, not only the socket under it, sends
+	// close_notify, as net/smtp's Client.Close, Postfix and the probe do:
+	// a client using crypto/tls as documented.
+	return tc.Close()
 }
 
 // BenchmarkTLSHandshakeOnly is a bare crypto/tls client handshake, with
