@@ -2,6 +2,9 @@
 #
 #   make build       the binary, with version information
 #   make test        unit tests with the race detector (what CI and the README run)
+#   make help        this list
+#   make postfix-start  a private Postfix on 127.0.0.1 to try the exporter against (README's "Try it locally"; root)
+#   make postfix-stop   stop it
 #   make test-e2e    tests against real components: a private Postfix, the mail path of the delivery prober and the domain path of the domain prober (installs them if needed)
 #   make test-mailpath  the delivery prober's real mail path, started and checked end to end
 #   make test-domainpath  the domain prober's real DNSSEC zone, resolver, MX hosts and MTA-STS, started and checked
@@ -137,12 +140,28 @@ define check-path
 	bash scripts/$(1)-check.sh '$(2)'
 endef
 
-# For running e2e tests by hand:
-#   make postfix-start && set -a && . .e2e/env && set +a
-#   SMTP_EXPORTER_E2E=1 go test -run E2E ./probes
+# The private Postfix of README.md's "Try it locally", and for running e2e
+# tests by hand:
+#     make postfix-start && set -a && . .e2e/env && set +a
+#     SMTP_EXPORTER_E2E=1 go test -run E2E ./probes
+# It lives in .e2e, where examples/local.yml finds its CA. When the postfix
+# user cannot reach the repository (a clone in a 0700 home directory), it
+# lives in POSTFIX_FALLBACK_DIR instead, with .e2e a link to it, so that
+# .e2e/env and .e2e/tls/ca.crt are where they always are.
+POSTFIX_FALLBACK_DIR ?= /tmp/smtp_exporter-postfix
 .PHONY: postfix-start postfix-stop
 postfix-start:
-	bash scripts/postfix.sh start '$(or $(E2E_DIR),$(CURDIR)/.e2e)'
+	@dir='$(E2E_DIR)'; \
+	if [ -z "$$dir" ]; then \
+		dir='$(CURDIR)/.e2e'; \
+		if ! runuser -u postfix -- test -x '$(CURDIR)' 2>/dev/null; then \
+			if [ -d .e2e ] && [ ! -L .e2e ]; then bash scripts/postfix.sh stop .e2e >/dev/null; rm -rf .e2e; fi; \
+			dir='$(POSTFIX_FALLBACK_DIR)'; \
+			mkdir -p "$$dir" && chmod 755 "$$dir" && ln -sfn "$$dir" .e2e; \
+		fi; \
+	fi; \
+	echo "bash scripts/postfix.sh start $$dir"; \
+	bash scripts/postfix.sh start "$$dir"
 postfix-stop:
 	bash scripts/postfix.sh stop '$(or $(E2E_DIR),$(CURDIR)/.e2e)'
 
@@ -153,6 +172,11 @@ mixin:
 	$(GO) run ./mixin/cmd/render
 mixin-check:
 	$(GO) run ./mixin/cmd/render -check
+
+# The targets of the list at the top of this file, with what each does.
+.PHONY: help
+help:
+	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
 
 .PHONY: lint
 lint:

@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -172,12 +173,18 @@ type AuthConfig struct {
 type FieldError struct {
 	Field string
 	Msg   string
+	// Err is the error Msg was made from (%w), if any: a file's, so that
+	// a loader can tell a missing file from a wrong setting.
+	Err error
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
+func (e *FieldError) Unwrap() error { return e.Err }
+
 func fieldErr(field, format string, args ...any) error {
-	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+	err := fmt.Errorf(format, args...)
+	return &FieldError{Field: field, Msg: err.Error(), Err: errors.Unwrap(err)}
 }
 
 // SetDirectory makes the module's relative file paths (password_file,
@@ -607,7 +614,7 @@ func checkReadableFile(field, path string) error {
 	fi, err := os.Stat(path)
 	switch {
 	case err != nil:
-		return fieldErr(field, "%v", err)
+		return fieldErr(field, "%w", err)
 	case fi.IsDir():
 		return fieldErr(field, "%s is a directory, not a file", path)
 	case !fi.Mode().IsRegular():
@@ -616,7 +623,7 @@ func checkReadableFile(field, path string) error {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return fieldErr(field, "%v", err)
+		return fieldErr(field, "%w", err)
 	}
 	f.Close()
 	return nil

@@ -277,7 +277,11 @@ wait_ready() {
 }
 
 start() {
-	local t0=$SECONDS
+	local t0
+	t0=$(date +%s%N)
+	# Postfix's daemons start as root and drop to the postfix and nobody
+	# users; as anyone else the first chown below fails, saying less.
+	[ "$(id -u)" -eq 0 ] || die "start needs root (Postfix's daemons switch to the postfix and nobody users): run it with sudo"
 	command -v postfix >/dev/null || die "postfix is not installed (run scripts/install-deps.sh)"
 	command -v saslpasswd2 >/dev/null || die "saslpasswd2 is not installed (run scripts/install-deps.sh)"
 
@@ -318,7 +322,7 @@ start() {
 	fi
 	wait_ready
 	write_env
-	echo "postfix.sh: started in $((SECONDS - t0))s: SMTP 127.0.0.1:$PORT, SMTPS 127.0.0.1:$SMTPS_PORT, submission 127.0.0.1:$SUBMISSION_PORT, expired-cert 127.0.0.1:$EXPIRED_PORT; env in $DIR/env"
+	echo "postfix.sh: started in $(elapsed_since "$t0"): SMTP 127.0.0.1:$PORT, SMTPS 127.0.0.1:$SMTPS_PORT, submission 127.0.0.1:$SUBMISSION_PORT, expired-cert 127.0.0.1:$EXPIRED_PORT; env in $DIR/env"
 }
 
 status() {

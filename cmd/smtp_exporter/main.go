@@ -13,6 +13,17 @@ import (
 
 const appName = "smtp_exporter"
 
+// usageTemplate is kingpin's, with the flags of the default command on the
+// top-level help: `smtp_exporter --config.file=... --web.listen-address=...`
+// runs serve, so `smtp_exporter --help` is where its user looks for them.
+var usageTemplate = kingpin.DefaultUsageTemplate + `{{if not .Context.SelectedCommand -}}
+{{range .App.Commands}}{{if .Default -}}
+Flags of {{.Name}}, the default command (also: {{$.App.Name}} {{.Name}} --help):
+{{.Flags|FlagsToTwoColumns|FormatTwoColumns}}
+{{end}}{{end -}}
+{{end -}}
+`
+
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // run parses the command line and runs the chosen command; it returns the
@@ -23,8 +34,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.HelpFlag.Short('h')
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
+	app.UsageTemplate(usageTemplate)
 	// --help and --version end the program through kingpin's terminate;
 	// record it instead of exiting, so that run returns to its caller.
+	// Parsing goes on after it, and may then fail on what help did not
+	// need (probe --help has no target): once terminated, that error is
+	// not the user's.
 	terminated := false
 	app.Terminate(func(int) { terminated = true })
 
@@ -35,12 +50,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	probe := newProbeCommand(app)
 
 	cmd, err := app.Parse(args)
+	if terminated {
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", appName, err)
 		return 2
-	}
-	if terminated {
-		return 0
 	}
 	logger, err := logFlags.logger(stderr)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"github.com/smtp-exporter/smtp_exporter/collector/config"
 	"github.com/smtp-exporter/smtp_exporter/probes"
 )
@@ -60,7 +61,7 @@ func newProbeCommand(app *kingpin.Application) *probeCommand {
 }
 
 func (c *probeCommand) run(configFile string, logger log.Logger, stdout, stderr io.Writer) int {
-	m, name, err := c.buildModule(configFile)
+	m, name, err := c.buildModule(configFile, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", appName, err)
 		return 2
@@ -91,13 +92,18 @@ func (c *probeCommand) run(configFile string, logger log.Logger, stdout, stderr 
 
 // buildModule takes the named module from the config file, or a default
 // module when none is named, and lays the flags given over it.
-func (c *probeCommand) buildModule(configFile string) (*probes.Module, string, error) {
+// Other modules' missing files are logged, not refused: the probe does not
+// read them, and the file may be a copy from a host that has them.
+func (c *probeCommand) buildModule(configFile string, logger log.Logger) (*probes.Module, string, error) {
 	m := &probes.Module{}
 	name := "cli"
 	if *c.module != "" {
-		cfg, err := config.LoadFile(configFile)
+		cfg, warnings, err := config.LoadFileForModule(configFile, *c.module)
 		if err != nil {
 			return nil, "", err
+		}
+		for _, w := range warnings {
+			level.Warn(logger).Log("msg", "Another module's file is missing or unreadable; this probe does not need it, but --config.check and serve refuse the configuration", "err", w)
 		}
 		mod, ok := cfg.Modules[*c.module]
 		if !ok {

@@ -348,18 +348,10 @@ func TestServe_ConfigCheck(t *testing.T) {
 }
 
 // TestServe_ConfigCheckExample checks that the documented example config is
-// valid. It names password files under /etc/smtp_exporter/, which the test
-// points at files it creates: a missing password file is a load-time error.
+// valid as shipped, and what it holds: its password file is the placeholder
+// beside it, named relative to it.
 func TestServe_ConfigCheckExample(t *testing.T) {
-	example, err := os.ReadFile("../../examples/smtp_exporter.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, name := range []string{"submission.password"} {
-		writeFile(t, dir, name, "secret\n")
-	}
-	cfg := writeFile(t, dir, "smtp_exporter.yml", strings.ReplaceAll(string(example), "/etc/smtp_exporter/", dir+"/"))
+	cfg := "../../examples/smtp_exporter.yml"
 	if code, _, stderr := runMain(t, "--config.file="+cfg, "serve", "--config.check"); code != 0 {
 		t.Errorf("example config: exit %d, want 0; stderr:\n%s", code, stderr)
 	}
@@ -500,5 +492,57 @@ modules:
 		if strings.Contains(stdout+stderr, secret) {
 			t.Errorf("a password is in the output:\n%s", stdout)
 		}
+	}
+}
+
+// TestProbe_OtherModulesMissingFile: a one-shot probe needs only its own
+// module's files. Another module's missing password file (a secret present
+// only where the exporter runs) is a warning for the probe, while
+// --config.check, which answers for the whole file, still refuses it, and
+// so does a probe of that module.
+func TestProbe_OtherModulesMissingFile(t *testing.T) {
+	srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "smtp_exporter.yml", `
+modules:
+  mx:
+    timeout: 5s
+    smtp: {tls: none}
+  submission:
+    smtp:
+      auth: {username: monitor@example.test, password_file: secrets/missing.password}
+targets:
+  - {name: sub, address: "192.0.2.1:587", module: submission}
+`)
+	code, stdout, stderr := runMain(t, "--config.file="+cfg, "probe", "--module=mx", srv.Addr)
+	if code != 0 {
+		t.Fatalf("probe --module=mx: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "Result: SUCCESS") {
+		t.Errorf("stdout does not show the success:\n%s", stdout)
+	}
+	missing := filepath.Join(dir, "secrets", "missing.password")
+	if !strings.Contains(stderr, "level=warn") || !strings.Contains(stderr, "modules.submission.smtp.auth.password_file") || !strings.Contains(stderr, missing) {
+		t.Errorf("stderr = %q, want a warning naming the other module's field and file", stderr)
+	}
+
+	code, _, stderr = runMain(t, "--config.file="+cfg, "probe", "--module=submission", srv.Addr)
+	if code != 2 || !strings.Contains(stderr, "modules.submission.smtp.auth.password_file") {
+		t.Errorf("probe --module=submission: exit %d, stderr %q; want 2 and its missing file", code, stderr)
+	}
+	code, _, stderr = runMain(t, "--config.file="+cfg, "--config.check")
+	if code != 1 || !strings.Contains(stderr, "modules.submission.smtp.auth.password_file") {
+		t.Errorf("--config.check: exit %d, stderr %q; want 1 and the missing file", code, stderr)
+	}
+}
+
+// TestProbe_ExampleHeaderCommand runs the probe the example configuration's
+// header suggests, with its module, against a test server: the example's
+// other modules must not stand in its way.
+func TestProbe_ExampleHeaderCommand(t *testing.T) {
+	srv := probestest.NewScriptServer(t, probestest.Dialog{}.Serve)
+	code, stdout, stderr := runMain(t, "--config.file=../../examples/smtp_exporter.yml", "probe", "--module=mx", "--tls=none", srv.Addr)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net"
 	"os"
@@ -109,6 +110,40 @@ func LoadFile(path string) (*Config, error) {
 	return Parse(b, path)
 }
 
+// LoadFileForModule loads the configuration for a one-shot probe of the
+// module name. It is LoadFile, but for one difference: a file that another
+// module names and that is missing or unreadable (a secret that exists
+// only where the exporter runs) is returned as a warning, not an error, and
+// that module is not checked further. The module's own files, and those of
+// the module its MX sessions use (domain.mx_module), are required as ever.
+func LoadFileForModule(path, name string) (*Config, []*ConfigError, error) {
+	b, err := readLimited(path, MaxConfigFileSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := &loadOptions{module: name}
+	cfg, err := parse(b, path, o)
+	return cfg, o.warnings, err
+}
+
+// loadOptions relax the loading of a configuration for a one-shot probe of
+// module; the zero value is the loading of LoadFile and Parse.
+type loadOptions struct {
+	module   string
+	warnings []*ConfigError
+}
+
+// lenient reports whether a missing file of the module name is a warning:
+// only for a one-shot probe, and only when the probe's module needs
+// nothing from name.
+func (o *loadOptions) lenient(name string, modules map[string]*probes.Module) bool {
+	if o == nil || o.module == "" || name == o.module {
+		return false
+	}
+	m := modules[o.module]
+	return m == nil || m.Prober != probes.ProberDomain || m.Domain.MXModule != name
+}
+
 // readLimited reads a file of at most limit bytes. The size it states is
 // checked first, then the read is bounded as well: a pipe or a device
 // states none, and a file may grow.
@@ -140,6 +175,10 @@ func readLimited(path string, limit int64) ([]byte, error) {
 // knows its line; the same walk indexes the lines of the fields for the
 // errors of validation.
 func Parse(data []byte, file string) (*Config, error) {
+	return parse(data, file, nil)
+}
+
+func parse(data []byte, file string, o *loadOptions) (*Config, error) {
 	root, err := readDocument(data, file)
 	if err != nil {
 		return nil, err
@@ -158,7 +197,13 @@ func Parse(data []byte, file string) (*Config, error) {
 			return nil, &ConfigError{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 		}
 	}
-	if err := cfg.validate(filepath.Dir(file)); err != nil {
+	err = cfg.validate(filepath.Dir(file), o)
+	if o != nil {
+		for _, w := range o.warnings {
+			w.File, w.Line = file, c.lineOf(w.Field)
+		}
+	}
+	if err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
 			ce.File = file
@@ -205,7 +250,7 @@ func emptyDocument(doc *yaml.Node) bool {
 // by its SetDefaults and each target's by Target.SetDefaults, so that
 // whatever reads a loaded configuration (scheduler, handlers, /config) sees
 // every setting as it applies.
-func (c *Config) validate(dir string) error {
+func (c *Config) validate(dir string, o *loadOptions) error {
 	if len(c.Modules) == 0 {
 		return &ConfigError{Field: "modules", Msg: "at least one module is required"}
 	}
@@ -222,11 +267,12 @@ func (c *Config) validate(dir string) error {
 		m.SetDefaults()
 		m.SetDirectory(dir)
 		if err := m.Validate(); err != nil {
-			var fe *probes.FieldError
-			if errors.As(err, &fe) {
-				return &ConfigError{Field: "modules." + name + "." + fe.Field, Msg: fe.Msg}
+			ce := moduleError(name, err)
+			if o.lenient(name, c.Modules) && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)) {
+				o.warnings = append(o.warnings, ce)
+				continue
 			}
-			return &ConfigError{Field: "modules." + name, Msg: err.Error()}
+			return ce
 		}
 	}
 	// A domain module may name another module for its MX sessions: known
@@ -234,11 +280,7 @@ func (c *Config) validate(dir string) error {
 	get := func(name string) (*probes.Module, bool) { m, ok := c.Modules[name]; return m, ok && m != nil }
 	for _, name := range slices.Sorted(maps.Keys(c.Modules)) {
 		if err := c.Modules[name].ResolveMXModule(get); err != nil {
-			var fe *probes.FieldError
-			if errors.As(err, &fe) {
-				return &ConfigError{Field: "modules." + name + "." + fe.Field, Msg: fe.Msg}
-			}
-			return &ConfigError{Field: "modules." + name, Msg: err.Error()}
+			return moduleError(name, err)
 		}
 	}
 	seen := map[string]int{}
@@ -260,6 +302,16 @@ func (c *Config) validate(dir string) error {
 	}
 	c.Targets = expanded
 	return c.checkTargetFiles(dir)
+}
+
+// moduleError is err, a check's of the module name, as a ConfigError on
+// the field at fault.
+func moduleError(name string, err error) *ConfigError {
+	var fe *probes.FieldError
+	if errors.As(err, &fe) {
+		return &ConfigError{Field: "modules." + name + "." + fe.Field, Msg: fe.Msg}
+	}
+	return &ConfigError{Field: "modules." + name, Msg: err.Error()}
 }
 
 // checkTarget checks the target t at path against the modules, fills its

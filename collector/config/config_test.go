@@ -530,7 +530,7 @@ func TestValidate_TargetNameNotUTF8(t *testing.T) {
 		Modules: map[string]*probes.Module{"mx": {SMTP: probes.SMTPModule{TLS: probes.TLSNone}}},
 		Targets: []*Target{{Name: "mx\xff1", Address: "127.0.0.1:25", Module: "mx"}},
 	}
-	err := cfg.validate("")
+	err := cfg.validate("", nil)
 	want := "targets[0].name: is not valid UTF-8 (at byte 2)"
 	if err == nil || err.Error() != ": "+want {
 		t.Errorf("validate() = %v, want %s", err, want)
