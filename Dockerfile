@@ -17,6 +17,9 @@ ARG ARCH="amd64"
 ARG OS="linux"
 COPY .build/${OS}-${ARCH}/smtp_exporter /bin/smtp_exporter
 COPY examples/smtp_exporter.yml         /etc/smtp_exporter/config.yml
+# The placeholder secrets the example names by relative path; mount your
+# own /etc/smtp_exporter (config and secrets) over them.
+COPY examples/secrets                   /etc/smtp_exporter/secrets
 
 EXPOSE     9799
 # nobody, by number: Kubernetes' runAsNonRoot can only verify a numeric user.
