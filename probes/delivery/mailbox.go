@@ -177,9 +177,12 @@ type Mailbox struct {
 
 	// What a timeout cut short, for saying it in the error (wrap):
 	// awaiting is the step under way before go-imap's client exists (then
-	// the wire knows the command); op the operation under way; dial Dial's.
-	awaiting string
-	op, dial opTime
+	// the wire knows the command); op the operations under way under one
+	// context, since the first began; dial Dial's; stepStart when the
+	// last step began.
+	awaiting  string
+	op, dial  opTime
+	stepStart time.Time
 }
 
 // opTime is when an operation began, its context and that context's
@@ -1271,10 +1274,15 @@ func (m *Mailbox) wrap(p probes.Phase, err error) *Error {
 }
 
 // track records the operation that begins with ctx; Dial's (dial) also
-// stands for the whole session's deadline.
+// stands for the whole session's deadline. Steps under the context the
+// last operation began with (Find's search after its LIST) are its.
 func (m *Mailbox) track(ctx context.Context, dial bool) {
+	m.stepStart = time.Now()
+	if !dial && ctx == m.op.ctx {
+		return
+	}
 	dl, _ := ctx.Deadline()
-	m.op = opTime{ctx: ctx, start: time.Now(), deadline: dl}
+	m.op = opTime{ctx: ctx, start: m.stepStart, deadline: dl}
 	if dial {
 		m.dial = m.op
 	}
@@ -1301,7 +1309,7 @@ func (m *Mailbox) waitedFor(p probes.Phase, err error) error {
 	if m.op.deadline.Equal(m.dial.deadline) && !m.dial.start.IsZero() {
 		from = m.dial.start
 	}
-	w := probes.Wait{What: what, Limit: probes.RoundForPeople(m.op.deadline.Sub(from)), Waited: time.Since(m.op.start),
+	w := probes.Wait{What: what, Limit: probes.RoundForPeople(m.op.deadline.Sub(from)), Waited: time.Since(m.stepStart),
 		Whose: "the receive leg's deadline; this step waited"}
 	if m.op.deadline.IsZero() {
 		w.Limit, w.Whose = probes.RoundForPeople(w.Waited), ""

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,23 @@ import (
 )
 
 const silentTimeout = 300 * time.Millisecond
+
+// withinRE finds the deadline an error names.
+var withinRE = regexp.MustCompile(`within ([0-9.]+m?s)`)
+
+// sameWait reports whether got says what want says, the deadline it
+// names up to a few milliseconds short: it is counted from when the wait
+// began, a little after the test set it.
+func sameWait(got, want string) bool {
+	g, w := withinRE.FindStringSubmatchIndex(got), withinRE.FindStringSubmatchIndex(want)
+	if g == nil || w == nil {
+		return got == want
+	}
+	gd, err1 := time.ParseDuration(got[g[2]:g[3]])
+	wd, err2 := time.ParseDuration(want[w[2]:w[3]])
+	return err1 == nil && err2 == nil && gd <= wd && gd > wd-25*time.Millisecond &&
+		got[:g[2]] == want[:w[2]] && got[g[3]:] == want[w[3]:]
+}
 
 // silent never answers.
 func silent(net.Conn, string) {}
@@ -27,7 +45,7 @@ func checkWaited(t *testing.T, err error, want string) {
 	if !errors.As(err, &e) || e.Reason != probes.ReasonTimeout {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
-	if got := err.Error(); got != want {
+	if got := err.Error(); !sameWait(got, want) {
 		t.Errorf("err = %q, want %q", got, want)
 	}
 	var ne net.Error
@@ -106,6 +124,42 @@ func TestFind_TimeoutSaysWhatWasAwaited(t *testing.T) {
 	}
 }
 
+// A step that began late under the session's context had less than its
+// deadline: the error says whose deadline it was and how long the step
+// waited.
+func TestFind_TimeoutOfALateStepSaysSo(t *testing.T) {
+	addr := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		// A slow greeting: the login ends a third into the deadline.
+		time.Sleep(2 * silentTimeout / 3)
+		io.WriteString(c, greetingOK)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			tag, rest, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
+			if strings.HasPrefix(strings.ToUpper(rest), "LIST") {
+				continue
+			}
+			if strings.HasPrefix(strings.ToUpper(rest), "CAPABILITY") {
+				io.WriteString(c, "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n")
+			}
+			io.WriteString(c, tag+" OK done\r\n")
+		}
+	})
+	ctx := shortCtx(t, 2*silentTimeout)
+	m, err := Dial(ctx, testConfig(addr))
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer m.Close()
+	_, err = m.Find(ctx, "tok")
+	re := regexp.MustCompile(`^no reply to IMAP LIST within (600|59[0-9])ms \(the receive leg's deadline; this step waited [0-9.]+m?s\)$`)
+	if err == nil || !re.MatchString(err.Error()) {
+		t.Errorf("err = %v, want it to match %s", err, re)
+	}
+}
+
 // A cancelled session says what it was waiting for and stays cancelled.
 func TestDial_CancelledSaysWhatWasAwaited(t *testing.T) {
 	loginRead := make(chan struct{})
@@ -153,7 +207,7 @@ func TestWrap_ConnectTimeout(t *testing.T) {
 	defer cancel()
 	m := &Mailbox{cfg: Config{Address: "imap.example.com:993"}, w: &wire{}}
 	m.op = opTime{ctx: ctx, start: start, deadline: start.Add(10 * time.Second)}
-	m.dial = m.op
+	m.dial, m.stepStart = m.op, start
 	m.awaiting = "no TCP connection to " + m.cfg.Address
 	err := m.wrap(PhaseIMAPConnect, &net.OpError{Op: "dial", Net: "tcp", Err: context.DeadlineExceeded})
 	checkWaited(t, err, "no TCP connection to imap.example.com:993 within 10s")
@@ -173,7 +227,7 @@ func TestProbe_IMAPTimeoutSaysWhatWasAwaited(t *testing.T) {
 		if res.Success || res.FailedPhase != probes.PhaseIMAPConnect || res.Reason != probes.ReasonTimeout {
 			t.Fatalf("result = %v %s/%s (%v), want an imap_connect timeout", res.Success, res.FailedPhase, res.Reason, res.Err)
 		}
-		if got, want := res.Err.Error(), "no IMAP greeting from "+addr+" within 300ms"; got != want {
+		if got, want := res.Err.Error(), "no IMAP greeting from "+addr+" within 300ms"; !sameWait(got, want) {
 			t.Errorf("err = %q, want %q", got, want)
 		}
 		if pr := res.Phase(probes.PhaseIMAPConnect); pr == nil || pr.Err == nil || pr.Err.Error() != res.Err.Error() {
