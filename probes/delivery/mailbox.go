@@ -173,6 +173,23 @@ type Mailbox struct {
 	phases  []*probes.PhaseResult
 	tlsInfo *probes.TLSInfo
 	closed  bool
+
+	// What a timeout cut short, for saying it in the error (wrap):
+	// awaiting is the step under way before go-imap's client exists (then
+	// the wire knows the command); op the operations under way under one
+	// context, since the first began; dial Dial's; stepStart when the
+	// last step began.
+	awaiting  string
+	op, dial  opTime
+	stepStart time.Time
+}
+
+// opTime is when an operation began, its context and that context's
+// deadline.
+type opTime struct {
+	ctx      context.Context
+	start    time.Time
+	deadline time.Time
 }
 
 // Dial connects, secures and logs in, recording the phases imap_connect
@@ -192,6 +209,7 @@ func Dial(ctx context.Context, cfg Config) (*Mailbox, error) {
 	// Registered before the first byte is read: a server may echo a
 	// credential it saw in an earlier session in its greeting.
 	m.w.red.Add(cfg.Secret)
+	m.track(ctx, true)
 	err := m.phase(PhaseIMAPConnect, func() error { return m.connect(ctx) })
 	if err == nil {
 		err = m.phase(PhaseIMAPAuth, func() error { return m.login(ctx) })
@@ -244,13 +262,14 @@ func (m *Mailbox) connect(ctx context.Context) error {
 	if err != nil {
 		return &Error{Reason: probes.ReasonOther, msg: "bad address: " + err.Error(), err: err}
 	}
+	m.awaiting = "no TCP connection to " + m.cfg.Address
 	raw, err := probes.DialTCP(ctx, m.cfg.Address, m.cfg.SourceIPAddress)
 	if err != nil {
 		var ne net.Error
 		if ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout() {
 			return err
 		}
-		return &Error{Reason: probes.ReasonConnect, msg: err.Error(), err: err}
+		return &Error{Reason: probes.ReasonConnect, msg: probes.ConnectError(m.cfg.Address, err), err: err}
 	}
 	m.raw = raw
 	m.dl.conn = raw
@@ -289,6 +308,8 @@ func (m *Mailbox) connect(ctx context.Context) error {
 		status = "PREAUTH"
 	}
 	m.w.prefix = []byte("* " + status + " [CAPABILITY IMAP4rev1] greeting read\r\n")
+	// From here the wire knows the command a reply is awaited to.
+	m.awaiting = ""
 	m.w.Conn = conn
 	c, err := client.New(m.w)
 	if err != nil {
@@ -313,6 +334,7 @@ func (m *Mailbox) connect(ctx context.Context) error {
 // consumed: before STARTTLS, bytes sent after the OK must break the
 // handshake rather than pass for plaintext (RFC 2595 §3.1).
 func (m *Mailbox) readGreeting(conn net.Conn) (preauth bool, err error) {
+	m.awaiting = "no IMAP greeting from " + m.cfg.Address
 	greeting, err := m.rawLine(conn)
 	if err != nil {
 		return false, err
@@ -384,6 +406,7 @@ func (m *Mailbox) handshake(conn net.Conn, host string) (net.Conn, error) {
 		cfg.ServerName = host
 	}
 	cfg.InsecureSkipVerify = true
+	m.awaiting = "TLS handshake with " + m.cfg.Address + " did not finish"
 	tc := tls.Client(conn, cfg)
 	if err := tc.Handshake(); err != nil {
 		if r := reasonOf(err); r == probes.ReasonTimeout || r == probes.ReasonConnectionLost {
@@ -416,6 +439,7 @@ func (m *Mailbox) startTLSDialog(raw net.Conn) error {
 		return &Error{Reason: probes.ReasonProtocol, msg: "PREAUTH greeting: the session is authenticated before STARTTLS could protect it"}
 	}
 	const tag = "T0"
+	m.awaiting = "no reply to IMAP STARTTLS"
 	if err := m.rawWrite(raw, tag+" STARTTLS"); err != nil {
 		return err
 	}
@@ -899,6 +923,7 @@ func (m *Mailbox) waitRound(ctx context.Context, folders []Folder, token string)
 	if ctx.Err() != nil {
 		return nil, nil
 	}
+	m.track(ctx, false)
 	stop := m.dl.bindGrace(ctx, logoutGrace)
 	defer stop()
 	return m.findIn(folders, token, func(v string) bool { return v == token })
@@ -1192,6 +1217,7 @@ func (m *Mailbox) begin(ctx context.Context) (func(), error) {
 	if err := ctx.Err(); err != nil {
 		return nil, m.wrap(PhaseWait, err)
 	}
+	m.track(ctx, false)
 	return m.dl.bind(ctx), nil
 }
 
@@ -1239,7 +1265,55 @@ func (m *Mailbox) wrap(p probes.Phase, err error) *Error {
 			err = cause
 		}
 	}
-	return &Error{Phase: p, Reason: reasonOf(err), msg: m.w.redact(err.Error()), err: err}
+	reason := reasonOf(err)
+	if reason == probes.ReasonTimeout {
+		err = m.waitedFor(p, err)
+	}
+	return &Error{Phase: p, Reason: reason, msg: m.w.redact(err.Error()), err: err}
+}
+
+// track records the operation that begins with ctx; Dial's (dial) also
+// stands for the whole session's deadline. Steps under the context the
+// last operation began with (Find's search after its LIST) are its.
+func (m *Mailbox) track(ctx context.Context, dial bool) {
+	m.stepStart = time.Now()
+	if !dial && ctx == m.op.ctx {
+		return
+	}
+	dl, _ := ctx.Deadline()
+	m.op = opTime{ctx: ctx, start: m.stepStart, deadline: dl}
+	if dial {
+		m.dial = m.op
+	}
+}
+
+// waitedFor says what a timeout cut short, where Go says "read tcp
+// ...: i/o timeout": the step under way, or the command the server did
+// not answer, and the deadline that applied: Dial's context's, counted
+// from Dial, when the operation ran under it (the receive leg's), or else
+// the operation's own.
+func (m *Mailbox) waitedFor(p probes.Phase, err error) error {
+	what := m.awaiting
+	if what == "" {
+		what = fmt.Sprintf("phase %s did not finish", p)
+		var op *net.OpError
+		if cmd := m.w.pendingCmd(); cmd != "" {
+			what = "no reply to IMAP " + cmd
+			if errors.As(err, &op) && op.Op == "write" {
+				what = "the server did not take IMAP " + cmd
+			}
+		}
+	}
+	from := m.op.start
+	if m.op.deadline.Equal(m.dial.deadline) && !m.dial.start.IsZero() {
+		from = m.dial.start
+	}
+	w := probes.Wait{What: what, Limit: probes.RoundForPeople(m.op.deadline.Sub(from)), Waited: time.Since(m.stepStart),
+		Whose: "the receive leg's deadline; this step waited"}
+	if m.op.deadline.IsZero() {
+		w.Limit, w.Whose = probes.RoundForPeople(w.Waited), ""
+	}
+	return probes.WaitedFor(m.op.ctx, w, err)
 }
 
 func reasonOf(err error) probes.Reason {
@@ -1353,6 +1427,14 @@ type wire struct {
 	// Continuation requests admitted in them.
 	authConts, idleConts int
 	exists               int64 // EXISTS responses seen
+	// The last command sent and its tag, until its tagged reply.
+	cmdTag, cmdName string
+}
+
+func (w *wire) pendingCmd() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cmdName
 }
 
 func (w *wire) existsCount() int64 {
@@ -1482,6 +1564,9 @@ func (w *wire) scan(b []byte) (int, error) {
 			if tag == w.idleTag {
 				w.idleTag = ""
 			}
+			if tag == w.cmdTag {
+				w.cmdTag, w.cmdName = "", ""
+			}
 		}
 		w.segments, w.respLen = 0, 0
 	}
@@ -1589,6 +1674,10 @@ func (w *wire) sent(line string) {
 	}
 	f := strings.SplitN(line, " ", 4)
 	if len(f) >= 2 {
+		w.cmdTag, w.cmdName = f[0], strings.ToUpper(f[1])
+		if w.cmdName == "UID" && len(f) >= 3 {
+			w.cmdName += " " + strings.ToUpper(f[2])
+		}
 		switch strings.ToUpper(f[1]) {
 		case "LOGIN":
 			line = f[0] + " LOGIN " + probes.Redacted

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/smtp-exporter/smtp_exporter/probes"
@@ -301,13 +302,15 @@ func FetchPolicy(ctx context.Context, domain string, o HTTPOptions) (body []byte
 			return http.ErrUseLastResponse
 		},
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+host+"/.well-known/mta-sts.txt", nil)
+	url := "https://" + host + "/.well-known/mta-sts.txt"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("MTA-STS policy: %w", err)
 	}
+	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, "", fmt.Errorf("MTA-STS policy fetch: %w", err)
+		return nil, "", fetchError(ctx, url, start, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	contentType = resp.Header.Get("Content-Type")
@@ -325,6 +328,9 @@ func FetchPolicy(ctx context.Context, domain string, o HTTPOptions) (body []byte
 	}
 	body, err = io.ReadAll(io.LimitReader(resp.Body, PolicyMaxBytes+1))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, contentType, fetchError(ctx, url, start, err)
+		}
 		return nil, contentType, fmt.Errorf("MTA-STS policy read: %w", err)
 	}
 	if len(body) > PolicyMaxBytes {
@@ -332,6 +338,36 @@ func FetchPolicy(ctx context.Context, domain string, o HTTPOptions) (body []byte
 	}
 	return body, contentType, nil
 }
+
+// fetchError says why a fetch of url that began at start failed without
+// Go's "Get ...: context deadline exceeded" wording: what it waited for
+// and the deadline that applied, or who refused the connection. It
+// unwraps to err.
+func fetchError(ctx context.Context, url string, start time.Time, err error) error {
+	what := "MTA-STS policy fetch from " + url
+	var ne net.Error
+	if ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout() {
+		limit := time.Since(start)
+		if deadline, ok := ctx.Deadline(); ok {
+			limit = deadline.Sub(start)
+		}
+		return probes.WaitedFor(ctx, probes.Wait{What: what + " did not finish", Limit: probes.RoundForPeople(limit)}, err)
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" && op.Addr != nil && errors.Is(op, syscall.ECONNREFUSED) {
+		return &fetchErr{msg: what + ": " + probes.ConnectError(op.Addr.String(), op), err: err}
+	}
+	return fmt.Errorf("MTA-STS policy fetch: %w", err)
+}
+
+// fetchErr is a failed fetch in its own words, unwrapping to Go's error.
+type fetchErr struct {
+	msg string
+	err error
+}
+
+func (e *fetchErr) Error() string { return e.msg }
+func (e *fetchErr) Unwrap() error { return e.err }
 
 // policyTransport makes a transport for one fetch: no keep-alive (nothing
 // is left open between runs), no proxy from the environment, no HTTP

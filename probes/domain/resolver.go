@@ -8,9 +8,12 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/smtp-exporter/smtp_exporter/probes"
 )
 
 // Limits on what one lookup accepts from a server. A monitor asks servers
@@ -70,10 +73,35 @@ type Error struct {
 	Kind   error
 	// Err is the underlying cause, when there is one beyond the kind.
 	Err error
+	// Waited is, for ErrTimeout, the deadline that applied: the tries'
+	// timeouts added up, or the context's deadline from the lookup's
+	// start; Tries is how many tries it covers.
+	Waited time.Duration
+	Tries  int
 }
 
+// Error says a timeout and a refused query in the operator's words ("no
+// DNS answer for example.com MX from 192.0.2.53:53 within 5s"), where Go
+// says "read udp ...: i/o timeout".
 func (e *Error) Error() string {
-	msg := fmt.Sprintf("%s %s", strings.TrimSuffix(e.Name, "."), dns.TypeToString[e.Type])
+	q := fmt.Sprintf("%s %s", strings.TrimSuffix(e.Name, "."), dns.TypeToString[e.Type])
+	switch {
+	case e.Kind == ErrTimeout && errors.Is(e.Err, context.Canceled):
+		return "probe cancelled: no DNS answer for " + q + " yet"
+	case e.Kind == ErrTimeout && e.Waited > 0:
+		msg := "no DNS answer for " + q
+		if e.Server != "" {
+			msg += " from " + e.Server
+		}
+		msg += " within " + probes.RoundForPeople(e.Waited).String()
+		if e.Tries > 1 {
+			msg += fmt.Sprintf(" (%d tries)", e.Tries)
+		}
+		return msg
+	case e.Kind == ErrNetwork && e.Server != "" && errors.Is(e.Err, syscall.ECONNREFUSED):
+		return "no DNS answer for " + q + ": connection refused by " + e.Server
+	}
+	msg := q
 	if e.Server != "" {
 		msg += " at " + e.Server
 	}
@@ -442,14 +470,25 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16, cd bool
 
 	tries := r.attempts * len(r.servers)
 	var last *Error
+	start := time.Now()
+	// The timeouts of the tries that timed out, and how many.
+	var planned time.Duration
+	made, timedOut := 0, 0
 	for try := range tries {
 		server := r.servers[try%len(r.servers)]
 		if ctx.Err() != nil {
 			break
 		}
-		resp, err := r.exchange(ctx, q, server, tries-try)
+		timeout := r.tryTimeout(ctx, tries-try)
+		resp, err := r.exchange(ctx, q, server, timeout)
+		made++
 		if err != nil {
 			last = &Error{Name: name, Type: qtype, Server: server, Kind: kindOf(err), Err: err}
+			if last.Kind == ErrTimeout {
+				planned += timeout
+				timedOut++
+				last.Waited, last.Tries = planned, timedOut
+			}
 			if errors.Is(err, ErrOversized) || errors.Is(err, ErrMalformed) {
 				// The server answered; asking it again gets the same.
 				return nil, last
@@ -467,12 +506,24 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16, cd bool
 			last = &Error{Name: name, Type: qtype, Server: server, Kind: ErrRefused, Err: fmt.Errorf("RCODE %s", dns.RcodeToString[resp.Rcode])}
 		}
 	}
-	if err := ctx.Err(); err != nil && (last == nil || errors.Is(last, ErrTimeout) || errors.Is(last, ErrNetwork)) {
+	// The clock decides whether the deadline passed, not ctx.Err() alone:
+	// a try's connection deadline at the same instant can fire before the
+	// context's timer has run.
+	deadline, hasDeadline := ctx.Deadline()
+	err := ctx.Err()
+	if err == nil && hasDeadline && !time.Now().Before(deadline) {
+		err = context.DeadlineExceeded
+	}
+	if err != nil && (last == nil || errors.Is(last, ErrTimeout) || errors.Is(last, ErrNetwork)) {
 		server := ""
 		if last != nil {
 			server = last.Server
 		}
-		return nil, &Error{Name: name, Type: qtype, Server: server, Kind: ErrTimeout, Err: err}
+		waited := time.Since(start)
+		if hasDeadline && errors.Is(err, context.DeadlineExceeded) {
+			waited = deadline.Sub(start)
+		}
+		return nil, &Error{Name: name, Type: qtype, Server: server, Kind: ErrTimeout, Err: err, Waited: waited, Tries: made}
 	}
 	return nil, last
 }
@@ -492,17 +543,22 @@ func kindOf(err error) error {
 	return ErrNetwork
 }
 
-// exchange is one try at server: UDP, then TCP when the UDP answer is
-// truncated or does not parse (an answer larger than the buffer we
-// advertised arrives cut). The try gets its share of what is left of the
+// tryTimeout is a try's timeout: its share of what is left of the
 // context's deadline, so that a silent server leaves time for the next.
-func (r *Resolver) exchange(ctx context.Context, q *dns.Msg, server string, triesLeft int) (*dns.Msg, error) {
+func (r *Resolver) tryTimeout(ctx context.Context, triesLeft int) time.Duration {
 	timeout := r.timeout
 	if deadline, ok := ctx.Deadline(); ok {
 		if share := time.Until(deadline) / time.Duration(triesLeft); share < timeout {
 			timeout = share
 		}
 	}
+	return timeout
+}
+
+// exchange is one try at server within timeout: UDP, then TCP when the
+// UDP answer is truncated or does not parse (an answer larger than the
+// buffer we advertised arrives cut).
+func (r *Resolver) exchange(ctx context.Context, q *dns.Msg, server string, timeout time.Duration) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
