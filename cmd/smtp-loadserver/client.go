@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -151,6 +152,7 @@ func bareCmd(ctx context.Context, fs *flag.FlagSet, stdout io.Writer) func() err
 	caFile := fs.String("ca-file", "", "CA certificate (PEM) to verify the server with")
 	serverName := fs.String("server-name", "mx.loadrun.test", "name to verify the certificate against")
 	n := fs.Int("n", 100, "dialogs, one after another")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the dialogs to this file, to hold against the exporter's (/debug/pprof/profile)")
 	every := fs.Duration("every", 0, "start a dialog this often, each in its own goroutine, instead of back to back: the pace of the exporter's scheduler, to compare its CPU per probe with (a dialog costs more CPU when dialogs are spread out: caches go cold, the runtime parks and wakes)")
 	return func() error {
 		pem, err := os.ReadFile(*caFile)
@@ -162,6 +164,17 @@ func bareCmd(ctx context.Context, fs *flag.FlagSet, stdout io.Writer) func() err
 			return errors.New("no certificate in " + *caFile)
 		}
 		cfg := &tls.Config{RootCAs: pool, ServerName: *serverName}
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
 		before := cpuSelf()
 		start := time.Now()
 		if *every > 0 {

@@ -65,7 +65,7 @@ func newServeCommand(app *kingpin.Application) *serveCommand {
 	c.timeoutOffset = cmd.Flag("probe.timeout-offset", "Subtracted from Prometheus's scrape timeout on /probe, to leave time to answer.").Default("500ms").Duration()
 	c.historyLimit = cmd.Flag("history.limit", "Recent probe results kept for /history.").Default("100").Int()
 	c.phaseHistos = cmd.Flag("metrics.phase-histograms", "Labels of probe_smtp_phase_latency_seconds: module (by module and phase, the default) or target (by target too: 19 series per phase of every target, several times the rest of a target's series).").Default("module").Enum("module", "target")
-	c.heapFloor = cmd.Flag("runtime.heap-floor", "While the live heap is small, let it grow to this size between garbage collections (GOGC is raised, and given back as the heap grows): a few targets' exporter would otherwise collect every dozen probes. 0 turns it off; GOGC in the environment wins.").Default("32MiB").Bytes()
+	c.heapFloor = cmd.Flag("runtime.heap-floor", "While the live heap is small, let it grow to this size between garbage collections (GOGC is raised, and given back as the heap grows): a few targets' exporter would otherwise collect every dozen probes. 0 turns it off; GOGC in the environment wins.").Default("16MiB").Bytes()
 	c.shutdownGrace = cmd.Flag("shutdown.grace-period", "On SIGTERM scheduling stops at once; how long probes in flight may run on (and QUIT) before they are cancelled.").Default("15s").Duration()
 	c.targets = addTargetFlags(cmd)
 	return c
