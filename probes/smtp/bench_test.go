@@ -117,13 +117,15 @@ func BenchmarkBareClient_STARTTLS(b *testing.B) {
 // productionLogger is shaped as the exporter's probe logger is
 // (cmd/smtp_exporter/logging.go withTimestamp): logfmt at level info, the
 // time and caller valuers, the level filter again above them, and the
-// scheduler's keys. The probe's debug lines go through it and are dropped
-// before their time and caller are worked out.
+// scheduler's keys, marked probes.WithoutDebug: the probe does not build
+// its debug lines at all.
 func productionLogger(target string) log.Logger {
 	l := level.NewFilter(log.NewLogfmtLogger(io.Discard), level.AllowInfo())
 	l = log.With(l, "time", log.DefaultTimestampUTC, "caller", log.Caller(5))
 	l = level.NewFilter(l, level.AllowInfo())
-	return log.With(l, "component", "probe", "target", target, "module", "bench")
+	// Marked as the exporter marks its probe loggers when its level drops
+	// debug lines (cmd/smtp_exporter/serve.go).
+	return probes.LoggerWith(probes.WithoutDebug(log.With(l, "component", "probe")), "target", target, "module", "bench")
 }
 
 // bareSTARTTLS is the dialog a minimal Go client has, with one deadline
