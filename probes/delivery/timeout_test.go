@@ -17,23 +17,6 @@ import (
 
 const silentTimeout = 300 * time.Millisecond
 
-// withinRE finds the deadline an error names.
-var withinRE = regexp.MustCompile(`within ([0-9.]+m?s)`)
-
-// sameWait reports whether got says what want says, the deadline it
-// names up to a few milliseconds short: it is counted from when the wait
-// began, a little after the test set it.
-func sameWait(got, want string) bool {
-	g, w := withinRE.FindStringSubmatchIndex(got), withinRE.FindStringSubmatchIndex(want)
-	if g == nil || w == nil {
-		return got == want
-	}
-	gd, err1 := time.ParseDuration(got[g[2]:g[3]])
-	wd, err2 := time.ParseDuration(want[w[2]:w[3]])
-	return err1 == nil && err2 == nil && gd <= wd && gd > wd-25*time.Millisecond &&
-		got[:g[2]] == want[:w[2]] && got[g[3]:] == want[w[3]:]
-}
-
 // silent never answers.
 func silent(net.Conn, string) {}
 
@@ -45,7 +28,7 @@ func checkWaited(t *testing.T, err error, want string) {
 	if !errors.As(err, &e) || e.Reason != probes.ReasonTimeout {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
-	if got := err.Error(); !sameWait(got, want) {
+	if got := err.Error(); !probestest.SameWait(got, want) {
 		t.Errorf("err = %q, want %q", got, want)
 	}
 	var ne net.Error
@@ -227,7 +210,7 @@ func TestProbe_IMAPTimeoutSaysWhatWasAwaited(t *testing.T) {
 		if res.Success || res.FailedPhase != probes.PhaseIMAPConnect || res.Reason != probes.ReasonTimeout {
 			t.Fatalf("result = %v %s/%s (%v), want an imap_connect timeout", res.Success, res.FailedPhase, res.Reason, res.Err)
 		}
-		if got, want := res.Err.Error(), "no IMAP greeting from "+addr+" within 300ms"; !sameWait(got, want) {
+		if got, want := res.Err.Error(), "no IMAP greeting from "+addr+" within 300ms"; !probestest.SameWait(got, want) {
 			t.Errorf("err = %q, want %q", got, want)
 		}
 		if pr := res.Phase(probes.PhaseIMAPConnect); pr == nil || pr.Err == nil || pr.Err.Error() != res.Err.Error() {

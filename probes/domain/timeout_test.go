@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,23 +14,6 @@ import (
 )
 
 const silentTimeout = 300 * time.Millisecond
-
-// withinRE finds the deadline an error names.
-var withinRE = regexp.MustCompile(`within ([0-9.]+m?s)`)
-
-// sameWait reports whether got says what want says, the deadline it
-// names up to a few milliseconds short: it is counted from when the wait
-// began, a little after the test set it.
-func sameWait(got, want string) bool {
-	g, w := withinRE.FindStringSubmatchIndex(got), withinRE.FindStringSubmatchIndex(want)
-	if g == nil || w == nil {
-		return got == want
-	}
-	gd, err1 := time.ParseDuration(got[g[2]:g[3]])
-	wd, err2 := time.ParseDuration(want[w[2]:w[3]])
-	return err1 == nil && err2 == nil && gd <= wd && gd > wd-25*time.Millisecond &&
-		got[:g[2]] == want[:w[2]] && got[g[3]:] == want[w[3]:]
-}
 
 // A DNS timeout says which question got no answer from which server, and
 // the deadline that applied, not Go's "i/o timeout"; the kind stays
@@ -65,7 +47,7 @@ func TestResolver_TimeoutSaysWhatWasAwaited(t *testing.T) {
 			if !errors.Is(err, ErrTimeout) || ReasonFor(err) != probes.ReasonTimeout {
 				t.Fatalf("err = %v, want a timeout", err)
 			}
-			if got, want := err.Error(), "no DNS answer for _mta-sts.example.test TXT from "+srv.Addr+" "+tc.want; !sameWait(got, want) {
+			if got, want := err.Error(), "no DNS answer for _mta-sts.example.test TXT from "+srv.Addr+" "+tc.want; !probestest.SameWait(got, want) {
 				t.Errorf("err = %q, want %q", got, want)
 			}
 		})
@@ -123,7 +105,7 @@ func TestFetchPolicy_TimeoutSaysWhatWasAwaited(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want the context's deadline", err)
 	}
-	if got, want := err.Error(), "MTA-STS policy fetch from "+policyURL+" did not finish within 300ms"; !sameWait(got, want) {
+	if got, want := err.Error(), "MTA-STS policy fetch from "+policyURL+" did not finish within 300ms"; !probestest.SameWait(got, want) {
 		t.Errorf("err = %q, want %q", got, want)
 	}
 }
