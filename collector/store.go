@@ -119,14 +119,50 @@ func compactResult(r *probes.Result) *probes.Result {
 		c.SMTP = compactSMTPFacts(r.SMTP)
 	}
 	if r.TLS != nil {
-		// A verification error may hold the parsed certificate.
-		t := *r.TLS
-		t.VerifyError = keptError(r.TLS.VerifyError)
-		t.Peer = nil
-		c.TLS = &t
+		c.TLS = keptTLS(r.TLS)
 	}
 	c.Transcript = keptTranscript(r.Transcript)
 	return &c
+}
+
+// keptTLS is the TLS facts as kept. Their names are interned as all kept
+// text is: a fleet's targets often present the same certificate (a
+// wildcard, a provider's), every run presents it again, and its subject,
+// issuer, serial, fingerprint and SANs held a third of the heap's objects
+// at 10,000 targets, each marked by every garbage collection.
+func keptTLS(in *probes.TLSInfo) *probes.TLSInfo {
+	t := *in
+	// A verification error may hold the parsed certificate.
+	t.VerifyError = keptError(in.VerifyError)
+	t.Peer = nil
+	t.Version, t.Cipher, t.ServerName = keptText(in.Version), keptText(in.Cipher), keptText(in.ServerName)
+	if in.Certificates == nil {
+		return &t
+	}
+	n := 0
+	for _, ci := range in.Certificates {
+		n += len(ci.DNSNames) + len(ci.IPAddresses)
+	}
+	// One array for every certificate, one for all their names.
+	t.Certificates = make([]probes.CertInfo, len(in.Certificates))
+	names := make([]string, 0, n)
+	kept := func(from []string) []string {
+		if from == nil {
+			return nil
+		}
+		start := len(names)
+		for _, s := range from {
+			names = append(names, keptText(s))
+		}
+		return names[start:len(names):len(names)]
+	}
+	for i, ci := range in.Certificates {
+		ci.Subject, ci.Issuer = keptText(ci.Subject), keptText(ci.Issuer)
+		ci.Serial, ci.SHA256 = keptText(ci.Serial), keptText(ci.SHA256)
+		ci.DNSNames, ci.IPAddresses = kept(ci.DNSNames), kept(ci.IPAddresses)
+		t.Certificates[i] = ci
+	}
+	return &t
 }
 
 // keptText is a copy of s cut at maxKeptText bytes, on a character

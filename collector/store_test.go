@@ -1,6 +1,9 @@
 package collector
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"slices"
@@ -8,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -301,5 +305,49 @@ func TestScheduler_RecordCompactsOnce(t *testing.T) {
 	}
 	if len(kept.Transcript) != 1 {
 		t.Errorf("the history keeps a transcript of %d lines, want the 1", len(kept.Transcript))
+	}
+}
+
+// The TLS facts a result keeps say what the probe's said, and two
+// targets presenting the same certificate share its names (interned)
+// rather than each keeping a copy.
+func TestStoredResults_TLSFactsInterned(t *testing.T) {
+	ca := probestest.NewCA(t)
+	cert := ca.Valid(t, "mx.example.test", "127.0.0.1")
+	facts := func() *probes.TLSInfo {
+		// Each probe parses the certificate anew, as a real one does.
+		leaf, err := x509.ParseCertificate(cert.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return probes.TLSFacts(tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256,
+			PeerCertificates: []*x509.Certificate{leaf, ca.Cert}, ServerName: "mx.example.test"}, ca.Pool(), "mx.example.test")
+	}
+	a, b := facts(), facts()
+	ka, kb := compactResult(&probes.Result{TLS: a}).TLS, compactResult(&probes.Result{TLS: b}).TLS
+
+	wantJSON, _ := json.Marshal(a)
+	gotJSON, _ := json.Marshal(ka)
+	if string(gotJSON) != string(wantJSON) {
+		t.Errorf("kept TLS facts differ from the probe's:\n got %s\nwant %s", gotJSON, wantJSON)
+	}
+	if ka.Peer != nil {
+		t.Error("kept TLS facts hold the parsed chain")
+	}
+	if len(ka.Certificates) != 2 || len(kb.Certificates) != 2 {
+		t.Fatalf("kept %d and %d certificates, want 2 each", len(ka.Certificates), len(kb.Certificates))
+	}
+	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
+	for i := range ka.Certificates {
+		x, y := ka.Certificates[i], kb.Certificates[i]
+		if !same(x.Subject, y.Subject) || !same(x.Issuer, y.Issuer) || !same(x.SHA256, y.SHA256) || !same(x.Serial, y.Serial) {
+			t.Errorf("certificate %d: two results keep separate copies of the same names", i)
+		}
+		if same(x.Subject, a.Certificates[i].Subject) {
+			t.Errorf("certificate %d: the kept subject is the probe's own string, not a kept copy", i)
+		}
+	}
+	if !same(ka.Certificates[0].DNSNames[0], kb.Certificates[0].DNSNames[0]) {
+		t.Error("two results keep separate copies of the same SAN")
 	}
 }
