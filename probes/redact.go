@@ -151,7 +151,29 @@ func (r *Redactor) Redact(s string) string {
 	if r.Empty() {
 		return s
 	}
-	return r.replaceWords(applySpans(s, r.spans(s, nil)))
+	out := r.replaceWords(applySpans(s, r.spans(s, nil)))
+	if out != s {
+		out = r.settle(out)
+	}
+	return out
+}
+
+// settle redacts what a redaction itself completed. The marker renders
+// escaped in JSON as \u003credacted\u003e, and its last letter can finish
+// a fragment with the text after it: "<redacted>cr3t!" shows as
+// "\u003ecr3t!", which holds "ecr3t!". The new span starts at the marker's
+// ">", so the two markers it leaves ("<redacted<redacted>") are folded into
+// one. A few rounds settle it; the redaction never grows the text's
+// secret-bearing bytes, only replaces them.
+func (r *Redactor) settle(s string) string {
+	for range 3 {
+		sp := r.spans(s, nil)
+		if len(sp) == 0 {
+			break
+		}
+		s = strings.ReplaceAll(applySpans(s, sp), Redacted[:len(Redacted)-1]+Redacted, Redacted)
+	}
+	return s
 }
 
 // RedactLines redacts the lines of one multi-line message, such as an SMTP
@@ -198,6 +220,9 @@ func (r *Redactor) RedactLines(lines []string, textStart func(string) int) []str
 	out := make([]string, len(lines))
 	for i, l := range lines {
 		out[i] = r.replaceWords(applySpans(l, mergeSpans(spans[i])))
+		if out[i] != l {
+			out[i] = r.settle(out[i])
+		}
 	}
 	return out
 }

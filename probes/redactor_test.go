@@ -135,3 +135,30 @@ func TestRedactor_CaseFolded(t *testing.T) {
 		}
 	}
 }
+
+// The marker itself, escaped as JSON renders it (\u003credacted\u003e),
+// can finish a fragment with what follows it: found by FuzzAuthReplies, a
+// secret followed by its own tail left "<redacted>cr3t!", which a JSON
+// output shows as "\u003ecr3t!", holding "ecr3t!".
+func TestRedact_MarkerCompletesAFragment(t *testing.T) {
+	var r Redactor
+	r.Add("Secr3t!x")
+	for _, in := range []string{
+		"reply Secr3t!xcr3t! end",
+		"Secr3t!xcr3t!",
+	} {
+		out := r.Redact(in)
+		js, _ := json.Marshal(out)
+		if strings.Contains(strings.ToLower(string(js)), "ecr3t!") || strings.Contains(out, "cr3t!") {
+			t.Errorf("Redact(%q) = %q, JSON %s: a fragment survives", in, out, js)
+		}
+		if strings.Contains(out, "<redacted<redacted>") {
+			t.Errorf("Redact(%q) = %q: markers not folded into one", in, out)
+		}
+		lines := r.RedactLines([]string{"250-" + in, "250 ok"}, func(string) int { return 4 })
+		js, _ = json.Marshal(lines)
+		if strings.Contains(strings.ToLower(string(js)), "ecr3t!") {
+			t.Errorf("RedactLines: %s: a fragment survives", js)
+		}
+	}
+}
