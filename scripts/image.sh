@@ -165,7 +165,10 @@ echo "image: --config.check passes as user $user"
 # Served for real on a free loopback port (the chroot shares the host's
 # network), as the image's user, until /metrics answers.
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-in_image "${argv[@]}" --web.listen-address="127.0.0.1:$port" >"$tmp/serve.log" 2>&1 &
+# Not through in_image: a function run in the background is a subshell,
+# whose pid $! would be, and killing it would leave the exporter running.
+# env and chroot exec, so $! is the exporter itself.
+env -i "$chroot" --userspec="$user" "$root" "${argv[@]}" --web.listen-address="127.0.0.1:$port" >"$tmp/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do
 	if curl -fsS "http://127.0.0.1:$port/metrics" >"$tmp/metrics" 2>/dev/null; then break; fi
@@ -176,5 +179,7 @@ grep -q '^smtp_exporter_build_info{' "$tmp/metrics" || { cat "$tmp/serve.log" >&
 kill "$server"
 wait "$server" || true
 server=
+# The exporter is gone, not left behind holding the port and the image.
+! curl -fsS -o /dev/null "http://127.0.0.1:$port/metrics" 2>/dev/null || fail "the exporter still serves on 127.0.0.1:$port after it was stopped"
 echo "image: served /metrics on 127.0.0.1:$port as user $user"
 echo "image: ok"
