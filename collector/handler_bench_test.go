@@ -3,14 +3,12 @@
 package collector
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -131,25 +129,8 @@ type handlerBenchServer struct{ addr, caFile string }
 func startHandlerBenchServer(b *testing.B) *handlerBenchServer {
 	b.Helper()
 	dir := b.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestProbeHandlerBenchServer$", "-test.count=1")
-	cmd.Env = append(os.Environ(), handlerBenchServerV+"="+dir)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		stdin.Close()
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
+	_, out := probestest.StartChild(b, "TestProbeHandlerBenchServer", handlerBenchServerV+"="+dir)
+	line, err := out.ReadString('\n')
 	if err != nil {
 		b.Fatalf("bench server: %v", err)
 	}

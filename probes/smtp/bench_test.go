@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/textproto"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -296,25 +295,7 @@ func startBenchServer(b *testing.B) *benchServer {
 	if err := os.WriteFile(srv.passwordFile, []byte(benchPassword+"\n"), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchServerProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), benchServerV+"="+dir)
-	cmd.Stderr = os.Stderr
-	var err error
-	if srv.stdin, err = cmd.StdinPipe(); err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		srv.stdin.Close()
-		_ = cmd.Wait()
-	})
-	srv.stdout = bufio.NewReader(out)
+	srv.stdin, srv.stdout = probestest.StartChild(b, "TestBenchServerProcess", benchServerV+"="+dir)
 	line, err := srv.stdout.ReadString('\n')
 	if err != nil {
 		b.Fatalf("bench server: %v", err)

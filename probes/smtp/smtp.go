@@ -213,7 +213,7 @@ func (s *session) connect(ctx context.Context, ip net.IP, port string) error {
 		if errors.As(err, &ne) && ne.Timeout() {
 			return err
 		}
-		return &stepError{probes.ReasonConnect, connectError(addr, err)}
+		return &stepError{probes.ReasonConnect, probes.ConnectError(addr, err)}
 	}
 	s.res.RemoteAddr = addr
 	s.setConn(conn)

@@ -58,7 +58,3 @@ func (s *session) describeTimeout(p probes.Phase, err error) error {
 	}
 	return s.waitedFor(fmt.Sprintf("phase %s did not finish", p), err)
 }
-
-// connectError says why a connection failed without Go's "dial tcp"
-// wording.
-func connectError(addr string, err error) string { return probes.ConnectError(addr, err) }
