@@ -79,8 +79,10 @@ func TLSFacts(cs tls.ConnectionState, roots *x509.CertPool, serverName string) *
 		ServerName: serverName,
 		Peer:       cs.PeerCertificates,
 	}
-	for _, c := range cs.PeerCertificates {
-		info.Certificates = append(info.Certificates, certInfo(c))
+	sums := make([][sha256.Size]byte, len(cs.PeerCertificates))
+	for i, c := range cs.PeerCertificates {
+		sums[i] = sha256.Sum256(c.Raw)
+		info.Certificates = append(info.Certificates, cachedCertInfo(c, sums[i]))
 		if info.EarliestExpiry.IsZero() || c.NotAfter.Before(info.EarliestExpiry) {
 			info.EarliestExpiry = c.NotAfter
 		}
@@ -89,39 +91,17 @@ func TLSFacts(cs tls.ConnectionState, roots *x509.CertPool, serverName string) *
 		info.VerifyError = errors.New("server presented no certificate")
 		return info
 	}
-	var inter *x509.CertPool // none for a lone leaf, as most servers send
-	if len(cs.PeerCertificates) > 1 {
-		inter = x509.NewCertPool()
-		for _, c := range cs.PeerCertificates[1:] {
-			inter.AddCert(c)
-		}
-	}
-	chains, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
-		Roots:         roots,
-		Intermediates: inter,
-		DNSName:       serverName,
-	})
+	chainExpiry, err := verifyChain(cs.PeerCertificates, sums, roots, serverName, time.Now())
 	if err != nil {
 		info.VerifyError = err
 		return info
 	}
 	info.Verified = true
-	for _, chain := range chains {
-		var earliest time.Time
-		for _, c := range chain {
-			if earliest.IsZero() || c.NotAfter.Before(earliest) {
-				earliest = c.NotAfter
-			}
-		}
-		if earliest.After(info.ChainExpiry) {
-			info.ChainExpiry = earliest
-		}
-	}
+	info.ChainExpiry = chainExpiry
 	return info
 }
 
-func certInfo(c *x509.Certificate) CertInfo {
-	sum := sha256.Sum256(c.Raw)
+func certInfo(c *x509.Certificate, sum [sha256.Size]byte) CertInfo {
 	ci := CertInfo{
 		Subject:   c.Subject.String(),
 		Issuer:    c.Issuer.String(),
