@@ -256,7 +256,17 @@ func keptTranscript(lines []probes.TranscriptLine) []probes.TranscriptLine {
 	kept := make([]probes.TranscriptLine, len(lines))
 	total := 0
 	for i, l := range lines {
-		kept[i] = probes.TranscriptLine{Offset: l.Offset, Dir: l.Dir, Text: keptText(l.Text)}
+		text := l.Text
+		if l.Dir == probes.DirInfo && len(text) <= maxKeptText {
+			// The probe's own remarks name the connection's local port,
+			// another at every run: interning text that never comes back
+			// costs more than a copy (a new entry, a weak handle and its
+			// cleanup when the result goes).
+			text = strings.Clone(text)
+		} else {
+			text = keptText(text)
+		}
+		kept[i] = probes.TranscriptLine{Offset: l.Offset, Dir: l.Dir, Text: text}
 		total += len(kept[i].Text)
 	}
 	if total <= maxKeptTranscript {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unique"
 	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -349,5 +350,27 @@ func TestStoredResults_TLSFactsInterned(t *testing.T) {
 	}
 	if !same(ka.Certificates[0].DNSNames[0], kb.Certificates[0].DNSNames[0]) {
 		t.Error("two results keep separate copies of the same SAN")
+	}
+}
+
+func TestStoredResults_RemarksCopiedRepliesInterned(t *testing.T) {
+	run := func(port int) *probes.Result {
+		return &probes.Result{Transcript: []probes.TranscriptLine{
+			{Dir: probes.DirInfo, Text: fmt.Sprintf("connected to 192.0.2.1:25 from 192.0.2.9:%d", port)},
+			{Dir: probes.DirRecv, Text: strings.Clone("220 mx.example.test ESMTP")},
+		}}
+	}
+	a, b := compactResult(run(40001)).Transcript, compactResult(run(40002)).Transcript
+	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
+	if !same(a[1].Text, b[1].Text) {
+		t.Error("two results keep separate copies of the same reply line")
+	}
+	// A remark naming the run's own port is never seen again: copied, not
+	// interned (unique.Make would hand back the kept string itself).
+	if same(a[0].Text, unique.Make(a[0].Text).Value()) {
+		t.Error("the probe's remark was interned")
+	}
+	if a[0].Text != "connected to 192.0.2.1:25 from 192.0.2.9:40001" {
+		t.Errorf("kept remark %q", a[0].Text)
 	}
 }

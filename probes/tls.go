@@ -75,7 +75,7 @@ func (t *TLSInfo) MarshalJSON() ([]byte, error) {
 func TLSFacts(cs tls.ConnectionState, roots *x509.CertPool, serverName string) *TLSInfo {
 	info := &TLSInfo{
 		Version:    tls.VersionName(cs.Version),
-		Cipher:     tls.CipherSuiteName(cs.CipherSuite),
+		Cipher:     cipherSuiteName(cs.CipherSuite),
 		ServerName: serverName,
 		Peer:       cs.PeerCertificates,
 	}

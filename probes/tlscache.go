@@ -2,6 +2,7 @@ package probes
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"sync"
 	"sync/atomic"
@@ -179,4 +180,25 @@ func cachedCertInfo(c *x509.Certificate, sum [sha256.Size]byte) CertInfo {
 	ci := certInfo(c, sum)
 	certInfos.put(sum, ci, nil)
 	return ci
+}
+
+// cipherSuiteNames is every suite crypto/tls names. tls.CipherSuiteName
+// builds both lists of suites afresh at every call, the largest allocation
+// of a probe outside the handshake.
+var cipherSuiteNames = sync.OnceValue(func() map[uint16]string {
+	names := make(map[uint16]string)
+	for _, list := range [][]*tls.CipherSuite{tls.CipherSuites(), tls.InsecureCipherSuites()} {
+		for _, c := range list {
+			names[c.ID] = c.Name
+		}
+	}
+	return names
+})
+
+// cipherSuiteName is tls.CipherSuiteName without the allocations.
+func cipherSuiteName(id uint16) string {
+	if name, ok := cipherSuiteNames()[id]; ok {
+		return name
+	}
+	return tls.CipherSuiteName(id)
 }

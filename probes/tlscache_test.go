@@ -2,6 +2,7 @@ package probes
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"testing"
@@ -127,6 +128,20 @@ func TestCachedCertInfo_SameAsBuilt(t *testing.T) {
 		if got.Subject != want.Subject || got.Serial != want.Serial || got.SHA256 != want.SHA256 ||
 			len(got.DNSNames) != len(want.DNSNames) || len(got.IPAddresses) != len(want.IPAddresses) || !got.NotAfter.Equal(want.NotAfter) {
 			t.Errorf("cached %+v, built %+v", got, want)
+		}
+	}
+}
+
+func TestCipherSuiteName_AsCryptoTLS(t *testing.T) {
+	ids := []uint16{0x0000, 0xffff, tls.TLS_AES_128_GCM_SHA256, tls.TLS_RSA_WITH_RC4_128_SHA}
+	for _, list := range [][]*tls.CipherSuite{tls.CipherSuites(), tls.InsecureCipherSuites()} {
+		for _, c := range list {
+			ids = append(ids, c.ID)
+		}
+	}
+	for _, id := range ids {
+		if got, want := cipherSuiteName(id), tls.CipherSuiteName(id); got != want {
+			t.Errorf("suite %#04x: %q, crypto/tls says %q", id, got, want)
 		}
 	}
 }
