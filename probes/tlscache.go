@@ -103,6 +103,17 @@ var (
 	verifications  atomic.Int64 // chains verified, not reused; for tests
 )
 
+// ForgetVerifications drops every reused verification, so that the next
+// probe of each chain verifies it again: the exporter calls it on a reload,
+// the operator's way of saying "start afresh" (after a change to the
+// system's trust store, say), and benchmarks to measure a probe that
+// verifies.
+func ForgetVerifications() {
+	verifiedChains.mu.Lock()
+	clear(verifiedChains.m)
+	verifiedChains.mu.Unlock()
+}
+
 // chainDigest is the key part of a presented chain, made from the
 // certificates' fingerprints.
 func chainDigest(sums [][sha256.Size]byte) [sha256.Size]byte {

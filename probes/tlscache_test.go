@@ -145,3 +145,25 @@ func TestCipherSuiteName_AsCryptoTLS(t *testing.T) {
 		}
 	}
 }
+
+func TestForgetVerifications(t *testing.T) {
+	ca := probestest.NewCA(t)
+	now := time.Now()
+	peer, sums := peerOf(t, ca, probestest.CertOptions{Hosts: []string{"mx.example.test"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)})
+	for range 2 {
+		if _, err := verifyChain(peer, sums, ca.Pool(), "mx.example.test", now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ForgetVerifications()
+	if got := verifiedChains.len(); got != 0 {
+		t.Fatalf("%d verifications kept after ForgetVerifications", got)
+	}
+	n := verifications.Load()
+	if _, err := verifyChain(peer, sums, ca.Pool(), "mx.example.test", now); err != nil {
+		t.Fatal(err)
+	}
+	if verifications.Load() != n+1 {
+		t.Error("the chain was not verified again after ForgetVerifications")
+	}
+}

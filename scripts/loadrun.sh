@@ -203,6 +203,11 @@ fi
 SERVER_PID=$!
 wait_for test -s "$WORK/server.addr" || die "the load server did not start: $(cat "$WORK/server.log")"
 SERVER=$(<"$WORK/server.addr")
+# A CA file is not written a second before it is used: one that changed
+# within the last 2 s is read again at every probe (probes/filecache.go), so
+# a fresh one would make the first seconds' probes rebuild their TLS config
+# and verify every chain, as no steady exporter does.
+touch -d '-1 minute' "$WORK/ca.pem"
 
 # write_config FILE COUNT INTERVAL
 write_config() {

@@ -145,6 +145,9 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 		if err != nil {
 			return err
 		}
+		// A reload starts afresh: every chain is verified again at its
+		// next probe (after a change to the system's trust store, say).
+		probes.ForgetVerifications()
 		level.Info(logger).Log("msg", "Reloaded config file", "file", configFile, "modules", len(cfg.Modules), "targets", len(cfg.Targets))
 		return nil
 	}

@@ -62,7 +62,11 @@ const (
 var benchDialogs = []struct {
 	name string
 	auth bool
-}{{"plain", false}, {"auth", true}}
+	// verify: the probe verifies the chain at every run instead of
+	// reusing its verification (probes/tlscache.go), as it does for a
+	// certificate it has not seen; the bare client always verifies.
+	verify bool
+}{{"plain", false, false}, {"auth", true, false}, {"plain-verify", false, true}}
 
 func BenchmarkRun_STARTTLS(b *testing.B) {
 	benchmarkRun(b, productionLogger)
@@ -82,6 +86,9 @@ func benchmarkRun(b *testing.B, logger func(target string) log.Logger) {
 			ctx := context.Background()
 			l := logger(srv.starttls)
 			probestest.MeasureCPU(b, func() {
+				if d.verify {
+					probes.ForgetVerifications()
+				}
 				res := Probe(ctx, srv.starttls, m, l)
 				if !res.Success {
 					b.Fatalf("probe failed in phase %q: %s (%v)", res.FailedPhase, res.Reason, res.Err)
