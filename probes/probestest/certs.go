@@ -15,6 +15,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -34,10 +35,26 @@ type CA struct {
 // years; the hour of back-dating absorbs clock skew between test processes.
 func NewCA(t testing.TB) *CA {
 	t.Helper()
-	key := newKey(t)
+	ca, err := GenerateCA()
+	if err != nil {
+		t.Fatalf("probestest: %v", err)
+	}
+	return ca
+}
+
+// GenerateCA is NewCA for programs that are not tests (the load server).
+func GenerateCA() (*CA, error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, err
+	}
+	serial, err := newSerial()
+	if err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber:          newSerial(t),
+		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: "probestest CA", Organization: []string{"probestest"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.AddDate(10, 0, 0),
@@ -47,17 +64,17 @@ func NewCA(t testing.TB) *CA {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		t.Fatalf("probestest: create CA certificate: %v", err)
+		return nil, fmt.Errorf("create CA certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		t.Fatalf("probestest: parse CA certificate: %v", err)
+		return nil, fmt.Errorf("parse CA certificate: %w", err)
 	}
 	return &CA{
 		Cert:    cert,
 		Key:     key,
 		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-	}
+	}, nil
 }
 
 // CertOptions describes a leaf certificate. Hosts that parse as IP addresses
@@ -76,13 +93,16 @@ type CertOptions struct {
 // would from a real server, and chain-expiry facts can be computed.
 func (ca *CA) Issue(t testing.TB, opts CertOptions) tls.Certificate {
 	t.Helper()
-	key := newKey(t)
-	tmpl := leafTemplate(t, opts)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	cert, err := ca.Generate(opts)
 	if err != nil {
-		t.Fatalf("probestest: issue certificate: %v", err)
+		t.Fatalf("probestest: %v", err)
 	}
-	return tlsCertificate(t, key, der, ca.Cert.Raw)
+	return cert
+}
+
+// Generate is Issue for programs that are not tests (the load server).
+func (ca *CA) Generate(opts CertOptions) (tls.Certificate, error) {
+	return sign(opts, ca.Cert, ca.Key, ca.Cert.Raw)
 }
 
 // Valid issues a certificate for hosts with the default validity.
@@ -142,13 +162,36 @@ func ExpiredSelfSigned(t testing.TB, hosts ...string) tls.Certificate {
 
 func selfSigned(t testing.TB, opts CertOptions) tls.Certificate {
 	t.Helper()
-	key := newKey(t)
-	tmpl := leafTemplate(t, opts)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	cert, err := sign(opts, nil, nil)
 	if err != nil {
-		t.Fatalf("probestest: create self-signed certificate: %v", err)
+		t.Fatalf("probestest: %v", err)
 	}
-	return tlsCertificate(t, key, der)
+	return cert
+}
+
+// sign makes a leaf for opts signed by parent with parentKey, or by itself
+// when parent is nil, and returns it with the rest of the chain after it.
+func sign(opts CertOptions, parent *x509.Certificate, parentKey crypto.Signer, rest ...[]byte) (tls.Certificate, error) {
+	key, err := newKey()
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl, err := leafTemplate(opts)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("create certificate: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("parse leaf certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: append([][]byte{der}, rest...), PrivateKey: key, Leaf: leaf}, nil
 }
 
 // ServerTLSConfig serves cert with a floor of TLS 1.2, the oldest version a
@@ -160,7 +203,7 @@ func ServerTLSConfig(cert tls.Certificate) *tls.Config {
 	}
 }
 
-func leafTemplate(t testing.TB, opts CertOptions) *x509.Certificate {
+func leafTemplate(opts CertOptions) (*x509.Certificate, error) {
 	hosts := opts.Hosts
 	if len(hosts) == 0 {
 		hosts = []string{"localhost", "127.0.0.1", "::1"}
@@ -173,8 +216,12 @@ func leafTemplate(t testing.TB, opts CertOptions) *x509.Certificate {
 	if notAfter.IsZero() {
 		notAfter = now.Add(90 * 24 * time.Hour)
 	}
+	serial, err := newSerial()
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          newSerial(t),
+		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: hosts[0], Organization: []string{"probestest"}},
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
@@ -189,29 +236,21 @@ func leafTemplate(t testing.TB, opts CertOptions) *x509.Certificate {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	return tmpl
+	return tmpl, nil
 }
 
-func tlsCertificate(t testing.TB, key crypto.Signer, chain ...[]byte) tls.Certificate {
-	leaf, err := x509.ParseCertificate(chain[0])
-	if err != nil {
-		t.Fatalf("probestest: parse leaf certificate: %v", err)
-	}
-	return tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: leaf}
-}
-
-func newKey(t testing.TB) *ecdsa.PrivateKey {
+func newKey() (*ecdsa.PrivateKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatalf("probestest: generate key: %v", err)
+		return nil, fmt.Errorf("generate key: %w", err)
 	}
-	return key
+	return key, nil
 }
 
-func newSerial(t testing.TB) *big.Int {
+func newSerial() (*big.Int, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
 	if err != nil {
-		t.Fatalf("probestest: generate serial: %v", err)
+		return nil, fmt.Errorf("generate serial: %w", err)
 	}
-	return serial
+	return serial, nil
 }
