@@ -116,6 +116,15 @@ func TestBoundedCache_StaysBounded(t *testing.T) {
 	if v, ok := c.get(maxTLSCacheEntries + 99); !ok || v != maxTLSCacheEntries+99 {
 		t.Errorf("the last entry put is %d, %v", v, ok)
 	}
+
+	// Without a staleness test a full cache drops an eighth, not all.
+	var d boundedCache[int, int]
+	for i := range maxTLSCacheEntries + 1 {
+		d.put(i, i, nil)
+	}
+	if got := d.len(); got > maxTLSCacheEntries || got < maxTLSCacheEntries*7/8 {
+		t.Errorf("%d entries after one put too many, want between %d and %d", got, maxTLSCacheEntries*7/8, maxTLSCacheEntries)
+	}
 }
 
 func TestCachedCertInfo_SameAsBuilt(t *testing.T) {
