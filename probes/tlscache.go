@@ -107,11 +107,13 @@ var (
 // probe of each chain verifies it again: the exporter calls it on a reload,
 // the operator's way of saying "start afresh" (after a change to the
 // system's trust store, say), and benchmarks to measure a probe that
-// verifies.
-func ForgetVerifications() {
+// verifies. It returns how many it dropped.
+func ForgetVerifications() int {
 	verifiedChains.mu.Lock()
+	defer verifiedChains.mu.Unlock()
+	n := len(verifiedChains.m)
 	clear(verifiedChains.m)
-	verifiedChains.mu.Unlock()
+	return n
 }
 
 // chainDigest is the key part of a presented chain, made from the

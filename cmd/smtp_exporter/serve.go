@@ -147,8 +147,8 @@ func (c *serveCommand) run(configFile string, base log.Logger, logLevel string) 
 		}
 		// A reload starts afresh: every chain is verified again at its
 		// next probe (after a change to the system's trust store, say).
-		probes.ForgetVerifications()
-		level.Info(logger).Log("msg", "Reloaded config file", "file", configFile, "modules", len(cfg.Modules), "targets", len(cfg.Targets))
+		forgotten := probes.ForgetVerifications()
+		level.Info(logger).Log("msg", "Reloaded config file", "file", configFile, "modules", len(cfg.Modules), "targets", len(cfg.Targets), "verified_chains_forgotten", forgotten)
 		return nil
 	}
 

@@ -531,6 +531,9 @@ func TestServe_Reload(t *testing.T) {
 	if s := mfs.seriesOf("beta"); len(s) > 0 {
 		t.Errorf("removed target beta still has series: %v", s)
 	}
+	if logs := p.logs.String(); !strings.Contains(logs, "Reloaded config file") || !strings.Contains(logs, "verified_chains_forgotten=") {
+		t.Errorf("a good reload does not say it forgot the verified chains:\n%s", logs)
+	}
 	eventually(t, 10*time.Second, hasResult("gamma"))
 	mfs = metrics()
 	if v, _ := mfs.value("smtp_exporter_targets", nil); v != 2 {
