@@ -69,6 +69,15 @@ func (c *boundedCache[K, V]) put(k K, v V, keep func(V) bool) {
 	c.m[k] = v
 }
 
+// clear drops every entry and returns how many there were.
+func (c *boundedCache[K, V]) clear() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(c.m)
+	clear(c.m)
+	return n
+}
+
 func (c *boundedCache[K, V]) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -108,13 +117,7 @@ var (
 // the operator's way of saying "start afresh" (after a change to the
 // system's trust store, say), and benchmarks to measure a probe that
 // verifies. It returns how many it dropped.
-func ForgetVerifications() int {
-	verifiedChains.mu.Lock()
-	defer verifiedChains.mu.Unlock()
-	n := len(verifiedChains.m)
-	clear(verifiedChains.m)
-	return n
-}
+func ForgetVerifications() int { return verifiedChains.clear() }
 
 // chainDigest is the key part of a presented chain, made from the
 // certificates' fingerprints.

@@ -85,3 +85,16 @@ func ConnectError(addr string, err error) string {
 	}
 	return err.Error()
 }
+
+// Reworded is err told in other words, msg: a redacted text, or the
+// operator's words where Go's would do (Go's error stays underneath, for
+// errors.Is and errors.As).
+func Reworded(msg string, err error) error { return &rewordedError{msg: msg, err: err} }
+
+type rewordedError struct {
+	msg string
+	err error
+}
+
+func (e *rewordedError) Error() string { return e.msg }
+func (e *rewordedError) Unwrap() error { return e.err }

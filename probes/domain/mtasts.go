@@ -355,19 +355,10 @@ func fetchError(ctx context.Context, url string, start time.Time, err error) err
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" && op.Addr != nil && errors.Is(op, syscall.ECONNREFUSED) {
-		return &fetchErr{msg: what + ": " + probes.ConnectError(op.Addr.String(), op), err: err}
+		return probes.Reworded(what+": "+probes.ConnectError(op.Addr.String(), op), err)
 	}
 	return fmt.Errorf("MTA-STS policy fetch: %w", err)
 }
-
-// fetchErr is a failed fetch in its own words, unwrapping to Go's error.
-type fetchErr struct {
-	msg string
-	err error
-}
-
-func (e *fetchErr) Error() string { return e.msg }
-func (e *fetchErr) Unwrap() error { return e.err }
 
 // policyTransport makes a transport for one fetch: no keep-alive (nothing
 // is left open between runs), no proxy from the environment, no HTTP

@@ -8,9 +8,9 @@ import (
 )
 
 // PathEnv returns the keys of a real-component path a project script
-// started (scripts/mailpath.sh, scripts/domainpath.sh): the variables
-// named PREFIX* from the environment, as `make` exports DIR/env, over
-// those of the file PREFIX+"ENV" names. The path is there when required
+// started (scripts/mailpath.sh, scripts/domainpath.sh): those of the file
+// PREFIX+"ENV" names, and the variables named PREFIX* from the environment
+// (as `make` exports DIR/env) for keys the file does not set. The path is there when required
 // is set; without it the test fails under SMTP_EXPORTER_E2E=1 (a missing
 // component is a failure in CI) and is skipped otherwise.
 func PathEnv(t testing.TB, prefix, required, script string) map[string]string {

@@ -213,18 +213,10 @@ func (s *session) redactErr(err error) error {
 	}
 	msg := err.Error()
 	if red := s.red.Redact(msg); red != msg {
-		return &redactedError{err: err, msg: red}
+		return probes.Reworded(red, err)
 	}
 	return err
 }
-
-type redactedError struct {
-	err error
-	msg string
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
 
 // addSecrets registers the module's credential before the first byte is
 // read, and keeps it for auth. One that cannot be read now is read again
